@@ -1,0 +1,127 @@
+/**
+ * The app factory. Everything the server depends on comes in through `AppDeps`, so tests can hand
+ * it an in-memory KV, a fake clock and their own configuration.
+ */
+import { Hono } from "hono";
+import { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
+import { type AppEnv, authenticate } from "./auth/middleware.ts";
+import { type Clock, systemClock } from "./lib/clock.ts";
+import type { Config } from "./lib/config.ts";
+import { errorBody, HttpError, jsonResponse } from "./lib/errors.ts";
+import { jsonLogger, type Logger, silentLogger } from "./lib/log.ts";
+import { newId } from "./lib/crypto.ts";
+import { withTimeout } from "./lib/async.ts";
+import { healthKey } from "./store/keys.ts";
+import { tenantStore } from "./store/tenant.ts";
+import { domainRoutes } from "./routes/domains.ts";
+
+export type AppDeps = {
+  kv: Deno.Kv;
+  config: Config;
+  clock?: Clock;
+  logger?: Logger;
+};
+
+export type App = Hono<AppEnv> & {
+  /** Resolves once background writes (lastUsedAt) have finished. */
+  idle(): Promise<void>;
+};
+
+const HEALTH_TIMEOUT_MS = 1000;
+
+export function createApp(deps: AppDeps): App {
+  const { kv, config } = deps;
+  const clock = deps.clock ?? systemClock;
+  const log = deps.logger ?? (config.logRequests ? jsonLogger : silentLogger);
+  const verifier = new ApiKeyVerifier(kv, clock, log);
+  const storeFor = (userId: string) =>
+    tenantStore(kv, userId, clock, { maxApiKeys: config.maxApiKeysPerAccount });
+
+  const app = new Hono<AppEnv>();
+
+  app.use("*", async (c, next) => {
+    const requestId = newId("req");
+    c.set("requestId", requestId);
+    const started = performance.now();
+    await next();
+    c.res.headers.set("X-Request-Id", requestId);
+    const principal = c.get("principal");
+    log({
+      level: c.res.status >= 500 ? "error" : "info",
+      msg: "request",
+      requestId,
+      method: c.req.method,
+      route: c.req.routePath,
+      status: c.res.status,
+      durationMs: Math.round((performance.now() - started) * 100) / 100,
+      userId: principal?.userId ?? null,
+      keyId: principal?.keyId ?? null,
+    });
+  });
+
+  app.get("/healthz", async () => {
+    try {
+      await withTimeout(kv.get(healthKey()), HEALTH_TIMEOUT_MS);
+      return jsonResponse({ status: "ok", kv: "ok" });
+    } catch {
+      return jsonResponse(
+        errorBody(503, "The KV store is not answering.", { kv: "unavailable" }),
+        503,
+        { "Retry-After": "5" },
+      );
+    }
+  });
+
+  app.use(
+    "/api/e2/*",
+    authenticate({ verifyApiKey: (token) => verifier.verify(token), storeFor }),
+  );
+  app.route("/api/e2/domains", domainRoutes());
+
+  addMethodNotAllowed(app);
+
+  app.notFound(() => jsonResponse(errorBody(404, "Not found."), 404));
+  app.onError((err, c) => {
+    if (err instanceof HttpError) return err.toResponse();
+    if (err instanceof Deno.errors.NotFound) {
+      return jsonResponse(errorBody(404, "Not found."), 404);
+    }
+    const requestId = c.get("requestId");
+    log({ level: "error", msg: "unhandled error", requestId, error: errorName(err) });
+    return jsonResponse(
+      errorBody(500, "An unexpected error occurred. Quote the request id when reporting it.", {
+        requestId,
+      }),
+      500,
+    );
+  });
+
+  return Object.assign(app, { idle: () => verifier.idle() });
+}
+
+/** A path that exists under another method answers 405 with `Allow`, not 404. */
+function addMethodNotAllowed(app: Hono<AppEnv>): void {
+  const methods = new Map<string, Set<string>>();
+  for (const r of app.routes) {
+    if (r.method === "ALL") continue;
+    const set = methods.get(r.path) ?? new Set<string>();
+    set.add(r.method);
+    if (r.method === "GET") set.add("HEAD");
+    methods.set(r.path, set);
+  }
+  for (const [path, allowed] of methods) {
+    const allow = [...allowed].sort().join(", ");
+    app.all(path, (c) => {
+      if (c.req.method === "OPTIONS") return c.body(null, 204, { Allow: allow });
+      return jsonResponse(
+        errorBody(405, `Method ${c.req.method} is not allowed here. Allowed: ${allow}.`),
+        405,
+        { Allow: allow },
+      );
+    });
+  }
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : "non-error thrown";
+}

@@ -1,0 +1,46 @@
+/** Randomness and digests shared by every layer. Web Crypto only. */
+
+export const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/**
+ * `length` uniformly random base62 characters from `crypto.getRandomValues`. Bytes >= 248 are
+ * rejected so that `byte % 62` is unbiased (248 = 4 * 62).
+ */
+export function randomBase62(length: number): string {
+  let out = "";
+  const buf = new Uint8Array(length * 2);
+  while (out.length < length) {
+    crypto.getRandomValues(buf);
+    for (const b of buf) {
+      if (b < 248) out += BASE62[b % 62];
+      if (out.length === length) break;
+    }
+  }
+  return out;
+}
+
+/** Prefixed opaque identifier, e.g. `usr_4Zx…`. 22 base62 chars carry ~131 bits. */
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBase62(22)}`;
+}
+
+const encoder = new TextEncoder();
+
+export async function sha256Hex(input: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(input));
+  return toHex(new Uint8Array(digest));
+}
+
+export function toHex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+/** Constant-time comparison for equal-length byte arrays. */
+export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}

@@ -1,0 +1,90 @@
+/**
+ * The KV key layout. Every key the server reads or writes is built here and nowhere else.
+ *
+ * Account-owned keys: the first element is always the account's `userId` ("usr_…"), so an
+ * account's whole state is one prefix, and a store bound to a userId cannot name another's.
+ *
+ *   [userId, "user"]                                   UserRecord (email, password hash, status)
+ *   [userId, "api_key", keyId]                         ApiKeyRecord (SHA-256 digest, never the key)
+ *   [userId, "count", "api_keys"]                      Deno.KvU64: live API keys
+ *   [userId, "session", sessionId]                     SessionRecord (digest of the cookie token)
+ *   [userId, "domain", domainId]                       DomainRecord
+ *   [userId, "domain_by_time", createdAtMs, domainId]  domainId: newest-first listing
+ *   [userId, "domain_by_filter", filter, createdAtMs, domainId]
+ *                                                      domainId: filtered listing (status:…, canReceive:…)
+ *   [userId, "count", "domains", filter]               Deno.KvU64: totals without a scan ("all", "status:verified", …)
+ *   [userId, "domain_children", parentId, childId]     childId: subdomains of a domain
+ *   [userId, "rate", windowStartMs]                    Deno.KvU64: requests admitted in a rate-limit window
+ *
+ * Pointer indexes: the only keys not under a userId. Each resolves a secret's digest or a
+ * globally unique name to the owning account, and carries nothing else an attacker could use.
+ *
+ *   ["idx", "api_key", sha256hex]                      ApiKeyPointer { userId, keyId, expiresAt }
+ *   ["idx", "email", normalisedEmail]                  { userId }
+ *   ["idx", "session", sha256hex]                      SessionPointer { userId, sessionId, expiresAt }
+ *   ["idx", "domain", domainName]                      { userId, domainId }
+ *
+ * Operational keys, owned by no account:
+ *
+ *   ["meta", "revocations"]                            Deno.KvU64: bumped by every key revocation, so
+ *                                                      caches in other processes drop revoked keys
+ *   ["throttle", scope, subject, windowStartMs]        Deno.KvU64: sign-in attempts per IP / email
+ *   ["health"]                                         probe key read by /healthz
+ */
+
+export type UserId = string;
+
+/** Names the pointer-index families; anything else outside a user prefix is operational. */
+export const POINTER_INDEXES = ["api_key", "email", "session", "domain"] as const;
+
+// Account-owned keys.
+export const userKey = (userId: UserId) => [userId, "user"] as const;
+export const apiKeyKey = (userId: UserId, keyId: string) => [userId, "api_key", keyId] as const;
+export const apiKeyPrefix = (userId: UserId) => [userId, "api_key"] as const;
+export const apiKeyCountKey = (userId: UserId) => [userId, "count", "api_keys"] as const;
+export const sessionKey = (userId: UserId, sessionId: string) =>
+  [userId, "session", sessionId] as const;
+export const sessionPrefix = (userId: UserId) => [userId, "session"] as const;
+export const domainKey = (userId: UserId, domainId: string) =>
+  [userId, "domain", domainId] as const;
+export const domainPrefix = (userId: UserId) => [userId, "domain"] as const;
+export const domainByTimeKey = (userId: UserId, createdAtMs: number, domainId: string) =>
+  [userId, "domain_by_time", createdAtMs, domainId] as const;
+export const domainByTimePrefix = (userId: UserId) => [userId, "domain_by_time"] as const;
+export const domainByFilterKey = (
+  userId: UserId,
+  filter: string,
+  createdAtMs: number,
+  domainId: string,
+) => [userId, "domain_by_filter", filter, createdAtMs, domainId] as const;
+export const domainByFilterPrefix = (userId: UserId, filter: string) =>
+  [userId, "domain_by_filter", filter] as const;
+export const domainCountKey = (userId: UserId, filter: string) =>
+  [userId, "count", "domains", filter] as const;
+export const domainChildKey = (userId: UserId, parentId: string, childId: string) =>
+  [userId, "domain_children", parentId, childId] as const;
+export const domainChildPrefix = (userId: UserId, parentId: string) =>
+  [userId, "domain_children", parentId] as const;
+export const rateWindowKey = (userId: UserId, windowStartMs: number) =>
+  [userId, "rate", windowStartMs] as const;
+/** Everything an account owns: for dumps, invariant checks and account deletion. */
+export const accountPrefix = (userId: UserId) => [userId] as const;
+
+// Pointer indexes.
+export const apiKeyHashIndexKey = (sha256hex: string) => ["idx", "api_key", sha256hex] as const;
+export const emailIndexKey = (email: string) => ["idx", "email", email] as const;
+export const emailIndexPrefix = () => ["idx", "email"] as const;
+export const sessionHashIndexKey = (sha256hex: string) => ["idx", "session", sha256hex] as const;
+export const domainNameIndexKey = (name: string) => ["idx", "domain", name] as const;
+export const indexPrefix = (family: (typeof POINTER_INDEXES)[number]) => ["idx", family] as const;
+
+// Operational keys.
+export const revocationCounterKey = () => ["meta", "revocations"] as const;
+export const throttleKey = (scope: string, subject: string, windowStartMs: number) =>
+  ["throttle", scope, subject, windowStartMs] as const;
+export const healthKey = () => ["health"] as const;
+
+/** True when `key` is one of the pointer indexes above (used by the isolation tests). */
+export function isPointerIndexKey(key: Deno.KvKey): boolean {
+  return key[0] === "idx" && (POINTER_INDEXES as readonly unknown[]).includes(key[1]);
+}

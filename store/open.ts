@@ -1,0 +1,12 @@
+/**
+ * Opens the KV the configuration names: a local SQLite file (its folder is created), `:memory:`,
+ * a KV Connect URL (self-hosted denokv; the token comes from DENO_KV_ACCESS_TOKEN), or on Deno
+ * Deploy with no path, the platform's KV without touching any file system.
+ */
+export async function openKv(kvPath: string | null): Promise<Deno.Kv> {
+  if (kvPath === null) return await Deno.openKv();
+  if (kvPath === ":memory:" || /^https?:\/\//.test(kvPath)) return await Deno.openKv(kvPath);
+  const slash = kvPath.lastIndexOf("/");
+  if (slash > 0) await Deno.mkdir(kvPath.slice(0, slash), { recursive: true });
+  return await Deno.openKv(kvPath);
+}
