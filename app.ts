@@ -35,7 +35,10 @@ export function createApp(deps: AppDeps): App {
   const log = deps.logger ?? (config.logRequests ? jsonLogger : silentLogger);
   const verifier = new ApiKeyVerifier(kv, clock, log);
   const storeFor = (userId: string) =>
-    tenantStore(kv, userId, clock, { maxApiKeys: config.maxApiKeysPerAccount });
+    tenantStore(kv, userId, clock, {
+      maxApiKeys: config.maxApiKeysPerAccount,
+      onRevoke: (hash) => verifier.forget(hash),
+    });
 
   const app = new Hono<AppEnv>();
 

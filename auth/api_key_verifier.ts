@@ -34,6 +34,12 @@ export class ApiKeyVerifier {
     return { userId: pointer.userId, keyId: pointer.keyId, method: "api_key" };
   }
 
+  /**
+   * Drops anything this process remembers about a key digest; called right after a revocation
+   * commits (no cache yet, so nothing to drop).
+   */
+  forget(_hash: string): void {}
+
   /** At most one lastUsedAt write per key per minute per process, off the request path. */
   #maybeTouch(userId: string, keyId: string, versionstamp: string, now: number): void {
     const last = this.#lastTouched.get(keyId);

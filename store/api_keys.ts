@@ -51,13 +51,23 @@ export async function lookupApiKeyPointer(
   return await kv.get<ApiKeyPointer>(apiKeyHashIndexKey(hash));
 }
 
+export type ApiKeyStoreOptions = {
+  maxKeys: number;
+  /**
+   * Called with the digest of a key whose pointer was deleted or shortened, after the commit, so
+   * this process's caches drop it at once. Other processes learn of it through the revocation
+   * counter.
+   */
+  onRevoke?: (hash: string) => void;
+};
+
 export type NewApiKey = { name: string; hash: string; start: string; expiresAtMs: number | null };
 
 export function apiKeyStore(
   kv: Deno.Kv,
   userId: string,
   clock: Clock,
-  opts: { maxKeys: number } = { maxKeys: 50 },
+  opts: ApiKeyStoreOptions = { maxKeys: 50 },
 ) {
   const recordOf = (input: NewApiKey): ApiKeyRecord => ({
     id: newId("key"),
@@ -129,7 +139,9 @@ export function apiKeyStore(
           .set(apiKeyCountKey(userId), Math.max(0, (count.value ?? 1) - 1))
           .sum(revocationCounterKey(), 1n)
           .commit();
-        return res.ok ? entry.value : RETRY;
+        if (!res.ok) return RETRY;
+        opts.onRevoke?.(entry.value.hash);
+        return entry.value;
       });
     },
 
@@ -171,7 +183,9 @@ export function apiKeyStore(
             .set(apiKeyCountKey(userId), n + 1);
         }
         const res = await op.commit();
-        return res.ok ? { created, old: updatedOld } : RETRY;
+        if (!res.ok) return RETRY;
+        opts.onRevoke?.(old.hash);
+        return { created, old: updatedOld };
       });
     },
 

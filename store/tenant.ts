@@ -4,11 +4,11 @@
  * never see the raw `Deno.Kv`, so there is no way to address another account.
  */
 import type { Clock } from "../lib/clock.ts";
-import { apiKeyStore } from "./api_keys.ts";
+import { apiKeyStore, type ApiKeyStoreOptions } from "./api_keys.ts";
 import { domainStore } from "./domains.ts";
 import { getUserOrThrow } from "./users.ts";
 
-export type TenantStoreOptions = { maxApiKeys: number };
+export type TenantStoreOptions = { maxApiKeys: number; onRevoke?: ApiKeyStoreOptions["onRevoke"] };
 
 export function tenantStore(
   kv: Deno.Kv,
@@ -19,7 +19,7 @@ export function tenantStore(
   return {
     userId,
     user: () => getUserOrThrow(kv, userId),
-    apiKeys: apiKeyStore(kv, userId, clock, { maxKeys: opts.maxApiKeys }),
+    apiKeys: apiKeyStore(kv, userId, clock, { maxKeys: opts.maxApiKeys, onRevoke: opts.onRevoke }),
     domains: domainStore(kv, userId, clock),
   };
 }
