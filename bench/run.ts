@@ -1,0 +1,31 @@
+/**
+ * `deno task bench`: runs every benchmark script in turn and prints their figures. Each script
+ * starts its own server processes on 127.0.0.1 and bounds its own run time.
+ */
+const SCRIPTS = [
+  { name: "auth throughput (issue 4)", path: "bench/auth_throughput.ts" },
+  { name: "domains at scale (issue 5)", path: "bench/domains_scale.ts" },
+];
+
+let failed = 0;
+for (const script of SCRIPTS) {
+  console.log(`\n=== ${script.name}: deno run ${script.path}`);
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      "--allow-run",
+      script.path,
+    ],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (code !== 0) {
+    failed++;
+    console.log(`${script.path} exited with ${code}`);
+  }
+}
+Deno.exit(failed ? 1 : 0);
