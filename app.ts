@@ -4,6 +4,7 @@
  */
 import { Hono } from "hono";
 import { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
+import { RateLimiter } from "./auth/rate_limit.ts";
 import { type AppEnv, authenticate } from "./auth/middleware.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import type { Config } from "./lib/config.ts";
@@ -13,13 +14,24 @@ import { newId } from "./lib/crypto.ts";
 import { withTimeout } from "./lib/async.ts";
 import { healthKey } from "./store/keys.ts";
 import { tenantStore } from "./store/tenant.ts";
-import { domainRoutes } from "./routes/domains.ts";
+import { registerDomainRoutes } from "./routes/domains.ts";
+import { apiAliasPath, RouteRegistry } from "./routes/registry.ts";
+import { registerOpenApiRoutes } from "./routes/openapi.ts";
+import { describeAccountRoutes } from "./routes/account_docs.ts";
+import { denoResolver, type DnsResolver } from "./lib/dns.ts";
+import { accountService } from "./auth/accounts.ts";
+import { sessionManager } from "./auth/session.ts";
+import { authRoutes } from "./routes/auth.ts";
+import { apiKeyRoutes, revokeKeyRoutes } from "./routes/api_keys.ts";
+import { dashboardRoutes } from "./routes/dashboard/mod.tsx";
 
 export type AppDeps = {
   kv: Deno.Kv;
   config: Config;
   clock?: Clock;
   logger?: Logger;
+  /** DNS for domain verification; defaults to Deno.resolveDns with a timeout. */
+  resolver?: DnsResolver;
 };
 
 export type App = Hono<AppEnv> & {
@@ -34,13 +46,21 @@ export function createApp(deps: AppDeps): App {
   const clock = deps.clock ?? systemClock;
   const log = deps.logger ?? (config.logRequests ? jsonLogger : silentLogger);
   const verifier = new ApiKeyVerifier(kv, clock, log);
+  const limiter = new RateLimiter(kv, config.rateLimit, clock, log);
   const storeFor = (userId: string) =>
     tenantStore(kv, userId, clock, {
       maxApiKeys: config.maxApiKeysPerAccount,
       onRevoke: (hash) => verifier.forget(hash),
     });
 
-  const app = new Hono<AppEnv>();
+  const app = new Hono<AppEnv>({ getPath: apiAliasPath });
+  // API routes that describe themselves for the OpenAPI document (routes/registry.ts).
+  const registry = new RouteRegistry();
+  registerOpenApiRoutes(registry);
+  registerDomainRoutes(registry, { resolver: deps.resolver ?? denoResolver() });
+  describeAccountRoutes(registry);
+  const sessions = sessionManager({ kv, clock, ttlMs: config.sessionTtlMs });
+  const accounts = accountService({ kv, clock, config, sessions });
 
   app.use("*", async (c, next) => {
     const requestId = newId("req");
@@ -75,11 +95,25 @@ export function createApp(deps: AppDeps): App {
     }
   });
 
+  registry.mount(app, { auth: false });
   app.use(
     "/api/e2/*",
-    authenticate({ verifyApiKey: (token) => verifier.verify(token), storeFor }),
+    limiter.headers(),
+    authenticate({
+      verifyApiKey: (token) => verifier.verify(token),
+      resolveSession: (c) => sessions.resolveForApi(c),
+      rateLimit: limiter.hook,
+      storeFor,
+    }),
   );
-  app.route("/api/e2/domains", domainRoutes());
+  registry.mount(app, { auth: true });
+  app.route("/api/e2/api-keys", apiKeyRoutes(clock));
+  app.route("/api/e2/auth", revokeKeyRoutes());
+  app.route("/api/auth", authRoutes({ accounts, sessions }));
+  app.route(
+    "/",
+    dashboardRoutes({ accounts, sessions, storeFor, clock, maxKeys: config.maxApiKeysPerAccount }),
+  );
 
   addMethodNotAllowed(app);
 

@@ -29,6 +29,10 @@ export type Config = {
   passwordHashCost: number;
   maxApiKeysPerAccount: number;
   logRequests: boolean;
+  /** Dashboard sessions: lifetime of a session cookie and its server-side record. */
+  sessionTtlMs: number;
+  /** Sign-in (and sign-up) attempts admitted per IP and per email in each window. */
+  signInThrottle: { max: number; windowMs: number };
 };
 
 export class ConfigError extends Error {
@@ -81,6 +85,8 @@ export function loadConfig(env: Env): Config {
     passwordHashCost: int(env, "PASSWORD_HASH_COST", 17, 10, 20),
     maxApiKeysPerAccount: 50,
     logRequests: env.LOG_LEVEL !== "silent",
+    sessionTtlMs: 7 * 24 * 60 * 60 * 1000,
+    signInThrottle: { max: 10, windowMs: 60_000 },
   };
 }
 

@@ -1,49 +1,419 @@
-/** `/api/e2/domains`: the account's domains, read and written only through the tenant store. */
-import { Hono } from "hono";
-import { z } from "zod";
+/**
+ * `/api/e2/domains`: the account's domains, read and written only through the tenant store, in
+ * the shapes of the official SDK (schemas: routes/domain_schemas.ts).
+ */
+import type { Context } from "hono";
 import type { AppEnv } from "../auth/middleware.ts";
-import { jsonResponse } from "../lib/errors.ts";
-import type { DomainRecord } from "../store/domains.ts";
-import { parseQuery } from "./validation.ts";
+import { parseDomainName } from "../lib/domain_name.ts";
+import {
+  checkDnsRecords,
+  DEFAULT_MAIL_SETTINGS,
+  dnsPlan,
+  type DnsResolver,
+  type MailSettings,
+  type RecordCheck,
+} from "../lib/dns.ts";
+import { HttpError, jsonResponse, validationError } from "../lib/errors.ts";
+import {
+  DomainExistsError,
+  DomainHasSubdomainsError,
+  DomainNotVerifiedError,
+  type DomainRecord,
+} from "../store/domains.ts";
+import type { TenantStore } from "../store/tenant.ts";
+import {
+  createDomainBody,
+  type DomainCreateResponse,
+  domainCreateResponse,
+  type DomainDeleteResponse,
+  domainDeleteResponse,
+  domainIdParams,
+  type DomainListItem,
+  type DomainListResponse,
+  domainListResponse,
+  type DomainRetrieveResponse,
+  domainRetrieveResponse,
+  type DomainUpdateResponse,
+  domainUpdateResponse,
+  listDomainsQuery,
+  retrieveDomainQuery,
+  updateDomainBody,
+} from "./domain_schemas.ts";
+import type { RouteRegistry } from "./registry.ts";
 
-const wholeNumber = (min: number, max: number) =>
-  z.string()
-    .regex(/^\d{1,9}$/, "must be a whole number")
-    .transform(Number)
-    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+export type DomainRouteOptions = { resolver: DnsResolver; mail?: MailSettings };
 
-export const listDomainsQuery = z.object({
-  limit: wholeNumber(1, 100).optional(),
-  offset: wholeNumber(0, 1_000_000_000).optional(),
-  status: z.enum(["pending", "verified", "failed"]).optional(),
-  canReceive: z.enum(["true", "false"]).transform((v) => v === "true").optional(),
-  check: z.enum(["true", "false"]).optional(),
+/** At most this many DNS checks run at once for `GET /domains?check=true`. */
+const LIST_CHECK_CONCURRENCY = 10;
+
+/** The SDK retries 409s unless told not to; a name conflict does not resolve by retrying. */
+const NO_RETRY = { "x-should-retry": "false" };
+
+const stats = (r: DomainRecord) => ({
+  activeEmailAddresses: 0,
+  hasCatchAll: r.isCatchAllEnabled,
+  totalEmailAddresses: 0,
 });
 
-function listItem(r: DomainRecord) {
+/** The fields list items and retrieve share, taken one by one (no internal field leaks). */
+function baseView(r: DomainRecord) {
   return {
-    ...r,
-    stats: { activeEmailAddresses: 0, hasCatchAll: r.isCatchAllEnabled, totalEmailAddresses: 0 },
+    id: r.id,
+    canReceiveEmails: r.canReceiveEmails,
+    catchAllEndpointId: r.catchAllEndpointId,
+    createdAt: r.createdAt,
+    domain: r.domain,
+    domainProvider: r.domainProvider,
+    hasMxRecords: r.hasMxRecords,
+    isCatchAllEnabled: r.isCatchAllEnabled,
+    lastDnsCheck: r.lastDnsCheck,
+    lastSesCheck: r.lastSesCheck,
+    mailFromDomain: r.mailFromDomain,
+    mailFromDomainStatus: r.mailFromDomainStatus,
+    mailFromDomainVerifiedAt: r.mailFromDomainVerifiedAt,
+    providerConfidence: r.providerConfidence,
+    receiveDmarcEmails: r.receiveDmarcEmails,
+    status: r.status,
+    updatedAt: r.updatedAt,
+    userId: r.userId,
+    // This server has no endpoints resource to describe the catch-all endpoint with.
     catchAllEndpoint: null,
   };
 }
 
-export function domainRoutes() {
-  const app = new Hono<AppEnv>();
+/** SES-style identity status for `sesStatus`: this server's TXT verification plays SES's part. */
+const SES_STATUS = { pending: "Pending", verified: "Success", failed: "Failed" } as const;
 
-  app.get("/", async (c) => {
-    const q = parseQuery(c, listDomainsQuery);
-    const limit = q.limit ?? 50;
-    const offset = q.offset ?? 0;
-    const { data, total } = await c.var.store.domains.list(
-      { status: q.status, canReceive: q.canReceive },
-      { limit, offset },
-    );
-    return jsonResponse({
-      data: data.map(listItem),
-      pagination: { limit, offset, total, hasMore: offset + data.length < total },
-    });
+type Check = { record: DomainRecord; results: RecordCheck[]; checkedAt: string };
+
+function checkView(check: Check) {
+  const byKind = new Map(check.results.map((r) => [r.kind, r]));
+  const required = check.record.dnsRecords.filter((d) => d.isRequired);
+  return {
+    dnsRecords: check.record.dnsRecords.map((d) => {
+      const r = byKind.get(d.kind);
+      return {
+        isVerified: r?.isVerified ?? false,
+        name: d.name,
+        type: d.type,
+        value: d.value,
+        ...(r?.error ? { error: r.error } : {}),
+      };
+    }),
+    isFullyVerified: check.record.status === "verified" &&
+      required.every((d) => byKind.get(d.kind)?.isVerified === true),
+    lastChecked: check.checkedAt,
+    sesStatus: SES_STATUS[check.record.status],
+  };
+}
+
+function listItem(r: DomainRecord, check?: Check): DomainListItem {
+  return {
+    ...baseView(r),
+    stats: stats(r),
+    ...(check ? { verificationCheck: checkView(check) } : {}),
+  };
+}
+
+function retrieveView(r: DomainRecord, check?: Check): DomainRetrieveResponse {
+  const spf = r.dnsRecords.find((d) => d.kind === "spf");
+  const dmarc = r.dnsRecords.find((d) => d.kind === "dmarc");
+  return {
+    ...baseView(r),
+    dnsRecords: r.dnsRecords.map((d) => ({
+      id: d.id,
+      createdAt: d.createdAt,
+      domainId: r.id,
+      isRequired: d.isRequired,
+      isVerified: d.isVerified,
+      lastChecked: d.lastChecked,
+      name: d.name,
+      recordType: d.type,
+      value: d.value,
+    })),
+    stats: {
+      activeEmailAddresses: 0,
+      emailsLast24h: 0,
+      emailsLast30d: 0,
+      emailsLast7d: 0,
+      totalEmailAddresses: 0,
+    },
+    authRecommendations: {
+      ...(spf ? { spf: { name: spf.name, value: spf.value, description: spf.description } } : {}),
+      ...(dmarc
+        ? { dmarc: { name: dmarc.name, value: dmarc.value, description: dmarc.description } }
+        : {}),
+    },
+    inheritsFromParent: r.inheritsFromParent,
+    parentDomain: r.parentDomain,
+    ...(check
+      ? {
+        verificationCheck: {
+          ...checkView(check),
+          // No DKIM or custom MAIL FROM in this server: reported as not set up.
+          dkimStatus: "NotStarted",
+          dkimTokens: [],
+          dkimVerified: false,
+          mailFromVerified: false,
+        },
+      }
+      : {}),
+  };
+}
+
+function createView(r: DomainRecord): DomainCreateResponse {
+  return {
+    id: r.id,
+    canReceiveEmails: r.canReceiveEmails,
+    createdAt: r.createdAt,
+    dnsRecords: r.dnsRecords.map((d) => ({
+      isRequired: d.isRequired,
+      name: d.name,
+      type: d.type,
+      value: d.value,
+      description: d.description,
+    })),
+    domain: r.domain,
+    domainProvider: r.domainProvider,
+    hasMxRecords: r.hasMxRecords,
+    providerConfidence: r.providerConfidence,
+    status: r.status,
+    updatedAt: r.updatedAt,
+    message: r.inheritsFromParent
+      ? `Domain added and verified through its parent ${r.parentDomain}. ` +
+        "Publish the MX record to receive email."
+      : "Domain added. Publish the DNS records, then check them with " +
+        `GET /api/e2/domains/${r.id}?check=true.`,
+    ...(r.parentDomain ? { parentDomain: r.parentDomain } : {}),
+  };
+}
+
+async function runCheck(
+  store: TenantStore,
+  resolver: DnsResolver,
+  r: DomainRecord,
+): Promise<Check> {
+  const results = await checkDnsRecords(resolver, r.dnsRecords);
+  return await store.domains.applyCheck(r.id, results);
+}
+
+/** Maps `f` over `items` with at most `limit` calls in flight; keeps the order. */
+async function mapLimited<T, U>(items: T[], limit: number, f: (t: T) => Promise<U>) {
+  const out: U[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+const store = (c: Context<AppEnv>) => c.var.store;
+
+/** Registers the five domain operations. */
+export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteOptions): void {
+  const { resolver } = opts;
+  const mail = opts.mail ?? DEFAULT_MAIL_SETTINGS;
+  const tags = ["Domains"];
+
+  registry.add({
+    method: "get",
+    path: "/api/e2/domains",
+    operationId: "listDomains",
+    summary: "List domains",
+    description: "The account's domains, newest first, with optional filters. " +
+      "`pagination.hasMore` is `offset + data.length < total`.",
+    tags,
+    query: listDomainsQuery,
+    responses: {
+      200: { description: "One page of domains.", schema: domainListResponse, name: "DomainList" },
+    },
+    errors: [400],
+    handler: async (c, { query: q }) => {
+      const limit = q.limit ?? 50;
+      const offset = q.offset ?? 0;
+      const { data, total } = await store(c).domains.list(
+        { status: q.status, canReceive: q.canReceive },
+        { limit, offset },
+      );
+      const items = q.check === "true"
+        ? (await mapLimited(data, LIST_CHECK_CONCURRENCY, async (r) => {
+          try {
+            const check = await runCheck(store(c), resolver, r);
+            return [listItem(check.record, check)];
+          } catch (err) {
+            // Deleted by another request since the page was read: it is no longer listed.
+            if (err instanceof Deno.errors.NotFound) return [];
+            throw err;
+          }
+        })).flat()
+        : data.map((r) => listItem(r));
+      const body: DomainListResponse = {
+        data: items,
+        pagination: { limit, offset, total, hasMore: offset + data.length < total },
+      };
+      return jsonResponse(body);
+    },
   });
 
-  return app;
+  registry.add({
+    method: "post",
+    path: "/api/e2/domains",
+    operationId: "createDomain",
+    summary: "Add a domain",
+    description: "Adds a domain and returns the DNS records to publish. A subdomain of a " +
+      "domain this account has verified is verified at once. 409 when the domain is already " +
+      "in this account, and with code `DOMAIN_ALREADY_REGISTERED` when another account has it.",
+    tags,
+    body: createDomainBody,
+    bodyName: "DomainCreateParams",
+    responses: {
+      201: { description: "The new domain.", schema: domainCreateResponse, name: "DomainCreate" },
+    },
+    errors: [400, 409, 413, 415],
+    handler: async (c, { body }) => {
+      const parsed = parseDomainName(body.domain);
+      if (!parsed.ok) throw validationError([{ path: "domain", message: parsed.problem }]);
+      const { name, ancestors } = parsed.value;
+      try {
+        const record = await store(c).domains.create({
+          domain: name,
+          ancestors,
+          plan: ({ domain, token, inherited }) => dnsPlan(domain, token, inherited, mail),
+        });
+        return jsonResponse(createView(record), 201);
+      } catch (err) {
+        if (err instanceof DomainExistsError) {
+          throw err.owner === "own"
+            ? new HttpError(409, `The domain ${name} is already in your account.`, {
+              code: "DOMAIN_EXISTS",
+            }, NO_RETRY)
+            : new HttpError(409, `The domain ${name} is already registered.`, {
+              code: "DOMAIN_ALREADY_REGISTERED",
+            }, NO_RETRY);
+        }
+        throw err;
+      }
+    },
+  });
+
+  registry.add({
+    method: "get",
+    path: "/api/e2/domains/:id",
+    operationId: "retrieveDomain",
+    summary: "Get a domain",
+    description: "The domain with its DNS records. `?check=true` looks the records up first and " +
+      "updates the status (pending -> verified | failed); each record's result is in " +
+      "`verificationCheck`, a failed lookup included.",
+    tags,
+    params: domainIdParams,
+    query: retrieveDomainQuery,
+    responses: {
+      200: { description: "The domain.", schema: domainRetrieveResponse, name: "DomainRetrieve" },
+    },
+    errors: [400, 404],
+    handler: async (c, { params, query }) => {
+      const record = await store(c).domains.get(params.id);
+      if (query.check !== "true") return jsonResponse(retrieveView(record));
+      const check = await runCheck(store(c), resolver, record);
+      return jsonResponse(retrieveView(check.record, check));
+    },
+  });
+
+  registry.add({
+    method: "patch",
+    path: "/api/e2/domains/:id",
+    operationId: "updateDomain",
+    summary: "Update catch-all settings",
+    description: "Turns catch-all on (with the endpoint that receives it) or off. The domain " +
+      "must be verified (400 otherwise).",
+    tags,
+    params: domainIdParams,
+    body: updateDomainBody,
+    bodyName: "DomainUpdateParams",
+    responses: {
+      200: {
+        description: "The updated settings.",
+        schema: domainUpdateResponse,
+        name: "DomainUpdate",
+      },
+    },
+    errors: [400, 404, 413, 415],
+    handler: async (c, { params, body }) => {
+      try {
+        const r = await store(c).domains.updateCatchAll(params.id, {
+          isCatchAllEnabled: body.isCatchAllEnabled,
+          catchAllEndpointId: body.isCatchAllEnabled ? body.catchAllEndpointId ?? null : null,
+        });
+        const view: DomainUpdateResponse = {
+          id: r.id,
+          catchAllEndpointId: r.catchAllEndpointId,
+          domain: r.domain,
+          isCatchAllEnabled: r.isCatchAllEnabled,
+          status: r.status,
+          updatedAt: r.updatedAt,
+          catchAllEndpoint: null,
+        };
+        return jsonResponse(view);
+      } catch (err) {
+        if (err instanceof DomainNotVerifiedError) {
+          throw new HttpError(
+            400,
+            `The domain must be verified before catch-all can be changed (status: ${err.status}).`,
+            { code: "DOMAIN_NOT_VERIFIED" },
+          );
+        }
+        throw err;
+      }
+    },
+  });
+
+  registry.add({
+    method: "delete",
+    path: "/api/e2/domains/:id",
+    operationId: "deleteDomain",
+    summary: "Delete a domain",
+    description: "Deletes the domain and its DNS record list. 409 while it has subdomains in " +
+      "this account: delete those first.",
+    tags,
+    params: domainIdParams,
+    responses: {
+      200: { description: "What was deleted.", schema: domainDeleteResponse, name: "DomainDelete" },
+    },
+    errors: [400, 404, 409],
+    handler: async (c, { params }) => {
+      try {
+        const r = await store(c).domains.delete(params.id);
+        const body: DomainDeleteResponse = {
+          success: true,
+          message: `Domain ${r.domain} deleted.`,
+          deletedResources: {
+            blockedEmails: 0,
+            dnsRecords: r.dnsRecords.length,
+            domain: r.domain,
+            emailAddresses: 0,
+            sesIdentity: false,
+            sesReceiptRules: false,
+          },
+        };
+        return jsonResponse(body);
+      } catch (err) {
+        if (err instanceof DomainHasSubdomainsError) {
+          const more = err.total > err.subdomains.length ? ", …" : "";
+          throw new HttpError(
+            409,
+            `The domain still has ${err.total} subdomain(s) (${
+              err.subdomains.join(", ")
+            }${more}); delete them first.`,
+            { code: "DOMAIN_HAS_SUBDOMAINS" },
+            NO_RETRY,
+          );
+        }
+        throw err;
+      }
+    },
+  });
 }

@@ -7,12 +7,14 @@
  *   [userId, "user"]                                   UserRecord (email, password hash, status)
  *   [userId, "api_key", keyId]                         ApiKeyRecord (SHA-256 digest, never the key)
  *   [userId, "count", "api_keys"]                      Deno.KvU64: live API keys
- *   [userId, "session", sessionId]                     SessionRecord (digest of the cookie token)
+ *   [userId, "session", sessionId]                     SessionRecord (digest of the cookie token, expiresAt;
+ *                                                      written with its pointer in one commit: store/sessions.ts)
  *   [userId, "domain", domainId]                       DomainRecord
  *   [userId, "domain_by_time", createdAtMs, domainId]  domainId: newest-first listing
  *   [userId, "domain_by_filter", filter, createdAtMs, domainId]
  *                                                      domainId: filtered listing (status:…, canReceive:…)
- *   [userId, "count", "domains", filter]               Deno.KvU64: totals without a scan ("all", "status:verified", …)
+ *   [userId, "count", "domains", filter]               number: totals without a scan ("all", "status:verified", …),
+ *                                                      moved by checked commits (invariants: store/domains.ts)
  *   [userId, "domain_children", parentId, childId]     childId: subdomains of a domain
  *   [userId, "rate", windowStartMs]                    Deno.KvU64: requests admitted in a rate-limit window
  *
@@ -28,7 +30,9 @@
  *
  *   ["meta", "revocations"]                            Deno.KvU64: bumped by every key revocation, so
  *                                                      caches in other processes drop revoked keys
- *   ["throttle", scope, subject, windowStartMs]        Deno.KvU64: sign-in attempts per IP / email
+ *   ["throttle", scope, subject, windowStartMs]        Deno.KvU64: sign-in / sign-up attempts (scope
+ *                                                      "sign-in:ip", "sign-in:email" (subject: SHA-256
+ *                                                      of the email), "sign-up:ip"); store/throttle.ts
  *   ["health"]                                         probe key read by /healthz
  */
 
@@ -59,12 +63,16 @@ export const domainByFilterKey = (
 ) => [userId, "domain_by_filter", filter, createdAtMs, domainId] as const;
 export const domainByFilterPrefix = (userId: UserId, filter: string) =>
   [userId, "domain_by_filter", filter] as const;
+/** Every filtered index entry of an account (invariant checks). */
+export const domainByFilterRootPrefix = (userId: UserId) => [userId, "domain_by_filter"] as const;
 export const domainCountKey = (userId: UserId, filter: string) =>
   [userId, "count", "domains", filter] as const;
 export const domainChildKey = (userId: UserId, parentId: string, childId: string) =>
   [userId, "domain_children", parentId, childId] as const;
 export const domainChildPrefix = (userId: UserId, parentId: string) =>
   [userId, "domain_children", parentId] as const;
+/** Every child link of an account (invariant checks). */
+export const domainChildRootPrefix = (userId: UserId) => [userId, "domain_children"] as const;
 export const rateWindowKey = (userId: UserId, windowStartMs: number) =>
   [userId, "rate", windowStartMs] as const;
 /** Everything an account owns: for dumps, invariant checks and account deletion. */

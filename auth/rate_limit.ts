@@ -1,0 +1,310 @@
+/**
+ * The per-account rate limiter: a fixed window of `windowMs` (default 100 requests per 1000 ms),
+ * counted per `userId` in KV and shared by every instance on that KV.
+ *
+ * Hot path: a request spends a quota token this process already holds (no KV work). When it holds
+ * none, it leases a batch from the account's KV counter for the window (store/rate_limit.ts); one
+ * lease per account is in flight per process, and the requests that arrive meanwhile wait for it.
+ * A busy account's next lease is taken in the background when its tokens run low, and the next
+ * window's first lease shortly before the window ends, so it seldom waits at all.
+ *
+ * Lease size, chosen against the counter's remaining quota R at commit time:
+ *   max(waiting requests, min(demand, floor(R / LEASE_DIVISOR) - tokens held)), at most R,
+ * where demand starts at half of what this process admitted for the account in the previous
+ * window and doubles with each lease in the window. Tokens for waiting requests are spent at once;
+ * the rest is prefetch, at most R / 16. So tokens held idle by another instance ("stranded") are at
+ * most limit/16 per instance: an account is never refused while all instances together have
+ * admitted fewer than limit - (instances - 1) * limit/16 in the window (two instances: 93.75 %).
+ *
+ * Guarantees: the counter never exceeds the limit, so no window admits more than the limit across
+ * all instances. A lease for a window that ended before it answered is dropped, never carried over.
+ * The store failing or not answering within `timeoutMs` refuses with the seed's 503 (fail closed);
+ * with `failOpen`, this process instead admits up to the limit per window on its own count.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { Clock } from "../lib/clock.ts";
+import { withTimeout } from "../lib/async.ts";
+import { HttpError, rateLimitUnavailable } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { leaseTokens } from "../store/rate_limit.ts";
+import type { Principal } from "./principal.ts";
+
+export type RateLimitPolicy = { max: number; windowMs: number; failOpen: boolean };
+
+export type RateLimiterOptions = {
+  /** How long a request waits for the store before the 503 (or fail-open). */
+  timeoutMs?: number;
+  /** Prefetch cap: a lease takes at most remaining/leaseDivisor beyond the waiting requests. */
+  leaseDivisor?: number;
+};
+
+/** What the rate-limit headers say; absent fields are unknown (the store did not answer). */
+export type RateLimitInfo = {
+  limit: number;
+  windowMs: number;
+  remaining?: number;
+  /** Epoch milliseconds at which the current window ends. */
+  resetMs?: number;
+  now: number;
+};
+
+export type RateLimitDecision = { allowed: boolean; info: RateLimitInfo };
+
+export const DEFAULT_TIMEOUT_MS = 1000;
+export const LEASE_DIVISOR = 16;
+const SWEEP_THRESHOLD = 10_000;
+/** The next window's lease is taken this long before the window ends (at most a fifth of it)... */
+const PREFETCH_LEAD_MS = 100;
+/** ...by an account that has made at least this many requests in the window. */
+const PREFETCH_MIN_ADMITTED = 2;
+const ERROR_LOG_INTERVAL_MS = 1000;
+
+/** One account's quota in the current window, as this process knows it. */
+class AccountWindow {
+  /** Tokens leased by this process and not yet spent. */
+  tokens = 0;
+  /** The KV counter as of this process's last lease (a lower bound of the global count). */
+  leasedTotal = 0;
+  /** True once the counter reached the limit: the window's quota stays spent until it ends. */
+  spent = false;
+  admitted = 0;
+  lastLease = 0;
+  waiting = 0;
+  inflight: Promise<void> | null = null;
+  /** The next window's state, leased ahead near the end of this one. */
+  next: AccountWindow | null = null;
+
+  constructor(readonly windowStart: number, public previousAdmitted: number) {}
+}
+
+export class RateLimiter {
+  readonly #states = new Map<string, AccountWindow>();
+  readonly #info = new WeakMap<Request, RateLimitInfo>();
+  readonly #timeoutMs: number;
+  readonly #divisor: number;
+  #lastSweep = 0;
+  #lastErrorLog = -Infinity;
+
+  constructor(
+    private readonly kv: Deno.Kv,
+    readonly policy: RateLimitPolicy,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    opts: RateLimiterOptions = {},
+  ) {
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#divisor = opts.leaseDivisor ?? LEASE_DIVISOR;
+  }
+
+  /**
+   * Admits or refuses one request of `userId`. Throws the 503 HttpError when the store cannot
+   * answer (unless fail-open).
+   */
+  async check(userId: string): Promise<RateLimitDecision> {
+    for (;;) {
+      const now = this.clock();
+      const st = this.#current(userId, now);
+      if (st.tokens > 0) {
+        st.tokens--;
+        st.admitted++;
+        this.#prefetch(userId, st, now);
+        return { allowed: true, info: this.#infoOf(st, now) };
+      }
+      if (st.spent) return { allowed: false, info: this.#infoOf(st, now) };
+      st.inflight ??= this.#lease(userId, st);
+      const lease = st.inflight;
+      st.waiting++;
+      try {
+        await lease;
+      } catch (err) {
+        this.#logError(err);
+        if (!this.policy.failOpen) throw rateLimitUnavailable();
+        return this.#failOpen(st, this.clock());
+      } finally {
+        st.waiting--;
+      }
+    }
+  }
+
+  /** The hook for `authenticate({ rateLimit })`: refuses with 429 or 503, never 401. */
+  readonly hook = async (c: Context, principal: Principal): Promise<void> => {
+    let decision: RateLimitDecision;
+    try {
+      decision = await this.check(principal.userId);
+    } catch (err) {
+      this.#info.set(c.req.raw, {
+        limit: this.policy.max,
+        windowMs: this.policy.windowMs,
+        now: this.clock(),
+      });
+      throw err instanceof HttpError ? err : rateLimitUnavailable();
+    }
+    this.#info.set(c.req.raw, decision.info);
+    if (!decision.allowed) throw tooManyRequests(decision.info);
+  };
+
+  /**
+   * Middleware mounted around `authenticate`: after the response exists (a handler's, or an error
+   * turned into a response by onError), it carries the headers of this request's decision.
+   */
+  headers(): MiddlewareHandler {
+    return async (c, next) => {
+      await next();
+      const info = this.#info.get(c.req.raw);
+      if (info) setRateLimitHeaders(c.res.headers, info);
+    };
+  }
+
+  #current(userId: string, now: number): AccountWindow {
+    const windowStart = now - mod(now, this.policy.windowMs);
+    let st = this.#states.get(userId);
+    if (st?.windowStart === windowStart) return st;
+    const previous = st?.windowStart === windowStart - this.policy.windowMs ? st.admitted : 0;
+    if (st?.next?.windowStart === windowStart) {
+      st = st.next;
+      st.previousAdmitted = previous;
+    } else {
+      st = new AccountWindow(windowStart, previous);
+    }
+    this.#states.set(userId, st);
+    if (this.#states.size > SWEEP_THRESHOLD && now - this.#lastSweep > this.policy.windowMs) {
+      this.#sweep(windowStart, now);
+    }
+    return st;
+  }
+
+  /**
+   * Off the request path, so that a busy account rarely waits for KV: a new lease when this
+   * process's tokens run low, and the next window's first lease shortly before this one ends.
+   * Both are sized like any lease, so the prefetch cap (remaining / divisor) still bounds what
+   * an instance holds unspent.
+   */
+  #prefetch(userId: string, st: AccountWindow, now: number): void {
+    if (st.inflight === null && !st.spent && st.lastLease > 0 && st.tokens <= st.lastLease / 4) {
+      st.inflight = this.#lease(userId, st);
+    }
+    const end = st.windowStart + this.policy.windowMs;
+    if (
+      st.next === null && st.admitted >= PREFETCH_MIN_ADMITTED &&
+      now >= end - Math.min(PREFETCH_LEAD_MS, this.policy.windowMs / 5)
+    ) {
+      st.next = new AccountWindow(end, st.admitted);
+      st.next.inflight = this.#lease(userId, st.next);
+    }
+  }
+
+  /** One lease in flight per account and window; it credits its tokens to `st` if still current. */
+  #lease(userId: string, st: AccountWindow): Promise<void> {
+    const { max, windowMs } = this.policy;
+    const attempt = leaseTokens(this.kv, userId, {
+      windowStartMs: st.windowStart,
+      max,
+      expireInMs: windowMs + 60_000,
+      size: (remaining) => {
+        const prefetchCap = Math.max(1, Math.floor(remaining / this.#divisor));
+        const demand = Math.max(1, st.lastLease * 2, Math.ceil(st.previousAdmitted / 2));
+        return Math.max(st.waiting, Math.min(demand, prefetchCap - st.tokens));
+      },
+    }).then((lease) => {
+      st.leasedTotal = Math.max(st.leasedTotal, lease.leasedTotal);
+      if (st.leasedTotal >= max) st.spent = true;
+      // A lease that answers after its window ended is dropped: its tokens count for that
+      // window only. A late answer within the window (after a timeout) is still credited.
+      if (this.clock() >= st.windowStart + windowMs) return;
+      st.tokens += lease.granted;
+      st.lastLease = lease.granted;
+    });
+    const bounded = withTimeout(attempt, this.#timeoutMs).finally(() => {
+      if (st.inflight === bounded) st.inflight = null;
+    });
+    // Waiting requests handle a failure; a prefetch nobody waits for must not be unhandled.
+    bounded.catch(() => {});
+    return bounded;
+  }
+
+  /** The store did not answer and RATE_LIMIT_FAIL_OPEN is set: this process counts on its own. */
+  #failOpen(st: AccountWindow, now: number): RateLimitDecision {
+    const resetMs = st.windowStart + this.policy.windowMs;
+    const base = { limit: this.policy.max, windowMs: this.policy.windowMs, resetMs, now };
+    if (st.admitted >= this.policy.max) return { allowed: false, info: { ...base, remaining: 0 } };
+    st.admitted++;
+    return { allowed: true, info: { ...base, remaining: this.policy.max - st.admitted } };
+  }
+
+  #infoOf(st: AccountWindow, now: number): RateLimitInfo {
+    const remaining = st.spent && st.tokens === 0
+      ? 0
+      : Math.max(0, Math.min(this.policy.max, this.policy.max - st.leasedTotal + st.tokens));
+    return {
+      limit: this.policy.max,
+      windowMs: this.policy.windowMs,
+      remaining,
+      resetMs: st.windowStart + this.policy.windowMs,
+      now,
+    };
+  }
+
+  #sweep(windowStart: number, now: number): void {
+    this.#lastSweep = now;
+    for (const [userId, st] of this.#states) {
+      if (st.windowStart < windowStart - this.policy.windowMs && st.inflight === null) {
+        this.#states.delete(userId);
+      }
+    }
+  }
+
+  /** At most one log line a second while the store is failing; error names only. */
+  #logError(err: unknown): void {
+    const now = this.clock();
+    if (now - this.#lastErrorLog < ERROR_LOG_INTERVAL_MS) return;
+    this.#lastErrorLog = now;
+    this.log({
+      level: "error",
+      msg: this.policy.failOpen
+        ? "rate limit store unavailable; failing open (per-process count)"
+        : "rate limit store unavailable; refusing with 503",
+      error: err instanceof Error ? `${err.name}: ${err.message}` : "non-error thrown",
+    });
+  }
+}
+
+/** Seconds until the window resets, rounded up, at least 1. */
+export function retryAfterSeconds(info: RateLimitInfo): number {
+  const resetMs = info.resetMs ?? info.now + info.windowMs;
+  return Math.max(1, Math.ceil((resetMs - info.now) / 1000));
+}
+
+/** "per second" for the default window, as the public service says; else "per N seconds". */
+function perWindow(windowMs: number): string {
+  return windowMs === 1000 ? "per second" : `per ${windowMs / 1000} seconds`;
+}
+
+export function tooManyRequests(info: RateLimitInfo): HttpError {
+  const s = retryAfterSeconds(info);
+  return new HttpError(
+    429,
+    `Rate limit exceeded. Maximum ${info.limit} requests ${perWindow(info.windowMs)}. ` +
+      `Retry after ${s} seconds.`,
+    {},
+    { "Retry-After": String(s) },
+  );
+}
+
+/**
+ * X-RateLimit-Limit / -Remaining / -Reset (epoch ms, like the public service) and the IETF draft's
+ * `RateLimit-Policy: "default";q=100;w=1` and `RateLimit: "default";r=42;t=1` (seconds).
+ */
+export function setRateLimitHeaders(headers: Headers, info: RateLimitInfo): void {
+  headers.set("X-RateLimit-Limit", String(info.limit));
+  const w = Math.max(1, Math.ceil(info.windowMs / 1000));
+  headers.set("RateLimit-Policy", `"default";q=${info.limit};w=${w}`);
+  if (info.remaining === undefined || info.resetMs === undefined) return;
+  headers.set("X-RateLimit-Remaining", String(info.remaining));
+  headers.set("X-RateLimit-Reset", String(info.resetMs));
+  const t = Math.max(0, Math.ceil((info.resetMs - info.now) / 1000));
+  headers.set("RateLimit", `"default";r=${info.remaining};t=${t}`);
+}
+
+function mod(a: number, m: number): number {
+  return ((a % m) + m) % m;
+}

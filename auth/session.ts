@@ -1,0 +1,147 @@
+/**
+ * Session cookies: minting, reading and resolving them into a Principal.
+ *
+ * The token is 256 random bits, base64url-encoded; KV stores only its SHA-256 digest
+ * (store/sessions.ts). The cookie is `HttpOnly; SameSite=Lax; Path=/`, and `Secure` with the
+ * `__Host-` name prefix whenever the request is not plain HTTP to localhost, so on a real
+ * deployment it can be neither read by scripts, sent over plain HTTP, nor planted by a sibling
+ * subdomain. Only the name that fits the request is read: a `__Host-`-less cookie is ignored on a
+ * real deployment.
+ */
+import type { Context } from "hono";
+import { generateCookie } from "hono/cookie";
+import type { Clock } from "../lib/clock.ts";
+import { sha256Hex } from "../lib/crypto.ts";
+import {
+  createSession,
+  deleteSessionByHash,
+  findSession,
+  type SessionPointer,
+} from "../store/sessions.ts";
+import { assertSameOrigin } from "./csrf.ts";
+import type { Principal } from "./principal.ts";
+
+export const SESSION_COOKIE_BASE = "inbound_session";
+const TOKEN_BYTES = 32;
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** True for `http://localhost`, `http://127.0.0.1` and `http://[::1]` (any port). */
+export function isPlainHttpLocalhost(url: string | URL): boolean {
+  const u = typeof url === "string" ? new URL(url) : url;
+  return u.protocol === "http:" && LOCAL_HOSTS.has(u.hostname);
+}
+
+/** The cookie's name for a request to `url`: `__Host-` prefixed unless plain-HTTP localhost. */
+export function sessionCookieName(url: string | URL): string {
+  return isPlainHttpLocalhost(url) ? SESSION_COOKIE_BASE : `__Host-${SESSION_COOKIE_BASE}`;
+}
+
+function base64url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
+    /=+$/,
+    "",
+  );
+}
+
+export function generateSessionToken(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)));
+}
+
+/** The well-formed session token in the request's cookie, or null. */
+export function readSessionToken(req: Request): string | null {
+  const header = req.headers.get("Cookie");
+  if (!header) return null;
+  const name = sessionCookieName(req.url);
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() !== name) continue;
+    const value = part.slice(eq + 1).trim();
+    if (TOKEN_SHAPE.test(value)) return value;
+  }
+  return null;
+}
+
+/** `Set-Cookie` value carrying `token` for `maxAgeSeconds`. */
+export function sessionCookieHeader(url: string, token: string, maxAgeSeconds: number): string {
+  const secure = !isPlainHttpLocalhost(url);
+  return generateCookie(SESSION_COOKIE_BASE, token, {
+    path: "/",
+    httpOnly: true,
+    sameSite: "Lax",
+    maxAge: maxAgeSeconds,
+    ...(secure ? { secure: true, prefix: "host" as const } : {}),
+  });
+}
+
+/** `Set-Cookie` value that removes the session cookie from the browser. */
+export function clearSessionCookieHeader(url: string): string {
+  return sessionCookieHeader(url, "", 0);
+}
+
+export type SessionDeps = { kv: Deno.Kv; clock: Clock; ttlMs: number };
+
+export type IssuedSession = {
+  /** The cookie token: goes into Set-Cookie and nowhere else. */
+  token: string;
+  sessionId: string;
+  expiresAt: string;
+};
+
+export function sessionManager(deps: SessionDeps) {
+  const { kv, clock, ttlMs } = deps;
+
+  /** The live session behind the request's cookie, or null. No CSRF check. */
+  async function lookup(req: Request): Promise<SessionPointer | null> {
+    const token = readSessionToken(req);
+    if (!token) return null;
+    return await findSession(kv, await sha256Hex(token), clock());
+  }
+
+  /** The session principal for the request's cookie, or null. No CSRF check. */
+  async function resolve(req: Request): Promise<Principal | null> {
+    const pointer = await lookup(req);
+    if (!pointer) return null;
+    return { userId: pointer.userId, method: "session", sessionId: pointer.sessionId };
+  }
+
+  return {
+    lookup,
+    resolve,
+
+    /**
+     * For the authentication middleware: resolves the cookie, and when it authenticates the
+     * request, refuses a state-changing request from another origin with 403. An invalid cookie
+     * yields null, so the middleware falls through to the Bearer key.
+     */
+    async resolveForApi(c: Context): Promise<Principal | null> {
+      const principal = await resolve(c.req.raw);
+      if (principal) assertSameOrigin(c.req.raw);
+      return principal;
+    },
+
+    /** A fresh session for `userId`; the token exists only in the returned value. */
+    async start(userId: string): Promise<IssuedSession> {
+      const token = generateSessionToken();
+      const record = await createSession(kv, {
+        userId,
+        hash: await sha256Hex(token),
+        nowMs: clock(),
+        ttlMs,
+      });
+      return { token, sessionId: record.id, expiresAt: record.expiresAt };
+    },
+
+    /** Deletes the request's session server-side, if it has one. */
+    async end(req: Request): Promise<boolean> {
+      const token = readSessionToken(req);
+      if (!token) return false;
+      return await deleteSessionByHash(kv, await sha256Hex(token));
+    },
+
+    cookieMaxAgeSeconds: Math.floor(ttlMs / 1000),
+  };
+}
+
+export type SessionManager = ReturnType<typeof sessionManager>;

@@ -1,0 +1,88 @@
+/**
+ * Domain names as the domains resource accepts them: normalised (trimmed, lower case, one trailing
+ * dot dropped, internationalised labels converted to punycode) and then validated against the
+ * DNS hostname rules, with the Public Suffix List (npm `tldts`, pinned in deno.json) deciding what
+ * a bare public suffix is and where the registrable domain starts.
+ */
+import { domainToASCII } from "node:url";
+import { parse } from "tldts";
+
+export const MAX_NAME_LENGTH = 253;
+export const MAX_LABEL_LENGTH = 63;
+
+const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+const IPV4_LIKE = /^\d{1,3}(?:\.\d{1,3}){3}$/;
+
+export type DomainName = {
+  /** The normalised ASCII name, e.g. "mail.xn--bcher-kva.example". */
+  name: string;
+  /** The registrable domain (one label under the public suffix), e.g. "example.co.uk". */
+  registrable: string;
+  /**
+   * The names between `name` and its registrable domain, nearest first, registrable included
+   * ("a.b.example.com" -> ["b.example.com", "example.com"]). Empty for a registrable domain.
+   */
+  ancestors: string[];
+};
+
+export type DomainNameResult = { ok: true; value: DomainName } | { ok: false; problem: string };
+
+const fail = (problem: string): DomainNameResult => ({ ok: false, problem });
+
+/** Normalises and validates `input`; on failure `problem` is a sentence naming what is wrong. */
+export function parseDomainName(input: string): DomainNameResult {
+  let name = input.trim();
+  if (name === "") return fail("must not be empty");
+  if (name.endsWith(".")) name = name.slice(0, -1);
+  if (name.includes(":") || IPV4_LIKE.test(name) || /^\[.*\]$/.test(name)) {
+    return fail("must be a domain name, not an IP address");
+  }
+  if (/[^\x21-\x7e]/.test(name)) {
+    if (/\s/.test(name)) return fail("must not contain spaces");
+    // Internationalised name: UTS #46 mapping to punycode ("" when it cannot be mapped).
+    const ascii = domainToASCII(name);
+    if (!ascii) return fail("is not a valid internationalised domain name");
+    name = ascii;
+  }
+  name = name.toLowerCase();
+  if (name.length > MAX_NAME_LENGTH) {
+    return fail(`must be at most ${MAX_NAME_LENGTH} characters long`);
+  }
+  const labels = name.split(".");
+  for (const label of labels) {
+    if (label === "") return fail("must not contain empty labels (two dots in a row)");
+    if (label.length > MAX_LABEL_LENGTH) {
+      return fail(`label "${label}" is longer than ${MAX_LABEL_LENGTH} characters`);
+    }
+    if (!LDH_LABEL.test(label)) {
+      return fail(
+        `label "${label}" may contain only letters, digits and hyphens, ` +
+          "and must not start or end with a hyphen",
+      );
+    }
+  }
+  if (labels[labels.length - 1] === "localhost") return fail("must not be localhost");
+  if (labels.length < 2) {
+    const listed = parse(name, { allowPrivateDomains: true });
+    if (listed.isIcann || listed.isPrivate) {
+      return fail(`"${name}" is a public suffix; add a domain registered under it`);
+    }
+    return fail("must have at least two labels (e.g. example.com)");
+  }
+  if (/^\d+$/.test(labels[labels.length - 1])) {
+    return fail("must be a domain name, not an IP address");
+  }
+  const parsed = parse(name, { allowPrivateDomains: true });
+  if (parsed.isIp) return fail("must be a domain name, not an IP address");
+  if (!parsed.domain || !parsed.publicSuffix) {
+    return fail(`"${name}" is a public suffix; add a domain registered under it`);
+  }
+  const registrable = parsed.domain;
+  const ancestors: string[] = [];
+  for (let i = 1; i < labels.length; i++) {
+    const candidate = labels.slice(i).join(".");
+    if (candidate.length < registrable.length) break;
+    ancestors.push(candidate);
+  }
+  return { ok: true, value: { name, registrable, ancestors } };
+}

@@ -1,0 +1,91 @@
+/**
+ * `/api/auth/*`: sign up, sign in, sign out and the current session, as JSON. These routes sit
+ * outside `/api/e2`, so they authenticate nothing with a Bearer key; their state-changing requests
+ * are refused from other origins (login CSRF included).
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { type AccountService, clientAddress, type SignedIn } from "../auth/accounts.ts";
+import { assertSameOrigin } from "../auth/csrf.ts";
+import type { AppEnv } from "../auth/middleware.ts";
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../auth/password.ts";
+import {
+  clearSessionCookieHeader,
+  sessionCookieHeader,
+  type SessionManager,
+} from "../auth/session.ts";
+import { jsonResponse, unauthorized } from "../lib/errors.ts";
+import { parseJsonBody } from "./validation.ts";
+
+export const emailSchema = z.string().trim().max(254, "must be at most 254 characters").pipe(
+  z.email("must be a valid email address"),
+);
+
+export const signUpBody = z.object({
+  email: emailSchema,
+  password: z.string()
+    .min(MIN_PASSWORD_LENGTH, `must be at least ${MIN_PASSWORD_LENGTH} characters`)
+    .max(MAX_PASSWORD_LENGTH, `must be at most ${MAX_PASSWORD_LENGTH} characters`),
+});
+
+/** Sign-in checks only the shape: length rules would tell an attacker which passwords to skip. */
+export const signInBody = z.object({
+  email: z.string().trim().min(1, "is required").max(254, "must be at most 254 characters"),
+  password: z.string().min(1, "is required").max(
+    MAX_PASSWORD_LENGTH,
+    `must be at most ${MAX_PASSWORD_LENGTH} characters`,
+  ),
+});
+
+export type AuthRouteDeps = {
+  accounts: AccountService;
+  sessions: SessionManager;
+};
+
+function signedInResponse(url: string, sessions: SessionManager, r: SignedIn, status: number) {
+  return jsonResponse(
+    { user: r.user, session: { id: r.session.sessionId, expiresAt: r.session.expiresAt } },
+    status,
+    [
+      ["Set-Cookie", sessionCookieHeader(url, r.session.token, sessions.cookieMaxAgeSeconds)],
+      ["Cache-Control", "no-store"],
+    ],
+  );
+}
+
+export function authRoutes(deps: AuthRouteDeps) {
+  const { accounts, sessions } = deps;
+  const app = new Hono<AppEnv>();
+
+  app.post("/sign-up", async (c) => {
+    assertSameOrigin(c.req.raw);
+    const body = await parseJsonBody(c, signUpBody);
+    const r = await accounts.signUp(body, clientAddress(c));
+    return signedInResponse(c.req.url, sessions, r, 201);
+  });
+
+  app.post("/sign-in", async (c) => {
+    assertSameOrigin(c.req.raw);
+    const body = await parseJsonBody(c, signInBody);
+    const r = await accounts.signIn(body, c.req.raw, clientAddress(c));
+    return signedInResponse(c.req.url, sessions, r, 200);
+  });
+
+  app.post("/sign-out", async (c) => {
+    assertSameOrigin(c.req.raw);
+    const ended = await sessions.end(c.req.raw);
+    return jsonResponse(
+      { success: true, message: ended ? "Signed out." : "There was no session to end." },
+      200,
+      [["Set-Cookie", clearSessionCookieHeader(c.req.url)], ["Cache-Control", "no-store"]],
+    );
+  });
+
+  app.get("/session", async (c) => {
+    const current = await accounts.current(c.req.raw);
+    if (!current) throw unauthorized();
+    return jsonResponse(current, 200, { "Cache-Control": "no-store" });
+  });
+
+  return app;
+}

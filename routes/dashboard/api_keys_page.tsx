@@ -1,0 +1,336 @@
+/**
+ * Settings > API Keys: generate (name, optional expiry), the new key shown once, the key table
+ * with the seed's best practices made visible, and delete / roll actions. Confirmation steps use
+ * `<details>`, so everything works from the keyboard and without JavaScript; the static script
+ * adds only the copy button.
+ */
+import type { ApiKeyView } from "../../store/api_keys.ts";
+import { Banner, Layout } from "./layout.tsx";
+
+const DAY_MS = 86_400_000;
+export const UNUSED_DAYS = 30;
+export const ROTATE_DAYS = 90;
+
+export const EXPIRY_OPTIONS: { value: string; label: string }[] = [
+  { value: "", label: "Never" },
+  { value: "7", label: "In 7 days" },
+  { value: "30", label: "In 30 days" },
+  { value: "90", label: "In 90 days" },
+  { value: "365", label: "In 1 year" },
+];
+
+export const GRACE_OPTIONS: { value: string; label: string }[] = [
+  { value: "0", label: "Revoke the old key now" },
+  { value: "1", label: "Keep the old key for 1 hour" },
+  { value: "24", label: "Keep the old key for 24 hours" },
+  { value: "72", label: "Keep the old key for 3 days" },
+  { value: "168", label: "Keep the old key for 7 days" },
+];
+
+export type KeyFlag = { kind: "unused" | "old" | "expired"; label: string; advice: string };
+
+/** The best-practice flags for a key at `nowMs`, and the action that fixes them. */
+export function keyFlags(
+  k: ApiKeyView,
+  nowMs: number,
+): { flags: KeyFlag[]; suggest: "delete" | "roll" | null } {
+  const flags: KeyFlag[] = [];
+  const created = Date.parse(k.createdAt);
+  if (k.expiresAt !== null && Date.parse(k.expiresAt) <= nowMs) {
+    flags.push({ kind: "expired", label: "Expired", advice: "It no longer works: delete it." });
+  }
+  if (k.lastUsedAt === null) {
+    flags.push({
+      kind: "unused",
+      label: "Never used",
+      advice: "Delete unused keys: if nothing needs this key, delete it.",
+    });
+  } else {
+    const idleDays = Math.floor((nowMs - Date.parse(k.lastUsedAt)) / DAY_MS);
+    if (idleDays >= UNUSED_DAYS) {
+      flags.push({
+        kind: "unused",
+        label: `Unused for ${idleDays} days`,
+        advice: "Delete unused keys: if nothing needs this key any more, delete it.",
+      });
+    }
+  }
+  const ageDays = Math.floor((nowMs - created) / DAY_MS);
+  if (ageDays >= ROTATE_DAYS) {
+    flags.push({
+      kind: "old",
+      label: `${ageDays} days old`,
+      advice: "Rotate keys periodically: roll it to get a replacement.",
+    });
+  }
+  const suggest = flags.some((f) => f.kind === "expired" || f.kind === "unused")
+    ? "delete"
+    : flags.some((f) => f.kind === "old")
+    ? "roll"
+    : null;
+  return { flags, suggest };
+}
+
+function pad(n: number): string {
+  return String(n).padStart(2, "0");
+}
+
+export function formatDate(iso: string): string {
+  const d = new Date(iso);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
+}
+
+export function relative(iso: string, nowMs: number): string {
+  const diff = Date.parse(iso) - nowMs;
+  const abs = Math.abs(diff);
+  const [n, unit] = abs < 60_000
+    ? [0, ""]
+    : abs < 3_600_000
+    ? [Math.round(abs / 60_000), "minute"]
+    : abs < DAY_MS
+    ? [Math.round(abs / 3_600_000), "hour"]
+    : [Math.round(abs / DAY_MS), "day"];
+  if (n === 0) return "just now";
+  const text = `${n} ${unit}${n === 1 ? "" : "s"}`;
+  return diff < 0 ? `${text} ago` : `in ${text}`;
+}
+
+/** Components rather than bare elements in lists: hono/jsx would render `key` as an attribute. */
+function Option(props: { value: string; label: string; selected?: boolean }) {
+  return <option value={props.value} selected={props.selected}>{props.label}</option>;
+}
+
+function FlagNote(props: { flag: KeyFlag }) {
+  return (
+    <div>
+      <span class={`flag ${props.flag.kind}`}>{props.flag.label}</span>
+      <p class="advice">{props.flag.advice}</p>
+    </div>
+  );
+}
+
+function When(props: { iso: string | null; nowMs: number; none: string }) {
+  if (props.iso === null) return <span class="muted">{props.none}</span>;
+  return (
+    <time datetime={props.iso} title={formatDate(props.iso)}>
+      {formatDate(props.iso).slice(0, 10)}
+      <br />
+      <span class="muted">{relative(props.iso, props.nowMs)}</span>
+    </time>
+  );
+}
+
+export type NewKeyShown = { key: string; id: string; name: string; expiresAt: string | null };
+
+export type ApiKeysPageProps = {
+  email: string;
+  origin: string;
+  keys: ApiKeyView[];
+  nowMs: number;
+  maxKeys: number;
+  newKey?: NewKeyShown;
+  notice?: string;
+  error?: string;
+  /** Re-filled into the form after a refused submission. */
+  formName?: string;
+};
+
+function NewKeyPanel(props: { newKey: NewKeyShown; origin: string }) {
+  const { newKey } = props;
+  return (
+    <section class="card newkey" aria-labelledby="newkey-title" id="new-key-panel">
+      <h2 id="newkey-title">Your new API key: {newKey.name}</h2>
+      <label for="new-key">API key</label>
+      <div class="keyline">
+        <input
+          type="text"
+          id="new-key"
+          readonly
+          value={newKey.key}
+          spellcheck={false}
+          autocomplete="off"
+          data-select-on-focus
+          aria-describedby="newkey-warning"
+        />
+        <button
+          type="button"
+          class="secondary"
+          data-copy-target="new-key"
+          data-status="copy-status"
+          hidden
+        >
+          Copy
+        </button>
+      </div>
+      <p id="copy-status" class="hint" role="status" aria-live="polite"></p>
+      <p class="warning" id="newkey-warning">
+        <strong>Store it securely now: it won't be shown again.</strong>{" "}
+        Put it in an environment variable or a secret manager, never in client-side code or version
+        control.
+        {newKey.expiresAt ? ` It expires ${formatDate(newKey.expiresAt)}.` : ""}
+      </p>
+      <p class="hint">Try it:</p>
+      <pre><code>{`export INBOUND_API_KEY='…'   # paste the key
+curl ${props.origin}/api/e2/domains \\
+  -H "Authorization: Bearer $INBOUND_API_KEY" \\
+  -H "Content-Type: application/json"`}</code></pre>
+    </section>
+  );
+}
+
+function KeyRow(props: { k: ApiKeyView; nowMs: number }) {
+  const { k, nowMs } = props;
+  const { flags, suggest } = keyFlags(k, nowMs);
+  const adviceId = `advice-${k.id}`;
+  return (
+    <tr data-key-id={k.id}>
+      <td>
+        <strong>{k.name}</strong>
+      </td>
+      <td>
+        <code>{k.start}…</code>
+      </td>
+      <td>
+        <When iso={k.createdAt} nowMs={nowMs} none="" />
+      </td>
+      <td>
+        <When iso={k.lastUsedAt} nowMs={nowMs} none="Never" />
+      </td>
+      <td>
+        <When iso={k.expiresAt} nowMs={nowMs} none="Never" />
+      </td>
+      <td id={adviceId} class="advice-cell">
+        {flags.length === 0 ? <span class="muted">OK</span> : null}
+        {flags.map((f) => <FlagNote key={f.kind} flag={f} />)}
+      </td>
+      <td>
+        <div class="actions">
+          <details class="roll">
+            <summary
+              class={suggest === "roll" ? "suggested" : undefined}
+              aria-describedby={suggest === "roll" ? adviceId : undefined}
+            >
+              Roll…
+            </summary>
+            <form method="post" action={`/settings/api-keys/${k.id}/roll`} class="panel">
+              <p>
+                Issue a replacement for <strong>{k.name}</strong>.
+              </p>
+              <label for={`grace-${k.id}`}>Old key</label>
+              <select id={`grace-${k.id}`} name="expiresInHours">
+                {GRACE_OPTIONS.map((o) => (
+                  <Option
+                    key={o.value}
+                    value={o.value}
+                    label={o.label}
+                    selected={o.value === "24"}
+                  />
+                ))}
+              </select>
+              <button type="submit">Roll key</button>
+            </form>
+          </details>
+          <details class="delete">
+            <summary
+              class={suggest === "delete" ? "suggested" : undefined}
+              aria-describedby={suggest === "delete" ? adviceId : undefined}
+            >
+              Delete…
+            </summary>
+            <form method="post" action={`/settings/api-keys/${k.id}/delete`} class="panel">
+              <p>
+                Delete{" "}
+                <strong>{k.name}</strong>? Anything using it stops working at once. This cannot be
+                undone.
+              </p>
+              <button type="submit" class="danger">Delete key</button>
+            </form>
+          </details>
+        </div>
+      </td>
+    </tr>
+  );
+}
+
+export function ApiKeysPage(props: ApiKeysPageProps) {
+  const full = props.keys.length >= props.maxKeys;
+  return (
+    <Layout title="API Keys" email={props.email}>
+      <nav class="crumbs" aria-label="Breadcrumb">Settings › API Keys</nav>
+      <h1>API Keys</h1>
+      {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
+      {props.notice ? <Banner kind="ok">{props.notice}</Banner> : null}
+      {props.newKey ? <NewKeyPanel newKey={props.newKey} origin={props.origin} /> : null}
+
+      <section class="card" aria-labelledby="generate-title">
+        <h2 id="generate-title">Generate a new API key</h2>
+        <form method="post" action="/settings/api-keys">
+          <div class="row">
+            <div class="field grow">
+              <label for="key-name">Name</label>
+              <input
+                type="text"
+                id="key-name"
+                name="name"
+                required
+                maxlength={100}
+                placeholder="e.g. production-server"
+                value={props.formName ?? ""}
+                aria-describedby="key-name-hint"
+              />
+            </div>
+            <div class="field">
+              <label for="key-expiry">Expires</label>
+              <select id="key-expiry" name="expiresInDays">
+                {EXPIRY_OPTIONS.map((o) => (
+                  <Option
+                    key={o.value}
+                    value={o.value}
+                    label={o.label}
+                  />
+                ))}
+              </select>
+            </div>
+            <div class="field">
+              <button type="submit" disabled={full}>Generate API key</button>
+            </div>
+          </div>
+          <p class="hint" id="key-name-hint">
+            Use a separate key for each application and environment (development, staging,
+            production).
+            {full ? ` You have reached the limit of ${props.maxKeys} keys: delete one first.` : ""}
+          </p>
+        </form>
+      </section>
+
+      <section class="card" aria-labelledby="keys-title">
+        <h2 id="keys-title">Your keys</h2>
+        {props.keys.length === 0
+          ? <p class="empty">No API keys yet. Generate one above.</p>
+          : (
+            <table>
+              <caption>
+                {props.keys.length} of {props.maxKeys}{" "}
+                keys. Keys are shown by their first characters only.
+              </caption>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Key</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Last used</th>
+                  <th scope="col">Expires</th>
+                  <th scope="col">Best practice</th>
+                  <th scope="col">Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {props.keys.map((k) => <KeyRow key={k.id} k={k} nowMs={props.nowMs} />)}
+              </tbody>
+            </table>
+          )}
+      </section>
+    </Layout>
+  );
+}

@@ -1,0 +1,89 @@
+/** Sign-up and sign-in pages: plain forms, posted to this origin, readable errors. */
+import { MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
+import { Banner, Layout } from "./layout.tsx";
+
+export type AuthPageProps = { error?: string; notice?: string; email?: string };
+
+export function SignUpPage(props: AuthPageProps) {
+  return (
+    <Layout title="Create your account" narrow>
+      <h1>Create your account</h1>
+      {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
+      <form method="post" action="/sign-up" class="card" novalidate>
+        <div class="field">
+          <label for="email">Email</label>
+          <input
+            type="email"
+            id="email"
+            name="email"
+            autocomplete="email"
+            required
+            maxlength={254}
+            value={props.email ?? ""}
+            aria-describedby={props.error ? "form-error" : undefined}
+          />
+        </div>
+        <div class="field">
+          <label for="password">Password</label>
+          <input
+            type="password"
+            id="password"
+            name="password"
+            autocomplete="new-password"
+            required
+            minlength={MIN_PASSWORD_LENGTH}
+            maxlength={256}
+            aria-describedby="password-hint"
+          />
+          <p class="hint" id="password-hint">
+            At least {MIN_PASSWORD_LENGTH} characters. A passphrase of several words works well.
+          </p>
+        </div>
+        <button type="submit">Create account</button>
+      </form>
+      <p class="switch">
+        Already have an account? <a href="/sign-in">Sign in</a>
+      </p>
+    </Layout>
+  );
+}
+
+export function SignInPage(props: AuthPageProps) {
+  return (
+    <Layout title="Sign in" narrow>
+      <h1>Sign in</h1>
+      {props.notice ? <Banner kind="ok">{props.notice}</Banner> : null}
+      {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
+      <form method="post" action="/sign-in" class="card" novalidate>
+        <div class="field">
+          <label for="email">Email</label>
+          <input
+            type="email"
+            id="email"
+            name="email"
+            autocomplete="username"
+            required
+            maxlength={254}
+            value={props.email ?? ""}
+            aria-describedby={props.error ? "form-error" : undefined}
+          />
+        </div>
+        <div class="field">
+          <label for="password">Password</label>
+          <input
+            type="password"
+            id="password"
+            name="password"
+            autocomplete="current-password"
+            required
+            maxlength={256}
+          />
+        </div>
+        <button type="submit">Sign in</button>
+      </form>
+      <p class="switch">
+        New here? <a href="/sign-up">Create an account</a>
+      </p>
+    </Layout>
+  );
+}

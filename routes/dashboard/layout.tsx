@@ -1,0 +1,84 @@
+/** The dashboard's page shell and the security headers every dashboard response carries. */
+import type { Child } from "hono/jsx";
+
+/**
+ * No inline script or style anywhere: scripts and styles come from /assets on this origin only;
+ * forms may post only here; no framing.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+export const SECURITY_HEADERS: Record<string, string> = {
+  "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+  "X-Content-Type-Options": "nosniff",
+  // Not "no-referrer": with it, browsers send `Origin: null` on same-origin form posts.
+  "Referrer-Policy": "same-origin",
+  "X-Frame-Options": "DENY",
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Resource-Policy": "same-origin",
+  "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+};
+
+export type LayoutProps = {
+  title: string;
+  /** Signed-in account: shows the account bar with its sign-out button. */
+  email?: string;
+  narrow?: boolean;
+  children?: Child;
+};
+
+export function Layout(props: LayoutProps) {
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="color-scheme" content="light" />
+        <title>{props.title} · Inbound</title>
+        <link rel="icon" href="/assets/favicon.svg" type="image/svg+xml" />
+        <link rel="stylesheet" href="/assets/dashboard.css" />
+        <script src="/assets/dashboard.js" defer></script>
+      </head>
+      <body>
+        <a class="skip" href="#main">Skip to content</a>
+        <header class="top">
+          <a class="brand" href="/">Inbound</a>
+          {props.email
+            ? (
+              <div class="who">
+                <span>
+                  Signed in as <strong>{props.email}</strong>
+                </span>
+                <form method="post" action="/sign-out">
+                  <button type="submit" class="link">Sign out</button>
+                </form>
+              </div>
+            )
+            : null}
+        </header>
+        <main id="main" class={props.narrow ? "narrow" : undefined}>{props.children}</main>
+      </body>
+    </html>
+  );
+}
+
+/** An error or notice banner; errors are announced to screen readers at once. */
+export function Banner(props: { kind: "error" | "ok"; id?: string; children?: Child }) {
+  return (
+    <div
+      class={`alert ${props.kind}`}
+      id={props.id}
+      role={props.kind === "error" ? "alert" : "status"}
+    >
+      {props.children}
+    </div>
+  );
+}

@@ -1,0 +1,296 @@
+/**
+ * The dashboard: server-rendered pages (hono/jsx) whose forms post back here. Every response
+ * carries the security headers of layout.tsx; every POST is refused from another origin (403
+ * JSON); pages under /settings need a session and reach KV only through `c.var.store`.
+ */
+import { Hono } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { z } from "zod";
+import { type AccountService, clientAddress } from "../../auth/accounts.ts";
+import { assertSameOrigin } from "../../auth/csrf.ts";
+import { issueApiKey, rollApiKey } from "../../auth/issue_api_key.ts";
+import type { AppEnv } from "../../auth/middleware.ts";
+import {
+  clearSessionCookieHeader,
+  sessionCookieHeader,
+  type SessionManager,
+} from "../../auth/session.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { HttpError } from "../../lib/errors.ts";
+import { apiKeyView } from "../../store/api_keys.ts";
+import type { TenantStore } from "../../store/tenant.ts";
+import { createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "../api_keys.ts";
+import { signInBody, signUpBody } from "../auth.ts";
+import { ApiKeysPage, type ApiKeysPageProps, formatDate } from "./api_keys_page.tsx";
+import { DASHBOARD_CSS, DASHBOARD_JS, FAVICON_SVG } from "./assets.ts";
+import { SignInPage, SignUpPage } from "./auth_pages.tsx";
+import { SECURITY_HEADERS } from "./layout.tsx";
+
+export type DashboardDeps = {
+  accounts: AccountService;
+  sessions: SessionManager;
+  storeFor: (userId: string) => TenantStore;
+  clock: Clock;
+  maxKeys: number;
+};
+
+const MAX_FORM_BYTES = 16 * 1024;
+const KEYS_PATH = "/settings/api-keys";
+
+type Html = string | Promise<string>;
+
+/** A full HTML page with the security headers; never cached (pages may show a fresh key). */
+async function page(node: Html, status = 200, headers: HeadersInit = {}): Promise<Response> {
+  const h = new Headers(headers);
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) h.set(name, value);
+  h.set("Content-Type", "text/html; charset=utf-8");
+  h.set("Cache-Control", "no-store");
+  return new Response("<!DOCTYPE html>" + String(await node), { status, headers: h });
+}
+
+function redirect(location: string, headers: [string, string][] = []): Response {
+  const h = new Headers(headers);
+  h.set("Location", location);
+  h.set("Cache-Control", "no-store");
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) h.set(name, value);
+  return new Response(null, { status: 303, headers: h });
+}
+
+function asset(body: string, type: string): Response {
+  return new Response(body, {
+    headers: {
+      "Content-Type": type,
+      "Cache-Control": "public, max-age=300",
+      "X-Content-Type-Options": "nosniff",
+      "Cross-Origin-Resource-Policy": "same-origin",
+    },
+  });
+}
+
+/** The form's fields as strings (files and repeated fields are ignored). */
+async function formFields(c: Context): Promise<Record<string, string>> {
+  const type = c.req.header("Content-Type") ?? "";
+  if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) {
+    throw new HttpError(415, "Forms must be posted as application/x-www-form-urlencoded.");
+  }
+  const body = await c.req.parseBody();
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(body)) {
+    if (typeof value === "string") out[name] = value;
+  }
+  return out;
+}
+
+/** The first validation problem as a sentence a person can act on, e.g. "Name is required." */
+function firstProblem(error: z.ZodError, labels: Record<string, string>): string {
+  const issue = error.issues[0];
+  const field = String(issue?.path[0] ?? "");
+  const label = labels[field] ?? "A field";
+  return `${label} ${issue?.message ?? "is not valid"}.`;
+}
+
+/** Re-renders `render` with the error's message and status (and Retry-After for 429). */
+function errorInfo(err: unknown): { message: string; status: number; headers: HeadersInit } {
+  if (err instanceof HttpError) {
+    const h = new Headers(err.headers);
+    const retry = h.get("Retry-After");
+    return {
+      message: err.message,
+      status: err.status,
+      headers: retry ? { "Retry-After": retry } : {},
+    };
+  }
+  throw err;
+}
+
+const NOTICES: Record<string, string> = {
+  deleted: "API key deleted. It no longer authenticates.",
+  "signed-out": "You have signed out.",
+};
+
+export function dashboardRoutes(deps: DashboardDeps) {
+  const { accounts, sessions, storeFor, clock, maxKeys } = deps;
+  const app = new Hono<AppEnv>();
+
+  const formLimit = bodyLimit({
+    maxSize: MAX_FORM_BYTES,
+    onError: () =>
+      new HttpError(413, `Forms must be at most ${MAX_FORM_BYTES} bytes.`).toResponse(),
+  });
+
+  /** Same-origin check for every state-changing dashboard request. */
+  const sameOrigin: MiddlewareHandler<AppEnv> = async (c, next) => {
+    assertSameOrigin(c.req.raw);
+    await next();
+  };
+
+  /** Pages under /settings need a session; without one, go to the sign-in page. */
+  const requireSession: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const principal = await sessions.resolve(c.req.raw);
+    if (!principal) return redirect("/sign-in");
+    c.set("principal", principal);
+    c.set("store", storeFor(principal.userId));
+    await next();
+  };
+
+  app.get("/assets/dashboard.js", () => asset(DASHBOARD_JS, "text/javascript; charset=utf-8"));
+  app.get("/assets/dashboard.css", () => asset(DASHBOARD_CSS, "text/css; charset=utf-8"));
+  app.get("/assets/favicon.svg", () => asset(FAVICON_SVG, "image/svg+xml"));
+  app.get("/favicon.ico", () => redirect("/assets/favicon.svg"));
+
+  app.get("/", async (c) => {
+    const principal = await sessions.resolve(c.req.raw);
+    return redirect(principal ? KEYS_PATH : "/sign-in");
+  });
+
+  // --- Sign up, sign in, sign out ---------------------------------------------------------
+
+  app.get("/sign-up", () => page(<SignUpPage />));
+  app.post("/sign-up", sameOrigin, formLimit, async (c) => {
+    const form = await formFields(c);
+    const parsed = signUpBody.safeParse({ email: form.email ?? "", password: form.password ?? "" });
+    if (!parsed.success) {
+      const error = firstProblem(parsed.error, { email: "Email", password: "Password" });
+      return page(<SignUpPage error={error} email={form.email} />, 400);
+    }
+    try {
+      const r = await accounts.signUp(parsed.data, clientAddress(c));
+      return redirect(KEYS_PATH, [[
+        "Set-Cookie",
+        sessionCookieHeader(c.req.url, r.session.token, sessions.cookieMaxAgeSeconds),
+      ]]);
+    } catch (err) {
+      const e = errorInfo(err);
+      return page(<SignUpPage error={e.message} email={form.email} />, e.status, e.headers);
+    }
+  });
+
+  app.get("/sign-in", (c) => {
+    const notice = NOTICES[c.req.query("notice") ?? ""];
+    return page(<SignInPage notice={notice} />);
+  });
+  app.post("/sign-in", sameOrigin, formLimit, async (c) => {
+    const form = await formFields(c);
+    const parsed = signInBody.safeParse({ email: form.email ?? "", password: form.password ?? "" });
+    if (!parsed.success) {
+      const error = firstProblem(parsed.error, { email: "Email", password: "Password" });
+      return page(<SignInPage error={error} email={form.email} />, 400);
+    }
+    try {
+      const r = await accounts.signIn(parsed.data, c.req.raw, clientAddress(c));
+      return redirect(KEYS_PATH, [[
+        "Set-Cookie",
+        sessionCookieHeader(c.req.url, r.session.token, sessions.cookieMaxAgeSeconds),
+      ]]);
+    } catch (err) {
+      const e = errorInfo(err);
+      return page(<SignInPage error={e.message} email={form.email} />, e.status, e.headers);
+    }
+  });
+
+  app.post("/sign-out", sameOrigin, async (c) => {
+    await sessions.end(c.req.raw);
+    return redirect("/sign-in?notice=signed-out", [[
+      "Set-Cookie",
+      clearSessionCookieHeader(c.req.url),
+    ]]);
+  });
+
+  // --- Settings > API Keys ----------------------------------------------------------------
+
+  app.get("/settings", () => redirect(KEYS_PATH));
+  app.use("/settings/*", requireSession);
+
+  async function keysPage(
+    c: Context<AppEnv>,
+    extra: Partial<ApiKeysPageProps>,
+    status = 200,
+    headers: HeadersInit = {},
+  ): Promise<Response> {
+    const store = c.var.store;
+    const [user, keys] = await Promise.all([store.user(), store.apiKeys.list()]);
+    return page(
+      <ApiKeysPage
+        email={user.email}
+        origin={new URL(c.req.url).origin}
+        keys={keys.map(apiKeyView)}
+        nowMs={clock()}
+        maxKeys={maxKeys}
+        {...extra}
+      />,
+      status,
+      headers,
+    );
+  }
+
+  app.get(KEYS_PATH, (c) => keysPage(c, { notice: NOTICES[c.req.query("notice") ?? ""] }));
+
+  app.post(KEYS_PATH, sameOrigin, formLimit, async (c) => {
+    const form = await formFields(c);
+    const days = (form.expiresInDays ?? "").trim();
+    const parsed = createKeyBody.safeParse({
+      name: form.name ?? "",
+      expiresInDays: days === "" ? null : Number(days),
+    });
+    if (!parsed.success) {
+      const error = firstProblem(parsed.error, { name: "Name", expiresInDays: "Expiry" });
+      return keysPage(c, { error, formName: form.name }, 400);
+    }
+    try {
+      const { key, record } = await keyErrors(() =>
+        issueApiKey(c.var.store.apiKeys, {
+          name: parsed.data.name,
+          expiresInDays: parsed.data.expiresInDays ?? null,
+          nowMs: clock(),
+        })
+      );
+      return keysPage(c, {
+        newKey: { key, id: record.id, name: record.name, expiresAt: record.expiresAt },
+      });
+    } catch (err) {
+      const e = errorInfo(err);
+      return keysPage(c, { error: e.message, formName: form.name }, e.status, e.headers);
+    }
+  });
+
+  app.post(`${KEYS_PATH}/:id/delete`, sameOrigin, formLimit, async (c) => {
+    try {
+      const id = keyIdParam(c.req.param("id"));
+      await keyErrors(() => c.var.store.apiKeys.delete(id));
+      return redirect(`${KEYS_PATH}?notice=deleted`);
+    } catch (err) {
+      const e = errorInfo(err);
+      return keysPage(c, { error: e.message }, e.status, e.headers);
+    }
+  });
+
+  app.post(`${KEYS_PATH}/:id/roll`, sameOrigin, formLimit, async (c) => {
+    try {
+      const id = keyIdParam(c.req.param("id"));
+      const form = await formFields(c);
+      const parsed = rollKeyBody.safeParse({ expiresInHours: Number(form.expiresInHours ?? "") });
+      if (!parsed.success) {
+        throw new HttpError(400, firstProblem(parsed.error, { expiresInHours: "Grace period" }));
+      }
+      const hours = parsed.data.expiresInHours;
+      const { key, record, old } = await keyErrors(() =>
+        rollApiKey(c.var.store.apiKeys, id, hours * 3_600_000)
+      );
+      const notice = hours === 0 || old.expiresAt === null
+        ? `Rolled “${old.name}”: the old key was revoked.`
+        : `Rolled “${old.name}”: the old key keeps working until ${
+          formatDate(old.expiresAt)
+        }. Update your applications before then.`;
+      return keysPage(c, {
+        notice,
+        newKey: { key, id: record.id, name: record.name, expiresAt: record.expiresAt },
+      });
+    } catch (err) {
+      const e = errorInfo(err);
+      return keysPage(c, { error: e.message }, e.status, e.headers);
+    }
+  });
+
+  return app;
+}

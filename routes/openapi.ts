@@ -1,0 +1,372 @@
+/**
+ * The OpenAPI 3.1 document, generated from the route registry (routes/registry.ts) and the zod
+ * schemas its routes validate with and answer in, plus a readable HTML rendering of it. Both are
+ * served without authentication: `GET /api/e2/openapi.json` and `GET /api/e2/docs`.
+ */
+import { z } from "zod";
+import { SESSION_COOKIE_BASE } from "../auth/session.ts";
+import { JSON_CONTENT_TYPE, jsonResponse, reasonPhrase } from "../lib/errors.ts";
+import { AUTH_ERRORS, type RouteRegistry } from "./registry.ts";
+
+export const OPENAPI_PATH = "/api/e2/openapi.json";
+export const DOCS_PATH = "/api/e2/docs";
+
+/** The session cookie's name (`__Host-` prefixed over HTTPS). */
+const SESSION_COOKIE = SESSION_COOKIE_BASE;
+
+type Json = Record<string, unknown>;
+
+/** The one error body (lib/errors.ts), as a schema; extra fields are allowed. */
+export const errorBodySchema = z.object({
+  error: z.string().describe("The HTTP reason phrase."),
+  message: z.string().describe("A sentence saying what went wrong."),
+  statusCode: z.number().int(),
+  code: z.string().optional().describe("A stable machine-readable code, when there is one."),
+}).catchall(z.unknown());
+
+/** 400: a validation failure names the parameter in `field` and lists every problem. */
+export const validationErrorSchema = errorBodySchema.extend({
+  field: z.string().nullable().optional().describe("The first offending parameter."),
+  details: z.array(z.object({ path: z.string(), message: z.string() })).optional()
+    .describe("Every problem found, one per parameter."),
+});
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: "The request is invalid; `field` and `details` name the offending parameter.",
+  401: "Missing, malformed, unknown, expired or revoked credential (always the same body).",
+  403: "Authenticated, but not allowed to do this.",
+  404: "No such resource in this account (another account's ids answer the same).",
+  405: "The path exists, but not with this method; `Allow` lists the methods.",
+  409: "Conflicts with the current state; `code` says which conflict.",
+  413: "The request body is larger than 1 MiB.",
+  415: "The request body is not `application/json`.",
+  429: "Rate limit exceeded; wait `Retry-After` seconds.",
+  500: "An unexpected error; the body quotes the request id.",
+  503: "A service the request needs (the rate-limit store) is unavailable; retry after 60 s.",
+};
+
+const ERROR_HEADERS: Record<number, Json> = {
+  401: {
+    "WWW-Authenticate": {
+      description: 'Always `Bearer realm="API", charset="UTF-8"`.',
+      schema: { type: "string" },
+    },
+  },
+  405: { Allow: { description: "The methods the path accepts.", schema: { type: "string" } } },
+  429: { "Retry-After": { description: "Seconds to wait.", schema: { type: "integer" } } },
+  503: { "Retry-After": { description: "Seconds to wait.", schema: { type: "integer" } } },
+};
+
+/** Converts a zod schema to an embeddable JSON Schema (2020-12, as OpenAPI 3.1 uses). */
+export function jsonSchema(schema: z.ZodType, io: "input" | "output"): Json {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, {
+    target: "draft-2020-12",
+    io,
+    unrepresentable: "any",
+  }) as Json;
+  return rest;
+}
+
+/** "/api/e2/domains/:id" -> "/api/e2/domains/{id}" (a `{regex}` after a param is dropped). */
+export function openApiPath(honoPath: string): string {
+  return honoPath.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?\??/g, "{$1}");
+}
+
+function parameters(schema: z.ZodType | undefined, where: "query" | "path"): Json[] {
+  if (!schema) return [];
+  const s = jsonSchema(schema, "input");
+  const props = (s.properties ?? {}) as Record<string, Json>;
+  const required = new Set((s.required ?? []) as string[]);
+  return Object.entries(props).map(([name, prop]) => {
+    const { description, ...propSchema } = prop;
+    return {
+      name,
+      in: where,
+      required: where === "path" || required.has(name),
+      ...(description ? { description } : {}),
+      schema: propSchema,
+    };
+  });
+}
+
+export type OpenApiInfo = { title?: string; version?: string; description?: string };
+
+/** Builds the document from every route the registry describes. */
+export function buildOpenApi(registry: RouteRegistry, info: OpenApiInfo = {}): Json {
+  const schemas: Record<string, Json> = {
+    Error: jsonSchema(errorBodySchema, "output"),
+    ValidationError: jsonSchema(validationErrorSchema, "output"),
+  };
+  const responses: Record<string, Json> = {};
+  const errorResponse = (status: number) => {
+    const name = `Error${status}`;
+    responses[name] ??= {
+      description: ERROR_DESCRIPTIONS[status] ?? reasonPhrase(status),
+      ...(ERROR_HEADERS[status] ? { headers: ERROR_HEADERS[status] } : {}),
+      content: {
+        "application/json": {
+          schema: { $ref: `#/components/schemas/${status === 400 ? "ValidationError" : "Error"}` },
+        },
+      },
+    };
+    return { $ref: `#/components/responses/${name}` };
+  };
+  const named = (name: string | undefined, schema: z.ZodType, io: "input" | "output") => {
+    const s = jsonSchema(schema, io);
+    if (!name) return s;
+    schemas[name] = s;
+    return { $ref: `#/components/schemas/${name}` };
+  };
+
+  const paths: Record<string, Record<string, Json>> = {};
+  const tags = new Set<string>();
+  for (const r of registry.routes) {
+    const path = openApiPath(r.path);
+    const auth = r.auth ?? true;
+    for (const t of r.tags ?? []) tags.add(t);
+    const opResponses: Record<string, Json> = {};
+    for (const [status, res] of Object.entries(r.responses)) {
+      opResponses[status] = {
+        description: res.description,
+        ...(res.schema
+          ? { content: { "application/json": { schema: named(res.name, res.schema, "output") } } }
+          : res.html
+          ? { content: { "text/html": { schema: { type: "string" } } } }
+          : {}),
+      };
+    }
+    const errors = new Set<number>([...(r.errors ?? []), ...(auth ? AUTH_ERRORS : []), 500]);
+    for (const status of [...errors].sort((a, b) => a - b)) {
+      opResponses[String(status)] = errorResponse(status);
+    }
+    const security = auth
+      ? (r.security ?? ["bearer", "session"]).map((s) =>
+        s === "bearer" ? { bearerAuth: [] } : { sessionCookie: [] }
+      )
+      : [];
+    paths[path] ??= {};
+    paths[path][r.method] = {
+      operationId: r.operationId,
+      summary: r.summary,
+      ...(r.description ? { description: r.description } : {}),
+      ...(r.tags ? { tags: r.tags } : {}),
+      security,
+      parameters: [...parameters(r.params, "path"), ...parameters(r.query, "query")],
+      ...(r.body
+        ? {
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: named(r.bodyName, r.body, "input") } },
+          },
+        }
+        : {}),
+      responses: opResponses,
+    };
+  }
+
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: info.title ?? "Inbound e2 API (self-hosted)",
+      version: info.version ?? "0.20.0",
+      description: info.description ??
+        "Authentication, API keys and domains of the Inbound e2 API, wire-compatible with the " +
+          "official SDK (npm `inboundemail` 0.20.0). Every path is also served under `/api/v2`. " +
+          "Errors are JSON `{ error, message, statusCode }` (+ `code`), " +
+          `\`Content-Type: ${JSON_CONTENT_TYPE}\`.`,
+    },
+    jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
+    servers: [{ url: "/" }],
+    tags: [...tags].map((name) => ({ name })),
+    paths,
+    components: {
+      schemas,
+      responses,
+      securitySchemes: {
+        bearerAuth: {
+          type: "http",
+          scheme: "bearer",
+          description: "An API key: `Authorization: Bearer <key>`.",
+        },
+        sessionCookie: {
+          type: "apiKey",
+          in: "cookie",
+          name: SESSION_COOKIE,
+          description: "The dashboard's session cookie (named `__Host-" + SESSION_COOKIE +
+            "` over HTTPS). A valid session takes precedence over a Bearer key.",
+        },
+      },
+    },
+  };
+}
+
+/** Registers `GET /api/e2/openapi.json` and `GET /api/e2/docs` (no authentication). */
+export function registerOpenApiRoutes(registry: RouteRegistry, info: OpenApiInfo = {}): void {
+  // Built on first request, when every route has been registered.
+  let doc: Json | null = null;
+  let html: string | null = null;
+  const document = () => (doc ??= buildOpenApi(registry, info));
+  registry.add({
+    method: "get",
+    path: OPENAPI_PATH,
+    operationId: "getOpenApiDocument",
+    summary: "This OpenAPI document",
+    tags: ["Documentation"],
+    auth: false,
+    responses: { 200: { description: "The OpenAPI 3.1 document.", schema: z.looseObject({}) } },
+    handler: () => jsonResponse(document()),
+  });
+  registry.add({
+    method: "get",
+    path: DOCS_PATH,
+    operationId: "getDocs",
+    summary: "Readable API documentation",
+    tags: ["Documentation"],
+    auth: false,
+    responses: { 200: { description: "The document rendered as HTML.", html: true } },
+    handler: () =>
+      new Response(html ??= renderDocs(document()), {
+        headers: {
+          "Content-Type": "text/html; charset=utf-8",
+          "Content-Security-Policy":
+            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+        },
+      }),
+  });
+}
+
+const esc = (s: unknown) =>
+  String(s).replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
+
+/** Inline code spans in descriptions: `x` -> <code>x</code> (after escaping). */
+const prose = (s: unknown) => esc(s).replace(/`([^`]+)`/g, "<code>$1</code>");
+
+function resolveRef(doc: Json, ref: string): Json {
+  let node: unknown = doc;
+  for (const part of ref.replace(/^#\//, "").split("/")) node = (node as Json)[part];
+  return node as Json;
+}
+
+/** A compact, TypeScript-like rendering of a JSON Schema. */
+function schemaText(doc: Json, s: Json | undefined, indent = "", depth = 0): string {
+  if (!s) return "unknown";
+  if (typeof s.$ref === "string") {
+    const name = s.$ref.split("/").pop()!;
+    if (depth > 6) return name;
+    return schemaText(doc, resolveRef(doc, s.$ref), indent, depth + 1);
+  }
+  const alts = (s.anyOf ?? s.oneOf) as Json[] | undefined;
+  if (alts) return alts.map((a) => schemaText(doc, a, indent, depth + 1)).join(" | ");
+  if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(" | ");
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  const type = s.type;
+  if (Array.isArray(type)) {
+    return type.map((t) => schemaText(doc, { ...s, type: t }, indent, depth)).join(" | ");
+  }
+  if (type === "array") return `${schemaText(doc, s.items as Json, indent, depth + 1)}[]`;
+  if (type === "object") {
+    const props = (s.properties ?? {}) as Record<string, Json>;
+    const required = new Set((s.required ?? []) as string[]);
+    const inner = indent + "  ";
+    const lines = Object.entries(props).map(([k, v]) =>
+      `${inner}${k}${required.has(k) ? "" : "?"}: ${schemaText(doc, v, inner, depth + 1)};`
+    );
+    if (s.additionalProperties && s.additionalProperties !== false) lines.push(`${inner}[k]: …;`);
+    return lines.length ? `{\n${lines.join("\n")}\n${indent}}` : "{ … }";
+  }
+  return typeof type === "string" ? (type === "integer" ? "number" : type) : "unknown";
+}
+
+/** Renders the document as one self-contained HTML page (no scripts, no CDN). */
+export function renderDocs(doc: Json): string {
+  const info = doc.info as Json;
+  const paths = doc.paths as Record<string, Record<string, Json>>;
+  const schemes = (doc.components as Json).securitySchemes as Record<string, Json>;
+  const ops: string[] = [];
+  const toc: string[] = [];
+  for (const [path, methods] of Object.entries(paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const id = esc(op.operationId);
+      toc.push(
+        `<li><a href="#${id}"><span class="m ${method}">${method.toUpperCase()}</span> ${
+          esc(path)
+        }</a></li>`,
+      );
+      const params = (op.parameters as Json[]).map((p) =>
+        `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${
+          p.required ? "yes" : "no"
+        }</td><td><code>${esc(schemaText(doc, p.schema as Json))}</code></td><td>${
+          prose(p.description ?? "")
+        }</td></tr>`
+      ).join("");
+      const bodyMedia = ((op.requestBody as Json | undefined)?.content as Json | undefined)?.[
+        "application/json"
+      ] as Json | undefined;
+      const body = bodyMedia
+        ? `<h4>Request body (application/json)</h4><pre>${
+          esc(schemaText(doc, bodyMedia.schema as Json))
+        }</pre>`
+        : "";
+      const security = (op.security as Json[]).length
+        ? (op.security as Json[]).map((s) => Object.keys(s)[0]).join(" or ")
+        : "none";
+      const responses = Object.entries(op.responses as Record<string, Json>).map(([status, r]) => {
+        const res = typeof r.$ref === "string" ? resolveRef(doc, r.$ref) : r;
+        const content = res.content as Record<string, Json> | undefined;
+        const [type, media] = content ? Object.entries(content)[0] : [null, null];
+        return `<tr><td><b>${esc(status)}</b></td><td>${prose(res.description)}${
+          media && type === "application/json"
+            ? `<details><summary>body</summary><pre>${
+              esc(schemaText(doc, media.schema as Json))
+            }</pre></details>`
+            : type
+            ? ` <code>${esc(type)}</code>`
+            : ""
+        }</td></tr>`;
+      }).join("");
+      ops.push(`<section id="${id}">
+<h3><span class="m ${method}">${method.toUpperCase()}</span> <code>${esc(path)}</code></h3>
+<p><b>${esc(op.summary)}</b>${op.description ? ` — ${prose(op.description)}` : ""}</p>
+<p class="sec">Authentication: ${esc(security)}</p>
+${
+        params
+          ? `<table><tr><th>Parameter</th><th>In</th><th>Required</th><th>Type</th><th></th></tr>${params}</table>`
+          : ""
+      }
+${body}
+<h4>Responses</h4><table>${responses}</table>
+</section>`);
+    }
+  }
+  const schemeList = Object.entries(schemes).map(([name, s]) =>
+    `<li><b>${esc(name)}</b> (${esc(s.type)}${s.scheme ? ` ${esc(s.scheme)}` : ""}${
+      s.in ? ` in ${esc(s.in)} <code>${esc(s.name)}</code>` : ""
+    }): ${prose(s.description ?? "")}</li>`
+  ).join("");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(info.title)}</title>
+<style>
+body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d1d1f}
+code,pre{font:13px ui-monospace,Menlo,monospace;background:#f4f4f6;border-radius:4px}
+code{padding:0 .25rem}pre{padding:.75rem;overflow:auto}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
+section{border-top:1px solid #ccc;padding-top:.5rem;margin-top:1.5rem}
+.m{display:inline-block;min-width:4rem;text-align:center;border-radius:4px;color:#fff;font-size:12px;padding:0 .3rem}
+.get{background:#2b7bb9}.post{background:#2e8b57}.patch{background:#c77d00}.put{background:#8a5fb8}.delete{background:#c0392b}
+.sec{color:#555}ul.toc{list-style:none;padding:0}a{color:inherit}
+</style></head><body>
+<h1>${esc(info.title)} <small>${esc(info.version)}</small></h1>
+<p>${prose(info.description ?? "")}</p>
+<p>Machine-readable: <a href="${OPENAPI_PATH}"><code>${OPENAPI_PATH}</code></a> (OpenAPI ${
+    esc(doc.openapi)
+  }).</p>
+<h2>Authentication</h2><ul>${schemeList}</ul>
+<h2>Operations</h2><ul class="toc">${toc.join("")}</ul>
+${ops.join("\n")}
+</body></html>`;
+}
