@@ -4,6 +4,7 @@
  *   deno task admin key:create --email E --name N [--expires-in-days D]   (prints the key alone)
  *   deno task admin key:list --email E
  *   deno task admin key:delete --email E --id ID
+ *   deno task admin verify          (checks KV invariants; prints a JSON report; exit 1 on any violation)
  * Exit codes: 0 ok, 1 operation failed (unknown account, …), 2 bad arguments.
  */
 import { parseArgs } from "node:util";
@@ -15,6 +16,7 @@ import { apiKeyView } from "../store/api_keys.ts";
 import { openKv } from "../store/open.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser, findUserIdByEmail } from "../store/users.ts";
+import { verifyStore } from "./verify.ts";
 
 class UsageError extends Error {}
 class CommandError extends Error {}
@@ -23,7 +25,8 @@ const USAGE = `usage:
   admin user:create --email E [--password P]   (without --password, reads it from stdin)
   admin key:create  --email E --name N [--expires-in-days D]
   admin key:list    --email E
-  admin key:delete  --email E --id ID`;
+  admin key:delete  --email E --id ID
+  admin verify`;
 
 type Args = Record<string, string | undefined>;
 
@@ -120,6 +123,12 @@ export async function runAdmin(
         throw err;
       }
       io.out(JSON.stringify({ deleted: id }));
+      return;
+    }
+    case "verify": {
+      const report = await verifyStore(io.kv);
+      io.out(JSON.stringify(report, null, 2));
+      if (!report.ok) throw new CommandError(`${report.violationCount} invariant violation(s)`);
       return;
     }
     default:

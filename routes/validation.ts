@@ -10,10 +10,19 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 type Issue = { path: string; message: string };
 
+/** At most this many issues, each path and message at most this long: an error must not echo
+ * a megabyte of hostile input back (zod's "Unrecognized key" messages quote the key names). */
+const MAX_ISSUES = 20;
+const MAX_ISSUE_TEXT = 200;
+
+function clip(text: string): string {
+  return text.length > MAX_ISSUE_TEXT ? `${text.slice(0, MAX_ISSUE_TEXT)}…` : text;
+}
+
 function issuesOf(error: z.ZodError): Issue[] {
-  return error.issues.map((i) => ({
-    path: i.path.map(String).join(".") || "(body)",
-    message: i.message,
+  return error.issues.slice(0, MAX_ISSUES).map((i) => ({
+    path: clip(i.path.map(String).join(".") || "(body)"),
+    message: clip(i.message),
   }));
 }
 

@@ -1,0 +1,495 @@
+/**
+ * `admin verify`: walks the whole KV once and checks the invariants of the key layout in
+ * store/keys.ts. Every check is a pair of directions:
+ *
+ *   - every pointer index entry (["idx", family, …]) resolves to a live record that points back
+ *     (api_key: the record carries that digest; email: the user has that email; session: the
+ *     record carries that digest; domain: the record has that name);
+ *   - every record has its index entries (a user its email pointer, an API key / session its
+ *     digest pointer, a domain its name pointer, time index and filter indexes);
+ *   - every counter ([userId, "count", …]) equals the number of records it counts;
+ *   - nothing is stored under an account prefix whose user record is gone.
+ *
+ * The walk is not a snapshot: run it against a store no server is writing to (or expect that a
+ * write landing mid-walk can show up as a transient violation; run it again to confirm).
+ * The report never contains a secret: key and session digests are cut to their first 8 hex
+ * characters.
+ */
+import { filterNamesOf } from "../store/domains.ts";
+import { POINTER_INDEXES } from "../store/keys.ts";
+
+export type Violation = {
+  kind: string;
+  /** The offending entry's key, digests shortened. */
+  key: string;
+  detail: string;
+};
+
+export type VerifyReport = {
+  ok: boolean;
+  scanned: {
+    entries: number;
+    accounts: number;
+    apiKeys: number;
+    sessions: number;
+    domains: number;
+    pointers: Record<string, number>;
+  };
+  violationCount: number;
+  /** The first `maxViolations` violations. */
+  violations: Violation[];
+  /** Keys this checker does not know (a layout change it was not taught); not a failure. */
+  unrecognised: { count: number; sample: string[] };
+};
+
+type Entry = { key: Deno.KvKey; value: unknown };
+
+/** Everything one account holds, by family. */
+type Account = {
+  userId: string;
+  user?: Entry;
+  apiKeys: Map<string, Entry>;
+  sessions: Map<string, Entry>;
+  domains: Map<string, Entry>;
+  domainByTime: Entry[];
+  domainByFilter: Entry[];
+  domainChildren: Entry[];
+  counts: Map<string, Entry>;
+  /** Every key under the prefix, for orphan reporting when the user record is gone. */
+  keys: Deno.KvKey[];
+};
+
+const OPERATIONAL_ROOTS = new Set(["meta", "throttle", "health"]);
+const ACCOUNT_FAMILIES = new Set([
+  "user",
+  "api_key",
+  "session",
+  "domain",
+  "domain_by_time",
+  "domain_by_filter",
+  "domain_children",
+  "count",
+  "rate",
+]);
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** A key as text for the report, with any 64-hex digest cut short. */
+export function showKey(key: Deno.KvKey): string {
+  return JSON.stringify(
+    key.map((part) => {
+      if (typeof part === "string") return HEX64.test(part) ? `${part.slice(0, 8)}…` : part;
+      if (typeof part === "bigint") return `${part}n`;
+      if (part instanceof Uint8Array) return `<${part.byteLength} bytes>`;
+      return part;
+    }),
+  );
+}
+
+function obj(value: unknown): Record<string, unknown> | null {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? value as Record<string, unknown>
+    : null;
+}
+
+function counterValue(value: unknown): number | null {
+  if (typeof value === "number" && Number.isInteger(value)) return value;
+  if (value instanceof Deno.KvU64) return Number(value.value);
+  return null;
+}
+
+/** The digest a session record carries; the sessions engineer may name the field either way. */
+export function sessionDigestOf(record: Record<string, unknown>): unknown {
+  return record.hash ?? record.tokenHash ?? record.digest;
+}
+
+function expiryMs(value: unknown): number | null {
+  return typeof value === "string" ? Date.parse(value) : typeof value === "number" ? value : null;
+}
+
+class Collector {
+  violations: Violation[] = [];
+  count = 0;
+  constructor(private readonly max: number) {}
+  add(kind: string, key: Deno.KvKey, detail: string): void {
+    this.count++;
+    if (this.violations.length < this.max) {
+      this.violations.push({ kind, key: showKey(key), detail });
+    }
+  }
+}
+
+export async function verifyStore(
+  kv: Deno.Kv,
+  opts: { maxViolations?: number } = {},
+): Promise<VerifyReport> {
+  const v = new Collector(opts.maxViolations ?? 1000);
+  const accounts = new Map<string, Account>();
+  const pointers = new Map<string, Entry[]>(POINTER_INDEXES.map((f) => [f, []]));
+  const unrecognised: string[] = [];
+  let unrecognisedCount = 0;
+  let entries = 0;
+
+  const account = (userId: string): Account => {
+    let a = accounts.get(userId);
+    if (!a) {
+      a = {
+        userId,
+        apiKeys: new Map(),
+        sessions: new Map(),
+        domains: new Map(),
+        domainByTime: [],
+        domainByFilter: [],
+        domainChildren: [],
+        counts: new Map(),
+        keys: [],
+      };
+      accounts.set(userId, a);
+    }
+    return a;
+  };
+  const unknown = (key: Deno.KvKey) => {
+    unrecognisedCount++;
+    if (unrecognised.length < 20) unrecognised.push(showKey(key));
+  };
+
+  for await (const e of kv.list({ prefix: [] })) {
+    entries++;
+    const key = e.key;
+    const entry = { key, value: e.value };
+    const [root, family] = key;
+    if (root === "idx") {
+      const list = typeof family === "string" ? pointers.get(family) : undefined;
+      if (list && key.length === 3) list.push(entry);
+      else unknown(key);
+      continue;
+    }
+    if (typeof root === "string" && OPERATIONAL_ROOTS.has(root)) continue;
+    if (typeof root !== "string" || !root.startsWith("usr_") || typeof family !== "string") {
+      unknown(key);
+      continue;
+    }
+    if (!ACCOUNT_FAMILIES.has(family)) {
+      unknown(key);
+      continue;
+    }
+    const a = account(root);
+    a.keys.push(key);
+    const id = key[2];
+    switch (family) {
+      case "user":
+        if (key.length === 2) a.user = entry;
+        else unknown(key);
+        break;
+      case "api_key":
+        if (key.length === 3 && typeof id === "string") a.apiKeys.set(id, entry);
+        else unknown(key);
+        break;
+      case "session":
+        if (key.length === 3 && typeof id === "string") a.sessions.set(id, entry);
+        else unknown(key);
+        break;
+      case "domain":
+        if (key.length === 3 && typeof id === "string") a.domains.set(id, entry);
+        else unknown(key);
+        break;
+      case "domain_by_time":
+        a.domainByTime.push(entry);
+        break;
+      case "domain_by_filter":
+        a.domainByFilter.push(entry);
+        break;
+      case "domain_children":
+        a.domainChildren.push(entry);
+        break;
+      case "count":
+        a.counts.set(key.slice(2).map(String).join("/"), entry);
+        break;
+      case "rate":
+        break;
+    }
+  }
+
+  for (const a of accounts.values()) {
+    if (!a.user) {
+      for (const key of a.keys) {
+        v.add("orphan_account_data", key, `no user record at [${a.userId}, "user"]`);
+      }
+    }
+  }
+
+  checkUsers(accounts, pointers.get("email")!, v);
+  checkApiKeys(accounts, pointers.get("api_key")!, v);
+  checkSessions(accounts, pointers.get("session")!, v);
+  checkDomains(accounts, pointers.get("domain")!, v);
+
+  for (const a of accounts.values()) {
+    for (const [name, entry] of a.counts) {
+      if (name === "api_keys" || name.startsWith("domains/")) continue;
+      unknown(entry.key);
+    }
+  }
+
+  let apiKeys = 0, sessions = 0, domains = 0;
+  for (const a of accounts.values()) {
+    apiKeys += a.apiKeys.size;
+    sessions += a.sessions.size;
+    domains += a.domains.size;
+  }
+  return {
+    ok: v.count === 0,
+    scanned: {
+      entries,
+      accounts: [...accounts.values()].filter((a) => a.user).length,
+      apiKeys,
+      sessions,
+      domains,
+      pointers: Object.fromEntries([...pointers].map(([f, l]) => [f, l.length])),
+    },
+    violationCount: v.count,
+    violations: v.violations,
+    unrecognised: { count: unrecognisedCount, sample: unrecognised },
+  };
+}
+
+function checkCount(
+  a: Account,
+  name: string,
+  expected: number,
+  v: Collector,
+): void {
+  const entry = a.counts.get(name);
+  const key = entry?.key ?? [a.userId, "count", ...name.split("/")];
+  if (!entry) {
+    if (expected !== 0) v.add("wrong_count", key, `counter missing, ${expected} records`);
+    return;
+  }
+  const n = counterValue(entry.value);
+  if (n === null) v.add("wrong_count", key, "counter is not an integer");
+  else if (n !== expected) v.add("wrong_count", key, `counter says ${n}, ${expected} records`);
+}
+
+function checkUsers(accounts: Map<string, Account>, emailIdx: Entry[], v: Collector): void {
+  const byEmail = new Map<string, Entry>();
+  for (const p of emailIdx) byEmail.set(String(p.key[2]), p);
+  for (const a of accounts.values()) {
+    if (!a.user) continue;
+    const u = obj(a.user.value);
+    if (!u || u.id !== a.userId || typeof u.email !== "string") {
+      v.add("bad_record", a.user.key, "user record without matching id or an email");
+      continue;
+    }
+    const p = byEmail.get(u.email);
+    if (!p) v.add("missing_index", a.user.key, "user has no email index entry");
+    else if (obj(p.value)?.userId !== a.userId) {
+      v.add("index_mismatch", a.user.key, "email index entry names another account");
+    }
+  }
+  for (const p of emailIdx) {
+    const userId = obj(p.value)?.userId;
+    const a = typeof userId === "string" ? accounts.get(userId) : undefined;
+    const u = obj(a?.user?.value);
+    if (!u) v.add("dangling_index", p.key, "email index entry points at no user");
+    else if (u.email !== p.key[2]) {
+      v.add("index_mismatch", p.key, "email index entry points at a user with another email");
+    }
+  }
+}
+
+function checkApiKeys(accounts: Map<string, Account>, keyIdx: Entry[], v: Collector): void {
+  const byHash = new Map<string, Entry>();
+  for (const p of keyIdx) byHash.set(String(p.key[2]), p);
+  for (const a of accounts.values()) {
+    for (const [keyId, entry] of a.apiKeys) {
+      const r = obj(entry.value);
+      if (!r || r.id !== keyId || typeof r.hash !== "string") {
+        v.add("bad_record", entry.key, "API key record without matching id or a digest");
+        continue;
+      }
+      const p = byHash.get(r.hash);
+      const pv = obj(p?.value);
+      if (!pv) {
+        v.add("missing_index", entry.key, "API key record has no digest index entry");
+      } else if (pv.userId !== a.userId || pv.keyId !== keyId) {
+        v.add("index_mismatch", entry.key, "digest index entry names another key");
+      } else if ((pv.expiresAt ?? null) !== (r.expiresAt === null ? null : expiryMs(r.expiresAt))) {
+        v.add("index_mismatch", entry.key, "index expiry differs from the record's");
+      }
+    }
+    checkCount(a, "api_keys", a.apiKeys.size, v);
+  }
+  for (const p of keyIdx) {
+    const pv = obj(p.value);
+    const owner = typeof pv?.userId === "string" ? accounts.get(pv.userId) : undefined;
+    const record = typeof pv?.keyId === "string" ? owner?.apiKeys.get(pv.keyId) : undefined;
+    if (!record) v.add("dangling_index", p.key, "API key index entry points at no key record");
+    else if (!owner?.user) v.add("dangling_index", p.key, "API key index entry of a gone account");
+    else if (obj(record.value)?.hash !== p.key[2]) {
+      v.add("index_mismatch", p.key, "API key index entry points at a record with another digest");
+    }
+  }
+}
+
+function checkSessions(accounts: Map<string, Account>, sessionIdx: Entry[], v: Collector): void {
+  const byHash = new Map<string, Entry>();
+  for (const p of sessionIdx) byHash.set(String(p.key[2]), p);
+  for (const a of accounts.values()) {
+    for (const [sessionId, entry] of a.sessions) {
+      const r = obj(entry.value);
+      const digest = r ? sessionDigestOf(r) : undefined;
+      if (typeof digest !== "string") {
+        v.add("bad_record", entry.key, "session record without a digest");
+        continue;
+      }
+      const pv = obj(byHash.get(digest)?.value);
+      if (!pv) v.add("missing_index", entry.key, "session record has no digest index entry");
+      else if (pv.userId !== a.userId || pv.sessionId !== sessionId) {
+        v.add("index_mismatch", entry.key, "digest index entry names another session");
+      }
+    }
+  }
+  for (const p of sessionIdx) {
+    const pv = obj(p.value);
+    const owner = typeof pv?.userId === "string" ? accounts.get(pv.userId) : undefined;
+    const record = typeof pv?.sessionId === "string"
+      ? owner?.sessions.get(pv.sessionId)
+      : undefined;
+    const r = obj(record?.value);
+    if (!r) v.add("dangling_index", p.key, "session index entry points at no session record");
+    else if (!owner?.user) v.add("dangling_index", p.key, "session index entry of a gone account");
+    else if (sessionDigestOf(r) !== p.key[2]) {
+      v.add("index_mismatch", p.key, "session index entry points at a record with another digest");
+    }
+  }
+}
+
+/**
+ * Domain invariants, kept in one function so they follow store/domains.ts as it grows:
+ *   - record [u, "domain", id]: `id` and `userId` match its key; name index ["idx", "domain",
+ *     record.domain] -> { userId: u, domainId: id };
+ *   - exactly one [u, "domain_by_time", createdAtMs, id] = id per record, createdAtMs =
+ *     Date.parse(record.createdAt), and no time entry without a record;
+ *   - [u, "domain_by_filter", f, createdAtMs, id] = id for every f in filterNamesOf(record) except
+ *     "all" (the time index serves "all"), and no other filter entry;
+ *   - [u, "count", "domains", f] = number of records whose filterNamesOf includes f;
+ *   - [u, "domain_children", parentId, childId] = childId exists exactly when record childId has
+ *     parentDomainId = parentId, the parent exists, and its childCount equals its links.
+ * These are store/domains.ts's I1-I5 (its `checkDomainInvariants` checks one account at a time;
+ * this walk checks every account in one pass, and also pointers naming a gone account). The tests
+ * run both on the same corrupted stores so the two cannot drift apart unnoticed.
+ */
+function checkDomains(
+  accounts: Map<string, Account>,
+  domainIdx: Entry[],
+  v: Collector,
+): void {
+  const byName = new Map<string, Entry>();
+  for (const p of domainIdx) byName.set(String(p.key[2]), p);
+
+  for (const a of accounts.values()) {
+    const createdMs = new Map<string, number>();
+    const expectedFilters = new Map<string, Set<string>>();
+    const counts = new Map<string, number>();
+    for (const [domainId, entry] of a.domains) {
+      const r = obj(entry.value);
+      if (!r || r.id !== domainId || r.userId !== a.userId || typeof r.domain !== "string") {
+        v.add("bad_record", entry.key, "domain record without matching id, userId or a name");
+        continue;
+      }
+      createdMs.set(domainId, Date.parse(String(r.createdAt)));
+      const names = filterNamesOf(r as Parameters<typeof filterNamesOf>[0]);
+      for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+      expectedFilters.set(domainId, new Set(names.filter((n) => n !== "all")));
+      const pv = obj(byName.get(r.domain)?.value);
+      if (!pv) v.add("missing_index", entry.key, "domain has no name index entry");
+      else if (pv.userId !== a.userId || pv.domainId !== domainId) {
+        v.add("index_mismatch", entry.key, "name index entry names another domain");
+      }
+    }
+
+    const timeEntries = new Map<string, number>();
+    for (const e of a.domainByTime) {
+      const [, , ms, id] = e.key;
+      const known = typeof id === "string" ? createdMs.get(id) : undefined;
+      if (e.key.length !== 4 || known === undefined || e.value !== id) {
+        v.add("dangling_index", e.key, "time index entry without a matching domain record");
+        continue;
+      }
+      if (ms !== known) v.add("index_mismatch", e.key, "time index differs from createdAt");
+      timeEntries.set(id as string, (timeEntries.get(id as string) ?? 0) + 1);
+    }
+    for (const [id] of createdMs) {
+      const n = timeEntries.get(id) ?? 0;
+      if (n !== 1) v.add("missing_index", a.domains.get(id)!.key, `${n} time index entries`);
+    }
+
+    const seenFilters = new Map<string, Set<string>>();
+    for (const e of a.domainByFilter) {
+      const [, , f, ms, id] = e.key;
+      const expected = typeof id === "string" ? expectedFilters.get(id) : undefined;
+      if (e.key.length !== 5 || !expected || e.value !== id) {
+        v.add("dangling_index", e.key, "filter index entry without a matching domain record");
+        continue;
+      }
+      if (!expected.has(String(f))) {
+        v.add("index_mismatch", e.key, "filter index entry the record does not match");
+      } else if (ms !== createdMs.get(id as string)) {
+        v.add("index_mismatch", e.key, "filter index differs from createdAt");
+      }
+      const seen = seenFilters.get(id as string) ?? new Set<string>();
+      seen.add(String(f));
+      seenFilters.set(id as string, seen);
+    }
+    for (const [id, expected] of expectedFilters) {
+      const seen = seenFilters.get(id) ?? new Set<string>();
+      for (const f of expected) {
+        if (!seen.has(f)) {
+          v.add("missing_index", a.domains.get(id)!.key, `no filter index entry for ${f}`);
+        }
+      }
+    }
+
+    const countNames = new Set([...counts.keys()]);
+    for (const name of a.counts.keys()) {
+      if (name.startsWith("domains/")) countNames.add(name.slice("domains/".length));
+    }
+    for (const f of countNames) checkCount(a, `domains/${f}`, counts.get(f) ?? 0, v);
+
+    const links = new Map<string, number>();
+    const linked = new Set<string>();
+    for (const e of a.domainChildren) {
+      const [, , parentId, childId] = e.key;
+      const child = typeof childId === "string" ? obj(a.domains.get(childId)?.value) : null;
+      if (
+        e.key.length !== 4 || typeof parentId !== "string" || !a.domains.has(parentId) ||
+        !child || child.parentDomainId !== parentId || e.value !== childId
+      ) {
+        v.add("dangling_index", e.key, "child link without a matching parent and child record");
+        continue;
+      }
+      links.set(parentId, (links.get(parentId) ?? 0) + 1);
+      linked.add(childId as string);
+    }
+    for (const [domainId, entry] of a.domains) {
+      const r = obj(entry.value);
+      if (!r) continue;
+      if (typeof r.parentDomainId === "string" && !linked.has(domainId)) {
+        v.add("missing_index", entry.key, "subdomain has no child link under its parent");
+      }
+      const n = links.get(domainId) ?? 0;
+      if (typeof r.childCount === "number" && r.childCount !== n) {
+        v.add("wrong_count", entry.key, `childCount ${r.childCount}, ${n} child links`);
+      }
+    }
+  }
+
+  for (const p of domainIdx) {
+    const pv = obj(p.value);
+    const owner = typeof pv?.userId === "string" ? accounts.get(pv.userId) : undefined;
+    const record = typeof pv?.domainId === "string" ? owner?.domains.get(pv.domainId) : undefined;
+    const r = obj(record?.value);
+    if (!r) v.add("dangling_index", p.key, "domain name index entry points at no domain record");
+    else if (r.domain !== p.key[2]) {
+      v.add("index_mismatch", p.key, "domain name index entry points at another name");
+    }
+  }
+}

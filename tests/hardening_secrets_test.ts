@@ -1,0 +1,256 @@
+/**
+ * Secrets never leak (issue 6). A whole run against the real server: accounts and keys issued by
+ * the admin CLI and over HTTP, sign-up and sign-in (session tokens, passwords, a wrong password),
+ * keys used, rolled, revoked and misused, errors triggered. Then:
+ *   - none of the keys, their random parts, their SHA-256 digests (hex and base64), the session
+ *     tokens and their digests, the passwords, or the stored password hashes appears in anything
+ *     the server printed, nor in any response body except the one create/roll that shows a key
+ *     once;
+ *   - every line the server printed is JSON, and each request line has time, requestId, method,
+ *     route, status, durationMs, userId and keyId, one line per request.
+ * To cover a new secret-bearing flow, add its secrets to `secrets` and its requests to the run.
+ */
+import assert from "node:assert/strict";
+import { findUserIdByEmail, getUser } from "../store/users.ts";
+import { removeKvFile, runAdminCli, tempKvPath } from "./_helpers.ts";
+import { sha256HexOf, startServerDirect, Tally } from "./_hardening.ts";
+
+type Secret = { label: string; value: string };
+
+async function secretForms(label: string, value: string): Promise<Secret[]> {
+  const hex = await sha256HexOf(value);
+  const bytes = Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
+  const out: Secret[] = [
+    { label, value },
+    { label: `${label} sha256 hex`, value: hex },
+    { label: `${label} sha256 HEX`, value: hex.toUpperCase() },
+    { label: `${label} sha256 base64`, value: btoa(String.fromCharCode(...bytes)) },
+  ];
+  if (value.startsWith("inb_")) {
+    out.push({ label: `${label} random part`, value: value.slice(4, 40) });
+  }
+  return out;
+}
+
+const REQUEST_FIELDS = [
+  "time",
+  "requestId",
+  "method",
+  "route",
+  "status",
+  "durationMs",
+  "userId",
+  "keyId",
+] as const;
+
+Deno.test("no key, session token, password or digest of them reaches the logs or a response it should not", async () => {
+  const path = await tempKvPath();
+  const tally = new Tally("secrets");
+  const secrets: Secret[] = [];
+  const bodies: { label: string; body: string; mayShow?: string }[] = [];
+  let requests = 0;
+  const server = await startServerDirect({ DENO_KV_PATH: path });
+  const url = server.url;
+  const call = async (label: string, p: string, init: RequestInit = {}, mayShow?: string) => {
+    requests++;
+    const res = await fetch(`${url}${p}`, init);
+    const body = await res.text();
+    bodies.push({ label, body, mayShow });
+    return { status: res.status, body, headers: res.headers };
+  };
+  const jsonPost = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+  const addSecret = async (label: string, value: string) => {
+    assert.ok(value && value.length >= 12, `${label} is empty`);
+    secrets.push(...await secretForms(label, value));
+  };
+
+  const emailCli = `cli-${crypto.randomUUID().slice(0, 8)}@example.com`;
+  const emailWeb = `web-${crypto.randomUUID().slice(0, 8)}@example.com`;
+  const passwordCli = `cli pass ${crypto.randomUUID()}`;
+  const passwordWeb = `web pass ${crypto.randomUUID()}`;
+  const wrongPassword = `wrong pass ${crypto.randomUUID()}`;
+  await addSecret("CLI password", passwordCli);
+  await addSecret("web password", passwordWeb);
+  await addSecret("wrong password", wrongPassword);
+  const env = { DENO_KV_PATH: path };
+  try {
+    // Through the admin CLI.
+    const created = await runAdminCli(["user:create", "--email", emailCli], env, passwordCli);
+    assert.equal(created.code, 0, created.stderr);
+    const k1 = (await runAdminCli(["key:create", "--email", emailCli, "--name", "one"], env))
+      .stdout.trim();
+    const k2 = (await runAdminCli(["key:create", "--email", emailCli, "--name", "two"], env))
+      .stdout.trim();
+    await addSecret("CLI key 1", k1);
+    await addSecret("CLI key 2", k2);
+    const listed = await runAdminCli(["key:list", "--email", emailCli], env);
+    bodies.push({ label: "admin key:list output", body: listed.stdout + listed.stderr });
+    const k2Id = listed.stdout.trim().split("\n").map((l) => JSON.parse(l))
+      .find((k) => k.name === "two").id;
+    assert.equal(
+      (await runAdminCli(["key:delete", "--email", emailCli, "--id", k2Id], env)).code,
+      0,
+    );
+
+    // Sessions and key management over HTTP.
+    const up = await call(
+      "sign-up",
+      "/api/auth/sign-up",
+      jsonPost({ email: emailWeb, password: passwordWeb }),
+    );
+    assert.equal(up.status, 201, up.body);
+    const s1 = /inbound_session=([^;]+)/.exec(up.headers.get("Set-Cookie") ?? "")![1];
+    await addSecret("sign-up session token", s1);
+    const wrong = await call(
+      "wrong sign-in",
+      "/api/auth/sign-in",
+      jsonPost({ email: emailWeb, password: wrongPassword }),
+    );
+    assert.equal(wrong.status, 401);
+    const inn = await call(
+      "sign-in",
+      "/api/auth/sign-in",
+      jsonPost({ email: emailWeb, password: passwordWeb }),
+    );
+    assert.equal(inn.status, 200, inn.body);
+    const s2 = /inbound_session=([^;]+)/.exec(inn.headers.get("Set-Cookie") ?? "")![1];
+    await addSecret("sign-in session token", s2);
+    const cookie = { Cookie: `inbound_session=${s2}` };
+    const made = JSON.parse(
+      (await call("key create", "/api/e2/api-keys", jsonPost({ name: "web" }, cookie))).body,
+    );
+    bodies[bodies.length - 1].mayShow = made.key;
+    await addSecret("web key", made.key);
+    const rolled = await call(
+      "key roll",
+      `/api/e2/api-keys/${made.id}/roll`,
+      jsonPost({ expiresInHours: 0 }, cookie),
+    );
+    const k4 = JSON.parse(rolled.body).key;
+    bodies[bodies.length - 1].mayShow = k4;
+    await addSecret("rolled key", k4);
+    await call("key list", "/api/e2/api-keys", { headers: cookie });
+    await call("session", "/api/auth/session", { headers: cookie });
+
+    // Use keys, good and bad, and trigger errors with secrets in the request.
+    const bearer = (k: string) => ({ Authorization: `Bearer ${k}` });
+    assert.equal((await call("k1 list", "/api/e2/domains", { headers: bearer(k1) })).status, 200);
+    assert.equal((await call("k4 list", "/api/e2/domains", { headers: bearer(k4) })).status, 200);
+    assert.equal((await call("session list", "/api/e2/domains", { headers: cookie })).status, 200);
+    const tampered = k1.slice(0, 20) + (k1[20] === "a" ? "b" : "a") + k1.slice(21);
+    for (
+      const [label, k] of [["deleted key", k2], ["rolled-away key", made.key], [
+        "tampered key",
+        tampered,
+      ]]
+    ) {
+      assert.equal((await call(label, "/api/e2/domains", { headers: bearer(k) })).status, 401);
+    }
+    await call("session token as Bearer", "/api/e2/domains", { headers: bearer(s2) });
+    await call("key in the query", `/api/e2/domains?api_key=${k1}&limit=${k1}`, {
+      headers: bearer(k1),
+    });
+    await call("key as a domain", "/api/e2/domains", jsonPost({ domain: k1 }, bearer(k1)));
+    await call(
+      "key as an unknown field",
+      "/api/e2/domains",
+      jsonPost({ domain: "x.com", [k1]: k1 }, bearer(k1)),
+    );
+    await call(
+      "password as a domain",
+      "/api/e2/domains",
+      jsonPost({ domain: passwordWeb }, bearer(k1)),
+    );
+    await call("key in a path", `/api/e2/domains/${k1}`, { headers: bearer(k1) });
+    await call("key in an unknown path", `/api/e2/${k1}`, { headers: bearer(k1) });
+    await call("key in a key id", `/api/e2/api-keys/${k1}`, { method: "DELETE", headers: cookie });
+    await call(
+      "password as key name",
+      "/api/e2/api-keys",
+      jsonPost({ name: passwordWeb, expiresInDays: "x" }, cookie),
+    );
+    await call("405", "/api/e2/domains", { method: "PUT", headers: bearer(k1) });
+    await call("malformed JSON with a key", "/api/e2/domains", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...bearer(k1) },
+      body: `{"domain": "${k1}"`,
+    });
+    await call(
+      "sign-in with a key as password",
+      "/api/auth/sign-in",
+      jsonPost({ email: emailWeb, password: k1 }),
+    );
+    assert.equal(
+      (await call("revoke", "/api/e2/auth/revoke-key", { method: "POST", headers: bearer(k4) }))
+        .status,
+      200,
+    );
+    assert.equal(
+      (await call("revoked key", "/api/e2/domains", { headers: bearer(k4) })).status,
+      401,
+    );
+    await call("sign-out", "/api/auth/sign-out", { method: "POST", headers: cookie });
+  } finally {
+    await server.stop();
+  }
+
+  // The password hashes, as stored.
+  const kv = await Deno.openKv(path);
+  for (const email of [emailCli, emailWeb]) {
+    const user = await getUser(kv, (await findUserIdByEmail(kv, email))!);
+    secrets.push({ label: `${email} password hash`, value: user!.passwordHash });
+    const parts = user!.passwordHash.split("$");
+    secrets.push({ label: `${email} password salt`, value: parts[4] });
+    secrets.push({ label: `${email} derived key`, value: parts[5] });
+  }
+  kv.close();
+  await removeKvFile(path);
+
+  const output = server.output();
+  for (const s of secrets) {
+    tally.record(`server output free of ${s.label}`, output.includes(s.value) ? ["found"] : []);
+  }
+  for (const b of bodies) {
+    const found = secrets.filter((s) =>
+      b.body.includes(s.value) && s.value !== b.mayShow &&
+      !(b.mayShow && b.mayShow.includes(s.value))
+    );
+    tally.record(`response "${b.label}" free of secrets`, found.map((s) => `has ${s.label}`));
+  }
+
+  const lines = output.split("\n").filter((l) => l.trim() !== "");
+  const parsed: Record<string, unknown>[] = [];
+  for (const line of lines) {
+    try {
+      parsed.push(JSON.parse(line));
+      tally.record("output line is JSON", []);
+    } catch {
+      tally.record("output line is JSON", [JSON.stringify(line.slice(0, 120))]);
+    }
+  }
+  const requestLines = parsed.filter((l) => l.msg === "request");
+  tally.record(
+    "one log line per request",
+    requestLines.length === requests ? [] : [`${requestLines.length} lines, ${requests} requests`],
+  );
+  for (const l of requestLines) {
+    const p: string[] = [];
+    for (const f of REQUEST_FIELDS) if (!(f in l)) p.push(`no ${f}`);
+    if (typeof l.time !== "string" || Number.isNaN(Date.parse(l.time))) p.push("bad time");
+    if (!/^req_[0-9A-Za-z]{22}$/.test(String(l.requestId))) p.push("bad requestId");
+    if (typeof l.status !== "number" || typeof l.durationMs !== "number") p.push("bad numbers");
+    if (l.userId !== null && !/^usr_/.test(String(l.userId))) p.push("bad userId");
+    if (l.keyId !== null && !/^key_/.test(String(l.keyId))) p.push("bad keyId");
+    if (l.status === 200 && l.route === "/api/e2/domains" && l.userId === null) {
+      p.push("an authenticated request logged without its userId");
+    }
+    tally.record(`request line ${l.method} ${l.route} ${l.status}`, p);
+  }
+  assert.ok(requestLines.some((l) => typeof l.keyId === "string"), "no keyId logged at all");
+  assert.ok(secrets.length >= 40, `${secrets.length} secret forms`);
+  assert.deepEqual(tally.report(), []);
+});
