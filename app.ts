@@ -11,7 +11,7 @@ import type { Config } from "./lib/config.ts";
 import { errorBody, HttpError, jsonResponse } from "./lib/errors.ts";
 import { jsonLogger, type Logger, silentLogger } from "./lib/log.ts";
 import { newId } from "./lib/crypto.ts";
-import { withTimeout } from "./lib/async.ts";
+import { TimeoutError, withTimeout } from "./lib/async.ts";
 import { healthKey } from "./store/keys.ts";
 import { tenantStore } from "./store/tenant.ts";
 import { registerDomainRoutes } from "./routes/domains.ts";
@@ -66,7 +66,15 @@ export function createApp(deps: AppDeps): App {
     const requestId = newId("req");
     c.set("requestId", requestId);
     const started = performance.now();
-    await next();
+    if (await finishesWithin(next(), config.requestTimeoutMs) === "timed out") {
+      log({ level: "error", msg: "request deadline passed", requestId });
+      c.res = jsonResponse(
+        errorBody(500, "The request took too long. Quote the request id when reporting it.", {
+          requestId,
+        }),
+        500,
+      );
+    }
     c.res.headers.set("X-Request-Id", requestId);
     const principal = c.get("principal");
     log({
@@ -156,6 +164,21 @@ function addMethodNotAllowed(app: Hono<AppEnv>): void {
         { Allow: allow },
       );
     });
+  }
+}
+
+/**
+ * Waits for `work` at most `ms`. The work is not cancelled (KV calls cannot be), only no longer
+ * awaited; its eventual failure is swallowed because its response has already been replaced.
+ */
+async function finishesWithin(work: Promise<void>, ms: number): Promise<"done" | "timed out"> {
+  work.catch(() => {});
+  try {
+    await withTimeout(work, ms);
+    return "done";
+  } catch (err) {
+    if (err instanceof TimeoutError) return "timed out";
+    throw err;
   }
 }
 

@@ -29,6 +29,11 @@ export type Config = {
   passwordHashCost: number;
   maxApiKeysPerAccount: number;
   logRequests: boolean;
+  /**
+   * How long a request may take before it is answered with a 500 and its request id, so a
+   * stalled store cannot hold connections open forever.
+   */
+  requestTimeoutMs: number;
   /** Dashboard sessions: lifetime of a session cookie and its server-side record. */
   sessionTtlMs: number;
   /** Sign-in (and sign-up) attempts admitted per IP and per email in each window. */
@@ -85,6 +90,7 @@ export function loadConfig(env: Env): Config {
     passwordHashCost: int(env, "PASSWORD_HASH_COST", 17, 10, 20),
     maxApiKeysPerAccount: 50,
     logRequests: env.LOG_LEVEL !== "silent",
+    requestTimeoutMs: 10_000,
     sessionTtlMs: 7 * 24 * 60 * 60 * 1000,
     signInThrottle: { max: 10, windowMs: 60_000 },
   };

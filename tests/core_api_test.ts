@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { App } from "../app.ts";
 import { generateApiKey } from "../auth/api_key_format.ts";
 import { issueApiKey } from "../auth/issue_api_key.ts";
 import { tenantStore } from "../store/tenant.ts";
@@ -9,6 +10,17 @@ const SEED_401 = {
   message: "Authentication required. Provide a valid session cookie or Bearer token.",
   statusCode: 401,
 };
+
+/** One domain, so that listing has index entries to read. */
+async function addDomain(app: App, key: string): Promise<void> {
+  const res = await app.request("/api/e2/domains", {
+    ...bearer(key, { headers: { "Content-Type": "application/json" } }),
+    method: "POST",
+    body: JSON.stringify({ domain: `d${crypto.randomUUID().slice(0, 8)}.example.com` }),
+  });
+  assert.equal(res.status, 201);
+  await res.body?.cancel();
+}
 
 async function assertSeed401(res: Response) {
   assert.equal(res.status, 401);
@@ -214,6 +226,7 @@ Deno.test("every response carries a request id, and a 500 quotes it without inte
     assert.match(ok.headers.get("X-Request-Id") ?? "", /^req_[0-9A-Za-z]{22}$/);
     assert.deepEqual(await ok.json(), { status: "ok", kv: "ok" });
 
+    await addDomain(t.app, key);
     // A store that breaks after authentication: the list read throws.
     const realList = t.kv.list.bind(t.kv);
     t.kv.list = () => {
@@ -246,6 +259,38 @@ Deno.test("healthz reports a KV that does not answer as 503", async () => {
     const body = await res.json();
     assert.equal(body.statusCode, 503);
     assert.equal(body.kv, "unavailable");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a store that stalls gets a 500 with the request id once the deadline passes", async () => {
+  const t = await makeTestApp({ config: { requestTimeoutMs: 200 } });
+  try {
+    const { key } = await createAccountWithKey(t.kv, t.clock);
+    await addDomain(t.app, key);
+    const realList = t.kv.list.bind(t.kv);
+    // A listing whose first page never arrives.
+    t.kv.list = (() => ({
+      next: () => new Promise(() => {}),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    })) as unknown as typeof t.kv.list;
+    try {
+      const started = performance.now();
+      const res = await t.app.request("/api/e2/domains?offset=0", bearer(key));
+      assert.ok(performance.now() - started >= 190);
+      assert.equal(res.status, 500);
+      const body = await res.json();
+      assert.equal(body.statusCode, 500);
+      assert.equal(body.requestId, res.headers.get("X-Request-Id"));
+    } finally {
+      t.kv.list = realList;
+    }
+    const healed = await t.app.request("/api/e2/domains", bearer(key));
+    assert.equal(healed.status, 200);
+    await healed.body?.cancel();
   } finally {
     await t.close();
   }
