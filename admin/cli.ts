@@ -16,6 +16,7 @@ import { apiKeyView } from "../store/api_keys.ts";
 import { openKv } from "../store/open.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser, findUserIdByEmail } from "../store/users.ts";
+import { keyNameSchema } from "../routes/api_keys.ts";
 import { verifyStore } from "./verify.ts";
 
 class UsageError extends Error {}
@@ -92,7 +93,11 @@ export async function runAdmin(
     }
     case "key:create": {
       const email = required(values, "email");
-      const name = required(values, "name");
+      const parsedName = keyNameSchema.safeParse(required(values, "name"));
+      if (!parsedName.success) {
+        throw new UsageError(`--name ${parsedName.error.issues[0].message}`);
+      }
+      const name = parsedName.data;
       let days: number | null = null;
       if (values["expires-in-days"] !== undefined) {
         days = Number(values["expires-in-days"]);

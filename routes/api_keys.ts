@@ -21,10 +21,25 @@ import { parseJsonBody } from "./validation.ts";
 export const MAX_ROLL_GRACE_HOURS = 168;
 const HOUR_MS = 3_600_000;
 
-export const createKeyBody = z.object({
-  name: z.string().trim().min(1, "is required").max(
-    MAX_KEY_NAME_LENGTH,
-    `must be at most ${MAX_KEY_NAME_LENGTH} characters`,
+/**
+ * Control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional
+ * overrides and isolates that can make a name display as something else.
+ */
+const CONTROL_CHARACTERS = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+/**
+ * A key's name: trimmed, then 1 to MAX_KEY_NAME_LENGTH characters with no control character
+ * anywhere. Shared by the API, the dashboard form and the admin CLI.
+ */
+export const keyNameSchema = z.string().trim().min(1, "is required").max(
+  MAX_KEY_NAME_LENGTH,
+  `must be at most ${MAX_KEY_NAME_LENGTH} characters`,
+).refine((s) => !CONTROL_CHARACTERS.test(s), "must not contain control characters");
+
+/** Request bodies are strict: a field the route does not know is a 400 that names it. */
+export const createKeyBody = z.strictObject({
+  name: keyNameSchema.describe(
+    `A label for the key: 1 to ${MAX_KEY_NAME_LENGTH} characters after trimming, without control characters.`,
   ),
   expiresInDays: z.number().int("must be a whole number").min(1, "must be at least 1").max(
     MAX_EXPIRES_IN_DAYS,
@@ -32,7 +47,7 @@ export const createKeyBody = z.object({
   ).nullable().optional(),
 });
 
-export const rollKeyBody = z.object({
+export const rollKeyBody = z.strictObject({
   expiresInHours: z.number().int("must be a whole number").min(0, "must be at least 0").max(
     MAX_ROLL_GRACE_HOURS,
     `must be at most ${MAX_ROLL_GRACE_HOURS} (7 days)`,

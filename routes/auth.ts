@@ -21,7 +21,8 @@ export const emailSchema = z.string().trim().max(254, "must be at most 254 chara
   z.email("must be a valid email address"),
 );
 
-export const signUpBody = z.object({
+/** Bodies are strict: an unknown field is a 400 that names it (routes/validation.ts). */
+export const signUpBody = z.strictObject({
   email: emailSchema,
   password: z.string()
     .min(MIN_PASSWORD_LENGTH, `must be at least ${MIN_PASSWORD_LENGTH} characters`)
@@ -29,7 +30,7 @@ export const signUpBody = z.object({
 });
 
 /** Sign-in checks only the shape: length rules would tell an attacker which passwords to skip. */
-export const signInBody = z.object({
+export const signInBody = z.strictObject({
   email: z.string().trim().min(1, "is required").max(254, "must be at most 254 characters"),
   password: z.string().min(1, "is required").max(
     MAX_PASSWORD_LENGTH,

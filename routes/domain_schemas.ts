@@ -36,12 +36,13 @@ export const domainIdParams = z.object({
   id: z.string().min(1).max(200).describe("The domain's id (dom_…)."),
 });
 
-export const createDomainBody = z.object({
+/** Request bodies are strict: a field the route does not know is a 400 that names it. */
+export const createDomainBody = z.strictObject({
   domain: z.string().max(1024, "must be at most 1024 characters")
     .describe("The domain name; internationalised names are converted to punycode."),
 });
 
-export const updateDomainBody = z.object({
+export const updateDomainBody = z.strictObject({
   isCatchAllEnabled: z.boolean().describe("Turn catch-all on or off."),
   catchAllEndpointId: z.string().min(1).max(200).nullable().optional()
     .describe("Endpoint that receives catch-all mail; required when enabling catch-all."),

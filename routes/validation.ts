@@ -4,6 +4,7 @@
  */
 import type { Context } from "hono";
 import type { z } from "zod";
+import { API_KEY_PREFIX } from "../auth/api_key_format.ts";
 import { HttpError, validationError } from "../lib/errors.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -11,7 +12,7 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 type Issue = { path: string; message: string };
 
 /** At most this many issues, each path and message at most this long: an error must not echo
- * a megabyte of hostile input back (zod's "Unrecognized key" messages quote the key names). */
+ * a megabyte of hostile input back (unknown field names are quoted in their issue's path). */
 const MAX_ISSUES = 20;
 const MAX_ISSUE_TEXT = 200;
 
@@ -19,11 +20,42 @@ function clip(text: string): string {
   return text.length > MAX_ISSUE_TEXT ? `${text.slice(0, MAX_ISSUE_TEXT)}…` : text;
 }
 
+export const UNKNOWN_FIELD_MESSAGE = "is not a field this route accepts";
+
+/**
+ * An unknown field's name is repeated in the error only when it is short printable ASCII and not
+ * shaped like an API key: a client that sends a secret as a field name (a key pasted in the wrong
+ * place) must not get it back in an error, nor have it in a proxy's log of error bodies. Every
+ * secret this server issues is longer than this (keys 46, session tokens 43 characters).
+ */
+const ECHOABLE_FIELD = /^[\x21-\x7e]{1,32}$/;
+export const UNNAMED_FIELD = "(unknown field)";
+export const UNNAMED_FIELD_MESSAGE =
+  "is not a field this route accepts (its name is not repeated: it is empty, long, or looks " +
+  "like a secret)";
+
+function unknownField(at: string[], key: string): Issue {
+  return ECHOABLE_FIELD.test(key) && !key.startsWith(API_KEY_PREFIX)
+    ? { path: [...at, key].join("."), message: UNKNOWN_FIELD_MESSAGE }
+    : { path: [...at, UNNAMED_FIELD].join("."), message: UNNAMED_FIELD_MESSAGE };
+}
+
+/**
+ * zod's issues as `{ path, message }`. A strict object's "unrecognized keys" issue becomes one
+ * issue per unknown field, with the field's path, so `field` names it as it names any other.
+ */
 function issuesOf(error: z.ZodError): Issue[] {
-  return error.issues.slice(0, MAX_ISSUES).map((i) => ({
-    path: clip(i.path.map(String).join(".") || "(body)"),
-    message: clip(i.message),
-  }));
+  const out: Issue[] = [];
+  for (const i of error.issues) {
+    const at = i.path.map(String);
+    if (i.code === "unrecognized_keys") {
+      for (const key of i.keys) out.push(unknownField(at, key));
+    } else {
+      out.push({ path: at.join(".") || "(body)", message: i.message });
+    }
+    if (out.length >= MAX_ISSUES) break;
+  }
+  return out.slice(0, MAX_ISSUES).map((i) => ({ path: clip(i.path), message: clip(i.message) }));
 }
 
 /** Parses the query string; a parameter given twice is an error, not a silent pick. */

@@ -1,18 +1,19 @@
 /**
  * Shared machinery for the hardening tests (issue 6): per-area tallies that print
  * `hardening/<area>: N cases tried, N passed`, the seed's exact 401/503 contracts as checks, a raw
- * TCP HTTP client for requests `fetch` refuses to send, a server started without the `deno task`
- * wrapper (so SIGKILL reaches the server itself), and route discovery so that every protected
- * route is swept, including routes that land after these tests were written.
+ * TCP HTTP client for requests `fetch` refuses to send, and route discovery so that every protected
+ * route is swept, including routes that land after these tests were written. (The real server:
+ * `startServer(env, { direct: true })` in _helpers.ts, so that SIGKILL reaches the server.)
  */
 import type { App } from "../app.ts";
+import { SESSION_COOKIE_BASE, sessionManager } from "../auth/session.ts";
+import type { Clock } from "../lib/clock.ts";
+import { DEFAULT_MAIL_SETTINGS, dnsPlan } from "../lib/dns.ts";
 import { JSON_CONTENT_TYPE } from "../lib/errors.ts";
+import type { DomainRecord } from "../store/domains.ts";
+import { tenantStore } from "../store/tenant.ts";
+import { SEED_401 } from "./sessions_helpers.ts";
 
-export const SEED_401_BODY = {
-  error: "Unauthorized",
-  message: "Authentication required. Provide a valid session cookie or Bearer token.",
-  statusCode: 401,
-} as const;
 export const SEED_WWW_AUTHENTICATE = 'Bearer realm="API", charset="UTF-8"';
 export const SEED_503_BODY = {
   error: "Service Unavailable",
@@ -63,7 +64,7 @@ export function seed401Problems(r: Seen, opts: { head?: boolean } = {}): string[
   if (r.headers.get("Content-Type") !== JSON_CONTENT_TYPE) {
     p.push(`Content-Type ${JSON.stringify(r.headers.get("Content-Type"))}`);
   }
-  if (!opts.head && r.body !== JSON.stringify(SEED_401_BODY)) {
+  if (!opts.head && r.body !== JSON.stringify(SEED_401)) {
     p.push(`body ${JSON.stringify(r.body.slice(0, 200))}`);
   }
   return p;
@@ -212,84 +213,6 @@ function dechunk(text: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The real server, without the `deno task` wrapper.
-
-export type DirectServer = {
-  url: string;
-  port: number;
-  pid: number;
-  output(): string;
-  /** Sends the signal and waits for the process to exit and its output to drain. */
-  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
-};
-
-/**
- * Starts main.ts with exactly the flags of deno.json's `start` task, but as a direct child, so
- * `stop("SIGKILL")` kills the server itself. (`deno task start` runs the server as a grandchild:
- * a SIGKILL to the task process leaves the server running, orphaned. Measured.)
- */
-export async function startServerDirect(env: Record<string, string>): Promise<DirectServer> {
-  const config = JSON.parse(await Deno.readTextFile("deno.json"));
-  const task: string = config.tasks.start;
-  const args = task.split(/\s+/).filter(Boolean);
-  if (args[0] !== "deno" || args[1] !== "run") throw new Error(`unexpected start task: ${task}`);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: args.slice(1),
-    env: { PORT: "0", HOSTNAME: "127.0.0.1", PASSWORD_HASH_COST: "10", NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  let resolvePort!: (port: number) => void;
-  let rejectPort!: (err: Error) => void;
-  const portPromise = new Promise<number>((res, rej) => {
-    resolvePort = res;
-    rejectPort = rej;
-  });
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) {
-      text += decoder.decode(chunk, { stream: true });
-      const m = /"msg":"listening"[^\n]*"port":(\d+)/.exec(text);
-      if (m) resolvePort(Number(m[1]));
-    }
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const exited = child.status.then((s) => {
-    rejectPort(new Error(`server exited with ${s.code} before listening:\n${text}`));
-    return s;
-  });
-  const timer = setTimeout(() => rejectPort(new Error(`server did not start:\n${text}`)), 30_000);
-  let port: number;
-  try {
-    port = await portPromise;
-  } catch (err) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await exited;
-    await pumps;
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    pid: child.pid,
-    output: () => text,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch { /* already gone */ }
-      const status = await exited;
-      await pumps;
-      return status;
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Route discovery.
 
 /**
@@ -325,8 +248,42 @@ export function protectedApiRoutes(app: App): RouteProbe[] {
   );
 }
 
-/** SHA-256 hex, for checking that digests do not leak. */
-export async function sha256HexOf(text: string): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
+// ---------------------------------------------------------------------------------------------
+// Fixtures written straight to the store.
+
+/**
+ * A domain in `userId`'s account whose DNS check has passed (status verified, MX found), as if
+ * its owner had published the records: PATCH needs a verified domain, and the real server's DNS
+ * cannot verify a test name.
+ */
+export async function seedVerifiedDomain(
+  kv: Deno.Kv,
+  userId: string,
+  clock: Clock,
+  name: string,
+): Promise<DomainRecord> {
+  const domains = tenantStore(kv, userId, clock).domains;
+  const created = await domains.create({
+    domain: name,
+    ancestors: [],
+    plan: ({ domain, token, inherited }) =>
+      dnsPlan(domain, token, inherited, DEFAULT_MAIL_SETTINGS),
+  });
+  const { record } = await domains.applyCheck(
+    created.id,
+    created.dnsRecords.map((r) => ({ kind: r.kind, isVerified: true })),
+  );
+  if (record.status !== "verified") throw new Error(`${name} did not verify: ${record.status}`);
+  return record;
+}
+
+/** A live session for `userId`, written straight to the store; returns its Cookie header value. */
+export async function seedSession(
+  kv: Deno.Kv,
+  userId: string,
+  clock: Clock,
+  ttlMs = 86_400_000,
+): Promise<{ token: string; cookie: string; sessionId: string }> {
+  const s = await sessionManager({ kv, clock, ttlMs }).start(userId);
+  return { token: s.token, cookie: `${SESSION_COOKIE_BASE}=${s.token}`, sessionId: s.sessionId };
 }

@@ -70,19 +70,44 @@ export function bearer(key: string, init: RequestInit = {}): RequestInit {
 export type ServerProcess = {
   url: string;
   port: number;
+  /** The spawned process: the server itself with `direct`, else the `deno task` process. */
+  pid: number;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
-  stop(signal?: Deno.Signal): Promise<void>;
+  /** Sends the signal, then waits for the process to exit and its output to drain. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 };
 
 /**
- * Starts the real server with `deno task start` on a free port and waits for its "listening"
- * line. `env` adds to the environment (e.g. DENO_KV_PATH); the KV path must be under ./data
- * because the task's permissions allow only that folder.
+ * The arguments of deno.json's `start` task after `deno` (`run <flags> main.ts`), so a direct
+ * start has exactly the task's permissions.
  */
-export async function startServer(env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startTaskArgs(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const task: string = config.tasks.start;
+  const args = task.split(/\s+/).filter(Boolean);
+  if (args[0] !== "deno" || args[1] !== "run" || args.at(-1) !== "main.ts") {
+    throw new Error(`unexpected start task: ${task}`);
+  }
+  return args.slice(1);
+}
+
+/**
+ * Starts the real server on a free port and waits for its "listening" line. `env` adds to the
+ * environment (e.g. DENO_KV_PATH); the KV path must be under ./data because the task's
+ * permissions allow only that folder.
+ *
+ * By default it runs `deno task start`, as an operator would. That runs the server as a
+ * grandchild: a SIGKILL to the task process leaves the server running, orphaned. With
+ * `{ direct: true }` it runs `deno <the start task's own arguments>` as a direct child, so
+ * `stop("SIGKILL")` kills the server itself (crash tests).
+ */
+export async function startServer(
+  env: Record<string, string> = {},
+  opts: { direct?: boolean } = {},
+): Promise<ServerProcess> {
   const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["task", "start"],
+    args: opts.direct ? await startTaskArgs() : ["task", "start"],
     env: { PORT: "0", HOSTNAME: "127.0.0.1", PASSWORD_HASH_COST: "10", NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
@@ -125,13 +150,15 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    pid: child.pid,
     output: () => text,
     async stop(signal: Deno.Signal = "SIGTERM") {
       try {
         child.kill(signal);
       } catch { /* already gone */ }
-      await exited;
+      const status = await exited;
       await pumps;
+      return status;
     },
   };
 }

@@ -13,19 +13,24 @@
 import assert from "node:assert/strict";
 import { API_KEY_LENGTH, checksumOf, generateApiKey } from "../auth/api_key_format.ts";
 import { issueApiKey, rollApiKey } from "../auth/issue_api_key.ts";
-import { generateSessionToken } from "../auth/session.ts";
 import type { Clock } from "../lib/clock.ts";
 import { BASE62, sha256Hex } from "../lib/crypto.ts";
-import { createSession, deleteSessionByHash } from "../store/sessions.ts";
+import { deleteSessionByHash } from "../store/sessions.ts";
 import { tenantStore } from "../store/tenant.ts";
-import { createAccountWithKey, makeTestApp, removeKvFile, tempKvPath } from "./_helpers.ts";
+import {
+  createAccountWithKey,
+  makeTestApp,
+  removeKvFile,
+  startServer,
+  tempKvPath,
+} from "./_helpers.ts";
 import {
   protectedApiRoutes,
   rawRequest,
   seed401Problems,
+  seedSession,
   type Seen,
   seen,
-  startServerDirect,
   Tally,
 } from "./_hardening.ts";
 
@@ -72,29 +77,11 @@ async function makeFixtures(kv: Deno.Kv, clock: Clock): Promise<Fixtures> {
   await rollApiKey(store.apiKeys, rolled.record.id, 0);
 
   const gone = await createAccountWithKey(kv, clock);
-  const goneSession = generateSessionToken();
-  await createSession(kv, {
-    userId: gone.userId,
-    hash: await sha256Hex(goneSession),
-    nowMs: clock(),
-    ttlMs: DAY,
-  });
+  const { token: goneSession } = await seedSession(kv, gone.userId, clock, DAY);
   await deleteAccount(kv, gone.userId);
 
-  const session = generateSessionToken();
-  await createSession(kv, {
-    userId: a.userId,
-    hash: await sha256Hex(session),
-    nowMs: clock(),
-    ttlMs: DAY,
-  });
-  const ended = generateSessionToken();
-  await createSession(kv, {
-    userId: a.userId,
-    hash: await sha256Hex(ended),
-    nowMs: clock(),
-    ttlMs: DAY,
-  });
+  const { token: session } = await seedSession(kv, a.userId, clock, DAY);
+  const { token: ended } = await seedSession(kv, a.userId, clock, DAY);
   await deleteSessionByHash(kv, await sha256Hex(ended));
 
   return {
@@ -468,7 +455,7 @@ Deno.test("every hostile Authorization header gets the seed's exact 401, in proc
     }
   });
 
-  const server = await startServerDirect({ DENO_KV_PATH: kvPath });
+  const server = await startServer({ DENO_KV_PATH: kvPath }, { direct: true });
   try {
     await t.step("over HTTP with fetch: the table answers 401 and the controls 200", async () => {
       for (const c of hostileCases(fixturesOnFile, digestOnFile)) {

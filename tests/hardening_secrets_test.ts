@@ -12,13 +12,25 @@
  */
 import assert from "node:assert/strict";
 import { findUserIdByEmail, getUser } from "../store/users.ts";
-import { removeKvFile, runAdminCli, tempKvPath } from "./_helpers.ts";
-import { sha256HexOf, startServerDirect, Tally } from "./_hardening.ts";
+import { generateApiKey, isWellFormedApiKey } from "../auth/api_key_format.ts";
+import { generateSessionToken } from "../auth/session.ts";
+import { sha256Hex } from "../lib/crypto.ts";
+import {
+  bearer,
+  makeTestApp,
+  removeKvFile,
+  runAdminCli,
+  startServer,
+  tempKvPath,
+  TEST_PASSWORD,
+} from "./_helpers.ts";
+import { BASE, createKeyViaSession, signUp, withCookie } from "./sessions_helpers.ts";
+import { Tally } from "./_hardening.ts";
 
 type Secret = { label: string; value: string };
 
 async function secretForms(label: string, value: string): Promise<Secret[]> {
-  const hex = await sha256HexOf(value);
+  const hex = await sha256Hex(value);
   const bytes = Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
   const out: Secret[] = [
     { label, value },
@@ -49,7 +61,7 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
   const secrets: Secret[] = [];
   const bodies: { label: string; body: string; mayShow?: string }[] = [];
   let requests = 0;
-  const server = await startServerDirect({ DENO_KV_PATH: path });
+  const server = await startServer({ DENO_KV_PATH: path }, { direct: true });
   const url = server.url;
   const call = async (label: string, p: string, init: RequestInit = {}, mayShow?: string) => {
     requests++;
@@ -135,6 +147,10 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
     await addSecret("rolled key", k4);
     await call("key list", "/api/e2/api-keys", { headers: cookie });
     await call("session", "/api/auth/session", { headers: cookie });
+    // The public documentation, fetched while the account's keys and sessions exist.
+    await call("OpenAPI document", "/api/e2/openapi.json");
+    await call("API reference page", "/api/e2/docs");
+    await call("OpenAPI document, signed in", "/api/e2/openapi.json", { headers: cookie });
 
     // Use keys, good and bad, and trigger errors with secrets in the request.
     const bearer = (k: string) => ({ Authorization: `Bearer ${k}` });
@@ -252,5 +268,100 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
   }
   assert.ok(requestLines.some((l) => typeof l.keyId === "string"), "no keyId logged at all");
   assert.ok(secrets.length >= 40, `${secrets.length} secret forms`);
+  assert.deepEqual(tally.report(), []);
+});
+
+/** A token of the session cookie's shape: 32 random bytes, base64url, no padding. */
+const SESSION_TOKEN_SHAPE = /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g;
+/** Anything shaped like an API key; real-looking when its checksum is right. */
+const KEY_SHAPE = /inb_[0-9A-Za-z]{42}/g;
+
+/**
+ * What in a published document looks like a secret: a key with a valid checksum, a string of the
+ * session token's shape, a known password, or any value given for a password field (example,
+ * examples, default, const).
+ */
+function secretsIn(text: string, passwords: string[]): string[] {
+  const found: string[] = [];
+  for (const m of text.matchAll(KEY_SHAPE)) {
+    if (isWellFormedApiKey(m[0])) {
+      found.push(`an API key with a valid checksum (${m[0].slice(0, 10)}…)`);
+    }
+  }
+  for (const m of text.matchAll(SESSION_TOKEN_SHAPE)) {
+    found.push(`a session-token-shaped string (${m[0].slice(0, 6)}…)`);
+  }
+  for (const p of passwords) if (text.includes(p)) found.push("a password");
+  let doc: unknown = null;
+  try {
+    doc = JSON.parse(text);
+  } catch { /* an HTML page: scanned as text only */ }
+  const walk = (node: unknown, path: string) => {
+    if (!node || typeof node !== "object") return;
+    for (const [k, v] of Object.entries(node)) {
+      if (/password/i.test(k) && v && typeof v === "object") {
+        for (const given of ["example", "examples", "default", "const", "enum"]) {
+          if (given in v) found.push(`a value for ${path}.${k} (${given})`);
+        }
+      }
+      walk(v, `${path}.${k}`);
+    }
+  };
+  walk(doc, "$");
+  return found;
+}
+
+Deno.test("the OpenAPI document and the reference page hold no real-looking key, session token or password", async (t) => {
+  const tally = new Tally("secrets-docs");
+  const h = await makeTestApp();
+  const passwords = [TEST_PASSWORD];
+  try {
+    // Live secrets while the documents are served: a signed-in session with a key.
+    const session = await signUp(h.app);
+    const made = await createKeyViaSession(h.app, session.cookie, { name: "docs" });
+    assert.equal(made.res.status, 201);
+    const live = [made.key, session.cookie.split("=")[1]];
+    const documents: [string, string, RequestInit][] = [
+      ["/api/e2/openapi.json", "OpenAPI document", {}],
+      ["/api/e2/docs", "API reference page", {}],
+      ["/api/v2/openapi.json", "OpenAPI document (v2 alias)", {}],
+      ["/api/e2/openapi.json", "OpenAPI document, signed in", withCookie(session.cookie)],
+      ["/api/e2/docs", "API reference page, signed in", bearer(made.key)],
+    ];
+    await t.step("the documents are free of secrets", async () => {
+      for (const [path, label, init] of documents) {
+        const res = await h.app.request(`${BASE}${path}`, init);
+        const text = await res.text();
+        const p = res.status === 200 && text.length > 1000 ? [] : [`status ${res.status}`];
+        p.push(...secretsIn(text, passwords));
+        for (const s of live) if (text.includes(s)) p.push("a live secret of this run");
+        tally.record(label, p);
+      }
+    });
+    await t.step("controls: the scanner finds each kind of secret when it is there", () => {
+      const planted: [string, string][] = [
+        ["a real key", JSON.stringify({ example: generateApiKey() })],
+        ["a session token", JSON.stringify({ example: generateSessionToken() })],
+        ["a known password", JSON.stringify({ description: TEST_PASSWORD })],
+        [
+          "a password example",
+          JSON.stringify({ properties: { password: { example: "hunter2" } } }),
+        ],
+      ];
+      for (const [label, text] of planted) {
+        tally.record(
+          `control: ${label} is found`,
+          secretsIn(text, passwords).length ? [] : ["missed"],
+        );
+      }
+      const fake = "inb_" + "A".repeat(42);
+      tally.record(
+        "control: a key-shaped string with a wrong checksum is not a real key",
+        secretsIn(JSON.stringify({ example: fake }), passwords).length ? ["flagged"] : [],
+      );
+    });
+  } finally {
+    await h.close();
+  }
   assert.deepEqual(tally.report(), []);
 });
