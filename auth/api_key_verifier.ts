@@ -1,7 +1,7 @@
 /**
- * Bearer key verification: shape and checksum first (no KV read for garbage), then the digest's
- * pointer, from this process's cache of verified keys or one KV read. Expiry is checked against
- * the clock on every request, cached or not.
+ * Bearer key verification: the key's digest is looked up in this process's cache of verified
+ * keys; on a miss, shape and checksum are checked (no KV read for garbage), then one KV read.
+ * Expiry is checked against the clock on every request, cached or not.
  *
  * Revocation stays prompt with the cache:
  * - in this process, at once: the key stores call `forget(hash)` right after a revocation commits;
@@ -68,9 +68,10 @@ export class ApiKeyVerifier {
   }
 
   async verify(token: string): Promise<Principal | null> {
-    if (!isWellFormedApiKey(token)) return null;
+    // A cache hit proves the token is a live key's (its digest matched), so the format and
+    // checksum check only guards the KV read of a miss.
     const hash = sha256HexSync(token);
-    const found = await this.#lookup(hash);
+    const found = await this.#lookup(hash, token);
     if (!found) return null;
     const { pointer, versionstamp } = found;
     const now = this.clock();
@@ -88,7 +89,16 @@ export class ApiKeyVerifier {
     this.#epoch++;
   }
 
-  async #lookup(hash: string): Promise<Cached | null> {
+  async #lookup(hash: string, token: string): Promise<Cached | null> {
+    if (this.#useCache && this.clock() - this.#polledAt < FRESH_MS) {
+      const hit = this.#cache.get(hash);
+      if (hit) {
+        this.#pollInBackground();
+        return hit;
+      }
+    }
+    // A miss: garbage is refused before any KV read.
+    if (!isWellFormedApiKey(token)) return null;
     if (!this.#useCache) return await this.#read(hash);
     // Wait for a fresh poll when the last one is too old (an idle process, or a slow store).
     // An in-flight poll that started too long ago does not count: wait for a newer one.
@@ -96,10 +106,7 @@ export class ApiKeyVerifier {
       if (i === 3) return await this.#read(hash);
       await this.#pollRevocations(this.clock());
     }
-    const now = this.clock();
-    if (now - this.#pollStartedAt >= POLL_INTERVAL_MS) {
-      this.#pollRevocations(now).catch(() => {/* logged in the poll; next request retries */});
-    }
+    this.#pollInBackground();
     const hit = this.#cache.get(hash);
     if (hit) return hit;
     const epoch = this.#epoch;
@@ -111,6 +118,13 @@ export class ApiKeyVerifier {
       this.#cache.set(hash, found);
     }
     return found;
+  }
+
+  /** Keeps the cache fresh while requests come in: a poll every POLL_INTERVAL_MS at most. */
+  #pollInBackground(): void {
+    const now = this.clock();
+    if (now - this.#pollStartedAt < POLL_INTERVAL_MS) return;
+    this.#pollRevocations(now).catch(() => {/* logged in the poll; next request retries */});
   }
 
   async #read(hash: string): Promise<Cached | null> {

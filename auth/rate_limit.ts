@@ -10,8 +10,8 @@
  *
  * Lease size, chosen against the counter's remaining quota R at commit time:
  *   max(waiting requests, min(demand, floor(R / LEASE_DIVISOR) - tokens held)), at most R,
- * where demand starts at half of what this process admitted for the account in the previous
- * window and doubles with each lease in the window. Tokens for waiting requests are spent at once;
+ * where demand starts at what this process admitted for the account in the previous window and
+ * doubles with each lease in the window. Tokens for waiting requests are spent at once;
  * the rest is prefetch, at most R / 16. So tokens held idle by another instance ("stranded") are at
  * most limit/16 per instance: an account is never refused while all instances together have
  * admitted fewer than limit - (instances - 1) * limit/16 in the window (two instances: 93.75 %).
@@ -53,8 +53,13 @@ export type RateLimitDecision = { allowed: boolean; info: RateLimitInfo };
 export const DEFAULT_TIMEOUT_MS = 1000;
 export const LEASE_DIVISOR = 16;
 const SWEEP_THRESHOLD = 10_000;
-/** The next window's lease is taken this long before the window ends (at most a fifth of it)... */
-const PREFETCH_LEAD_MS = 100;
+/**
+ * The context variable carrying a request's decision from the hook to the headers middleware (a
+ * context variable dies with the request; a WeakMap keyed by requests measurably slowed the GC).
+ */
+const INFO_VAR = "rateLimitInfo";
+/** The next window's lease is taken up to this long before the window ends... */
+const PREFETCH_LEAD_MS = 200;
 /** ...by an account that has made at least this many requests in the window. */
 const PREFETCH_MIN_ADMITTED = 2;
 const ERROR_LOG_INTERVAL_MS = 1000;
@@ -71,15 +76,20 @@ class AccountWindow {
   lastLease = 0;
   waiting = 0;
   inflight: Promise<void> | null = null;
-  /** The next window's state, leased ahead near the end of this one. */
+  /** The next window's state, leased ahead near the end of this one... */
   next: AccountWindow | null = null;
+  /** ...from this time on: a random moment in the window's last fifth (at most 200 ms), so the
+   * accounts' leases do not all hit the store at once. */
+  readonly prefetchAt: number;
 
-  constructor(readonly windowStart: number, public previousAdmitted: number) {}
+  constructor(readonly windowStart: number, public previousAdmitted: number, windowMs: number) {
+    const lead = Math.min(PREFETCH_LEAD_MS, windowMs / 5) * (0.25 + 0.75 * Math.random());
+    this.prefetchAt = windowStart + windowMs - lead;
+  }
 }
 
 export class RateLimiter {
   readonly #states = new Map<string, AccountWindow>();
-  readonly #info = new WeakMap<Request, RateLimitInfo>();
   readonly #timeoutMs: number;
   readonly #divisor: number;
   #lastSweep = 0;
@@ -132,14 +142,17 @@ export class RateLimiter {
     try {
       decision = await this.check(principal.userId);
     } catch (err) {
-      this.#info.set(c.req.raw, {
-        limit: this.policy.max,
-        windowMs: this.policy.windowMs,
-        now: this.clock(),
-      });
+      c.set(
+        INFO_VAR,
+        {
+          limit: this.policy.max,
+          windowMs: this.policy.windowMs,
+          now: this.clock(),
+        } satisfies RateLimitInfo,
+      );
       throw err instanceof HttpError ? err : rateLimitUnavailable();
     }
-    this.#info.set(c.req.raw, decision.info);
+    c.set(INFO_VAR, decision.info);
     if (!decision.allowed) throw tooManyRequests(decision.info);
   };
 
@@ -150,7 +163,7 @@ export class RateLimiter {
   headers(): MiddlewareHandler {
     return async (c, next) => {
       await next();
-      const info = this.#info.get(c.req.raw);
+      const info: RateLimitInfo | undefined = c.get(INFO_VAR);
       if (info) setRateLimitHeaders(c.res.headers, info);
     };
   }
@@ -164,7 +177,7 @@ export class RateLimiter {
       st = st.next;
       st.previousAdmitted = previous;
     } else {
-      st = new AccountWindow(windowStart, previous);
+      st = new AccountWindow(windowStart, previous, this.policy.windowMs);
     }
     this.#states.set(userId, st);
     if (this.#states.size > SWEEP_THRESHOLD && now - this.#lastSweep > this.policy.windowMs) {
@@ -183,12 +196,12 @@ export class RateLimiter {
     if (st.inflight === null && !st.spent && st.lastLease > 0 && st.tokens <= st.lastLease / 4) {
       st.inflight = this.#lease(userId, st);
     }
-    const end = st.windowStart + this.policy.windowMs;
-    if (
-      st.next === null && st.admitted >= PREFETCH_MIN_ADMITTED &&
-      now >= end - Math.min(PREFETCH_LEAD_MS, this.policy.windowMs / 5)
-    ) {
-      st.next = new AccountWindow(end, st.admitted);
+    if (st.next === null && st.admitted >= PREFETCH_MIN_ADMITTED && now >= st.prefetchAt) {
+      const end = st.windowStart + this.policy.windowMs;
+      // This window's pace, extrapolated to a whole window, is the next one's demand estimate.
+      const elapsed = Math.max(1, now - st.windowStart);
+      const pace = Math.ceil(st.admitted * Math.max(1, this.policy.windowMs / elapsed));
+      st.next = new AccountWindow(end, pace, this.policy.windowMs);
       st.next.inflight = this.#lease(userId, st.next);
     }
   }
@@ -202,7 +215,7 @@ export class RateLimiter {
       expireInMs: windowMs + 60_000,
       size: (remaining) => {
         const prefetchCap = Math.max(1, Math.floor(remaining / this.#divisor));
-        const demand = Math.max(1, st.lastLease * 2, Math.ceil(st.previousAdmitted / 2));
+        const demand = Math.max(1, st.lastLease * 2, st.previousAdmitted);
         return Math.max(st.waiting, Math.min(demand, prefetchCap - st.tokens));
       },
     }).then((lease) => {

@@ -1,0 +1,228 @@
+/**
+ * Benchmark: what authentication and rate limiting cost on the hot path.
+ *
+ * Creates accounts and 1,000 distinct API keys in a fresh KV file under ./data/bench, then drives
+ * `GET /api/e2/domains` over 127.0.0.1 with wrk (Lua script rotating the keys) at 32 connections:
+ *   (a) the real server (`deno task start`): Bearer auth + per-account rate limiting, with a limit
+ *       high enough never to refuse;
+ *   (b) the same handler with no auth and no limiter (bench/unauthenticated_server.ts).
+ * Prints req/s, p50 and p99 for both and the ratio a/b, against the goals (ratio >= 0.8,
+ * p99(a) < 10 ms). Each run is preceded by a short warm-up that is not measured.
+ *
+ *   deno run --allow-net --allow-env --allow-read --allow-write --allow-run bench/auth_throughput.ts \
+ *     [--duration 10] [--warmup 3] [--connections 32] [--threads 2] [--accounts 20] [--keys 1000]
+ *
+ * Needs `wrk` on PATH (Debian: apt-get install -y wrk).
+ */
+import { parseArgs } from "node:util";
+import { hashPassword } from "../auth/password.ts";
+import { issueApiKey } from "../auth/issue_api_key.ts";
+import { systemClock } from "../lib/clock.ts";
+import { tenantStore } from "../store/tenant.ts";
+import { createUser } from "../store/users.ts";
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    duration: { type: "string", default: "10" },
+    warmup: { type: "string", default: "3" },
+    connections: { type: "string", default: "32" },
+    threads: { type: "string", default: "2" },
+    accounts: { type: "string", default: "20" },
+    keys: { type: "string", default: "1000" },
+  },
+});
+const DURATION_S = Number(args.duration);
+const WARMUP_S = Number(args.warmup);
+const CONNECTIONS = Number(args.connections);
+const THREADS = Number(args.threads);
+const ACCOUNTS = Number(args.accounts);
+const KEYS = Number(args.keys);
+const KEYS_PER_ACCOUNT = Math.ceil(KEYS / ACCOUNTS);
+if (KEYS_PER_ACCOUNT > 50) throw new Error("at most 50 keys per account: raise --accounts");
+const LUA = new URL("./rotate_keys.lua", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
+
+type WrkResult = {
+  requests: number;
+  duration_us: number;
+  non2xx: number;
+  socket_errors: number;
+  p50_us: number;
+  p99_us: number;
+  max_us: number;
+};
+type Figures = WrkResult & { rps: number };
+
+async function seed(kvPath: string, keysFile: string): Promise<void> {
+  const kv = await Deno.openKv(kvPath);
+  const lines: string[] = [];
+  const passwordHash = await hashPassword("bench password, never used to sign in", 10);
+  try {
+    await Promise.all(Array.from({ length: ACCOUNTS }, async (_, a) => {
+      const user = await createUser(kv, {
+        email: `bench-${a}-${crypto.randomUUID()}@example.com`,
+        passwordHash,
+        nowMs: systemClock(),
+      });
+      const store = tenantStore(kv, user.id, systemClock, { maxApiKeys: 50 });
+      for (let k = 0; k < KEYS_PER_ACCOUNT && lines.length < KEYS; k++) {
+        const { key } = await issueApiKey(store.apiKeys, {
+          name: `bench ${k}`,
+          nowMs: systemClock(),
+        });
+        lines.push(`${key} ${user.id}`);
+      }
+    }));
+  } finally {
+    kv.close();
+  }
+  // Interleave accounts so consecutive requests hit different accounts.
+  lines.sort(() => Math.random() - 0.5);
+  await Deno.writeTextFile(keysFile, lines.join("\n") + "\n", { mode: 0o600 });
+}
+
+type Server = { port: number; stop(): Promise<void> };
+
+/** Spawns a server and waits for its `"msg":"listening"` line with the port. */
+async function spawn(args: string[], env: Record<string, string>): Promise<Server> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    env: { PORT: "0", HOSTNAME: "127.0.0.1", NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${text}`)), 30_000);
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const chunk of stream) {
+        text += decoder.decode(chunk, { stream: true });
+        const m = /"msg":"listening"[^\n]*"port":(\d+)/.exec(text);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+        if (text.length > 100_000) text = text.slice(-10_000);
+      }
+    };
+    pump(child.stdout);
+    pump(child.stderr);
+    child.status.then((s) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${s.code}:\n${text}`));
+    });
+  });
+  return {
+    port,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await child.status;
+    },
+  };
+}
+
+async function wrk(port: number, seconds: number, keysFile: string): Promise<Figures> {
+  const out = await new Deno.Command("wrk", {
+    args: [
+      `-t${THREADS}`,
+      `-c${CONNECTIONS}`,
+      `-d${seconds}s`,
+      "--timeout",
+      "5s",
+      "-s",
+      LUA,
+      `http://127.0.0.1:${port}/api/e2/domains`,
+    ],
+    env: { BENCH_KEYS_FILE: keysFile },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const m = /WRK_RESULT (\{.*\})/.exec(text);
+  if (!out.success || !m) throw new Error(`wrk failed:\n${text}`);
+  const r: WrkResult = JSON.parse(m[1]);
+  return { ...r, rps: r.requests / (r.duration_us / 1e6) };
+}
+
+async function measure(
+  label: string,
+  start: () => Promise<Server>,
+  keysFile: string,
+): Promise<Figures> {
+  const server = await start();
+  try {
+    if (WARMUP_S > 0) await wrk(server.port, WARMUP_S, keysFile);
+    const f = await wrk(server.port, DURATION_S, keysFile);
+    console.log(
+      `${label.padEnd(34)} ${f.rps.toFixed(0).padStart(8)} req/s   p50 ${ms(f.p50_us)}   ` +
+        `p99 ${ms(f.p99_us)}   non-2xx ${f.non2xx}   socket errors ${f.socket_errors}`,
+    );
+    return f;
+  } finally {
+    await server.stop();
+  }
+}
+
+const ms = (us: number) => `${(us / 1000).toFixed(2).padStart(6)} ms`;
+
+async function main() {
+  await Deno.mkdir(`${ROOT}/data/bench`, { recursive: true });
+  const id = crypto.randomUUID();
+  const kvPath = `./data/bench/${id}.sqlite3`;
+  const keysFile = await Deno.makeTempFile({ prefix: "bench-keys-" });
+  try {
+    const t0 = performance.now();
+    await seed(`${ROOT}/${kvPath}`, keysFile);
+    console.log(
+      `seeded ${ACCOUNTS} accounts, ${KEYS} keys in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s;` +
+        ` wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION_S}s (after ${WARMUP_S} s warm-up), ` +
+        `${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}`,
+    );
+    const env = {
+      DENO_KV_PATH: kvPath,
+      LOG_LEVEL: "silent",
+      RATE_LIMIT_MAX: "1000000",
+      RATE_LIMIT_WINDOW_MS: "1000",
+    };
+    const a = await measure(
+      "(a) Bearer auth + rate limit",
+      () => spawn(["task", "-q", "start"], env),
+      keysFile,
+    );
+    const b = await measure(
+      "(b) same handler, no auth/limiter",
+      () =>
+        spawn([
+          "run",
+          "--allow-net",
+          "--allow-env",
+          "--allow-read=./data",
+          "--allow-write=./data",
+          "bench/unauthenticated_server.ts",
+        ], env),
+      keysFile,
+    );
+    const ratio = a.rps / b.rps;
+    console.log(
+      `ratio a/b ${ratio.toFixed(3)} (goal >= 0.8: ${ratio >= 0.8 ? "met" : "NOT met"});` +
+        ` p99(a) ${ms(a.p99_us).trim()} (goal < 10 ms: ${a.p99_us < 10_000 ? "met" : "NOT met"})`,
+    );
+    if (a.non2xx > 0 || b.non2xx > 0) {
+      console.log("warning: some responses were not 2xx; the figures are not comparable");
+    }
+  } finally {
+    await Deno.remove(keysFile).catch(() => {});
+    for (const suffix of ["", "-shm", "-wal"]) {
+      await Deno.remove(`${ROOT}/${kvPath}${suffix}`).catch(() => {});
+    }
+  }
+}
+
+await main();
