@@ -10,11 +10,11 @@ import { type Clock, systemClock } from "./lib/clock.ts";
 import type { Config } from "./lib/config.ts";
 import { errorBody, HttpError, jsonResponse } from "./lib/errors.ts";
 import { jsonLogger, type Logger, silentLogger } from "./lib/log.ts";
-import { newId } from "./lib/crypto.ts";
-import { TimeoutError, withTimeout } from "./lib/async.ts";
+import { withTimeout } from "./lib/async.ts";
 import { healthKey } from "./store/keys.ts";
 import { tenantStore } from "./store/tenant.ts";
 import { registerDomainRoutes } from "./routes/domains.ts";
+import { requestContext } from "./routes/request_context.ts";
 import { apiAliasPath, RouteRegistry } from "./routes/registry.ts";
 import { registerOpenApiRoutes } from "./routes/openapi.ts";
 import { describeAccountRoutes } from "./routes/account_docs.ts";
@@ -62,33 +62,14 @@ export function createApp(deps: AppDeps): App {
   const sessions = sessionManager({ kv, clock, ttlMs: config.sessionTtlMs });
   const accounts = accountService({ kv, clock, config, sessions });
 
-  app.use("*", async (c, next) => {
-    const requestId = newId("req");
-    c.set("requestId", requestId);
-    const started = performance.now();
-    if (await finishesWithin(next(), config.requestTimeoutMs) === "timed out") {
-      log({ level: "error", msg: "request deadline passed", requestId });
-      c.res = jsonResponse(
-        errorBody(500, "The request took too long. Quote the request id when reporting it.", {
-          requestId,
-        }),
-        500,
-      );
-    }
-    c.res.headers.set("X-Request-Id", requestId);
-    const principal = c.get("principal");
-    log({
-      level: c.res.status >= 500 ? "error" : "info",
-      msg: "request",
-      requestId,
-      method: c.req.method,
-      route: c.req.routePath,
-      status: c.res.status,
-      durationMs: Math.round((performance.now() - started) * 100) / 100,
-      userId: principal?.userId ?? null,
-      keyId: principal?.keyId ?? null,
-    });
-  });
+  app.use(
+    "*",
+    requestContext({
+      log,
+      timeoutMs: config.requestTimeoutMs,
+      decorate: (c) => limiter.decorate(c),
+    }),
+  );
 
   app.get("/healthz", async () => {
     try {
@@ -106,7 +87,6 @@ export function createApp(deps: AppDeps): App {
   registry.mount(app, { auth: false });
   app.use(
     "/api/e2/*",
-    limiter.headers(),
     authenticate({
       verifyApiKey: (token) => verifier.verify(token),
       resolveSession: (c) => sessions.resolveForApi(c),
@@ -164,21 +144,6 @@ function addMethodNotAllowed(app: Hono<AppEnv>): void {
         { Allow: allow },
       );
     });
-  }
-}
-
-/**
- * Waits for `work` at most `ms`. The work is not cancelled (KV calls cannot be), only no longer
- * awaited; its eventual failure is swallowed because its response has already been replaced.
- */
-async function finishesWithin(work: Promise<void>, ms: number): Promise<"done" | "timed out"> {
-  work.catch(() => {});
-  try {
-    await withTimeout(work, ms);
-    return "done";
-  } catch (err) {
-    if (err instanceof TimeoutError) return "timed out";
-    throw err;
   }
 }
 

@@ -21,7 +21,7 @@
  * The store failing or not answering within `timeoutMs` refuses with the seed's 503 (fail closed);
  * with `failOpen`, this process instead admits up to the limit per window on its own count.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { Clock } from "../lib/clock.ts";
 import { withTimeout } from "../lib/async.ts";
 import { HttpError, rateLimitUnavailable } from "../lib/errors.ts";
@@ -157,15 +157,12 @@ export class RateLimiter {
   };
 
   /**
-   * Middleware mounted around `authenticate`: after the response exists (a handler's, or an error
-   * turned into a response by onError), it carries the headers of this request's decision.
+   * Puts this request's decision on the final response (a handler's, or an error turned into a
+   * response by onError). Called by the outermost middleware, so it costs no middleware layer.
    */
-  headers(): MiddlewareHandler {
-    return async (c, next) => {
-      await next();
-      const info: RateLimitInfo | undefined = c.get(INFO_VAR);
-      if (info) setRateLimitHeaders(c.res.headers, info);
-    };
+  decorate(c: Context): void {
+    const info: RateLimitInfo | undefined = c.get(INFO_VAR);
+    if (info) setRateLimitHeaders(c.res.headers, info);
   }
 
   #current(userId: string, now: number): AccountWindow {

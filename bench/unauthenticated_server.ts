@@ -1,7 +1,9 @@
 /**
  * Bench-only server: the production `GET /api/e2/domains` handler (and the other routes the
  * registry marks as authenticated) mounted with NO authentication and NO rate limiter, as the
- * baseline (b) of bench/auth_throughput.ts. Each request names its account in `X-Bench-Account`;
+ * baseline (b) of bench/auth_throughput.ts. Everything else is the production app's: the same
+ * request-context middleware (request id, deadline, logging), the same /api/v2 alias routing and
+ * the same error handling, so (a)/(b) measures what authentication and the limiter cost. Each request names its account in `X-Bench-Account`;
  * the handler gets a tenant store bound to it, as it would after authentication.
  *
  * Never part of the production app: run it only from the benchmark.
@@ -14,7 +16,10 @@ import { systemClock } from "../lib/clock.ts";
 import { denoResolver } from "../lib/dns.ts";
 import { errorBody, HttpError, jsonResponse } from "../lib/errors.ts";
 import { registerDomainRoutes } from "../routes/domains.ts";
-import { RouteRegistry } from "../routes/registry.ts";
+import { apiAliasPath, RouteRegistry } from "../routes/registry.ts";
+import { requestContext } from "../routes/request_context.ts";
+import { loadConfig, readEnv } from "../lib/config.ts";
+import { jsonLogger, silentLogger } from "../lib/log.ts";
 import { openKv } from "../store/open.ts";
 import { tenantStore } from "../store/tenant.ts";
 
@@ -22,7 +27,15 @@ const kvPath = Deno.env.get("DENO_KV_PATH");
 if (!kvPath) throw new Error("DENO_KV_PATH is required");
 const kv = await openKv(kvPath);
 
-const app = new Hono<AppEnv>();
+const config = loadConfig(readEnv());
+const app = new Hono<AppEnv>({ getPath: apiAliasPath });
+app.use(
+  "*",
+  requestContext({
+    log: config.logRequests ? jsonLogger : silentLogger,
+    timeoutMs: config.requestTimeoutMs,
+  }),
+);
 app.use("/api/e2/*", async (c, next) => {
   const userId = c.req.header("X-Bench-Account");
   if (!userId) return jsonResponse(errorBody(400, "X-Bench-Account is required."), 400);
@@ -34,9 +47,12 @@ const registry = new RouteRegistry();
 registerDomainRoutes(registry, { resolver: denoResolver() });
 registry.mount(app, { auth: true });
 app.notFound(() => jsonResponse(errorBody(404, "Not found."), 404));
-app.onError((err) => {
+app.onError((err, c) => {
   if (err instanceof HttpError) return err.toResponse();
-  return jsonResponse(errorBody(500, "An unexpected error occurred."), 500);
+  return jsonResponse(
+    errorBody(500, "An unexpected error occurred.", { requestId: c.get("requestId") }),
+    500,
+  );
 });
 
 const server = Deno.serve({
