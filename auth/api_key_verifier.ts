@@ -67,17 +67,30 @@ export class ApiKeyVerifier {
     this.#useCache = opts.cache ?? true;
   }
 
-  async verify(token: string): Promise<Principal | null> {
-    // A cache hit proves the token is a live key's (its digest matched), so the format and
-    // checksum check only guards the KV read of a miss.
+  /**
+   * The principal for a Bearer token, or null. A fresh cache hit answers synchronously (no
+   * promise, no microtask); anything else returns a promise.
+   */
+  verify(token: string): Principal | null | Promise<Principal | null> {
     const hash = sha256HexSync(token);
-    const found = await this.#lookup(hash, token);
-    if (!found) return null;
-    const { pointer, versionstamp } = found;
+    const hit = this.#freshHit(hash);
+    if (hit) {
+      this.#pollInBackground();
+      return this.#principalOf(hit);
+    }
+    return this.#lookup(hash, token).then((found) => found && this.#principalOf(found));
+  }
+
+  #principalOf({ pointer, versionstamp }: Cached): Principal | null {
     const now = this.clock();
     if (pointer.expiresAt !== null && pointer.expiresAt <= now) return null;
     this.#maybeTouch(pointer.userId, pointer.keyId, versionstamp, now);
     return { userId: pointer.userId, keyId: pointer.keyId, method: "api_key" };
+  }
+
+  #freshHit(hash: string): Cached | undefined {
+    if (!this.#useCache || this.clock() - this.#polledAt >= FRESH_MS) return undefined;
+    return this.#cache.get(hash);
   }
 
   /**
@@ -89,15 +102,8 @@ export class ApiKeyVerifier {
     this.#epoch++;
   }
 
+  /** The slow path: shape and checksum, a fresh revocation poll if needed, one KV read. */
   async #lookup(hash: string, token: string): Promise<Cached | null> {
-    if (this.#useCache && this.clock() - this.#polledAt < FRESH_MS) {
-      const hit = this.#cache.get(hash);
-      if (hit) {
-        this.#pollInBackground();
-        return hit;
-      }
-    }
-    // A miss: garbage is refused before any KV read.
     if (!isWellFormedApiKey(token)) return null;
     if (!this.#useCache) return await this.#read(hash);
     // Wait for a fresh poll when the last one is too old (an idle process, or a slow store).

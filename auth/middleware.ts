@@ -17,11 +17,12 @@ export type AppEnv = {
 };
 
 export type AuthOptions = {
-  verifyApiKey: (token: string) => Promise<Principal | null>;
-  /** Resolves a session cookie; null when there is none or it is not valid. */
+  /** May answer synchronously (a cached key): the hot path then awaits nothing. */
+  verifyApiKey: (token: string) => Principal | null | Promise<Principal | null>;
+  /** Resolves a session cookie; null when it is not valid. Called only when a Cookie is sent. */
   resolveSession?: (c: Context<AppEnv>) => Promise<Principal | null>;
-  /** Throws an HttpError (429, 503) to refuse; sets rate-limit headers on `c`. */
-  rateLimit?: (c: Context<AppEnv>, principal: Principal) => Promise<void>;
+  /** Throws an HttpError (429, 503) to refuse; may answer synchronously. */
+  rateLimit?: (c: Context<AppEnv>, principal: Principal) => void | Promise<void>;
   storeFor: (userId: string) => TenantStore;
 };
 
@@ -34,14 +35,18 @@ export function bearerToken(header: string | undefined): string | null {
 
 export function authenticate(opts: AuthOptions): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    let principal = opts.resolveSession ? await opts.resolveSession(c) : null;
+    let principal = opts.resolveSession && c.req.raw.headers.has("Cookie")
+      ? await opts.resolveSession(c)
+      : null;
     if (!principal) {
       const token = bearerToken(c.req.header("Authorization"));
-      principal = token ? await opts.verifyApiKey(token) : null;
+      const verified = token ? opts.verifyApiKey(token) : null;
+      principal = verified instanceof Promise ? await verified : verified;
     }
     if (!principal) throw unauthorized();
     c.set("principal", principal);
-    if (opts.rateLimit) await opts.rateLimit(c, principal);
+    const limited = opts.rateLimit?.(c, principal);
+    if (limited instanceof Promise) await limited;
     c.set("store", opts.storeFor(principal.userId));
     await next();
   };

@@ -108,19 +108,30 @@ export class RateLimiter {
 
   /**
    * Admits or refuses one request of `userId`. Throws the 503 HttpError when the store cannot
-   * answer (unless fail-open).
+   * answer (unless fail-open). Answers synchronously while this process holds tokens (the common
+   * case: no promise, no microtask), and with a promise when it must wait for a lease.
    */
-  async check(userId: string): Promise<RateLimitDecision> {
+  check(userId: string): RateLimitDecision | Promise<RateLimitDecision> {
+    return this.#fromTokens(userId) ?? this.#checkAfterLease(userId);
+  }
+
+  /** A decision from what this process already knows, or null when it must lease. */
+  #fromTokens(userId: string): RateLimitDecision | null {
+    const now = this.clock();
+    const st = this.#current(userId, now);
+    if (st.tokens > 0) {
+      st.tokens--;
+      st.admitted++;
+      this.#prefetch(userId, st, now);
+      return { allowed: true, info: this.#infoOf(st, now) };
+    }
+    if (st.spent) return { allowed: false, info: this.#infoOf(st, now) };
+    return null;
+  }
+
+  async #checkAfterLease(userId: string): Promise<RateLimitDecision> {
     for (;;) {
-      const now = this.clock();
-      const st = this.#current(userId, now);
-      if (st.tokens > 0) {
-        st.tokens--;
-        st.admitted++;
-        this.#prefetch(userId, st, now);
-        return { allowed: true, info: this.#infoOf(st, now) };
-      }
-      if (st.spent) return { allowed: false, info: this.#infoOf(st, now) };
+      const st = this.#current(userId, this.clock());
       st.inflight ??= this.#lease(userId, st);
       const lease = st.inflight;
       st.waiting++;
@@ -133,28 +144,41 @@ export class RateLimiter {
       } finally {
         st.waiting--;
       }
+      const decision = this.#fromTokens(userId);
+      if (decision) return decision;
     }
   }
 
   /** The hook for `authenticate({ rateLimit })`: refuses with 429 or 503, never 401. */
-  readonly hook = async (c: Context, principal: Principal): Promise<void> => {
-    let decision: RateLimitDecision;
+  readonly hook = (c: Context, principal: Principal): void | Promise<void> => {
+    let decision: RateLimitDecision | Promise<RateLimitDecision>;
     try {
-      decision = await this.check(principal.userId);
+      decision = this.check(principal.userId);
     } catch (err) {
-      c.set(
-        INFO_VAR,
-        {
-          limit: this.policy.max,
-          windowMs: this.policy.windowMs,
-          now: this.clock(),
-        } satisfies RateLimitInfo,
-      );
-      throw err instanceof HttpError ? err : rateLimitUnavailable();
+      this.#refuseUnavailable(c, err);
     }
+    if (decision instanceof Promise) {
+      return decision.then((d) => this.#apply(c, d), (err) => this.#refuseUnavailable(c, err));
+    }
+    this.#apply(c, decision);
+  };
+
+  #apply(c: Context, decision: RateLimitDecision): void {
     c.set(INFO_VAR, decision.info);
     if (!decision.allowed) throw tooManyRequests(decision.info);
-  };
+  }
+
+  #refuseUnavailable(c: Context, err: unknown): never {
+    c.set(
+      INFO_VAR,
+      {
+        limit: this.policy.max,
+        windowMs: this.policy.windowMs,
+        now: this.clock(),
+      } satisfies RateLimitInfo,
+    );
+    throw err instanceof HttpError ? err : rateLimitUnavailable();
+  }
 
   /**
    * Puts this request's decision on the final response (a handler's, or an error turned into a
