@@ -6,7 +6,7 @@
  *
  *   [userId, "user"]                                   UserRecord (email, password hash, status)
  *   [userId, "api_key", keyId]                         ApiKeyRecord (SHA-256 digest, never the key)
- *   [userId, "count", "api_keys"]                      Deno.KvU64: live API keys
+ *   [userId, "count", "api_keys"]                      number: keys held, moved by checked commits
  *   [userId, "session", sessionId]                     SessionRecord (digest of the cookie token, expiresAt;
  *                                                      written with its pointer in one commit: store/sessions.ts)
  *   [userId, "domain", domainId]                       DomainRecord
@@ -16,7 +16,8 @@
  *   [userId, "count", "domains", filter]               number: totals without a scan ("all", "status:verified", …),
  *                                                      moved by checked commits (invariants: store/domains.ts)
  *   [userId, "domain_children", parentId, childId]     childId: subdomains of a domain
- *   [userId, "rate", windowStartMs]                    Deno.KvU64: requests admitted in a rate-limit window
+ *   [userId, "rate", windowStartMs]                    Deno.KvU64: quota tokens leased to all instances in a
+ *                                                      rate-limit window (never above the limit)
  *
  * Pointer indexes: the only keys not under a userId. Each resolves a secret's digest or a
  * globally unique name to the owning account, and carries nothing else an attacker could use.

@@ -4,25 +4,32 @@ import { Banner, Layout } from "./layout.tsx";
 
 export type AuthPageProps = { error?: string; notice?: string; email?: string };
 
+/** The email field both forms share; `username` lets password managers pair it on sign-in. */
+function EmailField(props: AuthPageProps & { autocomplete: "email" | "username" }) {
+  return (
+    <div class="field">
+      <label for="email">Email</label>
+      <input
+        type="email"
+        id="email"
+        name="email"
+        autocomplete={props.autocomplete}
+        required
+        maxlength={254}
+        value={props.email ?? ""}
+        aria-describedby={props.error ? "form-error" : undefined}
+      />
+    </div>
+  );
+}
+
 export function SignUpPage(props: AuthPageProps) {
   return (
     <Layout title="Create your account" narrow>
       <h1>Create your account</h1>
       {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
       <form method="post" action="/sign-up" class="card" novalidate>
-        <div class="field">
-          <label for="email">Email</label>
-          <input
-            type="email"
-            id="email"
-            name="email"
-            autocomplete="email"
-            required
-            maxlength={254}
-            value={props.email ?? ""}
-            aria-describedby={props.error ? "form-error" : undefined}
-          />
-        </div>
+        <EmailField autocomplete="email" {...props} />
         <div class="field">
           <label for="password">Password</label>
           <input
@@ -55,19 +62,7 @@ export function SignInPage(props: AuthPageProps) {
       {props.notice ? <Banner kind="ok">{props.notice}</Banner> : null}
       {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
       <form method="post" action="/sign-in" class="card" novalidate>
-        <div class="field">
-          <label for="email">Email</label>
-          <input
-            type="email"
-            id="email"
-            name="email"
-            autocomplete="username"
-            required
-            maxlength={254}
-            value={props.email ?? ""}
-            aria-describedby={props.error ? "form-error" : undefined}
-          />
-        </div>
+        <EmailField autocomplete="username" {...props} />
         <div class="field">
           <label for="password">Password</label>
           <input
