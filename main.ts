@@ -1,9 +1,16 @@
 /** Wiring only: read the configuration, open KV, build the app, serve it. */
 import { createApp } from "./app.ts";
-import { loadConfig, readEnv } from "./lib/config.ts";
+import { type Config, ConfigError, loadConfig, readEnv } from "./lib/config.ts";
 import { openKv } from "./store/open.ts";
 
-const config = loadConfig(readEnv());
+let config: Config;
+try {
+  config = loadConfig(readEnv());
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(`configuration error: ${err.message}`);
+  Deno.exit(1);
+}
 const kv = await openKv(config.kvPath);
 const app = createApp({ kv, config });
 
