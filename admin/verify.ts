@@ -6,7 +6,8 @@
  *     (api_key: the record carries that digest; email: the user has that email; session: the
  *     record carries that digest; domain: the record has that name);
  *   - every record has its index entries (a user its email pointer, an API key / session its
- *     digest pointer, a domain its name pointer, time index and filter indexes);
+ *     digest pointer, a domain its name pointer, reversed-name entry, time index and filter
+ *     indexes);
  *   - every counter ([userId, "count", …]) equals the number of records it counts;
  *   - nothing is stored under an account prefix whose user record is gone.
  *
@@ -16,7 +17,7 @@
  * characters.
  */
 import { filterNamesOf } from "../store/domains.ts";
-import { POINTER_INDEXES } from "../store/keys.ts";
+import { POINTER_INDEXES, reverseDomainName } from "../store/keys.ts";
 
 export type Violation = {
   kind: string;
@@ -54,6 +55,7 @@ type Account = {
   domainByTime: Entry[];
   domainByFilter: Entry[];
   domainChildren: Entry[];
+  domainByName: Entry[];
   counts: Map<string, Entry>;
   /** Every key under the prefix, for orphan reporting when the user record is gone. */
   keys: Deno.KvKey[];
@@ -68,6 +70,7 @@ const ACCOUNT_FAMILIES = new Set([
   "domain_by_time",
   "domain_by_filter",
   "domain_children",
+  "domain_by_name",
   "count",
   "rate",
 ]);
@@ -140,6 +143,7 @@ export async function verifyStore(
         domainByTime: [],
         domainByFilter: [],
         domainChildren: [],
+        domainByName: [],
         counts: new Map(),
         keys: [],
       };
@@ -200,6 +204,9 @@ export async function verifyStore(
         break;
       case "domain_children":
         a.domainChildren.push(entry);
+        break;
+      case "domain_by_name":
+        a.domainByName.push(entry);
         break;
       case "count":
         a.counts.set(key.slice(2).map(String).join("/"), entry);
@@ -372,7 +379,9 @@ function checkSessions(accounts: Map<string, Account>, sessionIdx: Entry[], v: C
  *     "all" (the time index serves "all"), and no other filter entry;
  *   - [u, "count", "domains", f] = number of records whose filterNamesOf includes f;
  *   - [u, "domain_children", parentId, childId] = childId exists exactly when record childId has
- *     parentDomainId = parentId, the parent exists, and its childCount equals its links.
+ *     parentDomainId = parentId, the parent exists, and its childCount equals its links;
+ *   - [u, "domain_by_name", reverse(record.domain)] = id for every record, and no reversed-name
+ *     entry without a record of that name (the delete rule's subdomain lookup reads only these).
  * These are store/domains.ts's I1-I5 (its `checkDomainInvariants` checks one account at a time;
  * this walk checks every account in one pass, and also pointers naming a gone account). The tests
  * run both on the same corrupted stores so the two cannot drift apart unnoticed.
@@ -453,6 +462,30 @@ function checkDomains(
       if (name.startsWith("domains/")) countNames.add(name.slice("domains/".length));
     }
     for (const f of countNames) checkCount(a, `domains/${f}`, counts.get(f) ?? 0, v);
+
+    const byReversed = new Map<string, Entry>();
+    for (const e of a.domainByName) {
+      const [, , reversed] = e.key;
+      const id = e.value;
+      const r = typeof id === "string" ? obj(a.domains.get(id)?.value) : null;
+      if (e.key.length !== 3 || typeof reversed !== "string" || !r) {
+        v.add("dangling_index", e.key, "reversed-name entry without a matching domain record");
+        continue;
+      }
+      byReversed.set(reversed, e);
+      if (r.domain !== reverseDomainName(reversed)) {
+        v.add("index_mismatch", e.key, "reversed-name entry points at a record with another name");
+      }
+    }
+    for (const [domainId, entry] of a.domains) {
+      const r = obj(entry.value);
+      if (!r || typeof r.domain !== "string") continue;
+      const e = byReversed.get(reverseDomainName(r.domain));
+      if (!e) v.add("missing_index", entry.key, "domain has no reversed-name entry");
+      else if (e.value !== domainId) {
+        v.add("index_mismatch", entry.key, "reversed-name entry names another domain");
+      }
+    }
 
     const links = new Map<string, number>();
     const linked = new Set<string>();

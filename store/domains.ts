@@ -9,28 +9,52 @@
  *   [u, "domain_by_filter", f, ms(R.createdAt), id]       id, for every f in filterNamesOf(R) but "all"
  *   [u, "count", "domains", f]                            number, for every filter name f
  *   [u, "domain_children", R.parentDomainId, id]          id, when R has a parent
+ *   [u, "domain_by_name", reverse(R.domain)]              id ("com.example.mail" for "mail.example.com")
  *
  * Invariants (checked by `checkDomainInvariants`; every write below keeps them in ONE atomic
  * commit whose checks cover every entry it read, so a process killed at any point leaves either
  * the state before the commit or the state after it, never a mix):
- *   I1  Every record has all its index entries above: the name pointer names (u, id), the time
- *       entry and the filter entries for exactly its current status/canReceiveEmails exist.
+ *   I1  Every record has all its index entries above: the name pointer names (u, id), the
+ *       reversed-name entry holds id, the time entry and the filter entries for exactly its
+ *       current status/canReceiveEmails exist.
  *   I2  Every index entry points to a live record that agrees with it: a time or filter entry's
  *       id is a record of the same account with that createdAt (and, for a filter entry, a
- *       status/canReceiveEmails matching the filter); a name pointer's record has that name.
+ *       status/canReceiveEmails matching the filter); a name pointer's record and a
+ *       reversed-name entry's record have that name.
  *   I3  For every filter name f, the counter [u, "count", "domains", f] (absent = 0) equals the
  *       number of the account's records r with f in filterNamesOf(r).
  *   I4  A child link [u, "domain_children", p, c] exists exactly when record c has
  *       parentDomainId p; record p exists, is of the same account, and its childCount equals
- *       the number of its child links. A record with children cannot be deleted.
- *   I5  One name belongs to at most one record in the whole KV (the pointer is created with a
- *       `versionstamp: null` check).
+ *       the number of its child links.
+ *   I5  One name belongs to at most one record in the whole KV (the pointer, and the account's
+ *       reversed-name entry, are created with a `versionstamp: null` check).
+ *
+ * Deleting a domain is refused (DomainHasSubdomainsError) while the account holds any domain
+ * below it by name, whatever the order they were created in. Child links are what they always
+ * were: the ancestor chosen when the child was created (findParent), used for inheriting
+ * verification, and never re-pointed. The delete rule does not rely on them but on the
+ * reversed-name index, whose entries under a domain are one key range (keys.ts
+ * domainDescendantsRange).
+ *
+ * Why this design, and not re-parenting existing descendants when an ancestor is created: it
+ * changes no record but the one being written (no unbounded fan-out of rewrites in one commit,
+ * which KV's per-commit limits would cap), no API-visible parentDomain / inheritsFromParent of
+ * an existing domain moves under its owner, and it also covers descendants whose link points
+ * past the domain (findParent prefers a verified grand-parent over a pending parent).
  *
  * Concurrency: creates check every key they create for absence and every counter they bump;
  * updates and deletes check the record entry they read, the counters they change and, when the
  * record has a parent, the parent record (whose childCount they may change). A child create or
  * delete rewrites its parent record, so a delete of the parent racing it fails its check and
  * re-reads the parent's childCount. Failed checks retry with fresh reads (`withRetries`).
+ *
+ * A key range cannot be checked, so the delete's scan of the descendant range is guarded by the
+ * account's ["count", "domains", "all"] counter instead: every create writes it under a check,
+ * and the delete reads it BEFORE the scan and checks it in its commit. A descendant created
+ * before that read is seen by the scan; one created after it moves the counter and fails the
+ * delete's commit, whose retry scans again and refuses. (Creates and deletes in one account
+ * were already serialised on that counter; this only relies on it. Changing the counters to
+ * unchecked `sum` mutations would need another guard here.)
  */
 import type { Clock } from "../lib/clock.ts";
 import { newId, randomBase62 } from "../lib/crypto.ts";
@@ -40,16 +64,19 @@ import {
   domainByFilterKey,
   domainByFilterPrefix,
   domainByFilterRootPrefix,
+  domainByNameKey,
+  domainByNamePrefix,
   domainByTimeKey,
   domainByTimePrefix,
   domainChildKey,
-  domainChildPrefix,
   domainChildRootPrefix,
   domainCountKey,
+  domainDescendantsRange,
   domainKey,
   domainNameIndexKey,
   domainPrefix,
   indexPrefix,
+  reverseDomainName,
 } from "./keys.ts";
 
 export type DomainStatus = "pending" | "verified" | "failed";
@@ -141,6 +168,7 @@ export class DomainExistsError extends Error {
 }
 
 export class DomainHasSubdomainsError extends Error {
+  /** `subdomains`: the first few names below the domain; `total`: how many there are. */
   constructor(readonly subdomains: string[], readonly total: number) {
     super("Domain still has subdomains");
     this.name = "DomainHasSubdomainsError";
@@ -167,6 +195,9 @@ export type CheckOutcome = { record: DomainRecord; results: RecordCheck[]; check
 
 /** KV's getMany takes at most 10 keys. */
 const GET_MANY_LIMIT = 10;
+
+/** A refused delete names at most this many of the subdomains in the way. */
+const SUBDOMAINS_NAMED = 10;
 
 const ms = (iso: string) => Date.parse(iso);
 
@@ -353,11 +384,14 @@ export function domainStore(kv: Deno.Kv, userId: string, clock: Clock) {
         };
         const names = filterNamesOf(record);
         const counters = await counterEntries(names);
+        const byName = domainByNameKey(userId, record.domain);
         const op = kv.atomic()
           .check(pointer)
           .check({ key: domainKey(userId, id), versionstamp: null })
+          .check({ key: byName, versionstamp: null })
           .set(domainKey(userId, id), record)
-          .set(domainNameIndexKey(record.domain), { userId, domainId: id });
+          .set(domainNameIndexKey(record.domain), { userId, domainId: id })
+          .set(byName, id);
         setIndexes(op, record, names);
         moveCounters(op, counters, new Map(names.map((n) => [n, 1])));
         if (parent) {
@@ -451,28 +485,32 @@ export function domainStore(kv: Deno.Kv, userId: string, clock: Clock) {
 
     /**
      * Removes the record with every index entry, counter share and parent link in one commit.
-     * Throws DomainHasSubdomainsError while it has subdomains.
+     * Throws DomainHasSubdomainsError while the account has any domain below it by name
+     * (linked to it or not: see the header).
      */
     async delete(domainId: string): Promise<DomainRecord> {
       return await withRetries(async () => {
         const entry = await getEntry(domainId);
         const r = entry.value;
-        if (r.childCount > 0) {
-          const names: string[] = [];
-          const childIds: string[] = [];
-          for await (
-            const c of kv.list<string>({ prefix: domainChildPrefix(userId, r.id) }, { limit: 10 })
-          ) childIds.push(c.value);
-          for (const child of await getMany(childIds)) names.push(child.domain);
-          throw new DomainHasSubdomainsError(names, r.childCount);
-        }
-        const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(r.domain));
+        // Read the counters (the "all" one among them) before scanning: the commit checks
+        // them, so a descendant created after this read fails the commit (header).
         const names = filterNamesOf(r);
         const counters = await counterEntries(names);
-        const op = kv.atomic().check(entry).check(pointer).delete(entry.key);
+        const below: string[] = [];
+        let total = 0;
+        for await (
+          const d of kv.list<string>(domainDescendantsRange(userId, r.domain), { batchSize: 100 })
+        ) {
+          if (total++ < SUBDOMAINS_NAMED) below.push(reverseDomainName(String(d.key[2])));
+        }
+        if (total > 0) throw new DomainHasSubdomainsError(below, total);
+        const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(r.domain));
+        const byName = await kv.get<string>(domainByNameKey(userId, r.domain));
+        const op = kv.atomic().check(entry).check(pointer).check(byName).delete(entry.key);
         if (pointer.value?.userId === userId && pointer.value.domainId === r.id) {
           op.delete(pointer.key);
         }
+        if (byName.value === r.id) op.delete(byName.key);
         deleteIndexes(op, r, names);
         moveCounters(op, counters, new Map(names.map((n) => [n, -1])));
         if (r.parentDomainId) {
@@ -532,6 +570,9 @@ export async function checkDomainInvariants(kv: Deno.Kv, userId: string): Promis
     if (pointer.value?.userId !== userId || pointer.value.domainId !== r.id) {
       problems.push(`I1: ${r.id} (${r.domain}) has no name pointer to it`);
     }
+    if ((await kv.get(domainByNameKey(userId, r.domain))).value !== r.id) {
+      problems.push(`I1: ${r.id} (${r.domain}) has no reversed-name entry`);
+    }
     for (const f of filterNamesOf(r)) {
       expectedCounts.set(f, (expectedCounts.get(f) ?? 0) + 1);
       const key = f === "all"
@@ -556,6 +597,13 @@ export async function checkDomainInvariants(kv: Deno.Kv, userId: string): Promis
     const r = records.get(e.value);
     if (!r || ms(r.createdAt) !== e.key[3] || !filterNamesOf(r).includes(f)) {
       problems.push(`I2: filter entry ${f}/${String(e.key[4])} points to no matching record`);
+    }
+  }
+  for await (const e of kv.list<string>({ prefix: domainByNamePrefix(userId) })) {
+    const r = records.get(e.value);
+    const name = reverseDomainName(String(e.key[2]));
+    if (!r || r.domain !== name) {
+      problems.push(`I2: reversed-name entry ${name} points to no matching record`);
     }
   }
   for await (const e of kv.list<string>({ prefix: domainChildRootPrefix(userId) })) {

@@ -16,6 +16,9 @@
  *   [userId, "count", "domains", filter]               number: totals without a scan ("all", "status:verified", …),
  *                                                      moved by checked commits (invariants: store/domains.ts)
  *   [userId, "domain_children", parentId, childId]     childId: subdomains of a domain
+ *   [userId, "domain_by_name", reversedName]           domainId, keyed "com.example.mail" for "mail.example.com":
+ *                                                      a domain's subdomains are one key range
+ *                                                      (domainDescendantsRange; invariants: store/domains.ts)
  *   [userId, "rate", windowStartMs]                    Deno.KvU64: quota tokens leased to all instances in a
  *                                                      rate-limit window (never above the limit)
  *
@@ -74,6 +77,28 @@ export const domainChildPrefix = (userId: UserId, parentId: string) =>
   [userId, "domain_children", parentId] as const;
 /** Every child link of an account (invariant checks). */
 export const domainChildRootPrefix = (userId: UserId) => [userId, "domain_children"] as const;
+/**
+ * "mail.example.com" -> "com.example.mail" (its own inverse). Names are normalised LDH labels
+ * (lib/domain_name.ts), so they never contain "/" and the range below is exact.
+ */
+export const reverseDomainName = (name: string) => name.split(".").reverse().join(".");
+export const domainByNameKey = (userId: UserId, domain: string) =>
+  [userId, "domain_by_name", reverseDomainName(domain)] as const;
+/** Every reversed-name entry of an account (invariant checks). */
+export const domainByNamePrefix = (userId: UserId) => [userId, "domain_by_name"] as const;
+/**
+ * The reversed-name entries of `domain`'s strict descendants: every reversed name that starts
+ * with `reversed(domain) + "."`, i.e. from that string up to the same prefix with "/" (the
+ * character after ".") in place of the dot. "example.com" covers "com.example.mail" and
+ * "com.example.a.b" but not "com.example" itself, "com.example-x" or "com.examplex".
+ */
+export const domainDescendantsRange = (userId: UserId, domain: string) => {
+  const r = reverseDomainName(domain);
+  return {
+    start: [userId, "domain_by_name", r + "."] as Deno.KvKey,
+    end: [userId, "domain_by_name", r + "/"] as Deno.KvKey,
+  };
+};
 export const rateWindowKey = (userId: UserId, windowStartMs: number) =>
   [userId, "rate", windowStartMs] as const;
 /** Everything an account owns: for dumps, invariant checks and account deletion. */

@@ -14,6 +14,7 @@ import {
   apiKeyCountKey,
   apiKeyHashIndexKey,
   apiKeyKey,
+  domainByNameKey,
   domainByTimePrefix,
   domainCountKey,
   domainKey,
@@ -247,6 +248,24 @@ const CORRUPTIONS: Corruption[] = [
     domain: true,
     apply: (c) => c.h.kv.delete([c.userId, "domain_children", c.domainId, c.childId]),
   },
+  {
+    name: "subdomain's reversed-name entry deleted (its parent could then be deleted)",
+    kinds: ["missing_index"],
+    domain: true,
+    apply: (c) => c.h.kv.delete(domainByNameKey(c.userId, `mail.${c.domainName}`)),
+  },
+  {
+    name: "reversed-name entry for a name no domain has",
+    kinds: ["dangling_index", "index_mismatch"],
+    domain: true,
+    apply: (c) => c.h.kv.set(domainByNameKey(c.userId, `ghost.${c.domainName}`), c.childId),
+  },
+  {
+    name: "reversed-name entry names another domain of the account",
+    kinds: ["index_mismatch"],
+    domain: true,
+    apply: (c) => c.h.kv.set(domainByNameKey(c.userId, c.domainName), c.childId),
+  },
 ];
 
 Deno.test("admin verify passes a clean store that holds every kind of record", async () => {
@@ -262,6 +281,8 @@ Deno.test("admin verify passes a clean store that holds every kind of record", a
     const child = (await c.h.kv.get<{ parentDomainId: string }>(domainKey(c.userId, c.childId)))
       .value!;
     assert.equal(child.parentDomainId, c.domainId, "the fixture's subdomain has its parent");
+    const byName = await c.h.kv.get(domainByNameKey(c.userId, `mail.${c.domainName}`));
+    assert.equal(byName.value, c.childId, "the subdomain has its reversed-name entry");
   } finally {
     await c.h.close();
   }
@@ -306,6 +327,7 @@ Deno.test("deno task admin verify prints the JSON report and exits 0 when clean,
     assert.equal(JSON.parse(clean.stdout).ok, true);
 
     const kv2 = await Deno.openKv(path);
+    const keyRecord = await kv2.get(apiKeyKey(c.userId, c.keyId));
     await kv2.delete(apiKeyKey(c.userId, c.keyId));
     kv2.close();
     const broken = await runAdminCli(["verify"], { DENO_KV_PATH: path });
@@ -315,6 +337,17 @@ Deno.test("deno task admin verify prints the JSON report and exits 0 when clean,
     assert.ok(report.violations.some((v: { kind: string }) => v.kind === "dangling_index"));
     assert.match(broken.stderr, /invariant violation/);
     assert.doesNotMatch(broken.stdout, /[0-9a-f]{64}/);
+
+    // A store whose only damage is a missing reversed-name entry fails too.
+    const kv3 = await Deno.openKv(path);
+    await kv3.set(keyRecord.key, keyRecord.value);
+    assert.equal((await verifyStore(kv3)).ok, true, "the API key damage was undone");
+    await kv3.delete(domainByNameKey(c.userId, `mail.${c.domainName}`));
+    kv3.close();
+    const noName = await runAdminCli(["verify"], { DENO_KV_PATH: path });
+    assert.equal(noName.code, 1);
+    const kinds = JSON.parse(noName.stdout).violations.map((v: { kind: string }) => v.kind);
+    assert.deepEqual(kinds, ["missing_index"]);
   } finally {
     await removeKvFile(path);
   }
