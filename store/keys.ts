@@ -73,8 +73,6 @@ export const domainCountKey = (userId: UserId, filter: string) =>
   [userId, "count", "domains", filter] as const;
 export const domainChildKey = (userId: UserId, parentId: string, childId: string) =>
   [userId, "domain_children", parentId, childId] as const;
-export const domainChildPrefix = (userId: UserId, parentId: string) =>
-  [userId, "domain_children", parentId] as const;
 /** Every child link of an account (invariant checks). */
 export const domainChildRootPrefix = (userId: UserId) => [userId, "domain_children"] as const;
 /**
