@@ -10,8 +10,8 @@
  *
  * Lease size, chosen against the counter's remaining quota R at commit time:
  *   max(waiting requests, min(demand, floor(R / LEASE_DIVISOR) - tokens held)), at most R,
- * where demand starts at what this process admitted for the account in the previous window and
- * doubles with each lease in the window. Tokens for waiting requests are spent at once;
+ * where demand starts at 1.25 x what this process admitted for the account in the previous window
+ * (one lease covers a steady window) and doubles with each lease in the window. Tokens for waiting requests are spent at once;
  * the rest is prefetch, at most R / 16. So tokens held idle by another instance ("stranded") are at
  * most limit/16 per instance: an account is never refused while all instances together have
  * admitted fewer than limit - (instances - 1) * limit/16 in the window (two instances: 93.75 %).
@@ -236,7 +236,9 @@ export class RateLimiter {
       expireInMs: windowMs + 60_000,
       size: (remaining) => {
         const prefetchCap = Math.max(1, Math.floor(remaining / this.#divisor));
-        const demand = Math.max(1, st.lastLease * 2, st.previousAdmitted);
+        // A quarter more than last window's pace, so a steady account needs one lease per window;
+        // the prefetch cap below, not this estimate, is what bounds idle tokens.
+        const demand = Math.max(1, st.lastLease * 2, Math.ceil(st.previousAdmitted * 1.25));
         return Math.max(st.waiting, Math.min(demand, prefetchCap - st.tokens));
       },
     }).then((lease) => {

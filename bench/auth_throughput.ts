@@ -54,7 +54,7 @@ type WrkResult = {
   p99_us: number;
   max_us: number;
 };
-type Figures = WrkResult & { rps: number };
+type Figures = WrkResult & { rps: number; cpuPerRequestUs?: number };
 
 async function seed(kvPath: string, keysFile: string): Promise<void> {
   const kv = await Deno.openKv(kvPath);
@@ -84,7 +84,17 @@ async function seed(kvPath: string, keysFile: string): Promise<void> {
   await Deno.writeTextFile(keysFile, lines.join("\n") + "\n", { mode: 0o600 });
 }
 
-type Server = { port: number; stop(): Promise<void> };
+type Server = { port: number; pid: number; stop(): Promise<void> };
+
+/** CPU time (user + system, all threads) the process has used, in microseconds. */
+async function cpuMicros(pid: number): Promise<number> {
+  // Through `cat`: Deno reads /proc/<pid> only with --allow-all, which the bench does not take.
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`] }).output();
+  const stat = new TextDecoder().decode(out.stdout);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 and 15 of proc(5), utime and stime, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
 
 /** Spawns a server and waits for its `"msg":"listening"` line with the port. */
 async function spawn(args: string[], env: Record<string, string>): Promise<Server> {
@@ -119,6 +129,7 @@ async function spawn(args: string[], env: Record<string, string>): Promise<Serve
   });
   return {
     port,
+    pid: child.pid,
     async stop() {
       try {
         child.kill("SIGTERM");
@@ -126,6 +137,14 @@ async function spawn(args: string[], env: Record<string, string>): Promise<Serve
       await child.status;
     },
   };
+}
+
+/** `deno task start`'s arguments after `deno`, from deno.json. */
+async function startTaskArgs(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
+  const [deno, ...args] = String(config.tasks.start).split(/\s+/);
+  if (deno !== "deno") throw new Error("the start task does not begin with `deno`");
+  return args;
 }
 
 async function wrk(port: number, seconds: number, keysFile: string): Promise<Figures> {
@@ -154,7 +173,8 @@ async function wrk(port: number, seconds: number, keysFile: string): Promise<Fig
 function report(label: string, f: Figures): void {
   console.log(
     `${label.padEnd(38)} ${f.rps.toFixed(0).padStart(8)} req/s   p50 ${ms(f.p50_us)}   ` +
-      `p99 ${ms(f.p99_us)}   non-2xx ${f.non2xx}   socket errors ${f.socket_errors}`,
+      `p99 ${ms(f.p99_us)}   server CPU ${(f.cpuPerRequestUs ?? NaN).toFixed(1)} us/req   ` +
+      `non-2xx ${f.non2xx}   socket errors ${f.socket_errors}`,
   );
 }
 
@@ -191,7 +211,8 @@ async function main() {
     // Both servers run side by side and are measured in alternating rounds, so a slow moment
     // of the machine (it has 2 cores, shared with wrk) does not fall on one side only.
     const servers = {
-      a: await spawn(["task", "-q", "start"], env),
+      // The start task's exact command, run directly so that the measured pid is the server's.
+      a: await spawn(await startTaskArgs(), env),
       b: await spawn([
         "run",
         "--allow-net",
@@ -209,7 +230,9 @@ async function main() {
       }
       for (let round = 1; round <= ROUNDS; round++) {
         for (const side of ["a", "b"] as const) {
+          const cpuBefore = await cpuMicros(servers[side].pid);
           const f = await wrk(servers[side].port, DURATION_S, keysFile);
+          f.cpuPerRequestUs = (await cpuMicros(servers[side].pid) - cpuBefore) / f.requests;
           runs[side].push(f);
           report(`round ${round} ${LABELS[side]}`, f);
         }
