@@ -1,6 +1,8 @@
 /**
  * Operator CLI on the same KV as the server:
  *   deno task admin user:create --email E [--password P | password on stdin]
+ *   deno task admin user:suspend --email E        (its keys and sessions answer 403 within 1 s)
+ *   deno task admin user:unsuspend --email E
  *   deno task admin key:create --email E --name N [--expires-in-days D]   (prints the key alone)
  *   deno task admin key:list --email E
  *   deno task admin key:delete --email E --id ID
@@ -15,7 +17,7 @@ import { loadConfig, readEnv } from "../lib/config.ts";
 import { apiKeyView } from "../store/api_keys.ts";
 import { openKv } from "../store/open.ts";
 import { tenantStore } from "../store/tenant.ts";
-import { createUser, findUserIdByEmail } from "../store/users.ts";
+import { createUser, findUserIdByEmail, setUserStatus } from "../store/users.ts";
 import { keyNameSchema } from "../routes/api_keys.ts";
 import { verifyStore } from "./verify.ts";
 
@@ -24,6 +26,8 @@ class CommandError extends Error {}
 
 const USAGE = `usage:
   admin user:create --email E [--password P]   (without --password, reads it from stdin)
+  admin user:suspend   --email E
+  admin user:unsuspend --email E
   admin key:create  --email E --name N [--expires-in-days D]
   admin key:list    --email E
   admin key:delete  --email E --id ID
@@ -110,6 +114,19 @@ export async function runAdmin(
       const store = await storeOf(email);
       const { key } = await issueApiKey(store.apiKeys, { name, expiresInDays: days, nowMs: now });
       io.out(key);
+      return;
+    }
+    case "user:suspend":
+    case "user:unsuspend": {
+      const email = required(values, "email");
+      const userId = await findUserIdByEmail(io.kv, email);
+      if (!userId) throw new CommandError(`no account with email ${email}`);
+      const user = await setUserStatus(
+        io.kv,
+        userId,
+        command === "user:suspend" ? "suspended" : "active",
+      );
+      io.out(JSON.stringify({ id: user.id, email: user.email, status: user.status }));
       return;
     }
     case "key:list": {

@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import type { Clock } from "../lib/clock.ts";
 import type { Config } from "../lib/config.ts";
 import { sha256Hex } from "../lib/crypto.ts";
-import { HttpError } from "../lib/errors.ts";
+import { accountSuspended, HttpError } from "../lib/errors.ts";
 import { recordAttempt } from "../store/throttle.ts";
 import {
   createUser,
@@ -109,7 +109,7 @@ export function accountService(deps: AccountDeps) {
         : await verifyAgainstDummy(input.password, config.passwordHashCost);
       if (!user || !ok) throw new HttpError(401, INVALID_CREDENTIALS_MESSAGE);
       if (user.status !== "active") {
-        throw new HttpError(403, "This account is suspended.", { code: "ACCOUNT_SUSPENDED" });
+        throw accountSuspended();
       }
       await sessions.end(req);
       return { user: publicUser(user), session: await sessions.start(user.id) };

@@ -19,6 +19,7 @@ import type { Logger } from "../lib/log.ts";
 import { createHash } from "node:crypto";
 import { type ApiKeyPointer, apiKeyStore, lookupApiKeyPointer } from "../store/api_keys.ts";
 import { revocationCounterKey } from "../store/keys.ts";
+import { getUser } from "../store/users.ts";
 import { isWellFormedApiKey } from "./api_key_format.ts";
 import type { Principal } from "./principal.ts";
 
@@ -29,7 +30,8 @@ export const POLL_INTERVAL_MS = 250;
 export const FRESH_MS = 750;
 const MAX_CACHED_KEYS = 100_000;
 
-type Cached = { pointer: ApiKeyPointer; versionstamp: string };
+/** A pointer as read from KV, with its account's standing at that moment. */
+type Cached = { pointer: ApiKeyPointer; versionstamp: string; suspended: boolean };
 
 export type VerifierOptions = { cache?: boolean };
 
@@ -81,9 +83,12 @@ export class ApiKeyVerifier {
     return this.#lookup(hash, token).then((found) => found && this.#principalOf(found));
   }
 
-  #principalOf({ pointer, versionstamp }: Cached): Principal | null {
+  #principalOf({ pointer, versionstamp, suspended }: Cached): Principal | null {
     const now = this.clock();
     if (pointer.expiresAt !== null && pointer.expiresAt <= now) return null;
+    if (suspended) {
+      return { userId: pointer.userId, keyId: pointer.keyId, method: "api_key", suspended };
+    }
     this.#maybeTouch(pointer.userId, pointer.keyId, versionstamp, now);
     return { userId: pointer.userId, keyId: pointer.keyId, method: "api_key" };
   }
@@ -133,10 +138,20 @@ export class ApiKeyVerifier {
     this.#pollRevocations(now).catch(() => {/* logged in the poll; next request retries */});
   }
 
+  /**
+   * The pointer, then its account (a cache miss only: two reads). A key whose account no longer
+   * exists is refused like an unknown key; a suspended account's key is marked, for the 403.
+   */
   async #read(hash: string): Promise<Cached | null> {
     const entry = await lookupApiKeyPointer(this.kv, hash);
     if (!entry.value || entry.versionstamp === null) return null;
-    return { pointer: entry.value, versionstamp: entry.versionstamp };
+    const user = await getUser(this.kv, entry.value.userId);
+    if (!user) return null;
+    return {
+      pointer: entry.value,
+      versionstamp: entry.versionstamp,
+      suspended: user.status !== "active",
+    };
   }
 
   /** One poll in flight at a time; empties the cache when the counter moved (or on the first). */

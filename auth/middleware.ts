@@ -4,7 +4,7 @@
  * handler, which receives a store bound to the resolved userId and nothing wider.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { unauthorized } from "../lib/errors.ts";
+import { accountSuspended, unauthorized } from "../lib/errors.ts";
 import type { TenantStore } from "../store/tenant.ts";
 import type { Principal } from "./principal.ts";
 
@@ -44,6 +44,7 @@ export function authenticate(opts: AuthOptions): MiddlewareHandler<AppEnv> {
       principal = verified instanceof Promise ? await verified : verified;
     }
     if (!principal) throw unauthorized();
+    if (principal.suspended) throw accountSuspended();
     c.set("principal", principal);
     const limited = opts.rateLimit?.(c, principal);
     if (limited instanceof Promise) await limited;

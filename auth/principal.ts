@@ -6,4 +6,6 @@ export type Principal = {
   keyId?: string;
   /** The session that authenticated the request (method "session"). */
   sessionId?: string;
+  /** The credential is valid but its account is suspended: the middleware answers 403. */
+  suspended?: boolean;
 };

@@ -20,6 +20,7 @@ import {
 } from "../store/sessions.ts";
 import { assertSameOrigin } from "./csrf.ts";
 import type { Principal } from "./principal.ts";
+import { getUser } from "../store/users.ts";
 
 export const SESSION_COOKIE_BASE = "inbound_session";
 const TOKEN_BYTES = 32;
@@ -103,7 +104,15 @@ export function sessionManager(deps: SessionDeps) {
   async function resolve(req: Request): Promise<Principal | null> {
     const pointer = await lookup(req);
     if (!pointer) return null;
-    return { userId: pointer.userId, method: "session", sessionId: pointer.sessionId };
+    const user = await getUser(kv, pointer.userId);
+    if (!user) return null;
+    const principal: Principal = {
+      userId: pointer.userId,
+      method: "session",
+      sessionId: pointer.sessionId,
+    };
+    if (user.status !== "active") principal.suspended = true;
+    return principal;
   }
 
   return {

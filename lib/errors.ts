@@ -86,6 +86,11 @@ export function unauthorized(): HttpError {
   });
 }
 
+/** Authenticated, but the account is suspended: refused before any account data is read. */
+export function accountSuspended(): HttpError {
+  return new HttpError(403, "This account is suspended.", { code: "ACCOUNT_SUSPENDED" });
+}
+
 /** The limiter could not answer: fail closed with the seed's body. */
 export function rateLimitUnavailable(): HttpError {
   return new HttpError(503, RATE_LIMIT_UNAVAILABLE_MESSAGE, {}, { "Retry-After": "60" });

@@ -1,6 +1,7 @@
 /** Accounts: the user record under its own prefix and the email -> userId pointer index. */
 import { newId } from "../lib/crypto.ts";
-import { emailIndexKey, userKey } from "./keys.ts";
+import { RETRY, withRetries } from "./errors.ts";
+import { emailIndexKey, revocationCounterKey, userKey } from "./keys.ts";
 
 export type UserStatus = "active" | "suspended";
 
@@ -59,4 +60,27 @@ export async function getUserOrThrow(kv: Deno.Kv, userId: string): Promise<UserR
 export async function findUserByEmail(kv: Deno.Kv, email: string): Promise<UserRecord | null> {
   const userId = await findUserIdByEmail(kv, email);
   return userId ? await getUser(kv, userId) : null;
+}
+
+/**
+ * Suspends or reactivates an account. The revocation counter moves in the same commit, so every
+ * process's cache of verified keys is dropped within a second and the next request re-reads the
+ * account. Throws `Deno.errors.NotFound` for an unknown account.
+ */
+export async function setUserStatus(
+  kv: Deno.Kv,
+  userId: string,
+  status: UserStatus,
+): Promise<UserRecord> {
+  return await withRetries(async () => {
+    const entry = await kv.get<UserRecord>(userKey(userId));
+    if (!entry.value) throw new Deno.errors.NotFound("No such account");
+    const updated = { ...entry.value, status };
+    const res = await kv.atomic()
+      .check(entry)
+      .set(entry.key, updated)
+      .sum(revocationCounterKey(), 1n)
+      .commit();
+    return res.ok ? updated : RETRY;
+  });
 }

@@ -128,7 +128,8 @@ export function dashboardRoutes(deps: DashboardDeps) {
   /** Pages under /settings need a session; without one, go to the sign-in page. */
   const requireSession: MiddlewareHandler<AppEnv> = async (c, next) => {
     const principal = await sessions.resolve(c.req.raw);
-    if (!principal) return redirect("/sign-in");
+    // A suspended account's session opens nothing; signing in again says why.
+    if (!principal || principal.suspended) return redirect("/sign-in");
     c.set("principal", principal);
     c.set("store", storeFor(principal.userId));
     await next();
