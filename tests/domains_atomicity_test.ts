@@ -5,28 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { fakeClock } from "../lib/clock.ts";
-import { dnsPlan, type RecordCheck } from "../lib/dns.ts";
-import { parseDomainName } from "../lib/domain_name.ts";
+import type { RecordCheck } from "../lib/dns.ts";
 import {
   checkDomainInvariants,
   DomainExistsError,
   DomainHasSubdomainsError,
   domainStore,
 } from "../store/domains.ts";
+import { domainInput } from "./domains_fixtures.ts";
 
 const USER_A = "usr_AAAAAAAAAAAAAAAAAAAAAA";
 const USER_B = "usr_BBBBBBBBBBBBBBBBBBBBBB";
-
-function input(name: string) {
-  const parsed = parseDomainName(name);
-  if (!parsed.ok) throw new Error(parsed.problem);
-  return {
-    domain: parsed.value.name,
-    ancestors: parsed.value.ancestors,
-    plan: (c: { domain: string; token: string; inherited: boolean }) =>
-      dnsPlan(c.domain, c.token, c.inherited),
-  };
-}
 
 const ALL_VERIFIED: RecordCheck[] = [
   { kind: "verification", isVerified: true },
@@ -95,15 +84,15 @@ Deno.test("each domain write is a single commit that a crash cannot split", asyn
   const { kv, state } = killableKv(base);
   const store = domainStore(kv, USER_A, clock);
   try {
-    const parent = await store.create(input("crash.example"));
+    const parent = await store.create(domainInput("crash.example"));
     const idOf = async (name: string) =>
       (await store.list({}, { limit: 100, offset: 0 })).data.find((d) => d.domain === name)!.id;
     const ops: [string, () => Promise<unknown>][] = [
-      ["create a domain", () => store.create(input("other.example"))],
+      ["create a domain", () => store.create(domainInput("other.example"))],
       ["verify the parent through a check", () => store.applyCheck(parent.id, ALL_VERIFIED)],
       [
         "create a subdomain (record, indexes, counters, parent link)",
-        () => store.create(input("sub.crash.example")),
+        () => store.create(domainInput("sub.crash.example")),
       ],
       [
         "update catch-all",
@@ -147,7 +136,7 @@ Deno.test("racing writers leave exact counts and no orphans", async (t) => {
   try {
     await t.step("30 concurrent creates in one account all land and are all counted", async () => {
       const made = await Promise.all(
-        Array.from({ length: 30 }, (_, i) => a.create(input(`n${i}.example`))),
+        Array.from({ length: 30 }, (_, i) => a.create(domainInput(`n${i}.example`))),
       );
       assert.equal(new Set(made.map((r) => r.id)).size, 30);
       assert.equal(await a.count(), 30);
@@ -158,8 +147,8 @@ Deno.test("racing writers leave exact counts and no orphans", async (t) => {
     await t.step("two accounts racing for one name: exactly one gets it, every time", async () => {
       for (let i = 0; i < 10; i++) {
         const results = await Promise.allSettled([
-          a.create(input(`race${i}.example`)),
-          b.create(input(`race${i}.example`)),
+          a.create(domainInput(`race${i}.example`)),
+          b.create(domainInput(`race${i}.example`)),
         ]);
         const won = results.filter((r) => r.status === "fulfilled");
         const lost = results.filter((r) => r.status === "rejected");
@@ -173,9 +162,9 @@ Deno.test("racing writers leave exact counts and no orphans", async (t) => {
     });
     await t.step("a subdomain racing its parent's delete never leaves an orphan link", async () => {
       for (let i = 0; i < 10; i++) {
-        const parent = await a.create(input(`p${i}.example`));
+        const parent = await a.create(domainInput(`p${i}.example`));
         const [child, del] = await Promise.allSettled([
-          a.create(input(`c.p${i}.example`)),
+          a.create(domainInput(`c.p${i}.example`)),
           a.delete(parent.id),
         ]);
         assert.equal(child.status, "fulfilled");
@@ -215,7 +204,7 @@ Deno.test("the invariant checker notices an orphan, a missing index and a wrong 
   const clock = fakeClock(Date.UTC(2026, 0, 1));
   const a = domainStore(kv, USER_A, clock);
   try {
-    const r = await a.create(input("broken.example"));
+    const r = await a.create(domainInput("broken.example"));
     assert.deepEqual(await checkDomainInvariants(kv, USER_A), []);
     // Simulate the damage a non-atomic write would do.
     await kv.set([USER_A, "count", "domains", "all"], 2);

@@ -6,11 +6,24 @@ import { type App, createApp } from "../app.ts";
 import { TimeoutError } from "../lib/async.ts";
 import { fakeClock } from "../lib/clock.ts";
 import { testConfig } from "../lib/config.ts";
-import type { DnsResolver, MxAnswer } from "../lib/dns.ts";
+import { dnsPlan, type DnsResolver, type MxAnswer } from "../lib/dns.ts";
+import { parseDomainName } from "../lib/domain_name.ts";
 import { checkDomainInvariants } from "../store/domains.ts";
 import { bearer, createAccountWithKey } from "./_helpers.ts";
 import { assertMatchesDocument, type OpenApiDoc } from "./openapi_fixtures.ts";
 import assert from "node:assert/strict";
+
+/** What the store's `create` takes for a name, as the route builds it. */
+export function domainInput(name: string) {
+  const parsed = parseDomainName(name);
+  if (!parsed.ok) throw new Error(parsed.problem);
+  return {
+    domain: parsed.value.name,
+    ancestors: parsed.value.ancestors,
+    plan: (c: { domain: string; token: string; inherited: boolean }) =>
+      dnsPlan(c.domain, c.token, c.inherited),
+  };
+}
 
 type Answer<T> = T[] | "timeout" | Error;
 

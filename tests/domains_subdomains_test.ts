@@ -6,8 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { fakeClock } from "../lib/clock.ts";
-import { dnsPlan, type RecordCheck } from "../lib/dns.ts";
-import { parseDomainName } from "../lib/domain_name.ts";
+import type { RecordCheck } from "../lib/dns.ts";
 import {
   checkDomainInvariants,
   DomainHasSubdomainsError,
@@ -15,20 +14,14 @@ import {
   domainStore,
 } from "../store/domains.ts";
 import { domainKey } from "../store/keys.ts";
-import { type Account, type DomainTestApp, domainTestApp } from "./domains_fixtures.ts";
+import {
+  type Account,
+  domainInput,
+  type DomainTestApp,
+  domainTestApp,
+} from "./domains_fixtures.ts";
 
 const USER_A = "usr_AAAAAAAAAAAAAAAAAAAAAA";
-
-function input(name: string) {
-  const parsed = parseDomainName(name);
-  if (!parsed.ok) throw new Error(parsed.problem);
-  return {
-    domain: parsed.value.name,
-    ancestors: parsed.value.ancestors,
-    plan: (c: { domain: string; token: string; inherited: boolean }) =>
-      dnsPlan(c.domain, c.token, c.inherited),
-  };
-}
 
 const ALL_VERIFIED: RecordCheck[] = [
   { kind: "verification", isVerified: true },
@@ -262,12 +255,12 @@ Deno.test("a subdomain created while its parent's delete is under way cannot sli
         const deleter = domainStore(kv, USER_A, clock);
         // With a grand-parent verified after the parent was added, the parent stays pending and
         // the child links past it to the grand-parent.
-        const g = c.grand ? await other.create(input("race.example")) : null;
-        const parent = await other.create(input("p.race.example"));
+        const g = c.grand ? await other.create(domainInput("race.example")) : null;
+        const parent = await other.create(domainInput("p.race.example"));
         if (g) await other.applyCheck(g.id, ALL_VERIFIED);
         const raced: { child?: DomainRecord } = {};
         hooks[c.point] = async () => {
-          raced.child = await other.create(input("c.p.race.example"));
+          raced.child = await other.create(domainInput("c.p.race.example"));
         };
         await assert.rejects(() => deleter.delete(parent.id), (err) => {
           assert.ok(err instanceof DomainHasSubdomainsError);
@@ -301,8 +294,8 @@ Deno.test("racing subdomain creates against the parent's delete never leave both
       const grandName = `g${i}.example`;
       const parentName = i % 2 ? `p.${grandName}` : `p${i}.example`;
       const childName = `c.${parentName}`;
-      const parent = await creator.create(input(parentName));
-      const grand = i % 2 ? await creator.create(input(grandName)) : null;
+      const parent = await creator.create(domainInput(parentName));
+      const grand = i % 2 ? await creator.create(domainInput(grandName)) : null;
       if (grand) await creator.applyCheck(grand.id, ALL_VERIFIED);
       hooks.commits.length = 0;
       // Hold one side back by 0–5 KV round trips (alternating sides) to vary the interleaving.
@@ -313,7 +306,7 @@ Deno.test("racing subdomain creates against the parent's delete never leave both
       const [made, del] = await Promise.allSettled([
         (async () => {
           await lag(i % 4 < 2 ? n : 0);
-          return await creator.create(input(childName));
+          return await creator.create(domainInput(childName));
         })(),
         (async () => {
           await lag(i % 4 < 2 ? 0 : n);
