@@ -16,11 +16,11 @@
  */
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
-import { createHash } from "node:crypto";
+import { sha256HexSync } from "../lib/sha256.ts";
 import { type ApiKeyPointer, apiKeyStore, lookupApiKeyPointer } from "../store/api_keys.ts";
 import { revocationCounterKey } from "../store/keys.ts";
 import { getUser } from "../store/users.ts";
-import { isWellFormedApiKey } from "./api_key_format.ts";
+import { API_KEY_LENGTH, isWellFormedApiKey } from "./api_key_format.ts";
 import type { Principal } from "./principal.ts";
 
 const LAST_USED_INTERVAL_MS = 60_000;
@@ -34,16 +34,6 @@ const MAX_CACHED_KEYS = 100_000;
 type Cached = { pointer: ApiKeyPointer; versionstamp: string; suspended: boolean };
 
 export type VerifierOptions = { cache?: boolean };
-
-/**
- * The same digest as lib/crypto.ts's `sha256Hex`, computed synchronously: Web Crypto's `digest`
- * runs on a worker thread, and that hand-off cost ~5-20 us per request under load (measured),
- * more than the rest of authentication together. The key stores hash with `sha256Hex` (Web
- * Crypto); the digests are identical (tests/api_key_cache_test.ts checks it).
- */
-export function sha256HexSync(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
 
 export class ApiKeyVerifier {
   /** keyId -> when this process last wrote lastUsedAt for it. */
@@ -74,6 +64,8 @@ export class ApiKeyVerifier {
    * promise, no microtask); anything else returns a promise.
    */
   verify(token: string): Principal | null | Promise<Principal | null> {
+    // No key has another length: refuse without hashing (an 8 KB token costs nothing).
+    if (token.length !== API_KEY_LENGTH) return null;
     const hash = sha256HexSync(token);
     const hit = this.#freshHit(hash);
     if (hit) {
