@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { ApiKeyVerifier, FRESH_MS } from "../auth/api_key_verifier.ts";
-import { sha256Hex } from "../lib/crypto.ts";
 import { rollApiKey } from "../auth/issue_api_key.ts";
 import { fakeClock } from "../lib/clock.ts";
 import { silentLogger } from "../lib/log.ts";
