@@ -8,6 +8,9 @@
  *   faulty.setMode({ kind: "throw", ops: ["get"] });   // every kv.get rejects
  *   faulty.heal();                                      // back to normal; stalled calls proceed
  *
+ * Modes: throw, stall (for a while or until healed), fail one commit in N, or throw SQLite's
+ * transient `database is locked` on a share of the calls.
+ *
  * Which calls are hit is chosen by operation (`ops`) and optionally by key (`keys`, a predicate
  * over every key the call touches; for an atomic operation, every key it checks or writes).
  * Injected errors carry `FAULT_MARKER` in their message, so a test can assert that no internal
@@ -50,7 +53,12 @@ export type FaultMode =
    * without applying anything; `"after"` applies the commit and then rejects, like a connection
    * lost after the store committed (the caller cannot know it succeeded).
    */
-  | ({ kind: "failCommit"; every: number; when?: "before" | "after" } & Selector);
+  | ({ kind: "failCommit"; every: number; when?: "before" | "after" } & Selector)
+  /**
+   * A share `rate` of the calls throws SQLite's transient `database is locked`, as two processes
+   * on one KV file do; the sequence is seeded, so a run repeats exactly.
+   */
+  | ({ kind: "locked"; rate: number } & Selector);
 
 export type FaultStats = { calls: Record<KvOp, number>; injected: number };
 
@@ -63,6 +71,7 @@ export class FaultyKv {
   #mode: FaultMode = { kind: "ok" };
   #waiters = new Set<() => void>();
   #commitSeq = 0;
+  #seed = 0x2545f491;
   #stats: FaultStats = {
     calls: { get: 0, getMany: 0, list: 0, set: 0, delete: 0, commit: 0, enqueue: 0, watch: 0 },
     injected: 0,
@@ -122,6 +131,11 @@ export class FaultyKv {
         this.#stats.injected++;
         throw (mode.error ?? injectedError)();
       }
+      if (mode.kind === "locked") {
+        if (this.#random() >= mode.rate) return "proceed";
+        this.#stats.injected++;
+        throw new TypeError("database is locked");
+      }
       if (mode.kind === "failCommit") {
         if (op !== "commit") return "proceed";
         const n = this.#commitSeq++;
@@ -139,6 +153,14 @@ export class FaultyKv {
       await new Promise<void>((wake) => this.#waiters.add(wake));
       // Mode changed: loop and apply the new one.
     }
+  }
+
+  /** xorshift32: deterministic, so a failing run can be replayed. */
+  #random(): number {
+    this.#seed ^= this.#seed << 13;
+    this.#seed ^= this.#seed >>> 17;
+    this.#seed ^= this.#seed << 5;
+    return (this.#seed >>> 0) / 2 ** 32;
   }
 
   #wrap(kv: Deno.Kv): Deno.Kv {

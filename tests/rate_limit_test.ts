@@ -11,7 +11,8 @@ import { RATE_LIMIT_UNAVAILABLE_MESSAGE } from "../lib/errors.ts";
 import { type LogEntry, silentLogger } from "../lib/log.ts";
 import { windowCount } from "../store/rate_limit.ts";
 import { bearer, createAccountWithKey, makeTestApp } from "./_helpers.ts";
-import { faultyKv, isRateKey } from "./rate_limit_faulty_kv.ts";
+import { FaultyKv } from "./_faulty_kv.ts";
+import { recordingKv } from "./_recording_kv.ts";
 
 const URL = "http://localhost/api/e2/domains";
 const WINDOW = 1000;
@@ -156,24 +157,23 @@ Deno.test("rate-limit headers are on every authenticated response, errors includ
 Deno.test("a refused request reads no account data", async () => {
   const clock = windowAlignedClock();
   const kv = await Deno.openKv(":memory:");
-  const reads: Deno.KvKey[] = [];
-  const counting = faultyKv(kv, (key) => {
-    if (!isRateKey(key)) reads.push(key);
-    return false;
-  });
+  const recording = recordingKv(kv);
   const h = await makeTestApp({
-    kv: counting.kv,
+    kv: recording.kv,
     clock,
     config: { rateLimit: { max: 1, windowMs: WINDOW, failOpen: false } },
   });
   try {
     const { key, userId } = await createAccountWithKey(kv, clock);
     (await h.app.request(URL, bearer(key))).body?.cancel();
-    reads.length = 0;
+    await h.app.idle();
+    recording.accesses.length = 0;
     const res = await h.app.request(URL, bearer(key));
     await res.body?.cancel();
+    await h.app.idle();
     assert.equal(res.status, 429);
-    assert.deepEqual(reads.filter((k) => k[0] === userId), []);
+    const accountData = recording.accesses.filter((a) => a.key[0] === userId && !isRateKey(a.key));
+    assert.deepEqual(accountData, []);
   } finally {
     await h.close();
   }
@@ -282,8 +282,8 @@ Deno.test("SQLite's transient `database is locked` is retried: no error, no lost
   await t.step("one instance, 30 % of the store calls locked", async () => {
     const clock = windowAlignedClock();
     const kv = await Deno.openKv(":memory:");
-    const faulty = faultyKv(kv, isRateKey);
-    faulty.mode = "locked";
+    const faulty = new FaultyKv(kv);
+    faulty.setMode({ kind: "locked", rate: 0.3, keys: isRateKey });
     try {
       const l = limiter(faulty.kv, clock, 100);
       const results: string[] = [];
@@ -291,7 +291,7 @@ Deno.test("SQLite's transient `database is locked` is retried: no error, no lost
         results.push(...await Promise.all(Array.from({ length: 10 }, () => outcome(l, "u"))));
       }
       assert.deepEqual(tally(results), { allowed: 100, refused: 50 });
-      assert.ok(faulty.failures > 0, "some calls were locked");
+      assert.ok(faulty.stats.injected > 0, "some calls were locked");
       assert.equal(await windowCount(kv, "u", clock() - (clock() % WINDOW)), 100);
     } finally {
       kv.close();
@@ -301,15 +301,14 @@ Deno.test("SQLite's transient `database is locked` is retried: no error, no lost
   await t.step("two instances, sequential requests: the count equals the admitted", async () => {
     const clock = windowAlignedClock();
     const kv = await Deno.openKv(":memory:");
-    const faulty = faultyKv(kv, isRateKey);
-    faulty.mode = "locked";
-    faulty.lockedRate = 0.5;
+    const faulty = new FaultyKv(kv);
+    faulty.setMode({ kind: "locked", rate: 0.5, keys: isRateKey });
     try {
       const ls = [limiter(faulty.kv, clock, 40), limiter(faulty.kv, clock, 40)];
       const results: string[] = [];
       for (let i = 0; i < 60; i++) results.push(await outcome(ls[i % 2], "u"));
       assert.deepEqual(tally(results), { allowed: 40, refused: 20 });
-      assert.ok(faulty.failures > 0, "some calls were locked");
+      assert.ok(faulty.stats.injected > 0, "some calls were locked");
       assert.equal(await windowCount(kv, "u", clock() - (clock() % WINDOW)), 40);
     } finally {
       kv.close();
@@ -319,7 +318,7 @@ Deno.test("SQLite's transient `database is locked` is retried: no error, no lost
   await t.step("through the app: only 200 and 429, never a 500 or 503", async () => {
     const clock = windowAlignedClock();
     const kv = await Deno.openKv(":memory:");
-    const faulty = faultyKv(kv, isRateKey);
+    const faulty = new FaultyKv(kv);
     const h = await makeTestApp({
       kv: faulty.kv,
       clock,
@@ -327,7 +326,7 @@ Deno.test("SQLite's transient `database is locked` is retried: no error, no lost
     });
     try {
       const { key } = await createAccountWithKey(kv, clock);
-      faulty.mode = "locked";
+      faulty.setMode({ kind: "locked", rate: 0.3, keys: isRateKey });
       const statuses = await Promise.all(Array.from({ length: 50 }, async () => {
         const res = await h.app.request(URL, bearer(key));
         await res.body?.cancel();
@@ -343,7 +342,7 @@ Deno.test("SQLite's transient `database is locked` is retried: no error, no lost
 Deno.test("a failing rate-limit store answers the seed's 503 and recovers", async (t) => {
   const clock = windowAlignedClock();
   const kv = await Deno.openKv(":memory:");
-  const faulty = faultyKv(kv, isRateKey);
+  const faulty = new FaultyKv(kv);
   const logs: LogEntry[] = [];
   const h = await makeTestApp({
     kv: faulty.kv,
@@ -370,15 +369,15 @@ Deno.test("a failing rate-limit store answers the seed's 503 and recovers", asyn
     const { key } = await createAccountWithKey(kv, clock);
 
     await t.step("a store that throws: 503, not 401 or 500", async () => {
-      faulty.mode = "throw";
+      faulty.setMode({ kind: "throw", keys: isRateKey });
       await expect503(await h.app.request(URL, bearer(key)));
-      assert.ok(faulty.failures > 0);
+      assert.ok(faulty.stats.injected > 0);
       assert.ok(logs.some((e) => e.msg === "rate limit store unavailable; refusing with 503"));
       assert.ok(!JSON.stringify(logs).includes(key), "the key never reaches the logs");
     });
 
     await t.step("the store recovers: the next request is served", async () => {
-      faulty.mode = "ok";
+      faulty.heal();
       const res = await h.app.request(URL, bearer(key));
       await res.body?.cancel();
       assert.equal(res.status, 200);
@@ -386,13 +385,13 @@ Deno.test("a failing rate-limit store answers the seed's 503 and recovers", asyn
 
     await t.step("a store that stalls: 503 after the bounded wait, not a hang", async () => {
       clock.advance(WINDOW); // a new window: the process holds no tokens for it
-      faulty.mode = "stall";
+      faulty.setMode({ kind: "stall", keys: isRateKey });
       const results = await Promise.all([1, 2, 3].map(() => h.app.request(URL, bearer(key))));
       for (const res of results) await expect503(res);
     });
 
     await t.step("the stalled store recovers: the next request is served", async () => {
-      faulty.mode = "ok";
+      faulty.heal();
       const res = await h.app.request(URL, bearer(key));
       await res.body?.cancel();
       assert.equal(res.status, 200);
@@ -406,8 +405,8 @@ Deno.test("a failing rate-limit store answers the seed's 503 and recovers", asyn
 Deno.test("with RATE_LIMIT_FAIL_OPEN each instance counts on its own while the store is down", async () => {
   const clock = windowAlignedClock();
   const kv = await Deno.openKv(":memory:");
-  const faulty = faultyKv(kv, isRateKey);
-  faulty.mode = "throw";
+  const faulty = new FaultyKv(kv);
+  faulty.setMode({ kind: "throw", keys: isRateKey });
   try {
     const l = limiter(faulty.kv, clock, 10, true);
     const results: string[] = [];
@@ -420,3 +419,8 @@ Deno.test("with RATE_LIMIT_FAIL_OPEN each instance counts on its own while the s
     kv.close();
   }
 });
+
+/** Keys of the rate limiter: [userId, "rate", windowStartMs]. */
+function isRateKey(key: Deno.KvKey): boolean {
+  return key[1] === "rate";
+}
