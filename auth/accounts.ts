@@ -6,7 +6,7 @@
 import type { Context } from "hono";
 import type { Clock } from "../lib/clock.ts";
 import type { Config } from "../lib/config.ts";
-import { sha256Hex } from "../lib/crypto.ts";
+import { sha256Hex } from "../lib/sha256.ts";
 import { accountSuspended, HttpError } from "../lib/errors.ts";
 import { recordAttempt } from "../store/throttle.ts";
 import {
@@ -102,7 +102,7 @@ export function accountService(deps: AccountDeps) {
     ): Promise<SignedIn> {
       const email = normaliseEmail(input.email);
       await throttle("sign-in:ip", ip, "sign-in");
-      await throttle("sign-in:email", await sha256Hex(email), "sign-in");
+      await throttle("sign-in:email", sha256Hex(email), "sign-in");
       const user = await findUserByEmail(kv, email);
       const ok = user
         ? await verifyPassword(input.password, user.passwordHash)

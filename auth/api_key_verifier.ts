@@ -16,7 +16,7 @@
  */
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
-import { sha256HexSync } from "../lib/sha256.ts";
+import { sha256Hex } from "../lib/sha256.ts";
 import { type ApiKeyPointer, apiKeyStore, lookupApiKeyPointer } from "../store/api_keys.ts";
 import { revocationCounterKey } from "../store/keys.ts";
 import { getUser } from "../store/users.ts";
@@ -66,7 +66,7 @@ export class ApiKeyVerifier {
   verify(token: string): Principal | null | Promise<Principal | null> {
     // No key has another length: refuse without hashing (an 8 KB token costs nothing).
     if (token.length !== API_KEY_LENGTH) return null;
-    const hash = sha256HexSync(token);
+    const hash = sha256Hex(token);
     const hit = this.#freshHit(hash);
     if (hit) {
       this.#pollInBackground();

@@ -1,5 +1,5 @@
 /** Minting keys: the only place a plaintext key exists, returned once to the caller. */
-import { sha256Hex } from "../lib/crypto.ts";
+import { sha256Hex } from "../lib/sha256.ts";
 import type { ApiKeyRecord, ApiKeyStore } from "../store/api_keys.ts";
 import { displayStart, generateApiKey } from "./api_key_format.ts";
 
@@ -9,16 +9,16 @@ const DAY_MS = 86_400_000;
 
 export type IssuedApiKey = { key: string; record: ApiKeyRecord };
 
-async function mint() {
+function mint() {
   const key = generateApiKey();
-  return { key, hash: await sha256Hex(key), start: displayStart(key) };
+  return { key, hash: sha256Hex(key), start: displayStart(key) };
 }
 
 export async function issueApiKey(
   store: ApiKeyStore,
   input: { name: string; expiresInDays?: number | null; nowMs: number },
 ): Promise<IssuedApiKey> {
-  const { key, hash, start } = await mint();
+  const { key, hash, start } = mint();
   const expiresAtMs = input.expiresInDays ? input.nowMs + input.expiresInDays * DAY_MS : null;
   const record = await store.create({ name: input.name, hash, start, expiresAtMs });
   return { key, record };
@@ -30,7 +30,7 @@ export async function rollApiKey(
   keyId: string,
   graceMs: number,
 ): Promise<IssuedApiKey & { old: ApiKeyRecord }> {
-  const { key, hash, start } = await mint();
+  const { key, hash, start } = mint();
   const old = await store.get(keyId);
   const expiresAtMs = old.expiresAt === null ? null : Date.parse(old.expiresAt);
   const { created, old: updated } = await store.roll(keyId, { hash, start, expiresAtMs }, graceMs);

@@ -11,7 +11,7 @@
 import type { Context } from "hono";
 import { generateCookie } from "hono/cookie";
 import type { Clock } from "../lib/clock.ts";
-import { sha256Hex } from "../lib/crypto.ts";
+import { sha256Hex } from "../lib/sha256.ts";
 import {
   createSession,
   deleteSessionByHash,
@@ -97,7 +97,7 @@ export function sessionManager(deps: SessionDeps) {
   async function lookup(req: Request): Promise<SessionPointer | null> {
     const token = readSessionToken(req);
     if (!token) return null;
-    return await findSession(kv, await sha256Hex(token), clock());
+    return await findSession(kv, sha256Hex(token), clock());
   }
 
   /** The session principal for the request's cookie, or null. No CSRF check. */
@@ -135,7 +135,7 @@ export function sessionManager(deps: SessionDeps) {
       const token = generateSessionToken();
       const record = await createSession(kv, {
         userId,
-        hash: await sha256Hex(token),
+        hash: sha256Hex(token),
         nowMs: clock(),
         ttlMs,
       });
@@ -146,7 +146,7 @@ export function sessionManager(deps: SessionDeps) {
     async end(req: Request): Promise<boolean> {
       const token = readSessionToken(req);
       if (!token) return false;
-      return await deleteSessionByHash(kv, await sha256Hex(token));
+      return await deleteSessionByHash(kv, sha256Hex(token));
     },
 
     cookieMaxAgeSeconds: Math.floor(ttlMs / 1000),

@@ -24,19 +24,6 @@ export function newId(prefix: string): string {
   return `${prefix}_${randomBase62(22)}`;
 }
 
-const encoder = new TextEncoder();
-
-export async function sha256Hex(input: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(input));
-  return toHex(new Uint8Array(digest));
-}
-
-export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
-}
-
 /** Constant-time comparison for equal-length byte arrays. */
 export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

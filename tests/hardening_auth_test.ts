@@ -14,7 +14,8 @@ import assert from "node:assert/strict";
 import { API_KEY_LENGTH, checksumOf, generateApiKey } from "../auth/api_key_format.ts";
 import { issueApiKey, rollApiKey } from "../auth/issue_api_key.ts";
 import type { Clock } from "../lib/clock.ts";
-import { BASE62, sha256Hex } from "../lib/crypto.ts";
+import { BASE62 } from "../lib/crypto.ts";
+import { sha256Hex } from "../lib/sha256.ts";
 import { deleteSessionByHash } from "../store/sessions.ts";
 import { tenantStore } from "../store/tenant.ts";
 import {
@@ -82,7 +83,7 @@ async function makeFixtures(kv: Deno.Kv, clock: Clock): Promise<Fixtures> {
 
   const { token: session } = await seedSession(kv, a.userId, clock, DAY);
   const { token: ended } = await seedSession(kv, a.userId, clock, DAY);
-  await deleteSessionByHash(kv, await sha256Hex(ended));
+  await deleteSessionByHash(kv, sha256Hex(ended));
 
   return {
     key: a.key,
@@ -420,7 +421,7 @@ Deno.test("every hostile Authorization header gets the seed's exact 401, in proc
   const kvPath = await tempKvPath();
   const fileKv = await Deno.openKv(kvPath);
   const fixturesOnFile = await makeFixtures(fileKv, () => Date.now());
-  const digestOnFile = await sha256Hex(fixturesOnFile.key);
+  const digestOnFile = sha256Hex(fixturesOnFile.key);
   fileKv.close();
 
   const tally = new Tally("auth");
@@ -430,7 +431,7 @@ Deno.test("every hostile Authorization header gets the seed's exact 401, in proc
     const h = await makeTestApp();
     try {
       const f = await makeFixtures(h.kv, h.clock);
-      const cases = hostileCases(f, await sha256Hex(f.key));
+      const cases = hostileCases(f, sha256Hex(f.key));
       assert.ok(cases.length >= 100, `only ${cases.length} cases`);
       console.log(
         `hardening/auth: table of ${cases.length} hostile headers + ${
@@ -526,7 +527,7 @@ Deno.test("every protected API route and method refuses a sample of hostile cred
   const tally = new Tally("auth-routes");
   try {
     const f = await makeFixtures(h.kv, h.clock);
-    const sample = hostileCases(f, await sha256Hex(f.key)).filter((c) =>
+    const sample = hostileCases(f, sha256Hex(f.key)).filter((c) =>
       [
         "no Authorization header",
         "empty value",

@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { findUserIdByEmail, getUser } from "../store/users.ts";
 import { generateApiKey, isWellFormedApiKey } from "../auth/api_key_format.ts";
 import { generateSessionToken } from "../auth/session.ts";
-import { sha256Hex } from "../lib/crypto.ts";
+import { sha256Hex } from "../lib/sha256.ts";
 import {
   bearer,
   makeTestApp,
@@ -29,8 +29,8 @@ import { Tally } from "./_hardening.ts";
 
 type Secret = { label: string; value: string };
 
-async function secretForms(label: string, value: string): Promise<Secret[]> {
-  const hex = await sha256Hex(value);
+function secretForms(label: string, value: string): Secret[] {
+  const hex = sha256Hex(value);
   const bytes = Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
   const out: Secret[] = [
     { label, value },
@@ -75,9 +75,9 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
     headers: { "Content-Type": "application/json", ...headers },
     body: JSON.stringify(body),
   });
-  const addSecret = async (label: string, value: string) => {
+  const addSecret = (label: string, value: string) => {
     assert.ok(value && value.length >= 12, `${label} is empty`);
-    secrets.push(...await secretForms(label, value));
+    secrets.push(...secretForms(label, value));
   };
 
   const emailCli = `cli-${crypto.randomUUID().slice(0, 8)}@example.com`;
@@ -85,9 +85,9 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
   const passwordCli = `cli pass ${crypto.randomUUID()}`;
   const passwordWeb = `web pass ${crypto.randomUUID()}`;
   const wrongPassword = `wrong pass ${crypto.randomUUID()}`;
-  await addSecret("CLI password", passwordCli);
-  await addSecret("web password", passwordWeb);
-  await addSecret("wrong password", wrongPassword);
+  addSecret("CLI password", passwordCli);
+  addSecret("web password", passwordWeb);
+  addSecret("wrong password", wrongPassword);
   const env = { DENO_KV_PATH: path };
   try {
     // Through the admin CLI.
@@ -97,8 +97,8 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
       .stdout.trim();
     const k2 = (await runAdminCli(["key:create", "--email", emailCli, "--name", "two"], env))
       .stdout.trim();
-    await addSecret("CLI key 1", k1);
-    await addSecret("CLI key 2", k2);
+    addSecret("CLI key 1", k1);
+    addSecret("CLI key 2", k2);
     const listed = await runAdminCli(["key:list", "--email", emailCli], env);
     bodies.push({ label: "admin key:list output", body: listed.stdout + listed.stderr });
     const k2Id = listed.stdout.trim().split("\n").map((l) => JSON.parse(l))
@@ -116,7 +116,7 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
     );
     assert.equal(up.status, 201, up.body);
     const s1 = /inbound_session=([^;]+)/.exec(up.headers.get("Set-Cookie") ?? "")![1];
-    await addSecret("sign-up session token", s1);
+    addSecret("sign-up session token", s1);
     const wrong = await call(
       "wrong sign-in",
       "/api/auth/sign-in",
@@ -130,13 +130,13 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
     );
     assert.equal(inn.status, 200, inn.body);
     const s2 = /inbound_session=([^;]+)/.exec(inn.headers.get("Set-Cookie") ?? "")![1];
-    await addSecret("sign-in session token", s2);
+    addSecret("sign-in session token", s2);
     const cookie = { Cookie: `inbound_session=${s2}` };
     const made = JSON.parse(
       (await call("key create", "/api/e2/api-keys", jsonPost({ name: "web" }, cookie))).body,
     );
     bodies[bodies.length - 1].mayShow = made.key;
-    await addSecret("web key", made.key);
+    addSecret("web key", made.key);
     const rolled = await call(
       "key roll",
       `/api/e2/api-keys/${made.id}/roll`,
@@ -144,7 +144,7 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
     );
     const k4 = JSON.parse(rolled.body).key;
     bodies[bodies.length - 1].mayShow = k4;
-    await addSecret("rolled key", k4);
+    addSecret("rolled key", k4);
     await call("key list", "/api/e2/api-keys", { headers: cookie });
     await call("session", "/api/auth/session", { headers: cookie });
     // The public documentation, fetched while the account's keys and sessions exist.

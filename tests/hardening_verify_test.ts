@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { verifyStore } from "../admin/verify.ts";
 import { issueApiKey, rollApiKey } from "../auth/issue_api_key.ts";
 import { generateSessionToken } from "../auth/session.ts";
-import { sha256Hex } from "../lib/crypto.ts";
+import { sha256Hex } from "../lib/sha256.ts";
 import { checkDomainInvariants } from "../store/domains.ts";
 import {
   apiKeyCountKey,
@@ -61,7 +61,7 @@ async function cleanStore(kv?: Deno.Kv): Promise<Clean> {
   const revoked = await issueApiKey(store.apiKeys, { name: "revoked", nowMs: h.clock() });
   await rollApiKey(store.apiKeys, revoked.record.id, 0);
   const token = generateSessionToken();
-  const sessionHash = await sha256Hex(token);
+  const sessionHash = sha256Hex(token);
   await createSession(h.kv, {
     userId: a.userId,
     hash: sessionHash,

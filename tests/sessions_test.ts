@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sha256Hex } from "../lib/crypto.ts";
+import { sha256Hex } from "../lib/sha256.ts";
 import { hashPassword } from "../auth/password.ts";
 import { createSession, deleteSessionByHash, findSession } from "../store/sessions.ts";
 import { sessionHashIndexKey, sessionKey, userKey } from "../store/keys.ts";
@@ -63,7 +63,7 @@ Deno.test("sign-up creates an account and a session whose token KV never sees", 
     });
 
     await t.step("KV holds the token's SHA-256 digest in the pointer and the record", async () => {
-      const digest = await sha256Hex(token);
+      const digest = sha256Hex(token);
       const pointer = await ctx.kv.get<{ userId: string; sessionId: string; expiresAt: number }>(
         sessionHashIndexKey(digest),
       );
@@ -242,7 +242,7 @@ Deno.test("sign-out deletes the session server-side and clears the cookie", asyn
     assert.deepEqual(await out.json(), { success: true, message: "Signed out." });
     // The browser would drop the cookie; a copy of it must still be worthless.
     assert.equal(
-      (await ctx.kv.get(sessionHashIndexKey(await sha256Hex(token)))).versionstamp,
+      (await ctx.kv.get(sessionHashIndexKey(sha256Hex(token)))).versionstamp,
       null,
     );
     const left = await Array.fromAsync(ctx.kv.list({ prefix: [userId, "session"] }));

@@ -1,5 +1,5 @@
 /** Sign-up and sign-in pages: plain forms, posted to this origin, readable errors. */
-import { MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
 import { Banner, Layout } from "./layout.tsx";
 
 export type AuthPageProps = { error?: string; notice?: string; email?: string };
@@ -39,7 +39,7 @@ export function SignUpPage(props: AuthPageProps) {
             autocomplete="new-password"
             required
             minlength={MIN_PASSWORD_LENGTH}
-            maxlength={256}
+            maxlength={MAX_PASSWORD_LENGTH}
             aria-describedby="password-hint"
           />
           <p class="hint" id="password-hint">
@@ -71,7 +71,7 @@ export function SignInPage(props: AuthPageProps) {
             name="password"
             autocomplete="current-password"
             required
-            maxlength={256}
+            maxlength={MAX_PASSWORD_LENGTH}
           />
         </div>
         <button type="submit">Sign in</button>
