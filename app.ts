@@ -8,11 +8,13 @@ import { RateLimiter } from "./auth/rate_limit.ts";
 import { type AppEnv, authenticate } from "./auth/middleware.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import type { Config } from "./lib/config.ts";
-import { errorBody, HttpError, jsonResponse } from "./lib/errors.ts";
+import { errorBody, HttpError, jsonResponse, writeConflict } from "./lib/errors.ts";
 import { jsonLogger, type Logger, silentLogger } from "./lib/log.ts";
 import { withTimeout } from "./lib/async.ts";
 import { healthKey } from "./store/keys.ts";
 import { tenantStore } from "./store/tenant.ts";
+import { retryingKv } from "./store/retrying_kv.ts";
+import { ConflictError } from "./store/errors.ts";
 import { registerDomainRoutes } from "./routes/domains.ts";
 import { requestContext } from "./routes/request_context.ts";
 import { apiAliasPath, RouteRegistry } from "./routes/registry.ts";
@@ -42,7 +44,9 @@ export type App = Hono<AppEnv> & {
 const HEALTH_TIMEOUT_MS = 1000;
 
 export function createApp(deps: AppDeps): App {
-  const { kv, config } = deps;
+  const { config } = deps;
+  // Every read and commit of the app retries SQLite's transient lock (no-op if already wrapped).
+  const kv = retryingKv(deps.kv);
   const clock = deps.clock ?? systemClock;
   const log = deps.logger ?? (config.logRequests ? jsonLogger : silentLogger);
   const verifier = new ApiKeyVerifier(kv, clock, log);
@@ -50,14 +54,14 @@ export function createApp(deps: AppDeps): App {
   const storeFor = (userId: string) =>
     tenantStore(kv, userId, clock, {
       maxApiKeys: config.maxApiKeysPerAccount,
-      onRevoke: (hash) => verifier.forget(hash),
+      maxDomains: config.maxDomainsPerAccount,
     });
 
   const app = new Hono<AppEnv>({ getPath: apiAliasPath });
   // API routes that describe themselves for the OpenAPI document (routes/registry.ts).
   const registry = new RouteRegistry();
   registerOpenApiRoutes(registry);
-  registerDomainRoutes(registry, { resolver: deps.resolver ?? denoResolver() });
+  registerDomainRoutes(registry, { resolver: deps.resolver ?? denoResolver(), clock });
   describeAccountRoutes(registry);
   const sessions = sessionManager({ kv, clock, ttlMs: config.sessionTtlMs });
   const accounts = accountService({ kv, clock, config, sessions });
@@ -111,6 +115,7 @@ export function createApp(deps: AppDeps): App {
     if (err instanceof Deno.errors.NotFound) {
       return jsonResponse(errorBody(404, "Not found."), 404);
     }
+    if (err instanceof ConflictError) return writeConflict().toResponse();
     const requestId = c.get("requestId");
     log({ level: "error", msg: "unhandled error", requestId, error: errorName(err) });
     return jsonResponse(

@@ -1,6 +1,14 @@
 /** Wiring only: read the configuration, open KV, build the app, serve it. */
 import { createApp } from "./app.ts";
-import { type Config, ConfigError, loadConfig, readEnv } from "./lib/config.ts";
+import {
+  type Config,
+  ConfigError,
+  loadConfig,
+  passwordHashMemoryBytes,
+  readEnv,
+} from "./lib/config.ts";
+import { shutdownGraceMs, shutdownWithin } from "./lib/shutdown.ts";
+import { serveResilient } from "./lib/serve.ts";
 import { openKv } from "./store/open.ts";
 
 let config: Config;
@@ -14,9 +22,13 @@ try {
 const kv = await openKv(config.kvPath);
 const app = createApp({ kv, config });
 
-const server = Deno.serve({
+const log = (entry: Record<string, unknown>) =>
+  console.log(JSON.stringify({ time: new Date().toISOString(), ...entry }));
+
+const server = serveResilient({
   port: config.port,
   hostname: config.hostname,
+  log,
   onListen: ({ hostname, port }) => {
     console.log(JSON.stringify({
       time: new Date().toISOString(),
@@ -30,6 +42,13 @@ const server = Deno.serve({
         ? "kv-connect"
         : config.kvPath,
       rateLimit: config.rateLimit,
+      maxDomainsPerAccount: config.maxDomainsPerAccount,
+      passwordHashing: {
+        cost: config.passwordHashCost,
+        concurrency: config.passwordHashConcurrency,
+        worstCaseMemoryMiB: config.passwordHashConcurrency *
+          passwordHashMemoryBytes(config.passwordHashCost) / 2 ** 20,
+      },
     }));
   },
 }, app.fetch);
@@ -37,7 +56,14 @@ const server = Deno.serve({
 if (!config.onDeploy) {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, async () => {
-      await server.shutdown();
+      // Bounded: a client that stops sending a body would otherwise hold the exit forever.
+      const drained = await shutdownWithin(server, shutdownGraceMs(config.requestTimeoutMs));
+      if (drained === "cut off") {
+        log({
+          level: "warn",
+          msg: "shutdown: connections still open after the grace period are closed",
+        });
+      }
       await app.idle();
       kv.close();
       Deno.exit(0);

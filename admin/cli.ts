@@ -1,8 +1,8 @@
 /**
  * Operator CLI on the same KV as the server:
  *   deno task admin user:create --email E [--password P | password on stdin]
- *   deno task admin user:suspend --email E        (its keys and sessions answer 403 within 1 s)
- *   deno task admin user:unsuspend --email E
+ *   deno task admin user:suspend --email E        (signs it out; its keys answer 403 within 1 s)
+ *   deno task admin user:unsuspend --email E      (its keys work again; old sessions stay ended)
  *   deno task admin key:create --email E --name N [--expires-in-days D]   (prints the key alone)
  *   deno task admin key:list --email E
  *   deno task admin key:delete --email E --id ID
@@ -48,7 +48,14 @@ async function readStdin(): Promise<string> {
 
 export async function runAdmin(
   argv: string[],
-  io: { kv: Deno.Kv; out: (line: string) => void; passwordCost: number; maxApiKeys: number },
+  io: {
+    kv: Deno.Kv;
+    out: (line: string) => void;
+    passwordCost: number;
+    maxApiKeys: number;
+    /** MAX_DOMAINS_PER_ACCOUNT, for verify's quota check (default: store/domains.ts's). */
+    maxDomains?: number;
+  },
 ): Promise<void> {
   const [command, ...rest] = argv;
   let values: Args;
@@ -148,7 +155,7 @@ export async function runAdmin(
       return;
     }
     case "verify": {
-      const report = await verifyStore(io.kv);
+      const report = await verifyStore(io.kv, { maxDomains: io.maxDomains });
       io.out(JSON.stringify(report, null, 2));
       if (!report.ok) throw new CommandError(`${report.violationCount} invariant violation(s)`);
       return;
@@ -169,6 +176,7 @@ if (import.meta.main) {
       out: (line) => console.log(line),
       passwordCost: config.passwordHashCost,
       maxApiKeys: config.maxApiKeysPerAccount,
+      maxDomains: config.maxDomainsPerAccount,
     });
   } catch (err) {
     if (err instanceof UsageError) {

@@ -8,7 +8,9 @@
  *   - every record has its index entries (a user its email pointer, an API key / session its
  *     digest pointer, a domain its name pointer, reversed-name entry, time index and filter
  *     indexes);
- *   - every counter ([userId, "count", …]) equals the number of records it counts;
+ *   - every counter ([userId, "count", …]) equals the number of records it counts (domain
+ *     counters are Deno.KvU64, moved by `sum`);
+ *   - every domain holds its own quota slot, and no account holds more than `maxDomains`;
  *   - nothing is stored under an account prefix whose user record is gone.
  *
  * The walk is not a snapshot: run it against a store no server is writing to (or expect that a
@@ -16,7 +18,7 @@
  * The report never contains a secret: key and session digests are cut to their first 8 hex
  * characters.
  */
-import { filterNamesOf } from "../store/domains.ts";
+import { DEFAULT_MAX_DOMAINS, filterNamesOf } from "../store/domains.ts";
 import { POINTER_INDEXES, reverseDomainName } from "../store/keys.ts";
 
 export type Violation = {
@@ -56,6 +58,7 @@ type Account = {
   domainByFilter: Entry[];
   domainChildren: Entry[];
   domainByName: Entry[];
+  domainSlots: Entry[];
   counts: Map<string, Entry>;
   /** Every key under the prefix, for orphan reporting when the user record is gone. */
   keys: Deno.KvKey[];
@@ -71,6 +74,7 @@ const ACCOUNT_FAMILIES = new Set([
   "domain_by_filter",
   "domain_children",
   "domain_by_name",
+  "domain_slot",
   "count",
   "rate",
 ]);
@@ -96,7 +100,8 @@ function obj(value: unknown): Record<string, unknown> | null {
 
 function counterValue(value: unknown): number | null {
   if (typeof value === "number" && Number.isInteger(value)) return value;
-  if (value instanceof Deno.KvU64) return Number(value.value);
+  // Above 2^63 only a `sum` below zero can have left it: a broken count, never a real one.
+  if (value instanceof Deno.KvU64) return value.value < 1n << 63n ? Number(value.value) : null;
   return null;
 }
 
@@ -123,7 +128,7 @@ class Collector {
 
 export async function verifyStore(
   kv: Deno.Kv,
-  opts: { maxViolations?: number } = {},
+  opts: { maxViolations?: number; maxDomains?: number } = {},
 ): Promise<VerifyReport> {
   const v = new Collector(opts.maxViolations ?? 1000);
   const accounts = new Map<string, Account>();
@@ -144,6 +149,7 @@ export async function verifyStore(
         domainByFilter: [],
         domainChildren: [],
         domainByName: [],
+        domainSlots: [],
         counts: new Map(),
         keys: [],
       };
@@ -208,6 +214,9 @@ export async function verifyStore(
       case "domain_by_name":
         a.domainByName.push(entry);
         break;
+      case "domain_slot":
+        a.domainSlots.push(entry);
+        break;
       case "count":
         a.counts.set(key.slice(2).map(String).join("/"), entry);
         break;
@@ -227,7 +236,7 @@ export async function verifyStore(
   checkUsers(accounts, pointers.get("email")!, v);
   checkApiKeys(accounts, pointers.get("api_key")!, v);
   checkSessions(accounts, pointers.get("session")!, v);
-  checkDomains(accounts, pointers.get("domain")!, v);
+  checkDomains(accounts, pointers.get("domain")!, v, opts.maxDomains ?? DEFAULT_MAX_DOMAINS);
 
   for (const a of accounts.values()) {
     for (const [name, entry] of a.counts) {
@@ -381,8 +390,10 @@ function checkSessions(accounts: Map<string, Account>, sessionIdx: Entry[], v: C
  *   - [u, "domain_children", parentId, childId] = childId exists exactly when record childId has
  *     parentDomainId = parentId, the parent exists, and its childCount equals its links;
  *   - [u, "domain_by_name", reverse(record.domain)] = id for every record, and no reversed-name
- *     entry without a record of that name (the delete rule's subdomain lookup reads only these).
- * These are store/domains.ts's I1-I5 (its `checkDomainInvariants` checks one account at a time;
+ *     entry without a record of that name (the delete rule's subdomain lookup reads only these);
+ *   - [u, "domain_slot", n] = id exactly for the records with quotaSlot n, 0 <= n < maxDomains,
+ *     and no account above maxDomains records.
+ * These are store/domains.ts's I1-I6 (its `checkDomainInvariants` checks one account at a time;
  * this walk checks every account in one pass, and also pointers naming a gone account). The tests
  * run both on the same corrupted stores so the two cannot drift apart unnoticed.
  */
@@ -390,6 +401,7 @@ function checkDomains(
   accounts: Map<string, Account>,
   domainIdx: Entry[],
   v: Collector,
+  maxDomains: number,
 ): void {
   const byName = new Map<string, Entry>();
   for (const p of domainIdx) byName.set(String(p.key[2]), p);
@@ -461,7 +473,40 @@ function checkDomains(
     for (const name of a.counts.keys()) {
       if (name.startsWith("domains/")) countNames.add(name.slice("domains/".length));
     }
-    for (const f of countNames) checkCount(a, `domains/${f}`, counts.get(f) ?? 0, v);
+    for (const f of countNames) {
+      checkCount(a, `domains/${f}`, counts.get(f) ?? 0, v);
+      const entry = a.counts.get(`domains/${f}`);
+      if (entry && !(entry.value instanceof Deno.KvU64)) {
+        v.add("wrong_count", entry.key, "domain counter is not a Deno.KvU64 (`sum` needs one)");
+      }
+    }
+
+    const slotOf = new Map<string, number>();
+    for (const e of a.domainSlots) {
+      const [, , n] = e.key;
+      const r = typeof e.value === "string" ? obj(a.domains.get(e.value)?.value) : null;
+      if (e.key.length !== 3 || typeof n !== "number" || !r || r.quotaSlot !== n) {
+        v.add("dangling_index", e.key, "quota slot without a domain record that holds it");
+        continue;
+      }
+      if (n < 0 || n >= maxDomains) {
+        v.add("over_quota", e.key, `quota slot outside 0..${maxDomains - 1}`);
+      }
+      slotOf.set(e.value as string, n);
+    }
+    for (const [domainId, entry] of a.domains) {
+      const r = obj(entry.value);
+      if (r && typeof r.quotaSlot === "number" && slotOf.get(domainId) !== r.quotaSlot) {
+        v.add("missing_index", entry.key, `domain lacks its quota slot ${r.quotaSlot}`);
+      }
+    }
+    if (a.domains.size > maxDomains) {
+      v.add(
+        "over_quota",
+        [a.userId, "domain"],
+        `${a.domains.size} domains, above the quota of ${maxDomains}`,
+      );
+    }
 
     const byReversed = new Map<string, Entry>();
     for (const e of a.domainByName) {

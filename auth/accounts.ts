@@ -1,7 +1,8 @@
 /**
- * Sign-up and sign-in: the only unauthenticated operations that touch accounts. Both are throttled
- * (store/throttle.ts) before any password work, and sign-in answers an unknown email exactly like
- * a wrong password, after the same amount of scrypt work.
+ * Sign-up and sign-in: the only unauthenticated operations that touch accounts. Both take their
+ * address's place in the bounded hashing pool first (auth/password_pool.ts: one per address, 429
+ * at once beyond it), are throttled (store/throttle.ts) before any password work, and sign-in
+ * answers an unknown email exactly like a wrong password, after the same amount of scrypt work.
  */
 import type { Context } from "hono";
 import type { Clock } from "../lib/clock.ts";
@@ -12,11 +13,12 @@ import { recordAttempt } from "../store/throttle.ts";
 import {
   createUser,
   findUserByEmail,
-  getUser,
   normaliseEmail,
+  updatePasswordHash,
   type UserRecord,
 } from "../store/users.ts";
-import { hashPassword, verifyAgainstDummy, verifyPassword } from "./password.ts";
+import type { Kdf } from "./password.ts";
+import { PasswordHasher } from "./password_pool.ts";
 import type { IssuedSession, SessionManager } from "./session.ts";
 
 export const INVALID_CREDENTIALS_MESSAGE = "Invalid email or password.";
@@ -36,13 +38,21 @@ export function clientAddress(c: Context): string {
   return env?.remoteAddr?.hostname ?? "unknown";
 }
 
-export type AccountDeps = { kv: Deno.Kv; clock: Clock; config: Config; sessions: SessionManager };
+export type AccountDeps = {
+  kv: Deno.Kv;
+  clock: Clock;
+  config: Config;
+  sessions: SessionManager;
+  /** The key derivation; tests inject one that counts or holds the work. */
+  kdf?: Kdf;
+};
 
 export type SignedIn = { user: PublicUser; session: IssuedSession };
 
 export function accountService(deps: AccountDeps) {
   const { kv, clock, config, sessions } = deps;
   const limit = config.signInThrottle;
+  const hashing = new PasswordHasher(config, deps.kdf);
 
   async function throttle(scope: string, subject: string, what: string): Promise<void> {
     const r = await recordAttempt(kv, scope, subject, clock(), limit);
@@ -56,30 +66,48 @@ export function accountService(deps: AccountDeps) {
   }
 
   return {
+    /** Password hashing jobs running and waiting now. */
+    hashingLoad(): { running: number; queued: number } {
+      return { running: hashing.pool.running, queued: hashing.pool.queued };
+    },
+
     /** The account and session behind the request's cookie, or null. */
-    async current(
-      req: Request,
-    ): Promise<{ user: PublicUser; session: { id: string; expiresAt: string } } | null> {
-      const pointer = await sessions.lookup(req);
-      if (!pointer) return null;
-      const user = await getUser(kv, pointer.userId);
-      if (!user) return null;
-      return {
-        user: publicUser(user),
-        session: { id: pointer.sessionId, expiresAt: new Date(pointer.expiresAt).toISOString() },
-      };
+    async current(req: Request): Promise<
+      | { kind: "ok"; user: PublicUser; session: { id: string; expiresAt: string } }
+      | { kind: "suspended"; userId: string }
+      | { kind: "invalid" }
+    > {
+      const outcome = await sessions.resolve(req);
+      switch (outcome.kind) {
+        case "ok": {
+          const { user, session } = outcome;
+          return {
+            kind: "ok",
+            user: publicUser(user),
+            session: {
+              id: session.sessionId,
+              expiresAt: new Date(session.expiresAt).toISOString(),
+            },
+          };
+        }
+        case "suspended":
+        case "invalid":
+          return outcome;
+        default: {
+          const unhandled: never = outcome;
+          return unhandled;
+        }
+      }
     },
 
     /** Creates the account and signs it in. 409 when the email is taken. */
     async signUp(input: { email: string; password: string }, ip: string): Promise<SignedIn> {
+      using admission = hashing.admit(ip);
       await throttle("sign-up:ip", ip, "sign-up");
+      const passwordHash = await admission.hash(input.password);
       let user: UserRecord;
       try {
-        user = await createUser(kv, {
-          email: input.email,
-          passwordHash: await hashPassword(input.password, config.passwordHashCost),
-          nowMs: clock(),
-        });
+        user = await createUser(kv, { email: input.email, passwordHash, nowMs: clock() });
       } catch (err) {
         if (err instanceof Deno.errors.AlreadyExists) {
           throw new HttpError(409, "An account with that email already exists. Sign in instead.", {
@@ -93,23 +121,33 @@ export function accountService(deps: AccountDeps) {
 
     /**
      * Verifies the credentials and issues a fresh session. Any session the request already carried
-     * is deleted first, so a planted cookie cannot survive a sign-in.
+     * is deleted first, so a planted cookie cannot survive a sign-in. A stored hash made with other
+     * parameters is replaced by one at the current cost, unless it changed meanwhile.
      */
     async signIn(
       input: { email: string; password: string },
       req: Request,
       ip: string,
     ): Promise<SignedIn> {
+      using admission = hashing.admit(ip);
       const email = normaliseEmail(input.email);
       await throttle("sign-in:ip", ip, "sign-in");
       await throttle("sign-in:email", sha256Hex(email), "sign-in");
       const user = await findUserByEmail(kv, email);
-      const ok = user
-        ? await verifyPassword(input.password, user.passwordHash)
-        : await verifyAgainstDummy(input.password, config.passwordHashCost);
-      if (!user || !ok) throw new HttpError(401, INVALID_CREDENTIALS_MESSAGE);
+      // Not req.signal: touching it makes Deno.serve print a warning line. A waiter leaves the
+      // queue after passwordHashQueue.waitMs anyway, and no hash starts in the second half of the
+      // request's time, so none outlives its request's answer.
+      const check = await admission.check(input.password, user?.passwordHash ?? null);
+      if (!user || !check.ok) throw new HttpError(401, INVALID_CREDENTIALS_MESSAGE);
       if (user.status !== "active") {
         throw accountSuspended();
+      }
+      if (check.rehash) {
+        try {
+          await updatePasswordHash(kv, user.id, user.passwordHash, check.rehash);
+        } catch {
+          // The old hash still works; the next sign-in tries again.
+        }
       }
       await sessions.end(req);
       return { user: publicUser(user), session: await sessions.start(user.id) };

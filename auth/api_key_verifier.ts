@@ -4,7 +4,9 @@
  * Expiry is checked against the clock on every request, cached or not.
  *
  * Revocation stays prompt with the cache:
- * - in this process, at once: the key stores call `forget(hash)` right after a revocation commits;
+ * - in this process, at once: every revoking write commits through store/revocation.ts, whose hub
+ *   tells this verifier right after the commit (a key's digest: that entry is dropped; an
+ *   account suspended or reactivated: all of its keys' entries are dropped);
  * - across processes sharing the KV, within 1 s: every revocation bumps ["meta","revocations"]
  *   in its commit; this verifier polls that counter (at most every POLL_INTERVAL_MS, off the
  *   request path) and empties its cache when it changed. A cached entry is only served while the
@@ -19,9 +21,10 @@ import type { Logger } from "../lib/log.ts";
 import { sha256Hex } from "../lib/sha256.ts";
 import { type ApiKeyPointer, apiKeyStore, lookupApiKeyPointer } from "../store/api_keys.ts";
 import { revocationCounterKey } from "../store/keys.ts";
+import { processRevocations, type RevocationHub, type Revoked } from "../store/revocation.ts";
 import { getUser } from "../store/users.ts";
 import { API_KEY_LENGTH, isWellFormedApiKey } from "./api_key_format.ts";
-import type { Principal } from "./principal.ts";
+import { assertNever, type AuthOutcome, INVALID, type SuspendedOutcome } from "./principal.ts";
 
 const LAST_USED_INTERVAL_MS = 60_000;
 /** How often the revocation counter is read while requests come in. */
@@ -30,10 +33,23 @@ export const POLL_INTERVAL_MS = 250;
 export const FRESH_MS = 750;
 const MAX_CACHED_KEYS = 100_000;
 
-/** A pointer as read from KV, with its account's standing at that moment. */
-type Cached = { pointer: ApiKeyPointer; versionstamp: string; suspended: boolean };
+type OkOutcome = Extract<AuthOutcome, { kind: "ok" }>;
 
-export type VerifierOptions = { cache?: boolean };
+/**
+ * A pointer as read from KV, with the outcome its account's standing at that moment gives. The
+ * outcome is built (and frozen) once, so a cache hit allocates nothing.
+ */
+type Cached = {
+  pointer: ApiKeyPointer;
+  versionstamp: string;
+  outcome: OkOutcome | SuspendedOutcome;
+};
+
+export type VerifierOptions = {
+  cache?: boolean;
+  /** Where this process's revocations are announced; defaults to the process's hub. */
+  revocations?: RevocationHub;
+};
 
 export class ApiKeyVerifier {
   /** keyId -> when this process last wrote lastUsedAt for it. */
@@ -57,32 +73,37 @@ export class ApiKeyVerifier {
     opts: VerifierOptions = {},
   ) {
     this.#useCache = opts.cache ?? true;
+    // The hub holds this verifier only weakly: a verifier nobody uses any more can be collected.
+    const self = new WeakRef(this);
+    const unsubscribe = (opts.revocations ?? processRevocations).subscribe((revoked) => {
+      const verifier = self.deref();
+      if (verifier) verifier.#revoked(revoked);
+      else unsubscribe();
+    });
   }
 
   /**
-   * The principal for a Bearer token, or null. A fresh cache hit answers synchronously (no
-   * promise, no microtask); anything else returns a promise.
+   * What a Bearer token authenticates: ok, suspended or invalid. A fresh cache hit answers
+   * synchronously with the cached, frozen outcome (no promise, no microtask, no new object);
+   * anything else returns a promise.
    */
-  verify(token: string): Principal | null | Promise<Principal | null> {
+  verify(token: string): AuthOutcome | Promise<AuthOutcome> {
     // No key has another length: refuse without hashing (an 8 KB token costs nothing).
-    if (token.length !== API_KEY_LENGTH) return null;
+    if (token.length !== API_KEY_LENGTH) return INVALID;
     const hash = sha256Hex(token);
     const hit = this.#freshHit(hash);
     if (hit) {
       this.#pollInBackground();
-      return this.#principalOf(hit);
+      return this.#outcomeOf(hit);
     }
-    return this.#lookup(hash, token).then((found) => found && this.#principalOf(found));
+    return this.#lookup(hash, token).then((found) => found ? this.#outcomeOf(found) : INVALID);
   }
 
-  #principalOf({ pointer, versionstamp, suspended }: Cached): Principal | null {
+  #outcomeOf({ pointer, versionstamp, outcome }: Cached): AuthOutcome {
     const now = this.clock();
-    if (pointer.expiresAt !== null && pointer.expiresAt <= now) return null;
-    if (suspended) {
-      return { userId: pointer.userId, keyId: pointer.keyId, method: "api_key", suspended };
-    }
-    this.#maybeTouch(pointer.userId, pointer.keyId, versionstamp, now);
-    return { userId: pointer.userId, keyId: pointer.keyId, method: "api_key" };
+    if (pointer.expiresAt !== null && pointer.expiresAt <= now) return INVALID;
+    if (outcome.kind === "ok") this.#maybeTouch(pointer.userId, pointer.keyId, versionstamp, now);
+    return outcome;
   }
 
   #freshHit(hash: string): Cached | undefined {
@@ -97,6 +118,25 @@ export class ApiKeyVerifier {
   forget(hash: string): void {
     this.#cache.delete(hash);
     this.#epoch++;
+  }
+
+  /** Drops every cached key of `userId` (its account was suspended or reactivated). */
+  forgetAccount(userId: string): void {
+    for (const [hash, cached] of this.#cache) {
+      if (cached.pointer.userId === userId) this.#cache.delete(hash);
+    }
+    this.#epoch++;
+  }
+
+  #revoked(revoked: Revoked): void {
+    switch (revoked.kind) {
+      case "api_key":
+        return this.forget(revoked.hash);
+      case "account":
+        return this.forgetAccount(revoked.userId);
+      default:
+        return assertNever(revoked);
+    }
   }
 
   /** The slow path: shape and checksum, a fresh revocation poll if needed, one KV read. */
@@ -132,18 +172,25 @@ export class ApiKeyVerifier {
 
   /**
    * The pointer, then its account (a cache miss only: two reads). A key whose account no longer
-   * exists is refused like an unknown key; a suspended account's key is marked, for the 403.
+   * exists is refused like an unknown key; a suspended account's key gives the suspended outcome.
    */
   async #read(hash: string): Promise<Cached | null> {
     const entry = await lookupApiKeyPointer(this.kv, hash);
-    if (!entry.value || entry.versionstamp === null) return null;
-    const user = await getUser(this.kv, entry.value.userId);
+    const pointer = entry.value;
+    if (!pointer || entry.versionstamp === null) return null;
+    const user = await getUser(this.kv, pointer.userId);
     if (!user) return null;
-    return {
-      pointer: entry.value,
-      versionstamp: entry.versionstamp,
-      suspended: user.status !== "active",
-    };
+    const outcome: OkOutcome | SuspendedOutcome = user.status === "active"
+      ? Object.freeze({
+        kind: "ok",
+        principal: Object.freeze({
+          userId: pointer.userId,
+          keyId: pointer.keyId,
+          method: "api_key",
+        }),
+      })
+      : Object.freeze({ kind: "suspended", userId: pointer.userId });
+    return { pointer, versionstamp: entry.versionstamp, outcome };
   }
 
   /** One poll in flight at a time; empties the cache when the counter moved (or on the first). */

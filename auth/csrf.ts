@@ -16,9 +16,15 @@ export const CROSS_SITE_MESSAGE =
   "Cross-site request refused. A request authenticated by a session cookie must come from this " +
   "site's own pages; API clients should use a Bearer key.";
 
-/** Why `req` looks cross-origin, or null when it does not (or its method is safe). */
-export function crossOriginReason(req: Request): string | null {
-  if (SAFE_METHODS.has(req.method.toUpperCase())) return null;
+/** Marks a request as state-changing whatever its method (e.g. `GET ...?check=true`). */
+export type CrossOriginOptions = { stateChanging?: boolean };
+
+/**
+ * Why `req` looks cross-origin, or null when it does not (or its method is safe and it is not
+ * marked state-changing).
+ */
+export function crossOriginReason(req: Request, opts: CrossOriginOptions = {}): string | null {
+  if (!opts.stateChanging && SAFE_METHODS.has(req.method.toUpperCase())) return null;
   // Sec-Fetch-Site is set by the browser and cannot be changed by a page: when present it decides.
   // "same-site" covers other ports and subdomains of this site: still another origin.
   const site = req.headers.get("Sec-Fetch-Site");
@@ -42,9 +48,13 @@ export function crossOriginReason(req: Request): string | null {
   return null;
 }
 
-/** Throws 403 JSON when a state-changing request comes from another origin. */
-export function assertSameOrigin(req: Request): void {
-  if (crossOriginReason(req) !== null) throw forbiddenCrossSite();
+/**
+ * Throws 403 JSON when a state-changing request comes from another origin. Unsafe methods are
+ * state-changing; a route whose GET changes state (or starts costly work) passes
+ * `{ stateChanging: true }` for its cookie-authenticated requests.
+ */
+export function assertSameOrigin(req: Request, opts: CrossOriginOptions = {}): void {
+  if (crossOriginReason(req, opts) !== null) throw forbiddenCrossSite();
 }
 
 export function forbiddenCrossSite(): HttpError {

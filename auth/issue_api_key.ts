@@ -24,15 +24,24 @@ export async function issueApiKey(
   return { key, record };
 }
 
-/** A replacement for `keyId`; the old key keeps working for `graceMs` (0: revoked now). */
+/**
+ * A replacement for `keyId`; the old key keeps working for `graceMs` (0: revoked now). The
+ * replacement lives `expiresInDays` from now when given (null: never expires), else as long as
+ * the old key was meant to (its expiresAt - createdAt) from now. Throws the store's
+ * `ApiKeyNotRollableError` for an expired key or one already in its grace period.
+ */
 export async function rollApiKey(
   store: ApiKeyStore,
   keyId: string,
   graceMs: number,
+  opts: { expiresInDays?: number | null } = {},
 ): Promise<IssuedApiKey & { old: ApiKeyRecord }> {
   const { key, hash, start } = mint();
-  const old = await store.get(keyId);
-  const expiresAtMs = old.expiresAt === null ? null : Date.parse(old.expiresAt);
-  const { created, old: updated } = await store.roll(keyId, { hash, start, expiresAtMs }, graceMs);
-  return { key, record: created, old: updated };
+  const lifetimeMs = opts.expiresInDays === undefined
+    ? undefined
+    : opts.expiresInDays === null
+    ? null
+    : opts.expiresInDays * DAY_MS;
+  const { created, old } = await store.roll(keyId, { hash, start, lifetimeMs }, graceMs);
+  return { key, record: created, old };
 }

@@ -6,11 +6,13 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { accountSuspended, unauthorized } from "../lib/errors.ts";
 import type { TenantStore } from "../store/tenant.ts";
-import type { Principal } from "./principal.ts";
+import { assertNever, type AuthOutcome, INVALID, type Principal } from "./principal.ts";
 
 export type AppEnv = {
   Variables: {
     requestId: string;
+    /** The request's deadline (routes/request_context.ts, lib/deadline.ts). */
+    deadline: { readonly signal: AbortSignal; remainingMs(): number };
     principal: Principal;
     store: TenantStore;
   };
@@ -18,9 +20,12 @@ export type AppEnv = {
 
 export type AuthOptions = {
   /** May answer synchronously (a cached key): the hot path then awaits nothing. */
-  verifyApiKey: (token: string) => Principal | null | Promise<Principal | null>;
-  /** Resolves a session cookie; null when it is not valid. Called only when a Cookie is sent. */
-  resolveSession?: (c: Context<AppEnv>) => Promise<Principal | null>;
+  verifyApiKey: (token: string) => AuthOutcome | Promise<AuthOutcome>;
+  /**
+   * Resolves a session cookie; `invalid` falls through to the Bearer key. Called only when a
+   * Cookie is sent.
+   */
+  resolveSession?: (c: Context<AppEnv>) => Promise<AuthOutcome>;
   /** Throws an HttpError (429, 503) to refuse; may answer synchronously. */
   rateLimit?: (c: Context<AppEnv>, principal: Principal) => void | Promise<void>;
   storeFor: (userId: string) => TenantStore;
@@ -33,18 +38,33 @@ export function bearerToken(header: string | undefined): string | null {
   return match ? match[1] : null;
 }
 
+/** The principal an outcome admits; 403 ACCOUNT_SUSPENDED or the seed's 401 otherwise. */
+export function admit(outcome: AuthOutcome): Principal {
+  switch (outcome.kind) {
+    case "ok":
+      return outcome.principal;
+    case "suspended":
+      throw accountSuspended();
+    case "invalid":
+      throw unauthorized();
+    default:
+      return assertNever(outcome);
+  }
+}
+
 export function authenticate(opts: AuthOptions): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    let principal = opts.resolveSession && c.req.raw.headers.has("Cookie")
+    let outcome: AuthOutcome = opts.resolveSession && c.req.raw.headers.has("Cookie")
       ? await opts.resolveSession(c)
-      : null;
-    if (!principal) {
+      : INVALID;
+    if (outcome.kind === "invalid") {
       const token = bearerToken(c.req.header("Authorization"));
-      const verified = token ? opts.verifyApiKey(token) : null;
-      principal = verified instanceof Promise ? await verified : verified;
+      if (token) {
+        const verified = opts.verifyApiKey(token);
+        outcome = verified instanceof Promise ? await verified : verified;
+      }
     }
-    if (!principal) throw unauthorized();
-    if (principal.suspended) throw accountSuspended();
+    const principal = admit(outcome);
     c.set("principal", principal);
     const limited = opts.rateLimit?.(c, principal);
     if (limited instanceof Promise) await limited;

@@ -1,11 +1,32 @@
 /** Who a request acts for, once a credential has been verified. */
 export type Principal = {
-  userId: string;
-  method: "api_key" | "session";
+  readonly userId: string;
+  readonly method: "api_key" | "session";
   /** The API key that authenticated the request (method "api_key"). */
-  keyId?: string;
+  readonly keyId?: string;
   /** The session that authenticated the request (method "session"). */
-  sessionId?: string;
-  /** The credential is valid but its account is suspended: the middleware answers 403. */
-  suspended?: boolean;
+  readonly sessionId?: string;
 };
+
+/** The credential is valid but its account is suspended: answered with 403 ACCOUNT_SUSPENDED. */
+export type SuspendedOutcome = { readonly kind: "suspended"; readonly userId: string };
+
+/** No credential, or an unknown, expired, revoked or malformed one: answered with 401. */
+export type InvalidOutcome = { readonly kind: "invalid" };
+
+/**
+ * What resolving a credential (a Bearer key or a session cookie) yields. Consumers switch on
+ * `kind` and end with `assertNever`, so a new kind is a compile error wherever it is not handled.
+ */
+export type AuthOutcome =
+  | { readonly kind: "ok"; readonly principal: Principal }
+  | SuspendedOutcome
+  | InvalidOutcome;
+
+/** The one `invalid` outcome: answering it allocates nothing. */
+export const INVALID: InvalidOutcome = Object.freeze({ kind: "invalid" });
+
+/** Exhaustiveness check for a `switch` on an outcome's `kind`. */
+export function assertNever(value: never): never {
+  throw new Error(`unhandled outcome: ${JSON.stringify(value)}`);
+}

@@ -11,16 +11,25 @@
 import type { Context } from "hono";
 import { generateCookie } from "hono/cookie";
 import type { Clock } from "../lib/clock.ts";
+import { accountSuspended } from "../lib/errors.ts";
 import { sha256Hex } from "../lib/sha256.ts";
 import {
-  createSession,
+  AccountNotActiveError,
+  createSessionForActiveUser,
   deleteSessionByHash,
   findSession,
   type SessionPointer,
 } from "../store/sessions.ts";
+import { getUser, type UserRecord } from "../store/users.ts";
 import { assertSameOrigin } from "./csrf.ts";
-import type { Principal } from "./principal.ts";
-import { getUser } from "../store/users.ts";
+import {
+  assertNever,
+  type AuthOutcome,
+  INVALID,
+  type InvalidOutcome,
+  type Principal,
+  type SuspendedOutcome,
+} from "./principal.ts";
 
 export const SESSION_COOKIE_BASE = "inbound_session";
 const TOKEN_BYTES = 32;
@@ -90,56 +99,85 @@ export type IssuedSession = {
   expiresAt: string;
 };
 
+/**
+ * What the request's cookie resolves to: an `AuthOutcome` (assignable to it) whose ok case also
+ * carries the account and the session, for the pages and `/api/auth/session` that show them.
+ */
+export type SessionOutcome =
+  | {
+    readonly kind: "ok";
+    readonly principal: Principal;
+    readonly user: UserRecord;
+    readonly session: SessionPointer;
+  }
+  | SuspendedOutcome
+  | InvalidOutcome;
+
 export function sessionManager(deps: SessionDeps) {
   const { kv, clock, ttlMs } = deps;
 
-  /** The live session behind the request's cookie, or null. No CSRF check. */
-  async function lookup(req: Request): Promise<SessionPointer | null> {
+  /**
+   * What the request's cookie authenticates: ok (a live session of an active account), suspended
+   * (a live session of a suspended account: refused with 403), or invalid (no cookie, or an
+   * unknown, expired or signed-out session, or a deleted account). No CSRF check.
+   */
+  async function resolve(req: Request): Promise<SessionOutcome> {
     const token = readSessionToken(req);
-    if (!token) return null;
-    return await findSession(kv, sha256Hex(token), clock());
-  }
-
-  /** The session principal for the request's cookie, or null. No CSRF check. */
-  async function resolve(req: Request): Promise<Principal | null> {
-    const pointer = await lookup(req);
-    if (!pointer) return null;
-    const user = await getUser(kv, pointer.userId);
-    if (!user) return null;
+    if (!token) return INVALID;
+    const session = await findSession(kv, sha256Hex(token), clock());
+    if (!session) return INVALID;
+    const user = await getUser(kv, session.userId);
+    if (!user) return INVALID;
+    if (user.status !== "active") return { kind: "suspended", userId: user.id };
     const principal: Principal = {
-      userId: pointer.userId,
+      userId: session.userId,
       method: "session",
-      sessionId: pointer.sessionId,
+      sessionId: session.sessionId,
     };
-    if (user.status !== "active") principal.suspended = true;
-    return principal;
+    return { kind: "ok", principal, user, session };
   }
 
   return {
-    lookup,
     resolve,
 
     /**
-     * For the authentication middleware: resolves the cookie, and when it authenticates the
-     * request, refuses a state-changing request from another origin with 403. An invalid cookie
-     * yields null, so the middleware falls through to the Bearer key.
+     * For the authentication middleware: resolves the cookie, and when it names a live session
+     * (of an active or a suspended account), refuses a state-changing request from another
+     * origin with 403. An invalid cookie yields `invalid`, so the middleware falls through to
+     * the Bearer key.
      */
-    async resolveForApi(c: Context): Promise<Principal | null> {
-      const principal = await resolve(c.req.raw);
-      if (principal) assertSameOrigin(c.req.raw);
-      return principal;
+    async resolveForApi(c: Context): Promise<AuthOutcome> {
+      const outcome = await resolve(c.req.raw);
+      switch (outcome.kind) {
+        case "ok":
+        case "suspended":
+          assertSameOrigin(c.req.raw);
+          return outcome;
+        case "invalid":
+          return outcome;
+        default:
+          return assertNever(outcome);
+      }
     },
 
-    /** A fresh session for `userId`; the token exists only in the returned value. */
+    /**
+     * A fresh session for `userId`; the token exists only in the returned value. Refused with
+     * 403 ACCOUNT_SUSPENDED when the account is not active, checked in the session's commit.
+     */
     async start(userId: string): Promise<IssuedSession> {
       const token = generateSessionToken();
-      const record = await createSession(kv, {
-        userId,
-        hash: sha256Hex(token),
-        nowMs: clock(),
-        ttlMs,
-      });
-      return { token, sessionId: record.id, expiresAt: record.expiresAt };
+      try {
+        const record = await createSessionForActiveUser(kv, {
+          userId,
+          hash: sha256Hex(token),
+          nowMs: clock(),
+          ttlMs,
+        });
+        return { token, sessionId: record.id, expiresAt: record.expiresAt };
+      } catch (err) {
+        if (err instanceof AccountNotActiveError) throw accountSuspended();
+        throw err;
+      }
     },
 
     /** Deletes the request's session server-side, if it has one. */

@@ -13,6 +13,8 @@ export const ENV_NAMES = [
   "RATE_LIMIT_FAIL_OPEN",
   "LOG_LEVEL",
   "PASSWORD_HASH_COST",
+  "PASSWORD_HASH_CONCURRENCY",
+  "MAX_DOMAINS_PER_ACCOUNT",
 ] as const;
 
 export type EnvName = (typeof ENV_NAMES)[number];
@@ -27,7 +29,22 @@ export type Config = {
   rateLimit: { max: number; windowMs: number; failOpen: boolean };
   /** log2 of scrypt's N. 17 in production (OWASP); tests lower it to stay fast. */
   passwordHashCost: number;
+  /**
+   * Password hashes running at once, process-wide. Worst-case hashing memory is this times
+   * `passwordHashMemoryBytes(passwordHashCost)`, at most `MAX_PASSWORD_HASH_MEMORY_BYTES`.
+   */
+  passwordHashConcurrency: number;
+  /**
+   * The queue in front of them: at most `perAddress` sign-ins/sign-ups in flight or waiting per
+   * client address (more: 429), at most `max` waiting (more: 503 SERVER_BUSY), each for at most
+   * `waitMs` (then 503). 4 s: at cost 17 one hash takes ~0.7 s alone and ~1.4 s two at a time
+   * on 2 cores, so a queue of 8 mostly drains in time, and wait plus hash stays far inside the
+   * 10 s `requestTimeoutMs`.
+   */
+  passwordHashQueue: { perAddress: number; max: number; waitMs: number };
   maxApiKeysPerAccount: number;
+  /** Domains one account may hold (exact under concurrency: store/domains.ts I6). */
+  maxDomainsPerAccount: number;
   logRequests: boolean;
   /**
    * How long a request may take before it is answered with a 500 and its request id, so a
@@ -65,6 +82,45 @@ function bool(env: Env, name: EnvName, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
+/** The most memory password hashing may use at once (concurrency x per-hash memory). */
+export const MAX_PASSWORD_HASH_MEMORY_BYTES = 256 * 2 ** 20;
+
+/** scrypt's working memory at r = 8: 128 * N * r bytes, 128 MiB at cost 17. */
+export function passwordHashMemoryBytes(cost: number): number {
+  return 128 * 8 * 2 ** cost;
+}
+
+const mib = (bytes: number) => bytes / 2 ** 20;
+
+/**
+ * The cost, and a concurrency whose worst case fits the memory bound: by default the number of
+ * CPUs, capped to what fits; an explicit value or a cost that does not fit is refused.
+ */
+function passwordHashing(env: Env): { cost: number; concurrency: number } {
+  const cost = int(env, "PASSWORD_HASH_COST", 17, 10, 20);
+  const perHash = passwordHashMemoryBytes(cost);
+  const fits = Math.floor(MAX_PASSWORD_HASH_MEMORY_BYTES / perHash);
+  const bound = `the ${mib(MAX_PASSWORD_HASH_MEMORY_BYTES)} MiB bound on hashing memory`;
+  if (fits < 1) {
+    throw new ConfigError(
+      `PASSWORD_HASH_COST ${cost} needs ${mib(perHash)} MiB per hash, over ${bound}; use at most ${
+        Math.log2(MAX_PASSWORD_HASH_MEMORY_BYTES / passwordHashMemoryBytes(0))
+      }`,
+    );
+  }
+  const cpus = Math.max(1, navigator.hardwareConcurrency || 1);
+  const concurrency = int(env, "PASSWORD_HASH_CONCURRENCY", Math.min(cpus, fits), 1, 256);
+  if (concurrency > fits) {
+    throw new ConfigError(
+      `PASSWORD_HASH_CONCURRENCY ${concurrency} x ${mib(perHash)} MiB per hash ` +
+        `(PASSWORD_HASH_COST ${cost}) is ${
+          mib(concurrency * perHash)
+        } MiB, over ${bound}; use at most ${fits}`,
+    );
+  }
+  return { cost, concurrency };
+}
+
 export function readEnv(): Env {
   const env: Env = {};
   for (const name of ENV_NAMES) {
@@ -77,6 +133,7 @@ export function readEnv(): Env {
 export function loadConfig(env: Env): Config {
   const onDeploy = Boolean(env.DENO_DEPLOYMENT_ID);
   const kvPath = env.DENO_KV_PATH || (onDeploy ? null : "./data/kv.sqlite3");
+  const hashing = passwordHashing(env);
   return {
     port: int(env, "PORT", 8000, 0, 65535),
     hostname: env.HOSTNAME || "0.0.0.0",
@@ -87,8 +144,11 @@ export function loadConfig(env: Env): Config {
       windowMs: int(env, "RATE_LIMIT_WINDOW_MS", 1000, 100, 3_600_000),
       failOpen: bool(env, "RATE_LIMIT_FAIL_OPEN", false),
     },
-    passwordHashCost: int(env, "PASSWORD_HASH_COST", 17, 10, 20),
+    passwordHashCost: hashing.cost,
+    passwordHashConcurrency: hashing.concurrency,
+    passwordHashQueue: { perAddress: 1, max: 4 * hashing.concurrency, waitMs: 4000 },
     maxApiKeysPerAccount: 50,
+    maxDomainsPerAccount: int(env, "MAX_DOMAINS_PER_ACCOUNT", 1000, 1, 100_000),
     logRequests: env.LOG_LEVEL !== "silent",
     requestTimeoutMs: 10_000,
     sessionTtlMs: 7 * 24 * 60 * 60 * 1000,

@@ -11,6 +11,7 @@ const REASON_PHRASES: Record<number, string> = {
   403: "Forbidden",
   404: "Not Found",
   405: "Method Not Allowed",
+  408: "Request Timeout",
   409: "Conflict",
   413: "Payload Too Large",
   415: "Unsupported Media Type",
@@ -94,6 +95,19 @@ export function accountSuspended(): HttpError {
 /** The limiter could not answer: fail closed with the seed's body. */
 export function rateLimitUnavailable(): HttpError {
   return new HttpError(503, RATE_LIMIT_UNAVAILABLE_MESSAGE, {}, { "Retry-After": "60" });
+}
+
+/**
+ * A write kept losing to concurrent writers of the same records (store/errors.ts ConflictError):
+ * nothing was written, and sending the request again is safe.
+ */
+export function writeConflict(): HttpError {
+  return new HttpError(
+    503,
+    "The write conflicted with concurrent changes and was not applied. Retry the request.",
+    { code: "WRITE_CONFLICT" },
+    { "Retry-After": "1" },
+  );
 }
 
 export function validationError(

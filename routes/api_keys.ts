@@ -15,7 +15,12 @@ import {
 import type { AppEnv } from "../auth/middleware.ts";
 import type { Clock } from "../lib/clock.ts";
 import { HttpError, jsonResponse } from "../lib/errors.ts";
-import { ApiKeyLimitError, type ApiKeyRecord, apiKeyView } from "../store/api_keys.ts";
+import {
+  ApiKeyLimitError,
+  ApiKeyNotRollableError,
+  type ApiKeyRecord,
+  apiKeyView,
+} from "../store/api_keys.ts";
 import { parseJsonBody } from "./validation.ts";
 
 export const MAX_ROLL_GRACE_HOURS = 168;
@@ -36,15 +41,21 @@ export const keyNameSchema = z.string().trim().min(1, "is required").max(
   `must be at most ${MAX_KEY_NAME_LENGTH} characters`,
 ).refine((s) => !CONTROL_CHARACTERS.test(s), "must not contain control characters");
 
+/** A key's lifetime in days (1..MAX_EXPIRES_IN_DAYS), null for never; for create and roll. */
+export const expiresInDaysSchema = z.number().int("must be a whole number").min(
+  1,
+  "must be at least 1",
+).max(
+  MAX_EXPIRES_IN_DAYS,
+  `must be at most ${MAX_EXPIRES_IN_DAYS}`,
+).nullable().optional();
+
 /** Request bodies are strict: a field the route does not know is a 400 that names it. */
 export const createKeyBody = z.strictObject({
   name: keyNameSchema.describe(
     `A label for the key: 1 to ${MAX_KEY_NAME_LENGTH} characters after trimming, without control characters.`,
   ),
-  expiresInDays: z.number().int("must be a whole number").min(1, "must be at least 1").max(
-    MAX_EXPIRES_IN_DAYS,
-    `must be at most ${MAX_EXPIRES_IN_DAYS}`,
-  ).nullable().optional(),
+  expiresInDays: expiresInDaysSchema,
 });
 
 export const rollKeyBody = z.strictObject({
@@ -52,6 +63,8 @@ export const rollKeyBody = z.strictObject({
     MAX_ROLL_GRACE_HOURS,
     `must be at most ${MAX_ROLL_GRACE_HOURS} (7 days)`,
   ),
+  /** The replacement's lifetime; absent: the old key's own lifetime, counted from the roll. */
+  expiresInDays: expiresInDaysSchema,
 });
 
 const NO_STORE = { "Cache-Control": "no-store" };
@@ -78,13 +91,21 @@ export function keyLimitError(err: ApiKeyLimitError): HttpError {
   });
 }
 
-/** Maps the store's NotFound and limit errors to their HTTP answers. */
+/** 409: an expired key, or one already in its grace period, cannot be rolled. */
+export function keyNotRollableError(err: ApiKeyNotRollableError): HttpError {
+  return new HttpError(409, err.message, { code: "API_KEY_NOT_ROLLABLE" }, {
+    "x-should-retry": "false",
+  });
+}
+
+/** Maps the store's NotFound, limit and not-rollable errors to their HTTP answers. */
 export async function keyErrors<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) throw keyNotFound();
     if (err instanceof ApiKeyLimitError) throw keyLimitError(err);
+    if (err instanceof ApiKeyNotRollableError) throw keyNotRollableError(err);
     throw err;
   }
 }
@@ -136,7 +157,9 @@ export function apiKeyRoutes(clock: Clock) {
     const id = keyIdParam(c.req.param("id"));
     const body = await parseJsonBody(c, rollKeyBody);
     const { key, record, old } = await keyErrors(() =>
-      rollApiKey(c.var.store.apiKeys, id, body.expiresInHours * HOUR_MS)
+      rollApiKey(c.var.store.apiKeys, id, body.expiresInHours * HOUR_MS, {
+        expiresInDays: body.expiresInDays,
+      })
     );
     return jsonResponse(
       { ...apiKeyView(record), key, previous: rolledView(old, body.expiresInHours) },

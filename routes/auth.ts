@@ -14,7 +14,8 @@ import {
   sessionCookieHeader,
   type SessionManager,
 } from "../auth/session.ts";
-import { jsonResponse, unauthorized } from "../lib/errors.ts";
+import { assertNever } from "../auth/principal.ts";
+import { accountSuspended, jsonResponse, unauthorized } from "../lib/errors.ts";
 import { parseJsonBody } from "./validation.ts";
 
 export const emailSchema = z.string().trim().max(254, "must be at most 254 characters").pipe(
@@ -82,10 +83,21 @@ export function authRoutes(deps: AuthRouteDeps) {
     );
   });
 
+  /** The signed-in account: 401 without a live session, 403 ACCOUNT_SUSPENDED as on /api/e2. */
   app.get("/session", async (c) => {
     const current = await accounts.current(c.req.raw);
-    if (!current) throw unauthorized();
-    return jsonResponse(current, 200, { "Cache-Control": "no-store" });
+    switch (current.kind) {
+      case "ok":
+        return jsonResponse({ user: current.user, session: current.session }, 200, {
+          "Cache-Control": "no-store",
+        });
+      case "suspended":
+        throw accountSuspended();
+      case "invalid":
+        throw unauthorized();
+      default:
+        return assertNever(current);
+    }
   });
 
   return app;

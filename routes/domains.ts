@@ -3,11 +3,14 @@
  * the shapes of the official SDK (schemas: routes/domain_schemas.ts).
  */
 import type { Context } from "hono";
+import { assertSameOrigin } from "../auth/csrf.ts";
 import type { AppEnv } from "../auth/middleware.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
 import {
-  checkDnsRecords,
   DEFAULT_MAIL_SETTINGS,
+  DnsChecker,
+  type DnsCheckerOptions,
+  type DnsCheckScope,
   dnsPlan,
   type DnsResolver,
   type MailSettings,
@@ -17,6 +20,7 @@ import { HttpError, jsonResponse, validationError } from "../lib/errors.ts";
 import {
   DomainExistsError,
   DomainHasSubdomainsError,
+  DomainLimitError,
   DomainNotVerifiedError,
   type DomainRecord,
 } from "../store/domains.ts";
@@ -41,10 +45,24 @@ import {
 } from "./domain_schemas.ts";
 import type { RouteRegistry } from "./registry.ts";
 
-export type DomainRouteOptions = { resolver: DnsResolver; mail?: MailSettings };
+export type DomainRouteOptions = {
+  resolver: DnsResolver;
+  mail?: MailSettings;
+  /** The app's clock (ms since the epoch): timestamps and the DNS answer cache. */
+  clock?: () => number;
+  /** Bounds and cache of the DNS checks (lib/dns.ts DNS_CHECK_LIMITS by default). */
+  dnsLimits?: Omit<DnsCheckerOptions, "resolver" | "clock">;
+};
 
-/** At most this many DNS checks run at once for `GET /domains?check=true`. */
+/** At most this many domains are checked at once for `GET /domains?check=true`. */
 const LIST_CHECK_CONCURRENCY = 10;
+
+/**
+ * The share of the request's remaining time that a check's DNS lookups may use: when it is
+ * spent, lookups still running are cancelled and reported on their records, and the rest of the
+ * time is left for writing the results, so a slow resolver yields a 200, not the deadline's 500.
+ */
+const CHECK_BUDGET_SHARE = 0.6;
 
 /** The SDK retries 409s unless told not to; a name conflict does not resolve by retrying. */
 const NO_RETRY = { "x-should-retry": "false" };
@@ -188,21 +206,39 @@ function createView(r: DomainRecord): DomainCreateResponse {
   };
 }
 
+/**
+ * Checks one domain's records through the request's scope and stores the outcome. When no
+ * lookup could finish (the check ran out of time or room), nothing is written: the record is
+ * reported as it stands, each record with its error.
+ */
 async function runCheck(
   store: TenantStore,
-  resolver: DnsResolver,
+  scope: DnsCheckScope,
   r: DomainRecord,
+  now: () => number,
 ): Promise<Check> {
-  const results = await checkDnsRecords(resolver, r.dnsRecords);
+  const results = await scope.check(r.dnsRecords);
+  if (results.every((x) => x.cancelled)) {
+    return { record: r, results, checkedAt: new Date(now()).toISOString() };
+  }
   return await store.domains.applyCheck(r.id, results);
 }
 
-/** Maps `f` over `items` with at most `limit` calls in flight; keeps the order. */
-async function mapLimited<T, U>(items: T[], limit: number, f: (t: T) => Promise<U>) {
+/**
+ * Maps `f` over `items` with at most `limit` calls in flight; keeps the order. Once `signal`
+ * aborts no further call starts, and it rejects with the signal's reason.
+ */
+async function mapLimited<T, U>(
+  items: T[],
+  limit: number,
+  f: (t: T) => Promise<U>,
+  signal?: AbortSignal,
+) {
   const out: U[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
+      signal?.throwIfAborted();
       const i = next++;
       out[i] = await f(items[i]);
     }
@@ -211,11 +247,47 @@ async function mapLimited<T, U>(items: T[], limit: number, f: (t: T) => Promise<
   return out;
 }
 
+/**
+ * Runs `work` with a DNS check scope for this request: its lookups stop when the request ends,
+ * its deadline passes or its client goes away, and by `CHECK_BUDGET_SHARE` of the remaining time
+ * at the latest. `work` gets the deadline's signal too, to start no further writes once the
+ * request's answer has been given.
+ *
+ * `check=true` is state-changing (it writes the results and starts lookups), so a request
+ * authenticated by a session cookie must come from this site: 403 CROSS_SITE_REQUEST otherwise,
+ * as for a cross-site POST. Bearer requests are not affected.
+ */
+async function withCheckScope<T>(
+  c: Context<AppEnv>,
+  checker: DnsChecker,
+  work: (scope: DnsCheckScope, deadlineSignal: AbortSignal | undefined) => Promise<T>,
+): Promise<T> {
+  if (c.var.principal.method === "session") {
+    assertSameOrigin(c.req.raw, { stateChanging: true });
+  }
+  const deadline = c.get("deadline") as AppEnv["Variables"]["deadline"] | undefined;
+  const budgetMs = Math.floor((deadline?.remainingMs() ?? 10_000) * CHECK_BUDGET_SHARE);
+  const budget = new AbortController();
+  const timer = setTimeout(
+    () => budget.abort(new DOMException("The check's time budget is spent.", "TimeoutError")),
+    budgetMs,
+  );
+  try {
+    // Not c.req.raw.signal: reading it makes Deno.serve print a (non-JSON) warning line, and the
+    // deadline's signal already fires when the request has its answer.
+    const signal = AbortSignal.any([budget.signal, ...(deadline ? [deadline.signal] : [])]);
+    return await work(checker.scope(signal), deadline?.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const store = (c: Context<AppEnv>) => c.var.store;
 
 /** Registers the five domain operations. */
 export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteOptions): void {
-  const { resolver } = opts;
+  const clock = opts.clock ?? Date.now;
+  const checker = new DnsChecker({ ...opts.dnsLimits, resolver: opts.resolver, clock });
   const mail = opts.mail ?? DEFAULT_MAIL_SETTINGS;
   const tags = ["Domains"];
 
@@ -231,7 +303,8 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     responses: {
       200: { description: "One page of domains.", schema: domainListResponse, name: "DomainList" },
     },
-    errors: [400],
+    // 403: `check=true` with a session cookie from another site.
+    errors: [400, 403],
     handler: async (c, { query: q }) => {
       const limit = q.limit ?? 50;
       const offset = q.offset ?? 0;
@@ -240,16 +313,21 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
         { limit, offset },
       );
       const items = q.check === "true"
-        ? (await mapLimited(data, LIST_CHECK_CONCURRENCY, async (r) => {
-          try {
-            const check = await runCheck(store(c), resolver, r);
-            return [listItem(check.record, check)];
-          } catch (err) {
-            // Deleted by another request since the page was read: it is no longer listed.
-            if (err instanceof Deno.errors.NotFound) return [];
-            throw err;
-          }
-        })).flat()
+        ? await withCheckScope(
+          c,
+          checker,
+          async (scope, deadlineSignal) =>
+            (await mapLimited(data, LIST_CHECK_CONCURRENCY, async (r) => {
+              try {
+                const check = await runCheck(store(c), scope, r, clock);
+                return [listItem(check.record, check)];
+              } catch (err) {
+                // Deleted by another request since the page was read: it is no longer listed.
+                if (err instanceof Deno.errors.NotFound) return [];
+                throw err;
+              }
+            }, deadlineSignal)).flat(),
+        )
         : data.map((r) => listItem(r));
       const body: DomainListResponse = {
         data: items,
@@ -273,7 +351,7 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     responses: {
       201: { description: "The new domain.", schema: domainCreateResponse, name: "DomainCreate" },
     },
-    errors: [400, 409, 413, 415],
+    errors: [400, 403, 409, 413, 415],
     handler: async (c, { body }) => {
       const parsed = parseDomainName(body.domain);
       if (!parsed.ok) throw validationError([{ path: "domain", message: parsed.problem }]);
@@ -295,6 +373,15 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
               code: "DOMAIN_ALREADY_REGISTERED",
             }, NO_RETRY);
         }
+        if (err instanceof DomainLimitError) {
+          throw new HttpError(
+            403,
+            `This account has reached its limit of ${err.max} domains. Delete unused domains ` +
+              "first, or ask the operator to raise MAX_DOMAINS_PER_ACCOUNT.",
+            { code: "DOMAIN_LIMIT_REACHED", max: err.max },
+            NO_RETRY,
+          );
+        }
         throw err;
       }
     },
@@ -307,19 +394,25 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     summary: "Get a domain",
     description: "The domain with its DNS records. `?check=true` looks the records up first and " +
       "updates the status (pending -> verified | failed); each record's result is in " +
-      "`verificationCheck`, a failed lookup included.",
+      "`verificationCheck`, a failed lookup included. DNS answers are cached for 30 s; a " +
+      "lookup that cannot finish within the request's time is reported on its record.",
     tags,
     params: domainIdParams,
     query: retrieveDomainQuery,
     responses: {
       200: { description: "The domain.", schema: domainRetrieveResponse, name: "DomainRetrieve" },
     },
-    errors: [400, 404],
+    // 403: `check=true` with a session cookie from another site.
+    errors: [400, 403, 404],
     handler: async (c, { params, query }) => {
-      const record = await store(c).domains.get(params.id);
-      if (query.check !== "true") return jsonResponse(retrieveView(record));
-      const check = await runCheck(store(c), resolver, record);
-      return jsonResponse(retrieveView(check.record, check));
+      if (query.check !== "true") {
+        return jsonResponse(retrieveView(await store(c).domains.get(params.id)));
+      }
+      return await withCheckScope(c, checker, async (scope) => {
+        const record = await store(c).domains.get(params.id);
+        const check = await runCheck(store(c), scope, record, clock);
+        return jsonResponse(retrieveView(check.record, check));
+      });
     },
   });
 

@@ -42,7 +42,10 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   415: "The request body is not `application/json`.",
   429: "Rate limit exceeded; wait `Retry-After` seconds.",
   500: "An unexpected error; the body quotes the request id.",
-  503: "A service the request needs (the rate-limit store) is unavailable; retry after 60 s.",
+  503:
+    "Try again after `Retry-After` seconds: the rate-limit store is unavailable (the seed's body, " +
+    "60 s), a write lost to concurrent changes of the same records and was not applied " +
+    "(`code: WRITE_CONFLICT`), or the server is too busy (`code: SERVER_BUSY`).",
 };
 
 const ERROR_HEADERS: Record<number, Json> = {

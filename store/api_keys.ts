@@ -6,13 +6,8 @@
 import { newId } from "../lib/crypto.ts";
 import type { Clock } from "../lib/clock.ts";
 import { ConflictError, RETRY, withRetries } from "./errors.ts";
-import {
-  apiKeyCountKey,
-  apiKeyHashIndexKey,
-  apiKeyKey,
-  apiKeyPrefix,
-  revocationCounterKey,
-} from "./keys.ts";
+import { apiKeyCountKey, apiKeyHashIndexKey, apiKeyKey, apiKeyPrefix } from "./keys.ts";
+import { commitRevocation, processRevocations, type RevocationHub } from "./revocation.ts";
 
 export type ApiKeyRecord = {
   id: string;
@@ -24,16 +19,38 @@ export type ApiKeyRecord = {
   createdAt: string;
   lastUsedAt: string | null;
   expiresAt: string | null;
+  /**
+   * Set when the key was rolled with a grace period: the replacement's id. The key then lives
+   * only until its (shortened) `expiresAt` and cannot be rolled again. Never returned.
+   */
+  replacedBy?: string;
 };
 
 /** What the pointer index stores: enough to authenticate with a single read. */
 export type ApiKeyPointer = { userId: string; keyId: string; expiresAt: number | null };
 
 /** The record as callers outside the server may see it: no digest. */
-export type ApiKeyView = Omit<ApiKeyRecord, "hash">;
+export type ApiKeyView = Omit<ApiKeyRecord, "hash" | "replacedBy">;
 
-export function apiKeyView({ hash: _hash, ...view }: ApiKeyRecord): ApiKeyView {
+export function apiKeyView(
+  { hash: _hash, replacedBy: _replacedBy, ...view }: ApiKeyRecord,
+): ApiKeyView {
   return view;
+}
+
+/**
+ * Only a live key that was not rolled yet can be rolled: an expired key is dead, and a key in its
+ * grace period already has a replacement (roll that one instead).
+ */
+export class ApiKeyNotRollableError extends Error {
+  constructor(readonly reason: "expired" | "rolled") {
+    super(
+      reason === "expired"
+        ? "This API key has expired and cannot be rolled. Create a new key instead."
+        : "This API key was already rolled and is in its grace period. Roll its replacement instead.",
+    );
+    this.name = "ApiKeyNotRollableError";
+  }
 }
 
 export class ApiKeyLimitError extends Error {
@@ -54,14 +71,19 @@ export async function lookupApiKeyPointer(
 export type ApiKeyStoreOptions = {
   maxKeys: number;
   /**
-   * Called with the digest of a key whose pointer was deleted or shortened, after the commit, so
-   * this process's caches drop it at once. Other processes learn of it through the revocation
-   * counter.
+   * Told (after the commit) of every key whose pointer was deleted or shortened, so this
+   * process's caches drop it at once; defaults to the process's hub (store/revocation.ts).
    */
-  onRevoke?: (hash: string) => void;
+  revocations?: RevocationHub;
 };
 
 export type NewApiKey = { name: string; hash: string; start: string; expiresAtMs: number | null };
+
+/**
+ * A roll's replacement. `lifetimeMs` counts from the roll: a number, null for a key that never
+ * expires, or undefined to give it the old key's own lifetime (its expiresAt - createdAt).
+ */
+export type Replacement = { hash: string; start: string; lifetimeMs?: number | null };
 
 export function apiKeyStore(
   kv: Deno.Kv,
@@ -69,6 +91,7 @@ export function apiKeyStore(
   clock: Clock,
   opts: ApiKeyStoreOptions = { maxKeys: 50 },
 ) {
+  const revocations = opts.revocations ?? processRevocations;
   const recordOf = (input: NewApiKey): ApiKeyRecord => ({
     id: newId("key"),
     name: input.name,
@@ -131,33 +154,51 @@ export function apiKeyStore(
       return await withRetries(async () => {
         const entry = await getEntry(keyId);
         const count = await kv.get<number>(apiKeyCountKey(userId));
-        const res = await kv.atomic()
+        const op = kv.atomic()
           .check(entry)
           .check(count)
           .delete(entry.key)
           .delete(apiKeyHashIndexKey(entry.value.hash))
-          .set(apiKeyCountKey(userId), Math.max(0, (count.value ?? 1) - 1))
-          .sum(revocationCounterKey(), 1n)
-          .commit();
-        if (!res.ok) return RETRY;
-        opts.onRevoke?.(entry.value.hash);
-        return entry.value;
+          .set(apiKeyCountKey(userId), Math.max(0, (count.value ?? 1) - 1));
+        const res = await commitRevocation(
+          op,
+          { kind: "api_key", hash: entry.value.hash },
+          revocations,
+        );
+        return res.ok ? entry.value : RETRY;
       });
     },
 
     /**
      * Issues a replacement for `keyId` and shortens the old key's life to `graceMs` from now
-     * (0 revokes it in the same commit). The new key inherits the old key's name.
+     * (0 revokes it in the same commit). The new key inherits the old key's name, and gets a
+     * lifetime of its own from now (see `Replacement`), never the old key's grace deadline.
+     * Throws `ApiKeyNotRollableError` for an expired key or one already rolled.
      */
     async roll(
       keyId: string,
-      replacement: Omit<NewApiKey, "name">,
+      replacement: Replacement,
       graceMs: number,
     ): Promise<{ created: ApiKeyRecord; old: ApiKeyRecord }> {
       return await withRetries(async () => {
         const oldEntry = await getEntry(keyId);
         const old = oldEntry.value;
-        const created = recordOf({ ...replacement, name: old.name });
+        const now = clock();
+        if (old.expiresAt !== null && Date.parse(old.expiresAt) <= now) {
+          throw new ApiKeyNotRollableError("expired");
+        }
+        if (old.replacedBy !== undefined) throw new ApiKeyNotRollableError("rolled");
+        const lifetimeMs = replacement.lifetimeMs !== undefined
+          ? replacement.lifetimeMs
+          : old.expiresAt === null
+          ? null
+          : Date.parse(old.expiresAt) - Date.parse(old.createdAt);
+        const created = recordOf({
+          name: old.name,
+          hash: replacement.hash,
+          start: replacement.start,
+          expiresAtMs: lifetimeMs === null ? null : now + lifetimeMs,
+        });
         const count = await kv.get<number>(apiKeyCountKey(userId));
         const n = count.value ?? 0;
         const op = kv.atomic()
@@ -166,26 +207,27 @@ export function apiKeyStore(
           .check({ key: apiKeyKey(userId, created.id), versionstamp: null })
           .check({ key: apiKeyHashIndexKey(created.hash), versionstamp: null })
           .set(apiKeyKey(userId, created.id), created)
-          .set(apiKeyHashIndexKey(created.hash), pointerOf(created))
-          .sum(revocationCounterKey(), 1n);
+          .set(apiKeyHashIndexKey(created.hash), pointerOf(created));
         let updatedOld: ApiKeyRecord;
         if (graceMs <= 0) {
-          updatedOld = { ...old, expiresAt: new Date(clock()).toISOString() };
+          updatedOld = { ...old, expiresAt: new Date(now).toISOString() };
           op.delete(oldEntry.key).delete(apiKeyHashIndexKey(old.hash));
           // n stays: one key replaced by another.
         } else {
           if (n >= opts.maxKeys) throw new ApiKeyLimitError(opts.maxKeys);
-          const graceEnd = clock() + graceMs;
+          const graceEnd = now + graceMs;
           const oldExpiry = old.expiresAt === null ? Infinity : Date.parse(old.expiresAt);
-          updatedOld = { ...old, expiresAt: new Date(Math.min(graceEnd, oldExpiry)).toISOString() };
+          updatedOld = {
+            ...old,
+            expiresAt: new Date(Math.min(graceEnd, oldExpiry)).toISOString(),
+            replacedBy: created.id,
+          };
           op.set(oldEntry.key, updatedOld)
             .set(apiKeyHashIndexKey(old.hash), pointerOf(updatedOld))
             .set(apiKeyCountKey(userId), n + 1);
         }
-        const res = await op.commit();
-        if (!res.ok) return RETRY;
-        opts.onRevoke?.(old.hash);
-        return { created, old: updatedOld };
+        const res = await commitRevocation(op, { kind: "api_key", hash: old.hash }, revocations);
+        return res.ok ? { created, old: updatedOld } : RETRY;
       });
     },
 

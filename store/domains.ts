@@ -1,64 +1,61 @@
 /**
  * Domain records and their indexes. Listing never reads every record: ids come from a
- * time-ordered index (one per filter), totals from counters maintained in the same commits.
+ * time-ordered index (one per filter), totals from counters moved in the same commits.
  *
- * Keys (builders in keys.ts), for an account `u` and a record `R` with id `id`:
+ * Keys (builders in keys.ts), for an account `u` and a record `R` with id `id`; which of them a
+ * write changes is planned by store/domain_plan.ts from the record before and after it:
  *   [u, "domain", id]                                     R
  *   ["idx", "domain", R.domain]                           { userId: u, domainId: id }
  *   [u, "domain_by_time", ms(R.createdAt), id]            id
  *   [u, "domain_by_filter", f, ms(R.createdAt), id]       id, for every f in filterNamesOf(R) but "all"
- *   [u, "count", "domains", f]                            number, for every filter name f
+ *   [u, "count", "domains", f]                            Deno.KvU64, for every filter name f
  *   [u, "domain_children", R.parentDomainId, id]          id, when R has a parent
  *   [u, "domain_by_name", reverse(R.domain)]              id ("com.example.mail" for "mail.example.com")
+ *   [u, "domain_slot", R.quotaSlot]                       id: the quota slot R holds
  *
- * Invariants (checked by `checkDomainInvariants`; every write below keeps them in ONE atomic
- * commit whose checks cover every entry it read, so a process killed at any point leaves either
- * the state before the commit or the state after it, never a mix):
- *   I1  Every record has all its index entries above: the name pointer names (u, id), the
- *       reversed-name entry holds id, the time entry and the filter entries for exactly its
- *       current status/canReceiveEmails exist.
- *   I2  Every index entry points to a live record that agrees with it: a time or filter entry's
- *       id is a record of the same account with that createdAt (and, for a filter entry, a
- *       status/canReceiveEmails matching the filter); a name pointer's record and a
- *       reversed-name entry's record have that name.
- *   I3  For every filter name f, the counter [u, "count", "domains", f] (absent = 0) equals the
- *       number of the account's records r with f in filterNamesOf(r).
+ * Invariants (checked by `checkDomainInvariants` and `admin verify`). Every write is ONE atomic
+ * commit, so a process killed at any point leaves the state before or after it, never a mix.
+ * Which check of which write protects each one:
+ *   I1  Every record has all its index entries above. Planned with the record in one commit.
+ *   I2  Every index entry points to a live record that agrees with it. Same.
+ *   I3  For every filter name f, the counter (absent = 0) equals the number of the account's
+ *       records r with f in filterNamesOf(r). Counters move by commutative `sum` in the commit
+ *       that moves the record into or out of f, so they need no check: a create, a status
+ *       change and a delete of different records never conflict over them. Status changes of
+ *       ONE record are serialised by the check on the record entry (applyCheck, delete).
  *   I4  A child link [u, "domain_children", p, c] exists exactly when record c has
- *       parentDomainId p; record p exists, is of the same account, and its childCount equals
- *       the number of its child links.
- *   I5  One name belongs to at most one record in the whole KV (the pointer, and the account's
- *       reversed-name entry, are created with a `versionstamp: null` check).
+ *       parentDomainId p; record p exists, and its childCount equals its child links. Creates
+ *       and deletes of a child check and rewrite the parent record: siblings serialise there.
+ *   I5  One name belongs to at most one record in the whole KV: a create checks the name
+ *       pointer and its own reversed-name entry as absent.
+ *   I6  An account holds at most MAX_DOMAINS_PER_ACCOUNT records: each record holds one of the
+ *       account's slots [u, "domain_slot", 0..max-1], claimed with a `versionstamp: null` check,
+ *       so two creates conflict only when they pick the same slot.
+ *   I7  Deleting a domain is refused (DomainHasSubdomainsError) while the account holds any
+ *       domain below it by name, whatever the order they were created in. A key range cannot be
+ *       checked, so: a create checks the reversed-name entry of every ancestor name as it read
+ *       it (absent, or present and rewritten unchanged, which gives it a new versionstamp), and
+ *       a delete reads its own reversed-name entry BEFORE scanning the descendant range and
+ *       checks it in its commit. A descendant committed after that read has rewritten the entry,
+ *       so the delete's commit fails and its retry scans again and refuses; a delete committed
+ *       first makes the descendant's check fail, and its retry no longer sees the ancestor.
  *
- * Deleting a domain is refused (DomainHasSubdomainsError) while the account holds any domain
- * below it by name, whatever the order they were created in. Child links are what they always
- * were: the ancestor chosen when the child was created (findParent), used for inheriting
- * verification, and never re-pointed. The delete rule does not rely on them but on the
- * reversed-name index, whose entries under a domain are one key range (keys.ts
- * domainDescendantsRange).
+ * Child links are what they always were: the ancestor chosen when the child was created
+ * (findParent), used for inheriting verification, and never re-pointed. The delete rule does not
+ * rely on them but on the reversed-name index, whose entries under a domain are one key range
+ * (keys.ts domainDescendantsRange). Re-parenting descendants when an ancestor is created would
+ * rewrite an unbounded number of records in one commit (KV's per-commit limits would cap it) and
+ * move the API-visible parentDomain of existing domains.
  *
- * Why this design, and not re-parenting existing descendants when an ancestor is created: it
- * changes no record but the one being written (no unbounded fan-out of rewrites in one commit,
- * which KV's per-commit limits would cap), no API-visible parentDomain / inheritsFromParent of
- * an existing domain moves under its owner, and it also covers descendants whose link points
- * past the domain (findParent prefers a verified grand-parent over a pending parent).
- *
- * Concurrency: creates check every key they create for absence and every counter they bump;
- * updates and deletes check the record entry they read, the counters they change and, when the
- * record has a parent, the parent record (whose childCount they may change). A child create or
- * delete rewrites its parent record, so a delete of the parent racing it fails its check and
- * re-reads the parent's childCount. Failed checks retry with fresh reads (`withRetries`).
- *
- * A key range cannot be checked, so the delete's scan of the descendant range is guarded by the
- * account's ["count", "domains", "all"] counter instead: every create writes it under a check,
- * and the delete reads it BEFORE the scan and checks it in its commit. A descendant created
- * before that read is seen by the scan; one created after it moves the counter and fails the
- * delete's commit, whose retry scans again and refuses. (Creates and deletes in one account
- * were already serialised on that counter; this only relies on it. Changing the counters to
- * unchecked `sum` mutations would need another guard here.)
+ * Contention: writers of one account conflict only when they touch the same record, the same
+ * name (or an ancestor name, I7), the same parent (I4) or the same quota slot (I6). A failed
+ * check retries with fresh reads and jittered backoff (`withRetries`); exhausted retries are a
+ * ConflictError, which the app answers with 503 WRITE_CONFLICT.
  */
 import type { Clock } from "../lib/clock.ts";
 import { newId, randomBase62 } from "../lib/crypto.ts";
 import type { DnsRecordKind, DnsRecordSpec, RecordCheck } from "../lib/dns.ts";
+import { applyPlan, counterNumber, planDomainWrite } from "./domain_plan.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import {
   domainByFilterKey,
@@ -75,6 +72,8 @@ import {
   domainKey,
   domainNameIndexKey,
   domainPrefix,
+  domainSlotKey,
+  domainSlotPrefix,
   indexPrefix,
   reverseDomainName,
 } from "./keys.ts";
@@ -121,6 +120,8 @@ export type DomainRecord = {
   inheritsFromParent: boolean;
   /** Number of child links [u, "domain_children", id, *]. */
   childCount: number;
+  /** The quota slot [u, "domain_slot", n] this record holds (absent on records made before quotas). */
+  quotaSlot?: number;
 };
 
 export type DomainNamePointer = { userId: string; domainId: string };
@@ -175,6 +176,13 @@ export class DomainHasSubdomainsError extends Error {
   }
 }
 
+export class DomainLimitError extends Error {
+  constructor(readonly max: number) {
+    super(`An account can hold at most ${max} domains. Delete unused domains first.`);
+    this.name = "DomainLimitError";
+  }
+}
+
 export class DomainNotVerifiedError extends Error {
   constructor(readonly status: DomainStatus) {
     super("Domain is not verified");
@@ -192,6 +200,12 @@ export type NewDomain = {
 };
 
 export type CheckOutcome = { record: DomainRecord; results: RecordCheck[]; checkedAt: string };
+
+/** MAX_DOMAINS_PER_ACCOUNT's default. */
+export const DEFAULT_MAX_DOMAINS = 1000;
+
+/** Random quota slots read at once when looking for a free one. */
+const SLOT_PROBES = 10;
 
 /** KV's getMany takes at most 10 keys. */
 const GET_MANY_LIMIT = 10;
@@ -235,7 +249,16 @@ export function evaluateCheck(
   };
 }
 
-export function domainStore(kv: Deno.Kv, userId: string, clock: Clock) {
+export type DomainStoreOptions = { maxDomains?: number };
+
+export function domainStore(
+  kv: Deno.Kv,
+  userId: string,
+  clock: Clock,
+  opts: DomainStoreOptions = {},
+) {
+  const maxDomains = opts.maxDomains ?? DEFAULT_MAX_DOMAINS;
+
   async function getMany(ids: string[]): Promise<DomainRecord[]> {
     const chunks: string[][] = [];
     for (let i = 0; i < ids.length; i += GET_MANY_LIMIT) {
@@ -253,43 +276,33 @@ export function domainStore(kv: Deno.Kv, userId: string, clock: Clock) {
     return entry;
   }
 
-  async function counterEntries(names: string[]): Promise<Map<string, Deno.KvEntryMaybe<number>>> {
-    const out = new Map<string, Deno.KvEntryMaybe<number>>();
-    for (let i = 0; i < names.length; i += GET_MANY_LIMIT) {
-      const chunk = names.slice(i, i + GET_MANY_LIMIT);
-      const entries = await kv.getMany<number[]>(chunk.map((n) => domainCountKey(userId, n)));
-      chunk.forEach((n, j) => out.set(n, entries[j]));
+  /** Entries for `keys` in order, read in chunks of 10 at once (one round trip for <= 10). */
+  async function readAll(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<unknown>[]> {
+    const chunks: Deno.KvKey[][] = [];
+    for (let i = 0; i < keys.length; i += GET_MANY_LIMIT) {
+      chunks.push(keys.slice(i, i + GET_MANY_LIMIT));
     }
-    return out;
+    return (await Promise.all(chunks.map((c) => kv.getMany(c)))).flat();
   }
 
-  /** Adds the index entries of `r` (time + filters) to `op`. */
-  function setIndexes(op: Deno.AtomicOperation, r: DomainRecord, names = filterNamesOf(r)) {
-    for (const f of names) {
-      if (f === "all") op.set(domainByTimeKey(userId, ms(r.createdAt), r.id), r.id);
-      else op.set(domainByFilterKey(userId, f, ms(r.createdAt), r.id), r.id);
+  /** Random distinct quota slots to probe (all of them when the quota is that small). */
+  function slotCandidates(): number[] {
+    const probes = new Set<number>();
+    while (probes.size < Math.min(SLOT_PROBES, maxDomains)) {
+      probes.add(Math.floor(Math.random() * maxDomains));
     }
+    return [...probes];
   }
 
-  function deleteIndexes(op: Deno.AtomicOperation, r: DomainRecord, names = filterNamesOf(r)) {
-    for (const f of names) {
-      if (f === "all") op.delete(domainByTimeKey(userId, ms(r.createdAt), r.id));
-      else op.delete(domainByFilterKey(userId, f, ms(r.createdAt), r.id));
+  /** A free slot from a full listing (near the quota, when every probe was taken), or null. */
+  async function listFreeSlot(): Promise<number | null> {
+    const taken = new Set<number>();
+    for await (const e of kv.list({ prefix: domainSlotPrefix(userId) }, { batchSize: 500 })) {
+      taken.add(Number(e.key[2]));
     }
-  }
-
-  /** Checks each counter as read and writes it moved by `delta[name]`. */
-  function moveCounters(
-    op: Deno.AtomicOperation,
-    counters: Map<string, Deno.KvEntryMaybe<number>>,
-    delta: Map<string, number>,
-  ) {
-    for (const [name, d] of delta) {
-      if (d === 0) continue;
-      const entry = counters.get(name)!;
-      op.check(entry);
-      op.set(domainCountKey(userId, name), Math.max(0, (entry.value ?? 0) + d));
-    }
+    const free: number[] = [];
+    for (let n = 0; n < maxDomains; n++) if (!taken.has(n)) free.push(n);
+    return free.length ? free[Math.floor(Math.random() * free.length)] : null;
   }
 
   return {
@@ -326,7 +339,7 @@ export function domainStore(kv: Deno.Kv, userId: string, clock: Clock) {
     },
 
     async count(filter: DomainFilter = {}): Promise<number> {
-      return (await kv.get<number>(domainCountKey(userId, filterName(filter)))).value ?? 0;
+      return counterNumber((await kv.get(domainCountKey(userId, filterName(filter)))).value);
     },
 
     async get(domainId: string): Promise<DomainRecord> {
@@ -334,18 +347,35 @@ export function domainStore(kv: Deno.Kv, userId: string, clock: Clock) {
     },
 
     /**
-     * Record, name pointer, time and filter indexes, counters and the parent link in one
-     * checked commit. Throws DomainExistsError when the name is taken (here or elsewhere).
+     * The record and everything planDomainWrite derives from it, in one checked commit. Throws
+     * DomainExistsError when the name is taken (here or elsewhere), DomainLimitError when the
+     * account holds `maxDomains` domains.
      */
     async create(input: NewDomain): Promise<DomainRecord> {
       const id = newId("dom");
       const token = randomBase62(32);
       return await withRetries(async () => {
-        const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(input.domain));
+        // Everything the create decides from, in one round trip for a name with up to two
+        // ancestors: the name pointer, the total, the ancestors' entries and slots to probe.
+        const probes = slotCandidates();
+        const read = await readAll([
+          domainNameIndexKey(input.domain),
+          domainCountKey(userId, "all"),
+          ...input.ancestors.map((a) => domainByNameKey(userId, a)),
+          ...probes.map((n) => domainSlotKey(userId, n)),
+        ]);
+        const pointer = read[0] as Deno.KvEntryMaybe<DomainNamePointer>;
         if (pointer.value) {
           throw new DomainExistsError(pointer.value.userId === userId ? "own" : "other");
         }
-        const parent = await findParent(input.ancestors);
+        // Fast refusal from the (unchecked) total; the slot below is what makes the quota exact.
+        if (counterNumber(read[1].value) >= maxDomains) throw new DomainLimitError(maxDomains);
+        const ancestors = read.slice(2, 2 + input.ancestors.length) as Deno.KvEntryMaybe<string>[];
+        const probed = read.slice(2 + input.ancestors.length);
+        const slot = probes.find((_, i) => probed[i].versionstamp === null) ??
+          await listFreeSlot();
+        if (slot === null) throw new DomainLimitError(maxDomains);
+        const parent = await findParent(ancestors);
         const inherited = parent?.value.status === "verified";
         const now = new Date(clock()).toISOString();
         const specs = input.plan({ domain: input.domain, token, inherited });
@@ -381,24 +411,25 @@ export function domainStore(kv: Deno.Kv, userId: string, clock: Clock) {
           parentDomain: parent?.value.domain ?? null,
           inheritsFromParent: inherited,
           childCount: 0,
+          quotaSlot: slot,
         };
-        const names = filterNamesOf(record);
-        const counters = await counterEntries(names);
-        const byName = domainByNameKey(userId, record.domain);
         const op = kv.atomic()
-          .check(pointer)
+          .check(pointer) // I5: the name is nobody's
           .check({ key: domainKey(userId, id), versionstamp: null })
-          .check({ key: byName, versionstamp: null })
-          .set(domainKey(userId, id), record)
-          .set(domainNameIndexKey(record.domain), { userId, domainId: id })
-          .set(byName, id);
-        setIndexes(op, record, names);
-        moveCounters(op, counters, new Map(names.map((n) => [n, 1])));
-        if (parent) {
-          op.check(parent)
-            .set(parent.key, { ...parent.value, childCount: parent.value.childCount + 1 })
-            .set(domainChildKey(userId, parent.value.id, id), id);
+          .check({ key: domainByNameKey(userId, record.domain), versionstamp: null })
+          .check({ key: domainSlotKey(userId, slot), versionstamp: null }); // I6: quota
+        // I7: every ancestor name stays as read (absent, or present and touched), so a delete
+        // of an ancestor that scanned before this commit fails its own check (header).
+        for (const a of ancestors) {
+          op.check(a);
+          if (a.versionstamp !== null) op.set(a.key, a.value);
         }
+        if (parent) {
+          // I4: the parent's childCount moves with the link, under a check of the parent.
+          op.check(parent)
+            .set(parent.key, { ...parent.value, childCount: parent.value.childCount + 1 });
+        }
+        applyPlan(op, planDomainWrite(userId, null, record));
         const res = await op.commit();
         return res.ok ? record : RETRY;
       });
@@ -459,43 +490,28 @@ export function domainStore(kv: Deno.Kv, userId: string, clock: Clock) {
             };
           }),
         };
-        const before = filterNamesOf(old);
-        const after = filterNamesOf(updated);
-        const removed = before.filter((n) => !after.includes(n));
-        const added = after.filter((n) => !before.includes(n));
-        const op = kv.atomic().check(entry).set(entry.key, updated);
-        if (parent) op.check(parent);
-        if (removed.length || added.length) {
-          const counters = await counterEntries([...removed, ...added]);
-          deleteIndexes(op, old, removed);
-          setIndexes(op, updated, added);
-          moveCounters(
-            op,
-            counters,
-            new Map([
-              ...removed.map((n) => [n, -1] as const),
-              ...added.map((n) => [n, 1] as const),
-            ]),
-          );
-        }
+        // I1-I3: the record and its filter entries and counters move together; the record's
+        // check makes a concurrent writer of the same record retry.
+        const op = kv.atomic().check(entry);
+        if (parent) op.check(parent); // the inherited status was decided from this parent
+        applyPlan(op, planDomainWrite(userId, old, updated));
         const res = await op.commit();
         return res.ok ? { record: updated, results, checkedAt } : RETRY;
       });
     },
 
     /**
-     * Removes the record with every index entry, counter share and parent link in one commit.
-     * Throws DomainHasSubdomainsError while the account has any domain below it by name
-     * (linked to it or not: see the header).
+     * Removes the record and everything planDomainWrite derives from it, and its share of the
+     * parent's childCount, in one commit. Throws DomainHasSubdomainsError while the account has
+     * any domain below it by name (linked to it or not: see the header).
      */
     async delete(domainId: string): Promise<DomainRecord> {
       return await withRetries(async () => {
         const entry = await getEntry(domainId);
         const r = entry.value;
-        // Read the counters (the "all" one among them) before scanning: the commit checks
-        // them, so a descendant created after this read fails the commit (header).
-        const names = filterNamesOf(r);
-        const counters = await counterEntries(names);
+        // I7: read the reversed-name entry BEFORE scanning; the commit checks it, and every
+        // create of a descendant rewrites it, so one created after this read fails the commit.
+        const byName = await kv.get<string>(domainByNameKey(userId, r.domain));
         const below: string[] = [];
         let total = 0;
         for await (
@@ -505,17 +521,19 @@ export function domainStore(kv: Deno.Kv, userId: string, clock: Clock) {
         }
         if (total > 0) throw new DomainHasSubdomainsError(below, total);
         const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(r.domain));
-        const byName = await kv.get<string>(domainByNameKey(userId, r.domain));
-        const op = kv.atomic().check(entry).check(pointer).check(byName).delete(entry.key);
-        if (pointer.value?.userId === userId && pointer.value.domainId === r.id) {
-          op.delete(pointer.key);
-        }
-        if (byName.value === r.id) op.delete(byName.key);
-        deleteIndexes(op, r, names);
-        moveCounters(op, counters, new Map(names.map((n) => [n, -1])));
+        const op = kv.atomic().check(entry).check(pointer).check(byName);
+        // Never remove a name entry that names another record (only a broken store has one).
+        const ownPointer = pointer.value?.userId === userId && pointer.value.domainId === r.id;
+        const ownByName = byName.value === r.id;
+        const plan = planDomainWrite(userId, r, null).filter((m) =>
+          !(m.kind === "delete" &&
+            ((!ownPointer && sameKey(m.key, pointer.key)) ||
+              (!ownByName && sameKey(m.key, byName.key))))
+        );
+        applyPlan(op, plan);
         if (r.parentDomainId) {
           const parent = await kv.get<DomainRecord>(domainKey(userId, r.parentDomainId));
-          op.check(parent).delete(domainChildKey(userId, r.parentDomainId, r.id));
+          op.check(parent);
           if (parent.value) {
             op.set(parent.key, {
               ...parent.value,
@@ -529,14 +547,14 @@ export function domainStore(kv: Deno.Kv, userId: string, clock: Clock) {
     },
   };
 
-  /** The nearest verified ancestor of this account, else the nearest one, else null. */
-  async function findParent(ancestors: string[]): Promise<Deno.KvEntry<DomainRecord> | null> {
-    const mine: string[] = [];
-    for (let i = 0; i < ancestors.length; i += GET_MANY_LIMIT) {
-      const chunk = ancestors.slice(i, i + GET_MANY_LIMIT);
-      const pointers = await kv.getMany<DomainNamePointer[]>(chunk.map(domainNameIndexKey));
-      for (const p of pointers) if (p.value?.userId === userId) mine.push(p.value.domainId);
-    }
+  /**
+   * The nearest verified ancestor of this account, else the nearest one, else null; from the
+   * account's own reversed-name entries of the ancestors (nearest first).
+   */
+  async function findParent(
+    ancestors: Deno.KvEntryMaybe<string>[],
+  ): Promise<Deno.KvEntry<DomainRecord> | null> {
+    const mine = ancestors.flatMap((a) => (a.value === null ? [] : [a.value]));
     if (mine.length === 0) return null;
     const entries: Deno.KvEntry<DomainRecord>[] = [];
     for (let i = 0; i < mine.length; i += GET_MANY_LIMIT) {
@@ -550,14 +568,22 @@ export function domainStore(kv: Deno.Kv, userId: string, clock: Clock) {
   }
 }
 
+function sameKey(a: Deno.KvKey, b: Deno.KvKey): boolean {
+  return a.length === b.length && a.every((part, i) => part === b[i]);
+}
+
 export type DomainStore = ReturnType<typeof domainStore>;
 
 /**
- * Checks invariants I1–I5 for one account (and the name pointers that name it); returns one
- * sentence per violation, empty when consistent. Reads the account's whole domain state: for
+ * Checks invariants I1–I6 for one account (and the name pointers that name it); returns one
+ * sentence per violation, empty when consistent. `maxDomains`: the quota in force (I6). Reads the account's whole domain state: for
  * tests and operator tooling, never on the request path.
  */
-export async function checkDomainInvariants(kv: Deno.Kv, userId: string): Promise<string[]> {
+export async function checkDomainInvariants(
+  kv: Deno.Kv,
+  userId: string,
+  maxDomains = DEFAULT_MAX_DOMAINS,
+): Promise<string[]> {
   const problems: string[] = [];
   const records = new Map<string, DomainRecord>();
   for await (const e of kv.list<DomainRecord>({ prefix: domainPrefix(userId) })) {
@@ -621,8 +647,34 @@ export async function checkDomainInvariants(kv: Deno.Kv, userId: string): Promis
     }
   }
   for (const [f, expected] of expectedCounts) {
-    const actual = (await kv.get<number>(domainCountKey(userId, f))).value ?? 0;
-    if (actual !== expected) problems.push(`I3: counter ${f} is ${actual}, records ${expected}`);
+    const stored = (await kv.get(domainCountKey(userId, f))).value;
+    const actual = counterNumber(stored);
+    if (stored !== null && !(stored instanceof Deno.KvU64)) {
+      problems.push(`I3: counter ${f} is not a Deno.KvU64`);
+    } else if (actual !== expected) {
+      problems.push(`I3: counter ${f} is ${actual}, records ${expected}`);
+    }
+  }
+  let slots = 0;
+  for await (const e of kv.list<string>({ prefix: domainSlotPrefix(userId) })) {
+    slots++;
+    const n = e.key[2];
+    const r = records.get(e.value);
+    if (!r || r.quotaSlot !== n) {
+      problems.push(`I6: slot ${String(n)} points to no matching record`);
+    }
+    if (typeof n !== "number" || n < 0 || n >= maxDomains) {
+      problems.push(`I6: slot ${String(n)} is outside 0..${maxDomains - 1}`);
+    }
+  }
+  for (const r of records.values()) {
+    if (r.quotaSlot === undefined) continue;
+    if ((await kv.get(domainSlotKey(userId, r.quotaSlot))).value !== r.id) {
+      problems.push(`I6: ${r.id} lacks its quota slot ${r.quotaSlot}`);
+    }
+  }
+  if (records.size > maxDomains || slots > maxDomains) {
+    problems.push(`I6: ${records.size} domains, above the quota of ${maxDomains}`);
   }
   for await (const e of kv.list<DomainNamePointer>({ prefix: indexPrefix("domain") })) {
     if (e.value.userId !== userId) continue;

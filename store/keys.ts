@@ -13,8 +13,10 @@
  *   [userId, "domain_by_time", createdAtMs, domainId]  domainId: newest-first listing
  *   [userId, "domain_by_filter", filter, createdAtMs, domainId]
  *                                                      domainId: filtered listing (status:…, canReceive:…)
- *   [userId, "count", "domains", filter]               number: totals without a scan ("all", "status:verified", …),
- *                                                      moved by checked commits (invariants: store/domains.ts)
+ *   [userId, "count", "domains", filter]               Deno.KvU64: totals without a scan ("all", "status:verified", …),
+ *                                                      moved by commutative `sum` mutations (store/domain_plan.ts)
+ *   [userId, "domain_slot", n]                         domainId: one of the account's MAX_DOMAINS_PER_ACCOUNT quota
+ *                                                      slots (0 <= n < max), claimed with a `versionstamp: null` check
  *   [userId, "domain_children", parentId, childId]     childId: subdomains of a domain
  *   [userId, "domain_by_name", reversedName]           domainId, keyed "com.example.mail" for "mail.example.com":
  *                                                      a domain's subdomains are one key range
@@ -71,6 +73,10 @@ export const domainByFilterPrefix = (userId: UserId, filter: string) =>
 export const domainByFilterRootPrefix = (userId: UserId) => [userId, "domain_by_filter"] as const;
 export const domainCountKey = (userId: UserId, filter: string) =>
   [userId, "count", "domains", filter] as const;
+/** A quota slot: the account holds at most `max` of these, so at most `max` domains. */
+export const domainSlotKey = (userId: UserId, slot: number) =>
+  [userId, "domain_slot", slot] as const;
+export const domainSlotPrefix = (userId: UserId) => [userId, "domain_slot"] as const;
 export const domainChildKey = (userId: UserId, parentId: string, childId: string) =>
   [userId, "domain_children", parentId, childId] as const;
 /** Every child link of an account (invariant checks). */

@@ -8,7 +8,13 @@ import { apiKeyStore, type ApiKeyStoreOptions } from "./api_keys.ts";
 import { domainStore } from "./domains.ts";
 import { getUserOrThrow } from "./users.ts";
 
-export type TenantStoreOptions = { maxApiKeys: number; onRevoke?: ApiKeyStoreOptions["onRevoke"] };
+export type TenantStoreOptions = {
+  maxApiKeys: number;
+  /** MAX_DOMAINS_PER_ACCOUNT (store/domains.ts DEFAULT_MAX_DOMAINS when absent). */
+  maxDomains?: number;
+  /** Where revocations are announced in this process; defaults to the process's hub. */
+  revocations?: ApiKeyStoreOptions["revocations"];
+};
 
 export function tenantStore(
   kv: Deno.Kv,
@@ -19,8 +25,11 @@ export function tenantStore(
   return {
     userId,
     user: () => getUserOrThrow(kv, userId),
-    apiKeys: apiKeyStore(kv, userId, clock, { maxKeys: opts.maxApiKeys, onRevoke: opts.onRevoke }),
-    domains: domainStore(kv, userId, clock),
+    apiKeys: apiKeyStore(kv, userId, clock, {
+      maxKeys: opts.maxApiKeys,
+      revocations: opts.revocations,
+    }),
+    domains: domainStore(kv, userId, clock, { maxDomains: opts.maxDomains }),
   };
 }
 

@@ -1,7 +1,9 @@
 /** Accounts: the user record under its own prefix and the email -> userId pointer index. */
 import { newId } from "../lib/crypto.ts";
 import { RETRY, withRetries } from "./errors.ts";
-import { emailIndexKey, revocationCounterKey, userKey } from "./keys.ts";
+import { emailIndexKey, userKey } from "./keys.ts";
+import { commitRevocation, processRevocations, type RevocationHub } from "./revocation.ts";
+import { deleteAllSessions } from "./sessions.ts";
 
 export type UserStatus = "active" | "suspended";
 
@@ -63,24 +65,57 @@ export async function findUserByEmail(kv: Deno.Kv, email: string): Promise<UserR
 }
 
 /**
- * Suspends or reactivates an account. The revocation counter moves in the same commit, so every
- * process's cache of verified keys is dropped within a second and the next request re-reads the
- * account. Throws `Deno.errors.NotFound` for an unknown account.
+ * Suspends or reactivates an account. The status change is a revocation (store/revocation.ts):
+ * this process's verifiers drop the account's cached keys at once, other processes' within a
+ * second, and the next request re-reads the account. Throws `Deno.errors.NotFound` for an
+ * unknown account.
+ *
+ * Suspension signs the account out: the status flips first, then every session is deleted (in
+ * bounded batches, store/sessions.ts `deleteAllSessions`); a session not yet deleted already
+ * resolves as suspended, and none can be created. Reactivation deletes any session still there
+ * (an interrupted purge, or one from before this rule) before the account is active again, so
+ * no old cookie comes back to life; its API keys simply work again. Reactivating an active
+ * account changes nothing (its sessions stay).
  */
 export async function setUserStatus(
   kv: Deno.Kv,
   userId: string,
   status: UserStatus,
+  revocations: RevocationHub = processRevocations,
 ): Promise<UserRecord> {
-  return await withRetries(async () => {
+  const current = await getUserOrThrow(kv, userId);
+  if (status === "active" && current.status === "active") return current;
+  if (status === "active") await deleteAllSessions(kv, userId);
+  const updated = await withRetries(async () => {
     const entry = await kv.get<UserRecord>(userKey(userId));
     if (!entry.value) throw new Deno.errors.NotFound("No such account");
     const updated = { ...entry.value, status };
+    const op = kv.atomic().check(entry).set(entry.key, updated);
+    const res = await commitRevocation(op, { kind: "account", userId }, revocations);
+    return res.ok ? updated : RETRY;
+  });
+  if (status !== "active") await deleteAllSessions(kv, userId);
+  return updated;
+}
+
+/**
+ * Replaces the account's password hash with `next` (a rehash at new parameters after a sign-in),
+ * in one checked commit, only while it is still `current`: false when the account is gone or its
+ * hash changed meanwhile, so a concurrent change is never overwritten.
+ */
+export async function updatePasswordHash(
+  kv: Deno.Kv,
+  userId: string,
+  current: string,
+  next: string,
+): Promise<boolean> {
+  return await withRetries(async () => {
+    const entry = await kv.get<UserRecord>(userKey(userId));
+    if (!entry.value || entry.value.passwordHash !== current) return false;
     const res = await kv.atomic()
       .check(entry)
-      .set(entry.key, updated)
-      .sum(revocationCounterKey(), 1n)
+      .set(entry.key, { ...entry.value, passwordHash: next })
       .commit();
-    return res.ok ? updated : RETRY;
+    return res.ok ? true : RETRY;
   });
 }

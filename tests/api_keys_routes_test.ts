@@ -282,6 +282,96 @@ Deno.test("rolling a key keeps the old one only for the grace period", async (t)
   }
 });
 
+Deno.test("a rolled key's replacement gets a lifetime of its own, and only a live key can be rolled", async (t) => {
+  const ctx = await makeTestApp();
+  try {
+    const { cookie } = await signUp(ctx.app);
+    const roll = (id: string, body: Record<string, unknown>) =>
+      ctx.app.request(`${BASE}/api/e2/api-keys/${id}/roll`, withCookie(cookie, json(body)));
+    const assertNotRollable = async (res: Response) => {
+      assert.equal(res.status, 409);
+      assert.equal(res.headers.get("x-should-retry"), "false");
+      const body = await res.json();
+      assert.equal(body.error, "Conflict");
+      assert.equal(body.statusCode, 409);
+      assert.equal(body.code, "API_KEY_NOT_ROLLABLE");
+      assert.equal(typeof body.message, "string");
+      assert.equal("key" in body, false);
+    };
+
+    await t.step(
+      "rolling twice gives the second replacement the original lifetime from now",
+      async () => {
+        const first = await createKeyViaSession(ctx.app, cookie, {
+          name: "twice",
+          expiresInDays: 30,
+        });
+        ctx.clock.advance(2 * DAY); // (the session lives 7 days)
+        const a = await (await roll(first.id, { expiresInHours: 1 })).json();
+        assert.equal(a.expiresAt, new Date(ctx.clock() + 30 * DAY).toISOString());
+        ctx.clock.advance(DAY);
+        const res = await roll(a.id, { expiresInHours: 1 });
+        assert.equal(res.status, 201);
+        const b = await res.json();
+        assert.equal(b.expiresAt, new Date(ctx.clock() + 30 * DAY).toISOString());
+        assert.equal(b.previous.expiresAt, new Date(ctx.clock() + HOUR).toISOString());
+        ctx.clock.advance(2 * HOUR);
+        assert.equal(await domainsStatus(ctx.app, b.key), 200);
+        assert.equal(await domainsStatus(ctx.app, a.key), 401);
+      },
+    );
+
+    await t.step("a key that never expires is replaced by one that never expires", async () => {
+      const k = await createKeyViaSession(ctx.app, cookie, { name: "forever" });
+      const body = await (await roll(k.id, { expiresInHours: 0 })).json();
+      assert.equal(body.expiresAt, null);
+    });
+
+    await t.step("expiresInDays in the roll body sets the replacement's lifetime", async () => {
+      const k = await createKeyViaSession(ctx.app, cookie, { name: "days", expiresInDays: 7 });
+      const res = await roll(k.id, { expiresInHours: 0, expiresInDays: 90 });
+      assert.equal(res.status, 201);
+      assert.equal((await res.json()).expiresAt, new Date(ctx.clock() + 90 * DAY).toISOString());
+      const never = await createKeyViaSession(ctx.app, cookie, { name: "never", expiresInDays: 7 });
+      const r2 = await roll(never.id, { expiresInHours: 0, expiresInDays: null });
+      assert.equal(r2.status, 201);
+      assert.equal((await r2.json()).expiresAt, null);
+    });
+
+    for (const bad of [0, 3651, 1.5, "30"]) {
+      await t.step(`expiresInDays ${JSON.stringify(bad)} is refused`, async () => {
+        const k = await createKeyViaSession(ctx.app, cookie, { name: "bad days" });
+        const res = await roll(k.id, { expiresInHours: 0, expiresInDays: bad });
+        assert.equal(res.status, 400);
+        assert.equal((await res.json()).field, "expiresInDays");
+        assert.equal(await domainsStatus(ctx.app, k.key), 200);
+      });
+    }
+
+    await t.step("rolling an expired key answers 409 and issues nothing", async () => {
+      const k = await createKeyViaSession(ctx.app, cookie, { name: "expired", expiresInDays: 1 });
+      ctx.clock.advance(DAY);
+      const before = await ctx.app.request(`${BASE}/api/e2/api-keys`, withCookie(cookie));
+      const count = (await before.json()).data.length;
+      await assertNotRollable(await roll(k.id, { expiresInHours: 1 }));
+      const after = await ctx.app.request(`${BASE}/api/e2/api-keys`, withCookie(cookie));
+      assert.equal((await after.json()).data.length, count);
+    });
+
+    await t.step("rolling a key already in its grace period answers 409", async () => {
+      const k = await createKeyViaSession(ctx.app, cookie, { name: "grace" });
+      const first = await roll(k.id, { expiresInHours: 24 });
+      assert.equal(first.status, 201);
+      await first.body?.cancel();
+      await assertNotRollable(await roll(k.id, { expiresInHours: 24 }));
+      await assertNotRollable(await roll(k.id, { expiresInHours: 0 }));
+      assert.equal(await domainsStatus(ctx.app, k.key), 200, "its grace period is unchanged");
+    });
+  } finally {
+    await ctx.close();
+  }
+});
+
 Deno.test("revoke-key revokes the Bearer key that authenticated the request", async (t) => {
   const ctx = await makeTestApp();
   try {

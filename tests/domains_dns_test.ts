@@ -1,10 +1,19 @@
 import assert from "node:assert/strict";
-import { checkDnsRecords, denoResolver, dnsPlan } from "../lib/dns.ts";
+import dgram from "node:dgram";
+import {
+  checkDnsRecords,
+  denoResolver,
+  DNS_CHECK_LIMITS,
+  dnsPlan,
+  LookupCancelledError,
+} from "../lib/dns.ts";
 import { domainTestApp } from "./domains_fixtures.ts";
 
 type Rec = { type: string; name: string; value: string };
 const byType = (records: Rec[], type: string, name?: string) =>
   records.filter((r) => r.type === type && (name === undefined || r.name === name));
+/** DNS answers are cached for a short time (issue 9): a changed answer is seen after it. */
+const CACHE_TTL = DNS_CHECK_LIMITS.cacheTtlMs;
 
 Deno.test("check=true moves a domain from pending to verified and reports every record", async (t) => {
   const ctx = await domainTestApp();
@@ -43,6 +52,7 @@ Deno.test("check=true moves a domain from pending to verified and reports every 
 
     await t.step("a TXT with another value is reported as not matching", async () => {
       ctx.resolver.txtAnswers.set("_inbound.check.example", ["inbound-verification=wrong"]);
+      ctx.clock.advance(CACHE_TTL);
       const res = await a.request("GET", `/api/e2/domains/${id}?check=true`);
       assert.equal(res.body.status, "pending");
       assert.match(res.body.verificationCheck.dnsRecords[0].error, /do not include the expected/);
@@ -53,6 +63,7 @@ Deno.test("check=true moves a domain from pending to verified and reports every 
       async () => {
         ctx.resolver.txtAnswers.delete("_inbound.check.example");
         ctx.resolver.publish(byType(records, "TXT", "_inbound.check.example"));
+        ctx.clock.advance(CACHE_TTL);
         const res = await a.request("GET", `/api/e2/domains/${id}?check=true`);
         assert.equal(res.body.status, "verified");
         assert.equal(res.body.hasMxRecords, false);
@@ -67,6 +78,7 @@ Deno.test("check=true moves a domain from pending to verified and reports every 
 
     await t.step("publishing the MX makes it able to receive; the indexes follow", async () => {
       ctx.resolver.publish(byType(records, "MX"));
+      ctx.clock.advance(CACHE_TTL);
       const res = await a.request("GET", `/api/e2/domains/${id}?check=true`);
       assert.equal(res.body.hasMxRecords, true);
       assert.equal(res.body.canReceiveEmails, true);
@@ -80,6 +92,7 @@ Deno.test("check=true moves a domain from pending to verified and reports every 
 
     await t.step("a verified domain stays verified when the TXT is removed", async () => {
       ctx.resolver.txtAnswers.delete("_inbound.check.example");
+      ctx.clock.advance(CACHE_TTL);
       const res = await a.request("GET", `/api/e2/domains/${id}?check=true`);
       assert.equal(res.body.status, "verified");
     });
@@ -88,6 +101,7 @@ Deno.test("check=true moves a domain from pending to verified and reports every 
       "removing the MX stops receiving and moves it back between the indexes",
       async () => {
         ctx.resolver.mxAnswers.delete("check.example");
+        ctx.clock.advance(CACHE_TTL);
         const res = await a.request("GET", `/api/e2/domains/${id}?check=true`);
         assert.equal(res.body.canReceiveEmails, false);
         assert.equal(res.body.hasMxRecords, false);
@@ -124,6 +138,7 @@ Deno.test("a domain still unverified 72 hours after creation fails, and can reco
     });
     await t.step("publishing the TXT later verifies it", async () => {
       ctx.resolver.publish(created.body.dnsRecords);
+      ctx.clock.advance(CACHE_TTL);
       const res = await a.request("GET", `/api/e2/domains/${id}?check=true`);
       assert.equal(res.body.status, "verified");
       await ctx.assertConsistent();
@@ -177,6 +192,36 @@ Deno.test("the real resolver turns an unreachable name server into a per-record 
     assert.equal(r.isVerified, false);
     assert.equal(r.lookupFailed, true);
     assert.match(r.error ?? "", /^DNS lookup (timed out|failed)/);
+  }
+});
+
+Deno.test("the real resolver stops a lookup as soon as its caller's signal aborts", async () => {
+  // A name server that receives the query and never answers.
+  const server = dgram.createSocket("udp4");
+  let queries = 0;
+  server.on("message", () => queries++);
+  await new Promise<void>((resolve) => server.bind(0, "127.0.0.1", () => resolve()));
+  try {
+    const resolver = denoResolver({
+      timeoutMs: 10_000,
+      nameServer: { ipAddr: "127.0.0.1", port: server.address().port },
+    });
+    const ctl = new AbortController();
+    const started = performance.now();
+    const lookup = resolver.txt("_inbound.example.com", ctl.signal);
+    while (queries === 0 && performance.now() - started < 5000) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(queries > 0, "the query reached the name server");
+    ctl.abort();
+    await assert.rejects(lookup, LookupCancelledError);
+    assert.ok(performance.now() - started < 5000, "well before its own 10 s timeout");
+    // An already-aborted signal starts nothing.
+    const before = queries;
+    await assert.rejects(resolver.mx("example.com", ctl.signal), LookupCancelledError);
+    assert.equal(queries, before);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
 

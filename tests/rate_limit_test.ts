@@ -13,6 +13,7 @@ import { windowCount } from "../store/rate_limit.ts";
 import { bearer, createAccountWithKey, makeTestApp } from "./_helpers.ts";
 import { FaultyKv } from "./_faulty_kv.ts";
 import { recordingKv } from "./_recording_kv.ts";
+import { retryingKv } from "../store/retrying_kv.ts";
 
 const URL = "http://localhost/api/e2/domains";
 const WINDOW = 1000;
@@ -23,8 +24,9 @@ function windowAlignedClock(): ReturnType<typeof fakeClock> {
   return fakeClock(now - (now % WINDOW) + 10 * WINDOW);
 }
 
+/** A limiter on `kv` as the app builds it: on the lock-retrying KV (store/retrying_kv.ts). */
 function limiter(kv: Deno.Kv, clock: Clock, max: number, failOpen = false, timeoutMs = 1000) {
-  return new RateLimiter(kv, { max, windowMs: WINDOW, failOpen }, clock, silentLogger, {
+  return new RateLimiter(retryingKv(kv), { max, windowMs: WINDOW, failOpen }, clock, silentLogger, {
     timeoutMs,
   });
 }

@@ -2,18 +2,28 @@ import assert from "node:assert/strict";
 import { issueApiKey, rollApiKey } from "../auth/issue_api_key.ts";
 import { fakeClock } from "../lib/clock.ts";
 import { sha256Hex } from "../lib/sha256.ts";
-import { ApiKeyLimitError, lookupApiKeyPointer } from "../store/api_keys.ts";
+import {
+  ApiKeyLimitError,
+  ApiKeyNotRollableError,
+  apiKeyView,
+  lookupApiKeyPointer,
+} from "../store/api_keys.ts";
 import { apiKeyHashIndexKey } from "../store/keys.ts";
+import { RevocationHub } from "../store/revocation.ts";
 import { tenantStore } from "../store/tenant.ts";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 
 async function setup(maxApiKeys = 50) {
   const kv = await Deno.openKv(":memory:");
   const clock = fakeClock(Date.UTC(2026, 5, 1));
   const revoked: string[] = [];
-  const store = tenantStore(kv, "usr_test", clock, {
-    maxApiKeys,
-    onRevoke: (hash) => revoked.push(hash),
+  const revocations = new RevocationHub();
+  revocations.subscribe((r) => {
+    if (r.kind === "api_key") revoked.push(r.hash);
   });
+  const store = tenantStore(kv, "usr_test", clock, { maxApiKeys, revocations });
   return { kv, clock, store, revoked };
 }
 
@@ -85,6 +95,81 @@ Deno.test("rolling a key issues a replacement and keeps the old one only for the
     assert.equal((await lookupApiKeyPointer(kv, rolled.record.hash)).value, null);
     assert.ok((await lookupApiKeyPointer(kv, now.record.hash)).value);
     assert.equal(await store.apiKeys.count(), 2);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("a roll's replacement lives the old key's own lifetime from the roll, never its grace deadline", async (t) => {
+  const { kv, clock, store, revoked } = await setup();
+  try {
+    const { record } = await issueApiKey(store.apiKeys, {
+      name: "prod",
+      expiresInDays: 30,
+      nowMs: clock(),
+    });
+    clock.advance(5 * DAY);
+    const first = await rollApiKey(store.apiKeys, record.id, HOUR);
+    await t.step("the replacement expires 30 days after the roll", () => {
+      assert.equal(first.record.expiresAt, new Date(clock() + 30 * DAY).toISOString());
+      assert.equal(first.old.expiresAt, new Date(clock() + HOUR).toISOString());
+      assert.deepEqual(revoked, [record.hash]);
+    });
+    await t.step("the replacement's replacement too, not 1 hour", async () => {
+      clock.advance(DAY);
+      const second = await rollApiKey(store.apiKeys, first.record.id, HOUR);
+      assert.equal(second.record.expiresAt, new Date(clock() + 30 * DAY).toISOString());
+      const pointer = await lookupApiKeyPointer(kv, second.record.hash);
+      assert.equal(pointer.value?.expiresAt, clock() + 30 * DAY);
+    });
+    await t.step("an explicit lifetime wins, null meaning never", async () => {
+      const k = await issueApiKey(store.apiKeys, { name: "k", expiresInDays: 7, nowMs: clock() });
+      const r = await rollApiKey(store.apiKeys, k.record.id, 0, { expiresInDays: 365 });
+      assert.equal(r.record.expiresAt, new Date(clock() + 365 * DAY).toISOString());
+      const never = await rollApiKey(store.apiKeys, r.record.id, 0, { expiresInDays: null });
+      assert.equal(never.record.expiresAt, null);
+    });
+    await t.step("the grace marker never leaves the store", async () => {
+      const old = await store.apiKeys.get(first.record.id);
+      assert.equal(typeof old.replacedBy, "string");
+      assert.equal("replacedBy" in apiKeyView(old), false);
+    });
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("an expired key, or one in its grace period, cannot be rolled and nothing is written", async (t) => {
+  const { kv, clock, store, revoked } = await setup();
+  try {
+    await t.step("expired", async () => {
+      const { record } = await issueApiKey(store.apiKeys, {
+        name: "old",
+        expiresInDays: 1,
+        nowMs: clock(),
+      });
+      clock.advance(DAY);
+      const count = await store.apiKeys.count();
+      await assert.rejects(
+        () => rollApiKey(store.apiKeys, record.id, HOUR),
+        (err) => err instanceof ApiKeyNotRollableError && err.reason === "expired",
+      );
+      assert.equal(await store.apiKeys.count(), count);
+      assert.deepEqual(revoked, []);
+    });
+    await t.step("in its grace period", async () => {
+      const { record } = await issueApiKey(store.apiKeys, { name: "g", nowMs: clock() });
+      await rollApiKey(store.apiKeys, record.id, DAY);
+      const before = await store.apiKeys.get(record.id);
+      const count = await store.apiKeys.count();
+      await assert.rejects(
+        () => rollApiKey(store.apiKeys, record.id, 0),
+        (err) => err instanceof ApiKeyNotRollableError && err.reason === "rolled",
+      );
+      assert.deepEqual(await store.apiKeys.get(record.id), before);
+      assert.equal(await store.apiKeys.count(), count);
+      assert.ok((await lookupApiKeyPointer(kv, record.hash)).value, "still in its grace period");
+    });
   } finally {
     kv.close();
   }

@@ -11,13 +11,15 @@ import { type AccountService, clientAddress } from "../../auth/accounts.ts";
 import { assertSameOrigin } from "../../auth/csrf.ts";
 import { issueApiKey, rollApiKey } from "../../auth/issue_api_key.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
+import { assertNever } from "../../auth/principal.ts";
 import {
   clearSessionCookieHeader,
   sessionCookieHeader,
   type SessionManager,
 } from "../../auth/session.ts";
 import type { Clock } from "../../lib/clock.ts";
-import { HttpError } from "../../lib/errors.ts";
+import { accountSuspended, HttpError, writeConflict } from "../../lib/errors.ts";
+import { ConflictError } from "../../store/errors.ts";
 import { apiKeyView } from "../../store/api_keys.ts";
 import type { TenantStore } from "../../store/tenant.ts";
 import { createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "../api_keys.ts";
@@ -92,6 +94,7 @@ function firstProblem(error: z.ZodError, labels: Record<string, string>): string
 
 /** Re-renders `render` with the error's message and status (and Retry-After for 429). */
 function errorInfo(err: unknown): { message: string; status: number; headers: HeadersInit } {
+  if (err instanceof ConflictError) err = writeConflict();
   if (err instanceof HttpError) {
     const h = new Headers(err.headers);
     const retry = h.get("Retry-After");
@@ -125,14 +128,25 @@ export function dashboardRoutes(deps: DashboardDeps) {
     await next();
   };
 
-  /** Pages under /settings need a session; without one, go to the sign-in page. */
+  /**
+   * Pages under /settings need a session; without one, go to the sign-in page. A suspended
+   * account's session opens nothing: the sign-in page says the account cannot be used (403).
+   */
   const requireSession: MiddlewareHandler<AppEnv> = async (c, next) => {
-    const principal = await sessions.resolve(c.req.raw);
-    // A suspended account's session opens nothing; signing in again says why.
-    if (!principal || principal.suspended) return redirect("/sign-in");
-    c.set("principal", principal);
-    c.set("store", storeFor(principal.userId));
-    await next();
+    const outcome = await sessions.resolve(c.req.raw);
+    switch (outcome.kind) {
+      case "ok":
+        c.set("principal", outcome.principal);
+        c.set("store", storeFor(outcome.principal.userId));
+        await next();
+        return;
+      case "suspended":
+        return page(<SignInPage error={accountSuspended().message} />, 403);
+      case "invalid":
+        return redirect("/sign-in");
+      default:
+        return assertNever(outcome);
+    }
   };
 
   app.get("/assets/dashboard.js", () => asset(DASHBOARD_JS, "text/javascript; charset=utf-8"));
@@ -141,8 +155,16 @@ export function dashboardRoutes(deps: DashboardDeps) {
   app.get("/favicon.ico", () => redirect("/assets/favicon.svg"));
 
   app.get("/", async (c) => {
-    const principal = await sessions.resolve(c.req.raw);
-    return redirect(principal ? KEYS_PATH : "/sign-in");
+    const outcome = await sessions.resolve(c.req.raw);
+    switch (outcome.kind) {
+      case "ok":
+        return redirect(KEYS_PATH);
+      case "suspended":
+      case "invalid":
+        return redirect("/sign-in");
+      default:
+        return assertNever(outcome);
+    }
   });
 
   // --- Sign up, sign in, sign out ---------------------------------------------------------

@@ -1,0 +1,65 @@
+/** Server processes for the benchmark scripts: spawn one, read its CPU time. */
+const ROOT = new URL("..", import.meta.url).pathname;
+
+export type Server = { port: number; pid: number; stop(): Promise<void> };
+
+/** CPU time (user + system, all threads) the process has used, in microseconds. */
+export async function cpuMicros(pid: number): Promise<number> {
+  // Through `cat`: Deno reads /proc/<pid> only with --allow-all, which the bench does not take.
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`] }).output();
+  const stat = new TextDecoder().decode(out.stdout);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 and 15 of proc(5), utime and stime, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** Spawns a server and waits for its `"msg":"listening"` line with the port. */
+export async function spawn(args: string[], env: Record<string, string>): Promise<Server> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    env: { PORT: "0", HOSTNAME: "127.0.0.1", NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${text}`)), 30_000);
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const chunk of stream) {
+        text += decoder.decode(chunk, { stream: true });
+        const m = /"msg":"listening"[^\n]*"port":(\d+)/.exec(text);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+        if (text.length > 100_000) text = text.slice(-10_000);
+      }
+    };
+    pump(child.stdout);
+    pump(child.stderr);
+    child.status.then((s) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${s.code}:\n${text}`));
+    });
+  });
+  return {
+    port,
+    pid: child.pid,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await child.status;
+    },
+  };
+}
+
+/** `deno task start`'s arguments after `deno`, from deno.json. */
+export async function startTaskArgs(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
+  const [deno, ...args] = String(config.tasks.start).split(/\s+/);
+  if (deno !== "deno") throw new Error("the start task does not begin with `deno`");
+  return args;
+}
