@@ -6,6 +6,7 @@ const SCRIPTS = [
   { name: "auth throughput (issue 4)", path: "bench/auth_throughput.ts" },
   { name: "domains at scale (issue 5)", path: "bench/domains_scale.ts" },
   { name: "password flood (issue 9)", path: "bench/password_flood.ts" },
+  { name: "domain creates under contention (issue 9)", path: "bench/domains_contention.ts" },
 ];
 
 let failed = 0;
