@@ -71,6 +71,7 @@ export function createApp(deps: AppDeps): App {
     requestContext({
       log,
       timeoutMs: config.requestTimeoutMs,
+      client: config,
       decorate: (c) => limiter.decorate(c),
     }),
   );

@@ -7,6 +7,7 @@ import {
   passwordHashMemoryBytes,
   readEnv,
 } from "./lib/config.ts";
+import { describeTrustProxy, isLoopbackOrigin } from "./lib/client.ts";
 import { shutdownGraceMs, shutdownWithin } from "./lib/shutdown.ts";
 import { serveResilient } from "./lib/serve.ts";
 import { openKv } from "./store/open.ts";
@@ -43,6 +44,8 @@ const server = serveResilient({
         : config.kvPath,
       rateLimit: config.rateLimit,
       maxDomainsPerAccount: config.maxDomainsPerAccount,
+      trustProxy: describeTrustProxy(config.trustProxy),
+      publicUrl: config.publicUrl,
       passwordHashing: {
         cost: config.passwordHashCost,
         concurrency: config.passwordHashConcurrency,
@@ -50,6 +53,14 @@ const server = serveResilient({
           passwordHashMemoryBytes(config.passwordHashCost) / 2 ** 20,
       },
     }));
+    if (config.publicUrl?.startsWith("http:") && !isLoopbackOrigin(config.publicUrl)) {
+      log({
+        level: "warn",
+        msg: `PUBLIC_URL is plain HTTP (${config.publicUrl}): session cookies travel unencrypted ` +
+          "and anyone on the network can read and reuse them. Use it only on a private network " +
+          "you trust; anywhere else, serve HTTPS.",
+      });
+    }
   },
 }, app.fetch);
 

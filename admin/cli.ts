@@ -6,6 +6,8 @@
  *   deno task admin key:create --email E --name N [--expires-in-days D]   (prints the key alone)
  *   deno task admin key:list --email E
  *   deno task admin key:delete --email E --id ID
+ *   deno task admin domain:release --name N   (the name stops being exclusive: its verified copy
+ *                                             turns failed, and any account may verify it)
  *   deno task admin verify          (checks KV invariants; prints a JSON report; exit 1 on any violation)
  * Exit codes: 0 ok, 1 operation failed (unknown account, …), 2 bad arguments.
  */
@@ -20,6 +22,8 @@ import { tenantStore } from "../store/tenant.ts";
 import { createUser, findUserIdByEmail, setUserStatus } from "../store/users.ts";
 import { keyNameSchema } from "../routes/api_keys.ts";
 import { verifyStore } from "./verify.ts";
+import { parseDomainName } from "../lib/domain_name.ts";
+import { releaseDomainName } from "../store/domains.ts";
 
 class UsageError extends Error {}
 class CommandError extends Error {}
@@ -31,6 +35,7 @@ const USAGE = `usage:
   admin key:create  --email E --name N [--expires-in-days D]
   admin key:list    --email E
   admin key:delete  --email E --id ID
+  admin domain:release --name N   (the verified owner's copy turns failed; anyone may verify N)
   admin verify`;
 
 type Args = Record<string, string | undefined>;
@@ -152,6 +157,14 @@ export async function runAdmin(
         throw err;
       }
       io.out(JSON.stringify({ deleted: id }));
+      return;
+    }
+    case "domain:release": {
+      const parsed = parseDomainName(required(values, "name"));
+      if (!parsed.ok) throw new UsageError(`--name ${parsed.problem}`);
+      const released = await releaseDomainName(io.kv, parsed.value.name, systemClock);
+      if (!released) throw new CommandError(`no account has verified ${parsed.value.name}`);
+      io.out(JSON.stringify({ released: parsed.value.name, ...released, status: "failed" }));
       return;
     }
     case "verify": {

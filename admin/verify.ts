@@ -381,7 +381,7 @@ function checkSessions(accounts: Map<string, Account>, sessionIdx: Entry[], v: C
 /**
  * Domain invariants, kept in one function so they follow store/domains.ts as it grows:
  *   - record [u, "domain", id]: `id` and `userId` match its key; name index ["idx", "domain",
- *     record.domain] -> { userId: u, domainId: id };
+ *     record.domain] -> { userId: u, domainId: id } exactly while the record is verified;
  *   - exactly one [u, "domain_by_time", createdAtMs, id] = id per record, createdAtMs =
  *     Date.parse(record.createdAt), and no time entry without a record;
  *   - [u, "domain_by_filter", f, createdAtMs, id] = id for every f in filterNamesOf(record) except
@@ -420,10 +420,15 @@ function checkDomains(
       const names = filterNamesOf(r as Parameters<typeof filterNamesOf>[0]);
       for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
       expectedFilters.set(domainId, new Set(names.filter((n) => n !== "all")));
+      // A name is exclusive once verified: the pointer exists exactly for verified records.
       const pv = obj(byName.get(r.domain)?.value);
-      if (!pv) v.add("missing_index", entry.key, "domain has no name index entry");
-      else if (pv.userId !== a.userId || pv.domainId !== domainId) {
+      const named = pv?.userId === a.userId && pv?.domainId === domainId;
+      if (r.status === "verified" && !pv) {
+        v.add("missing_index", entry.key, "verified domain has no name index entry");
+      } else if (r.status === "verified" && !named) {
         v.add("index_mismatch", entry.key, "name index entry names another domain");
+      } else if (r.status !== "verified" && named) {
+        v.add("index_mismatch", entry.key, `${r.status} domain holds the name index entry`);
       }
     }
 
@@ -568,6 +573,8 @@ function checkDomains(
     if (!r) v.add("dangling_index", p.key, "domain name index entry points at no domain record");
     else if (r.domain !== p.key[2]) {
       v.add("index_mismatch", p.key, "domain name index entry points at another name");
+    } else if (r.status !== "verified") {
+      v.add("index_mismatch", p.key, "domain name index entry points at an unverified domain");
     }
   }
 }

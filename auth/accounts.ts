@@ -3,8 +3,17 @@
  * address's place in the bounded hashing pool first (auth/password_pool.ts: one per address, 429
  * at once beyond it), are throttled (store/throttle.ts) before any password work, and sign-in
  * answers an unknown email exactly like a wrong password, after the same amount of scrypt work.
+ *
+ * Sign-in throttling follows OWASP's device-cookie pattern (auth/device_cookie.ts). An attempt
+ * carrying a valid device cookie for the email counts only against that device ("sign-in:device",
+ * `signInThrottle` per window), so guesses from anywhere else at the email cannot lock its owner's
+ * browsers out. Any other attempt, and a device's attempts beyond its limit (it is untrusted for
+ * the rest of that window), count per client address ("sign-in:ip") and per email
+ * ("sign-in:email"), so distributed guessing at one email stays at `signInThrottle` per window.
+ * Both answers to a wrong password are the same 401 after the same work.
  */
 import type { Context } from "hono";
+import { boundClient } from "../lib/client.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Config } from "../lib/config.ts";
 import { sha256Hex } from "../lib/sha256.ts";
@@ -17,6 +26,7 @@ import {
   updatePasswordHash,
   type UserRecord,
 } from "../store/users.ts";
+import { deviceCookies, readDeviceCookie } from "./device_cookie.ts";
 import type { Kdf } from "./password.ts";
 import { PasswordHasher } from "./password_pool.ts";
 import type { IssuedSession, SessionManager } from "./session.ts";
@@ -30,10 +40,13 @@ export function publicUser(u: UserRecord): PublicUser {
 }
 
 /**
- * The connecting peer's address, as Deno.serve reports it. Forwarded-for headers are not trusted:
- * behind a proxy all clients share the proxy's address, which only makes the limit stricter.
+ * The client's address as resolved once for the request (lib/client.ts): the connecting peer's,
+ * unless it is a proxy TRUST_PROXY names, which then says whose request it forwards. Outside the
+ * app's middleware (no client bound), the peer's as Deno.serve reports it.
  */
 export function clientAddress(c: Context): string {
+  const bound = boundClient(c.req.raw);
+  if (bound) return bound.address;
   const env = c.env as { remoteAddr?: { hostname?: string } } | undefined;
   return env?.remoteAddr?.hostname ?? "unknown";
 }
@@ -47,12 +60,14 @@ export type AccountDeps = {
   kdf?: Kdf;
 };
 
-export type SignedIn = { user: PublicUser; session: IssuedSession };
+/** `deviceCookie`: the new device cookie's value, for `Set-Cookie` only (never logged). */
+export type SignedIn = { user: PublicUser; session: IssuedSession; deviceCookie: string };
 
 export function accountService(deps: AccountDeps) {
   const { kv, clock, config, sessions } = deps;
   const limit = config.signInThrottle;
   const hashing = new PasswordHasher(config, deps.kdf);
+  const devices = deviceCookies(kv);
 
   async function throttle(scope: string, subject: string, what: string): Promise<void> {
     const r = await recordAttempt(kv, scope, subject, clock(), limit);
@@ -116,7 +131,12 @@ export function accountService(deps: AccountDeps) {
         }
         throw err;
       }
-      return { user: publicUser(user), session: await sessions.start(user.id) };
+      const session = await sessions.start(user.id);
+      return {
+        user: publicUser(user),
+        session,
+        deviceCookie: await devices.issue(user.id, user.email),
+      };
     },
 
     /**
@@ -131,9 +151,17 @@ export function accountService(deps: AccountDeps) {
     ): Promise<SignedIn> {
       using admission = hashing.admit(ip);
       const email = normaliseEmail(input.email);
-      await throttle("sign-in:ip", ip, "sign-in");
-      await throttle("sign-in:email", sha256Hex(email), "sign-in");
+      const untrusted = async () => {
+        await throttle("sign-in:ip", ip, "sign-in");
+        await throttle("sign-in:email", sha256Hex(email), "sign-in");
+      };
+      const device = await devices.verify(readDeviceCookie(req), email);
+      const trusted = device !== null &&
+        (await recordAttempt(kv, "sign-in:device", device.deviceId, clock(), limit)).allowed;
+      if (!trusted) await untrusted();
       const user = await findUserByEmail(kv, email);
+      // Issued to an account since deleted, whose email someone has signed up again.
+      if (trusted && user && user.id !== device.userId) await untrusted();
       // Not req.signal: touching it makes Deno.serve print a warning line. A waiter leaves the
       // queue after passwordHashQueue.waitMs anyway, and no hash starts in the second half of the
       // request's time, so none outlives its request's answer.
@@ -150,7 +178,13 @@ export function accountService(deps: AccountDeps) {
         }
       }
       await sessions.end(req);
-      return { user: publicUser(user), session: await sessions.start(user.id) };
+      const session = await sessions.start(user.id);
+      // A fresh device id: the device's failure count starts again from this success.
+      return {
+        user: publicUser(user),
+        session,
+        deviceCookie: await devices.issue(user.id, user.email),
+      };
     },
   };
 }

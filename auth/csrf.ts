@@ -8,6 +8,7 @@
  * made to send a victim's cookie, so they are let through. Bearer-authenticated requests never
  * reach this check.
  */
+import { clientOf } from "../lib/client.ts";
 import { HttpError } from "../lib/errors.ts";
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -31,19 +32,25 @@ export function crossOriginReason(req: Request, opts: CrossOriginOptions = {}): 
   if (site !== null) {
     return site === "same-origin" || site === "none" ? null : `Sec-Fetch-Site: ${site}`;
   }
-  // Older browsers: compare Origin with the host the request was sent to.
+  // Older browsers: compare Origin with the site's origin (lib/client.ts): PUBLIC_URL's when set,
+  // else the scheme and host the client used (as a trusted proxy reports them).
   const origin = req.headers.get("Origin");
   if (origin !== null) {
-    let originHost: string;
+    let url: URL;
     try {
-      originHost = new URL(origin).host;
+      url = new URL(origin);
     } catch {
       return "unparseable Origin";
     }
-    // Hosts, not full origins: behind a TLS-terminating proxy the server sees http:// while the
-    // browser's Origin says https://; the host (and port) still identifies the origin.
-    // (The request URL's host is the Host header, with default ports normalised away.)
-    if (originHost !== new URL(req.url).host) return "Origin mismatch";
+    const site = clientOf(req).site;
+    if (site.schemeKnown) {
+      if (url.origin !== site.origin) return "Origin mismatch";
+    } else {
+      // Hosts only: behind a TLS-terminating proxy that is not trusted (or says nothing of the
+      // scheme) the server sees http:// while the browser's Origin says https://; the host (and
+      // port) still identifies the origin. Default ports are normalised away on both sides.
+      if (url.host !== new URL(site.origin).host) return "Origin mismatch";
+    }
   }
   return null;
 }

@@ -4,6 +4,7 @@
  * handler, which receives a store bound to the resolved userId and nothing wider.
  */
 import type { Context, MiddlewareHandler } from "hono";
+import type { RequestClient } from "../lib/client.ts";
 import { accountSuspended, unauthorized } from "../lib/errors.ts";
 import type { TenantStore } from "../store/tenant.ts";
 import { assertNever, type AuthOutcome, INVALID, type Principal } from "./principal.ts";
@@ -13,6 +14,8 @@ export type AppEnv = {
     requestId: string;
     /** The request's deadline (routes/request_context.ts, lib/deadline.ts). */
     deadline: { readonly signal: AbortSignal; remainingMs(): number };
+    /** Who is asking, resolved once, on first use (lib/client.ts, routes/request_context.ts). */
+    client: RequestClient;
     principal: Principal;
     store: TenantStore;
   };

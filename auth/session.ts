@@ -3,13 +3,15 @@
  *
  * The token is 256 random bits, base64url-encoded; KV stores only its SHA-256 digest
  * (store/sessions.ts). The cookie is `HttpOnly; SameSite=Lax; Path=/`, and `Secure` with the
- * `__Host-` name prefix whenever the request is not plain HTTP to localhost, so on a real
- * deployment it can be neither read by scripts, sent over plain HTTP, nor planted by a sibling
- * subdomain. Only the name that fits the request is read: a `__Host-`-less cookie is ignored on a
- * real deployment.
+ * `__Host-` name prefix unless the site (lib/client.ts: PUBLIC_URL, else the scheme and host the
+ * client used, as a trusted proxy reports them) is plain HTTP on localhost or a plain-HTTP
+ * PUBLIC_URL the operator chose; so on a real deployment it can be neither read by scripts, sent
+ * over plain HTTP, nor planted by a sibling subdomain. Only the name that fits the site is read:
+ * a `__Host-`-less cookie is ignored on a real deployment.
  */
 import type { Context } from "hono";
 import { generateCookie } from "hono/cookie";
+import { clientOf, resolveClient, type Site, siteOf, TRUST_NOTHING } from "../lib/client.ts";
 import type { Clock } from "../lib/clock.ts";
 import { accountSuspended } from "../lib/errors.ts";
 import { sha256Hex } from "../lib/sha256.ts";
@@ -36,15 +38,41 @@ const TOKEN_BYTES = 32;
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
-/** True for `http://localhost`, `http://127.0.0.1` and `http://[::1]` (any port). */
+/**
+ * True for `http://localhost`, `http://127.0.0.1` and `http://[::1]` (any port). The URL alone:
+ * cookie decisions go by `siteFor(req)`, which knows about proxies and PUBLIC_URL.
+ */
 export function isPlainHttpLocalhost(url: string | URL): boolean {
   const u = typeof url === "string" ? new URL(url) : url;
   return u.protocol === "http:" && LOCAL_HOSTS.has(u.hostname);
 }
 
-/** The cookie's name for a request to `url`: `__Host-` prefixed unless plain-HTTP localhost. */
-export function sessionCookieName(url: string | URL): string {
-  return isPlainHttpLocalhost(url) ? SESSION_COOKIE_BASE : `__Host-${SESSION_COOKIE_BASE}`;
+/**
+ * Whether cookies on `site` get `Secure` and the `__Host-` prefix: always over HTTPS; over plain
+ * HTTP only when the host is not loopback and no plain-HTTP PUBLIC_URL was chosen (the browser
+ * then drops the cookie, and the sign-in page says so: routes/dashboard/auth_pages.tsx).
+ */
+export function secureCookies(site: Site): boolean {
+  return site.https || !(site.configured || site.loopback);
+}
+
+/** Whether plain HTTP here makes the browser drop the session cookie (the pages warn). */
+export function sessionCookieDropped(site: Site): boolean {
+  return !site.https && secureCookies(site);
+}
+
+/**
+ * The site a response goes to: the request's resolved client (proxy-aware, PUBLIC_URL), or for a
+ * bare URL (older callers) the URL alone, trusting no proxy.
+ */
+export function siteFor(target: Request | string | URL): Site {
+  if (target instanceof Request) return clientOf(target).site;
+  return siteOf(resolveClient("unknown", new Headers(), String(target), TRUST_NOTHING), null);
+}
+
+/** The session cookie's name for the request's site: `__Host-` prefixed when Secure. */
+export function sessionCookieName(target: Request | string | URL): string {
+  return secureCookies(siteFor(target)) ? `__Host-${SESSION_COOKIE_BASE}` : SESSION_COOKIE_BASE;
 }
 
 function base64url(bytes: Uint8Array): string {
@@ -62,7 +90,7 @@ export function generateSessionToken(): string {
 export function readSessionToken(req: Request): string | null {
   const header = req.headers.get("Cookie");
   if (!header) return null;
-  const name = sessionCookieName(req.url);
+  const name = sessionCookieName(req);
   for (const part of header.split(";")) {
     const eq = part.indexOf("=");
     if (eq < 0) continue;
@@ -73,9 +101,13 @@ export function readSessionToken(req: Request): string | null {
   return null;
 }
 
-/** `Set-Cookie` value carrying `token` for `maxAgeSeconds`. */
-export function sessionCookieHeader(url: string, token: string, maxAgeSeconds: number): string {
-  const secure = !isPlainHttpLocalhost(url);
+/** `Set-Cookie` value carrying `token` for `maxAgeSeconds`, for the response to `req`. */
+export function sessionCookieHeader(
+  req: Request | string,
+  token: string,
+  maxAgeSeconds: number,
+): string {
+  const secure = secureCookies(siteFor(req));
   return generateCookie(SESSION_COOKIE_BASE, token, {
     path: "/",
     httpOnly: true,
@@ -86,8 +118,8 @@ export function sessionCookieHeader(url: string, token: string, maxAgeSeconds: n
 }
 
 /** `Set-Cookie` value that removes the session cookie from the browser. */
-export function clearSessionCookieHeader(url: string): string {
-  return sessionCookieHeader(url, "", 0);
+export function clearSessionCookieHeader(req: Request | string): string {
+  return sessionCookieHeader(req, "", 0);
 }
 
 export type SessionDeps = { kv: Deno.Kv; clock: Clock; ttlMs: number };

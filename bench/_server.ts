@@ -1,4 +1,4 @@
-/** Server processes for the benchmark scripts: spawn one, read its CPU time. */
+/** For the benchmark scripts: spawn a server, read its CPU time, run wrk and read its figures. */
 const ROOT = new URL("..", import.meta.url).pathname;
 
 export type Server = { port: number; pid: number; stop(): Promise<void> };
@@ -62,4 +62,47 @@ export async function startTaskArgs(): Promise<string[]> {
   const [deno, ...args] = String(config.tasks.start).split(/\s+/);
   if (deno !== "deno") throw new Error("the start task does not begin with `deno`");
   return args;
+}
+
+/** The line the bench Lua scripts print in `done` (bench/*.lua). */
+export type WrkResult = {
+  requests: number;
+  duration_us: number;
+  non2xx: number;
+  socket_errors: number;
+  p50_us: number;
+  p99_us: number;
+  max_us: number;
+};
+
+/** Runs wrk with one of the bench Lua scripts and returns its figures (and req/s). */
+export async function runWrk(opts: {
+  url: string;
+  lua: string;
+  seconds: number;
+  connections: number;
+  threads?: number;
+  timeoutS?: number;
+  env?: Record<string, string>;
+}): Promise<WrkResult & { rps: number }> {
+  const out = await new Deno.Command("wrk", {
+    args: [
+      `-t${opts.threads ?? 1}`,
+      `-c${opts.connections}`,
+      `-d${opts.seconds}s`,
+      "--timeout",
+      `${opts.timeoutS ?? 5}s`,
+      "-s",
+      opts.lua,
+      opts.url,
+    ],
+    env: opts.env ?? {},
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const m = /WRK_RESULT (\{.*\})/.exec(text);
+  if (!out.success || !m) throw new Error(`wrk failed:\n${text}`);
+  const r: WrkResult = JSON.parse(m[1]);
+  return { ...r, rps: r.requests / (r.duration_us / 1e6) };
 }

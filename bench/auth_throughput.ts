@@ -20,7 +20,7 @@ import { issueApiKey } from "../auth/issue_api_key.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser } from "../store/users.ts";
-import { cpuMicros, spawn, startTaskArgs } from "./_server.ts";
+import { cpuMicros, runWrk, spawn, startTaskArgs, type WrkResult } from "./_server.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -46,15 +46,6 @@ if (KEYS_PER_ACCOUNT > 50) throw new Error("at most 50 keys per account: raise -
 const LUA = new URL("./rotate_keys.lua", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 
-type WrkResult = {
-  requests: number;
-  duration_us: number;
-  non2xx: number;
-  socket_errors: number;
-  p50_us: number;
-  p99_us: number;
-  max_us: number;
-};
 type Figures = WrkResult & { rps: number; cpuPerRequestUs?: number };
 
 async function seed(kvPath: string, keysFile: string): Promise<void> {
@@ -85,27 +76,15 @@ async function seed(kvPath: string, keysFile: string): Promise<void> {
   await Deno.writeTextFile(keysFile, lines.join("\n") + "\n", { mode: 0o600 });
 }
 
-async function wrk(port: number, seconds: number, keysFile: string): Promise<Figures> {
-  const out = await new Deno.Command("wrk", {
-    args: [
-      `-t${THREADS}`,
-      `-c${CONNECTIONS}`,
-      `-d${seconds}s`,
-      "--timeout",
-      "5s",
-      "-s",
-      LUA,
-      `http://127.0.0.1:${port}/api/e2/domains`,
-    ],
+function wrk(port: number, seconds: number, keysFile: string): Promise<Figures> {
+  return runWrk({
+    url: `http://127.0.0.1:${port}/api/e2/domains`,
+    lua: LUA,
+    seconds,
+    connections: CONNECTIONS,
+    threads: THREADS,
     env: { BENCH_KEYS_FILE: keysFile },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  const m = /WRK_RESULT (\{.*\})/.exec(text);
-  if (!out.success || !m) throw new Error(`wrk failed:\n${text}`);
-  const r: WrkResult = JSON.parse(m[1]);
-  return { ...r, rps: r.requests / (r.duration_us / 1e6) };
+  });
 }
 
 function report(label: string, f: Figures): void {

@@ -19,7 +19,7 @@ import { hashPassword } from "../auth/password.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser } from "../store/users.ts";
-import { spawn, startTaskArgs } from "./_server.ts";
+import { runWrk, spawn, startTaskArgs, type WrkResult } from "./_server.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -35,15 +35,7 @@ const ACCOUNTS = Number(args.accounts);
 const ROOT = new URL("..", import.meta.url).pathname;
 const LUA = new URL("./create_domains.lua", import.meta.url).pathname;
 
-type Figures = {
-  requests: number;
-  duration_us: number;
-  non2xx: number;
-  socket_errors: number;
-  p50_us: number;
-  p99_us: number;
-  max_us: number;
-};
+type Figures = WrkResult;
 
 async function seed(kvPath: string): Promise<string[]> {
   await using kv = await Deno.openKv(kvPath);
@@ -64,26 +56,15 @@ async function seed(kvPath: string): Promise<string[]> {
   return keys;
 }
 
-async function wrk(port: number, key: string, connections: number): Promise<Figures> {
-  const out = await new Deno.Command("wrk", {
-    args: [
-      "-t1",
-      `-c${connections}`,
-      `-d${DURATION_S}s`,
-      "--timeout",
-      "10s",
-      "-s",
-      LUA,
-      `http://127.0.0.1:${port}/api/e2/domains`,
-    ],
+function wrk(port: number, key: string, connections: number): Promise<Figures> {
+  return runWrk({
+    url: `http://127.0.0.1:${port}/api/e2/domains`,
+    lua: LUA,
+    seconds: DURATION_S,
+    connections,
+    timeoutS: 10,
     env: { BENCH_KEY: key, BENCH_PREFIX: crypto.randomUUID().slice(0, 8) },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  const m = /WRK_RESULT (\{.*\})/.exec(text);
-  if (!out.success || !m) throw new Error(`wrk failed:\n${text}`);
-  return JSON.parse(m[1]);
+  });
 }
 
 const ms = (us: number) => `${(us / 1000).toFixed(1)} ms`;

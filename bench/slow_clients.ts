@@ -23,6 +23,7 @@ import { issueApiKey } from "../auth/issue_api_key.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser } from "../store/users.ts";
+import { runWrk, type Server, startTaskArgs } from "./_server.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -42,13 +43,6 @@ const CRASH_LIMIT = Number(args["crash-limit"]);
 const ROOT = new URL("..", import.meta.url).pathname;
 const LUA = new URL("./rotate_keys.lua", import.meta.url).pathname;
 const encoder = new TextEncoder();
-
-type Server = { port: number; pid: number; stop(): Promise<void> };
-
-async function startTaskArgs(): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`));
-  return (config.tasks.start as string).split(/\s+/).filter(Boolean).slice(1);
-}
 
 /** The start task's exact command, run directly so that the measured pid is the server's. */
 async function startServer(
@@ -146,35 +140,14 @@ async function fdLimit(pid: number | "self"): Promise<number> {
   return Number(/Max open files\s+(\d+)/.exec(limits)?.[1]);
 }
 
-type WrkResult = {
-  requests: number;
-  duration_us: number;
-  non2xx: number;
-  p50_us: number;
-  p99_us: number;
-};
-
-async function wrk(port: number, seconds: number, keysFile: string) {
-  const out = await new Deno.Command("wrk", {
-    args: [
-      "-t1",
-      `-c${CONNECTIONS}`,
-      `-d${seconds}s`,
-      "--timeout",
-      "5s",
-      "-s",
-      LUA,
-      `http://127.0.0.1:${port}/api/e2/domains`,
-    ],
+function wrk(port: number, seconds: number, keysFile: string) {
+  return runWrk({
+    url: `http://127.0.0.1:${port}/api/e2/domains`,
+    lua: LUA,
+    seconds,
+    connections: CONNECTIONS,
     env: { BENCH_KEYS_FILE: keysFile },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  const m = /WRK_RESULT (\{.*\})/.exec(text);
-  if (!out.success || !m) throw new Error(`wrk failed:\n${text}`);
-  const r: WrkResult = JSON.parse(m[1]);
-  return { ...r, rps: r.requests / (r.duration_us / 1e6) };
+  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

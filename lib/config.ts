@@ -1,3 +1,5 @@
+import { parsePublicUrl, parseTrustProxy, type TrustProxy } from "./client.ts";
+
 /**
  * Configuration from the environment. Only the names listed in `ENV_NAMES` are read, so the
  * tasks can grant `--allow-env` for exactly these.
@@ -15,6 +17,8 @@ export const ENV_NAMES = [
   "PASSWORD_HASH_COST",
   "PASSWORD_HASH_CONCURRENCY",
   "MAX_DOMAINS_PER_ACCOUNT",
+  "TRUST_PROXY",
+  "PUBLIC_URL",
 ] as const;
 
 export type EnvName = (typeof ENV_NAMES)[number];
@@ -55,6 +59,10 @@ export type Config = {
   sessionTtlMs: number;
   /** Sign-in (and sign-up) attempts admitted per IP and per email in each window. */
   signInThrottle: { max: number; windowMs: number };
+  /** Which peers' forwarding headers are believed (lib/client.ts); none by default. */
+  trustProxy: TrustProxy;
+  /** The origin of `PUBLIC_URL` (cookies, CSRF origin, snippets, OpenAPI servers), or null. */
+  publicUrl: string | null;
 };
 
 export class ConfigError extends Error {
@@ -121,6 +129,16 @@ function passwordHashing(env: Env): { cost: number; concurrency: number } {
   return { cost, concurrency };
 }
 
+/** A lib/client.ts parser's RangeError as a ConfigError naming the variable. */
+function parsed<T>(name: EnvName, env: Env, parse: (raw: string | undefined) => T): T {
+  try {
+    return parse(env[name]);
+  } catch (err) {
+    if (err instanceof RangeError) throw new ConfigError(`${name} ${err.message}`);
+    throw err;
+  }
+}
+
 export function readEnv(): Env {
   const env: Env = {};
   for (const name of ENV_NAMES) {
@@ -153,6 +171,8 @@ export function loadConfig(env: Env): Config {
     requestTimeoutMs: 10_000,
     sessionTtlMs: 7 * 24 * 60 * 60 * 1000,
     signInThrottle: { max: 10, windowMs: 60_000 },
+    trustProxy: parsed("TRUST_PROXY", env, parseTrustProxy),
+    publicUrl: parsed("PUBLIC_URL", env, parsePublicUrl),
   };
 }
 

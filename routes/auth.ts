@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { type AccountService, clientAddress, type SignedIn } from "../auth/accounts.ts";
 import { assertSameOrigin } from "../auth/csrf.ts";
+import { deviceCookieHeader } from "../auth/device_cookie.ts";
 import type { AppEnv } from "../auth/middleware.ts";
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../auth/password.ts";
 import {
@@ -44,12 +45,14 @@ export type AuthRouteDeps = {
   sessions: SessionManager;
 };
 
-function signedInResponse(url: string, sessions: SessionManager, r: SignedIn, status: number) {
+function signedInResponse(req: Request, sessions: SessionManager, r: SignedIn, status: number) {
   return jsonResponse(
     { user: r.user, session: { id: r.session.sessionId, expiresAt: r.session.expiresAt } },
     status,
     [
-      ["Set-Cookie", sessionCookieHeader(url, r.session.token, sessions.cookieMaxAgeSeconds)],
+      ["Set-Cookie", sessionCookieHeader(req, r.session.token, sessions.cookieMaxAgeSeconds)],
+      // The device cookie (auth/device_cookie.ts); sign-out leaves it in place.
+      ["Set-Cookie", deviceCookieHeader(req, r.deviceCookie)],
       ["Cache-Control", "no-store"],
     ],
   );
@@ -63,14 +66,14 @@ export function authRoutes(deps: AuthRouteDeps) {
     assertSameOrigin(c.req.raw);
     const body = await parseJsonBody(c, signUpBody);
     const r = await accounts.signUp(body, clientAddress(c));
-    return signedInResponse(c.req.url, sessions, r, 201);
+    return signedInResponse(c.req.raw, sessions, r, 201);
   });
 
   app.post("/sign-in", async (c) => {
     assertSameOrigin(c.req.raw);
     const body = await parseJsonBody(c, signInBody);
     const r = await accounts.signIn(body, c.req.raw, clientAddress(c));
-    return signedInResponse(c.req.url, sessions, r, 200);
+    return signedInResponse(c.req.raw, sessions, r, 200);
   });
 
   app.post("/sign-out", async (c) => {
@@ -79,7 +82,7 @@ export function authRoutes(deps: AuthRouteDeps) {
     return jsonResponse(
       { success: true, message: ended ? "Signed out." : "There was no session to end." },
       200,
-      [["Set-Cookie", clearSessionCookieHeader(c.req.url)], ["Cache-Control", "no-store"]],
+      [["Set-Cookie", clearSessionCookieHeader(c.req.raw)], ["Cache-Control", "no-store"]],
     );
   });
 

@@ -344,7 +344,9 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     summary: "Add a domain",
     description: "Adds a domain and returns the DNS records to publish. A subdomain of a " +
       "domain this account has verified is verified at once. 409 when the domain is already " +
-      "in this account, and with code `DOMAIN_ALREADY_REGISTERED` when another account has it.",
+      "in this account, and with code `DOMAIN_ALREADY_REGISTERED` when another account has " +
+      "verified it or a domain above it (a name only pending elsewhere can be added: the " +
+      "first account to verify it owns it).",
     tags,
     body: createDomainBody,
     bodyName: "DomainCreateParams",

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { SESSION_COOKIE_BASE } from "../auth/session.ts";
+import type { Site } from "../lib/client.ts";
 import { JSON_CONTENT_TYPE, jsonResponse, reasonPhrase } from "../lib/errors.ts";
 import { AUTH_ERRORS, type RouteRegistry } from "./registry.ts";
 
@@ -203,6 +204,14 @@ export function buildOpenApi(registry: RouteRegistry, info: OpenApiInfo = {}): J
   };
 }
 
+/**
+ * `servers`: PUBLIC_URL when set; otherwise "/", which a reader resolves against the URL it
+ * fetched the document from (the public one, whatever proxies stand in between).
+ */
+function withServers(doc: Json, site: Site): Json {
+  return site.configured ? { ...doc, servers: [{ url: site.origin }] } : doc;
+}
+
 /** Registers `GET /api/e2/openapi.json` and `GET /api/e2/docs` (no authentication). */
 export function registerOpenApiRoutes(registry: RouteRegistry, info: OpenApiInfo = {}): void {
   // Built on first request, when every route has been registered.
@@ -217,7 +226,7 @@ export function registerOpenApiRoutes(registry: RouteRegistry, info: OpenApiInfo
     tags: ["Documentation"],
     auth: false,
     responses: { 200: { description: "The OpenAPI 3.1 document.", schema: z.looseObject({}) } },
-    handler: () => jsonResponse(document()),
+    handler: (c) => jsonResponse(withServers(document(), c.get("client").site)),
   });
   registry.add({
     method: "get",

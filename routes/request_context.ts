@@ -5,9 +5,13 @@
  *
  * Handlers find the deadline in `c.var.deadline`: its `signal` (made on first use) aborts when the
  * deadline passes or the request has its answer, so work started for the request stops with it.
+ * The client (address, scheme, host: lib/client.ts) is `c.var.client`, also reachable from the
+ * bare Request with `clientOf(req)`; it is resolved on first use, so a request nothing asks about
+ * (a Bearer call with logging off) never parses a forwarding header.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../auth/middleware.ts";
+import { bindClient, type ClientPolicy, DEFAULT_POLICY, RequestClient } from "../lib/client.ts";
 import { Deadlines } from "../lib/deadline.ts";
 import { errorBody, jsonResponse } from "../lib/errors.ts";
 import { type Logger, silentLogger } from "../lib/log.ts";
@@ -17,6 +21,8 @@ import { requestTimeout, StallableBody } from "./request_body.ts";
 export type RequestContextOptions = {
   log: Logger;
   timeoutMs: number;
+  /** TRUST_PROXY and PUBLIC_URL; by default nothing is trusted. */
+  client?: ClientPolicy;
   /** Adds headers to the final response (which may be an error response). */
   decorate?: (c: Context<AppEnv>) => void;
 };
@@ -25,6 +31,7 @@ export function requestContext(opts: RequestContextOptions): MiddlewareHandler<A
   const { log, decorate } = opts;
   const deadlines = new Deadlines(opts.timeoutMs);
   const logging = log !== silentLogger;
+  const policy = opts.client ?? DEFAULT_POLICY;
   return async (c, next) => {
     const requestId = nextRequestId();
     c.set("requestId", requestId);
@@ -32,6 +39,10 @@ export function requestContext(opts: RequestContextOptions): MiddlewareHandler<A
     c.set("deadline", deadline);
     const started = logging ? performance.now() : 0;
     const body = StallableBody.wrap(c);
+    // After the wrap, which may replace c.req.raw: handlers look the client up by that Request.
+    const client = new RequestClient(c.req.raw, c.env, policy);
+    bindClient(c.req.raw, client);
+    c.set("client", client);
     if (await deadlines.within(next(), deadline) === "timed out") {
       if (body?.waitingOnClient) {
         // The client, not the server, is slow: stop reading its body and say so (408, not 500).
@@ -56,6 +67,7 @@ export function requestContext(opts: RequestContextOptions): MiddlewareHandler<A
       level: c.res.status >= 500 ? "error" : "info",
       msg: "request",
       requestId,
+      ip: client.address,
       method: c.req.method,
       route: c.req.routePath,
       status: c.res.status,

@@ -7,7 +7,7 @@
  *
  * The plan covers every key that belongs to one record (keys.ts builders):
  *   [u, "domain", id]                                 the record
- *   ["idx", "domain", name]                           the name pointer
+ *   ["idx", "domain", name]                           the name pointer, only while it is verified
  *   [u, "domain_by_name", reversed(name)]             the reversed-name entry
  *   [u, "domain_by_time", createdAtMs, id]            the time index ("all")
  *   [u, "domain_by_filter", f, createdAtMs, id]       one per filter the record is in
@@ -51,10 +51,7 @@ function filterEntryKey(userId: string, f: string, r: DomainRecord): Deno.KvKey 
 
 /** The keys a record owns that do not depend on its status: they come and go with it. */
 function identityEntries(userId: string, r: DomainRecord): [Deno.KvKey, unknown][] {
-  const out: [Deno.KvKey, unknown][] = [
-    [domainNameIndexKey(r.domain), { userId, domainId: r.id }],
-    [domainByNameKey(userId, r.domain), r.id],
-  ];
+  const out: [Deno.KvKey, unknown][] = [[domainByNameKey(userId, r.domain), r.id]];
   if (r.parentDomainId) out.push([domainChildKey(userId, r.parentDomainId, r.id), r.id]);
   if (typeof r.quotaSlot === "number") out.push([domainSlotKey(userId, r.quotaSlot), r.id]);
   return out;
@@ -85,6 +82,18 @@ export function planDomainWrite(
     for (const [key, value] of identityEntries(userId, r)) {
       plan.push(after ? { kind: "set", key, value } : { kind: "delete", key });
     }
+  }
+  // The global name pointer is the verified owner's claim: it comes with "verified" and goes
+  // when the record stops being verified (deleted, or released by an operator).
+  const claimed = (x: DomainRecord | null) => x?.status === "verified";
+  if (claimed(after) && !claimed(before)) {
+    plan.push({
+      kind: "set",
+      key: domainNameIndexKey(r.domain),
+      value: { userId, domainId: r.id },
+    });
+  } else if (claimed(before) && !claimed(after)) {
+    plan.push({ kind: "delete", key: domainNameIndexKey(r.domain) });
   }
   const was = before ? filterNamesOf(before) : [];
   const is = after ? filterNamesOf(after) : [];

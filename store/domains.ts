@@ -5,7 +5,7 @@
  * Keys (builders in keys.ts), for an account `u` and a record `R` with id `id`; which of them a
  * write changes is planned by store/domain_plan.ts from the record before and after it:
  *   [u, "domain", id]                                     R
- *   ["idx", "domain", R.domain]                           { userId: u, domainId: id }
+ *   ["idx", "domain", R.domain]                           { userId: u, domainId: id }, while R is verified
  *   [u, "domain_by_time", ms(R.createdAt), id]            id
  *   [u, "domain_by_filter", f, ms(R.createdAt), id]       id, for every f in filterNamesOf(R) but "all"
  *   [u, "count", "domains", f]                            Deno.KvU64, for every filter name f
@@ -26,8 +26,15 @@
  *   I4  A child link [u, "domain_children", p, c] exists exactly when record c has
  *       parentDomainId p; record p exists, and its childCount equals its child links. Creates
  *       and deletes of a child check and rewrite the parent record: siblings serialise there.
- *   I5  One name belongs to at most one record in the whole KV: a create checks the name
- *       pointer and its own reversed-name entry as absent.
+ *   I5  A name is exclusive once verified, not before: the name pointer ["idx", "domain", name]
+ *       exists exactly for verified records and names (u, id). Several accounts may hold the
+ *       same pending or failed name; one account holds a name at most once (its reversed-name
+ *       entry is created with a `versionstamp: null` check). The first account to verify a
+ *       name claims the pointer in the verifying commit, which checks it absent (and the
+ *       pointers of every name above it), so of two racing verifications one wins; the other's
+ *       next check finds the name taken and fails its copy (TAKEN_MESSAGE on the verification
+ *       record). A create is refused (DOMAIN_ALREADY_REGISTERED) while another account has
+ *       verified the name or a name above it, and checks those pointers as it read them.
  *   I6  An account holds at most MAX_DOMAINS_PER_ACCOUNT records: each record holds one of the
  *       account's slots [u, "domain_slot", 0..max-1], claimed with a `versionstamp: null` check,
  *       so two creates conflict only when they pick the same slot.
@@ -55,6 +62,7 @@
 import type { Clock } from "../lib/clock.ts";
 import { newId, randomBase62 } from "../lib/crypto.ts";
 import type { DnsRecordKind, DnsRecordSpec, RecordCheck } from "../lib/dns.ts";
+import { parseDomainName } from "../lib/domain_name.ts";
 import { applyPlan, counterNumber, planDomainWrite } from "./domain_plan.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import {
@@ -200,6 +208,11 @@ export type NewDomain = {
 };
 
 export type CheckOutcome = { record: DomainRecord; results: RecordCheck[]; checkedAt: string };
+
+/** Why a check failed a domain whose name another account has verified meanwhile. */
+export const TAKEN_MESSAGE =
+  "Another account has verified this domain (or a domain above it) first. This copy can no " +
+  "longer be verified; delete it.";
 
 /** MAX_DOMAINS_PER_ACCOUNT's default. */
 export const DEFAULT_MAX_DOMAINS = 1000;
@@ -358,20 +371,32 @@ export function domainStore(
         // Everything the create decides from, in one round trip for a name with up to two
         // ancestors: the name pointer, the total, the ancestors' entries and slots to probe.
         const probes = slotCandidates();
+        const n = input.ancestors.length;
         const read = await readAll([
           domainNameIndexKey(input.domain),
           domainCountKey(userId, "all"),
+          domainByNameKey(userId, input.domain),
           ...input.ancestors.map((a) => domainByNameKey(userId, a)),
+          ...input.ancestors.map((a) => domainNameIndexKey(a)),
           ...probes.map((n) => domainSlotKey(userId, n)),
         ]);
         const pointer = read[0] as Deno.KvEntryMaybe<DomainNamePointer>;
-        if (pointer.value) {
-          throw new DomainExistsError(pointer.value.userId === userId ? "own" : "other");
+        const ancestorPointers = read.slice(3 + n, 3 + 2 * n) as Deno.KvEntryMaybe<
+          DomainNamePointer
+        >[];
+        // I5: a name (or a name under one) another account has verified is theirs; a name only
+        // pending elsewhere is no one's yet.
+        if (
+          (pointer.value && pointer.value.userId !== userId) ||
+          ancestorPointers.some((p) => p.value && p.value.userId !== userId)
+        ) {
+          throw new DomainExistsError("other");
         }
+        if (pointer.value || read[2].versionstamp !== null) throw new DomainExistsError("own");
         // Fast refusal from the (unchecked) total; the slot below is what makes the quota exact.
         if (counterNumber(read[1].value) >= maxDomains) throw new DomainLimitError(maxDomains);
-        const ancestors = read.slice(2, 2 + input.ancestors.length) as Deno.KvEntryMaybe<string>[];
-        const probed = read.slice(2 + input.ancestors.length);
+        const ancestors = read.slice(3, 3 + n) as Deno.KvEntryMaybe<string>[];
+        const probed = read.slice(3 + 2 * n);
         const slot = probes.find((_, i) => probed[i].versionstamp === null) ??
           await listFreeSlot();
         if (slot === null) throw new DomainLimitError(maxDomains);
@@ -414,7 +439,7 @@ export function domainStore(
           quotaSlot: slot,
         };
         const op = kv.atomic()
-          .check(pointer) // I5: the name is nobody's
+          .check(pointer) // I5: nobody has verified the name meanwhile (a verified create claims it)
           .check({ key: domainKey(userId, id), versionstamp: null })
           .check({ key: domainByNameKey(userId, record.domain), versionstamp: null })
           .check({ key: domainSlotKey(userId, slot), versionstamp: null }); // I6: quota
@@ -424,6 +449,7 @@ export function domainStore(
           op.check(a);
           if (a.versionstamp !== null) op.set(a.key, a.value);
         }
+        for (const p of ancestorPointers) op.check(p); // I5: no ancestor verified elsewhere since
         if (parent) {
           // I4: the parent's childCount moves with the link, under a check of the parent.
           op.check(parent)
@@ -467,10 +493,37 @@ export function domainStore(
         const parent = old.parentDomainId
           ? await kv.get<DomainRecord>(domainKey(userId, old.parentDomainId))
           : null;
+        // I5: who has verified this name or a name above it. Checked in the commit, so of two
+        // accounts verifying one name at once, exactly one claims it.
+        const parsed = parseDomainName(old.domain);
+        const names = [old.domain, ...(parsed.ok ? parsed.value.ancestors : [])];
+        const pointers = await readAll(
+          names.map((n) => domainNameIndexKey(n)),
+        ) as Deno.KvEntryMaybe<
+          DomainNamePointer
+        >[];
+        const takenElsewhere = old.status !== "verified" &&
+          pointers.some((p, i) =>
+            p.value !== null &&
+            (p.value.userId !== userId || (i === 0 && p.value.domainId !== old.id))
+          );
+        // Another account owns the name now: this copy fails, saying why, and can be deleted.
+        const checked = takenElsewhere
+          ? results.map((r) =>
+            r.kind === "verification"
+              ? { kind: r.kind, isVerified: false, error: TAKEN_MESSAGE, lookupFailed: false }
+              : r
+          )
+          : results;
         const nowMs = clock();
         const checkedAt = new Date(nowMs).toISOString();
-        const next = evaluateCheck(old, results, nowMs, parent?.value?.status === "verified");
-        const byKind = new Map(results.map((r) => [r.kind, r]));
+        const next = evaluateCheck(old, checked, nowMs, parent?.value?.status === "verified");
+        if (takenElsewhere) {
+          next.status = "failed";
+          next.inheritsFromParent = old.inheritsFromParent;
+          next.canReceiveEmails = false;
+        }
+        const byKind = new Map(checked.map((r) => [r.kind, r]));
         const updated: DomainRecord = {
           ...old,
           ...next,
@@ -494,9 +547,10 @@ export function domainStore(
         // check makes a concurrent writer of the same record retry.
         const op = kv.atomic().check(entry);
         if (parent) op.check(parent); // the inherited status was decided from this parent
+        for (const p of pointers) op.check(p);
         applyPlan(op, planDomainWrite(userId, old, updated));
         const res = await op.commit();
-        return res.ok ? { record: updated, results, checkedAt } : RETRY;
+        return res.ok ? { record: updated, results: checked, checkedAt } : RETRY;
       });
     },
 
@@ -530,6 +584,11 @@ export function domainStore(
             ((!ownPointer && sameKey(m.key, pointer.key)) ||
               (!ownByName && sameKey(m.key, byName.key))))
         );
+        // A pending record's pointer can only be a claim made at creation by an older version
+        // (before ownership by verification): it goes with the record too.
+        if (ownPointer && !plan.some((m) => sameKey(m.key, pointer.key))) {
+          plan.push({ kind: "delete", key: pointer.key });
+        }
         applyPlan(op, plan);
         if (r.parentDomainId) {
           const parent = await kv.get<DomainRecord>(domainKey(userId, r.parentDomainId));
@@ -574,6 +633,50 @@ function sameKey(a: Deno.KvKey, b: Deno.KvKey): boolean {
 
 export type DomainStore = ReturnType<typeof domainStore>;
 
+/** Why a domain is `failed` after an operator released its name. */
+export const RELEASED_MESSAGE =
+  "An operator released this name: it is no longer verified for this account. Check it again " +
+  "to verify it anew, or delete it.";
+
+/**
+ * Operator action (`admin domain:release --name`): the name stops being exclusive. The verified
+ * record that holds it turns `failed` (its verification record says why) and the name pointer
+ * goes, in one checked commit planned like every other write, so any account may then verify
+ * the name (the released one too, by checking it again). Null when nobody has verified `name`.
+ */
+export async function releaseDomainName(
+  kv: Deno.Kv,
+  name: string,
+  clock: Clock,
+): Promise<{ userId: string; domainId: string } | null> {
+  return await withRetries(async () => {
+    const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(name));
+    if (!pointer.value) return null;
+    const { userId, domainId } = pointer.value;
+    const entry = await kv.get<DomainRecord>(domainKey(userId, domainId));
+    const op = kv.atomic().check(pointer).check(entry);
+    if (!entry.value || entry.value.status !== "verified" || entry.value.domain !== name) {
+      // A pointer without its verified record (a broken or pre-verification store): just drop it.
+      op.delete(pointer.key);
+    } else {
+      const at = new Date(clock()).toISOString();
+      const released: DomainRecord = {
+        ...entry.value,
+        status: "failed",
+        canReceiveEmails: false,
+        inheritsFromParent: false,
+        updatedAt: at,
+        dnsRecords: entry.value.dnsRecords.map((d) =>
+          d.kind === "verification" ? { ...d, isVerified: false, lastError: RELEASED_MESSAGE } : d
+        ),
+      };
+      applyPlan(op, planDomainWrite(userId, entry.value, released));
+    }
+    const res = await op.commit();
+    return res.ok ? { userId, domainId } : RETRY;
+  });
+}
+
 /**
  * Checks invariants I1–I6 for one account (and the name pointers that name it); returns one
  * sentence per violation, empty when consistent. `maxDomains`: the quota in force (I6). Reads the account's whole domain state: for
@@ -593,8 +696,11 @@ export async function checkDomainInvariants(
   const childLinks = new Map<string, number>();
   for (const r of records.values()) {
     const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(r.domain));
-    if (pointer.value?.userId !== userId || pointer.value.domainId !== r.id) {
-      problems.push(`I1: ${r.id} (${r.domain}) has no name pointer to it`);
+    const named = pointer.value?.userId === userId && pointer.value.domainId === r.id;
+    if (r.status === "verified" && !named) {
+      problems.push(`I5: verified ${r.id} (${r.domain}) has no name pointer to it`);
+    } else if (r.status !== "verified" && named) {
+      problems.push(`I5: ${r.status} ${r.id} (${r.domain}) holds the name pointer`);
     }
     if ((await kv.get(domainByNameKey(userId, r.domain))).value !== r.id) {
       problems.push(`I1: ${r.id} (${r.domain}) has no reversed-name entry`);
@@ -679,8 +785,8 @@ export async function checkDomainInvariants(
   for await (const e of kv.list<DomainNamePointer>({ prefix: indexPrefix("domain") })) {
     if (e.value.userId !== userId) continue;
     const r = records.get(e.value.domainId);
-    if (!r || r.domain !== e.key[2]) {
-      problems.push(`I2: name pointer ${String(e.key[2])} points to no matching record`);
+    if (!r || r.domain !== e.key[2] || r.status !== "verified") {
+      problems.push(`I2: name pointer ${String(e.key[2])} points to no verified record`);
     }
   }
   return problems;

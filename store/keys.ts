@@ -36,9 +36,13 @@
  *
  *   ["meta", "revocations"]                            Deno.KvU64: bumped by every key revocation, so
  *                                                      caches in other processes drop revoked keys
+ *   ["meta", "device_cookie_secret"]                   Uint8Array(32): the HMAC-SHA-256 key signing device
+ *                                                      cookies, made once with a `versionstamp: null` check
+ *                                                      so all instances share it (auth/device_cookie.ts)
  *   ["throttle", scope, subject, windowStartMs]        Deno.KvU64: sign-in / sign-up attempts (scope
  *                                                      "sign-in:ip", "sign-in:email" (subject: SHA-256
- *                                                      of the email), "sign-up:ip"); store/throttle.ts
+ *                                                      of the email), "sign-in:device" (subject: the
+ *                                                      device cookie's id), "sign-up:ip"); store/throttle.ts
  *   ["health"]                                         probe key read by /healthz
  */
 
@@ -118,6 +122,7 @@ export const indexPrefix = (family: (typeof POINTER_INDEXES)[number]) => ["idx",
 
 // Operational keys.
 export const revocationCounterKey = () => ["meta", "revocations"] as const;
+export const deviceCookieSecretKey = () => ["meta", "device_cookie_secret"] as const;
 export const throttleKey = (scope: string, subject: string, windowStartMs: number) =>
   ["throttle", scope, subject, windowStartMs] as const;
 export const healthKey = () => ["health"] as const;

@@ -52,7 +52,6 @@ const ms = Date.parse("2026-01-02T03:04:05.000Z");
 Deno.test("a create sets the record, every index entry, the slot and the child link, and adds one to each of its counters", () => {
   const plan = planDomainWrite(U, null, record());
   assert.deepEqual(lines(plan), [
-    `set ${JSON.stringify(["idx", "domain", "mail.example.com"])}`,
     `set ${JSON.stringify([U, "domain", "dom_1"])}`,
     `set ${JSON.stringify([U, "domain_by_filter", "canReceive:false", ms, "dom_1"])}`,
     `set ${JSON.stringify([U, "domain_by_filter", "status:pending", ms, "dom_1"])}`,
@@ -87,6 +86,18 @@ Deno.test("a delete removes exactly what the create set and subtracts one from t
   );
 });
 
+Deno.test("a pending record claims no name; a verified one (created so, or verified later) claims it, and loses it with the status", () => {
+  const pointer = JSON.stringify(["idx", "domain", "mail.example.com"]);
+  const verified = record({ status: "verified" });
+  assert.ok(!lines(planDomainWrite(U, null, record())).some((l) => l.includes(pointer)));
+  assert.ok(lines(planDomainWrite(U, null, verified)).includes(`set ${pointer}`));
+  assert.ok(lines(planDomainWrite(U, record(), verified)).includes(`set ${pointer}`));
+  assert.ok(lines(planDomainWrite(U, verified, null)).includes(`delete ${pointer}`));
+  const released = record({ status: "failed" });
+  assert.ok(lines(planDomainWrite(U, verified, released)).includes(`delete ${pointer}`));
+  assert.ok(!lines(planDomainWrite(U, record(), null)).some((l) => l.includes(pointer)));
+});
+
 Deno.test("a status change moves only the filter entries and counters that differ, and rewrites the record", () => {
   const before = record();
   const after = record({ status: "verified", canReceiveEmails: true, hasMxRecords: true });
@@ -96,6 +107,7 @@ Deno.test("a status change moves only the filter entries and counters that diffe
     `delete ${
       JSON.stringify([U, "domain_by_filter", "status:pending,canReceive:false", ms, "dom_1"])
     }`,
+    `set ${JSON.stringify(["idx", "domain", "mail.example.com"])}`,
     `set ${JSON.stringify([U, "domain", "dom_1"])}`,
     `set ${JSON.stringify([U, "domain_by_filter", "canReceive:true", ms, "dom_1"])}`,
     `set ${JSON.stringify([U, "domain_by_filter", "status:verified", ms, "dom_1"])}`,

@@ -6,12 +6,7 @@
 import assert from "node:assert/strict";
 import { fakeClock } from "../lib/clock.ts";
 import type { RecordCheck } from "../lib/dns.ts";
-import {
-  checkDomainInvariants,
-  DomainExistsError,
-  DomainHasSubdomainsError,
-  domainStore,
-} from "../store/domains.ts";
+import { checkDomainInvariants, DomainHasSubdomainsError, domainStore } from "../store/domains.ts";
 import { domainInput } from "./domains_fixtures.ts";
 
 const USER_A = "usr_AAAAAAAAAAAAAAAAAAAAAA";
@@ -147,22 +142,40 @@ Deno.test("racing writers leave exact counts and no orphans", async (t) => {
       assert.equal((await a.list({}, { limit: 100, offset: 0 })).data.length, 30);
       assert.deepEqual(await checkDomainInvariants(kv, USER_A), []);
     });
-    await t.step("two accounts racing for one name: exactly one gets it, every time", async () => {
-      for (let i = 0; i < 10; i++) {
-        const results = await Promise.allSettled([
-          a.create(domainInput(`race${i}.example`)),
-          b.create(domainInput(`race${i}.example`)),
-        ]);
-        const won = results.filter((r) => r.status === "fulfilled");
-        const lost = results.filter((r) => r.status === "rejected");
-        assert.equal(won.length, 1);
-        assert.ok((lost[0] as PromiseRejectedResult).reason instanceof DomainExistsError);
-        assert.equal((lost[0] as PromiseRejectedResult).reason.owner, "other");
-      }
-      assert.equal((await a.count()) + (await b.count()), 40);
-      assert.deepEqual(await checkDomainInvariants(kv, USER_A), []);
-      assert.deepEqual(await checkDomainInvariants(kv, USER_B), []);
-    });
+    // Issue 10 changed this rule: a name is exclusive once verified, so both accounts may hold
+    // it pending, and of two racing verifications exactly one claims it.
+    await t.step(
+      "two accounts racing to verify one name: exactly one owns it, every time",
+      async () => {
+        for (let i = 0; i < 10; i++) {
+          const [ra, rb] = await Promise.all([
+            a.create(domainInput(`race${i}.example`)),
+            b.create(domainInput(`race${i}.example`)),
+          ]);
+          const [ca, cb] = await Promise.all([
+            a.applyCheck(ra.id, ALL_VERIFIED),
+            b.applyCheck(rb.id, ALL_VERIFIED),
+          ]);
+          const statuses = [ca.record.status, cb.record.status].sort();
+          assert.deepEqual(statuses, ["failed", "verified"]);
+          const loser = ca.record.status === "failed" ? ca : cb;
+          assert.match(
+            String(loser.results.find((r) => r.kind === "verification")?.error),
+            /Another account has verified/,
+          );
+          // The loser can no longer verify it; creating it again elsewhere is refused.
+          const again = await (loser === ca ? a : b).applyCheck(loser.record.id, ALL_VERIFIED);
+          assert.equal(again.record.status, "failed");
+        }
+        assert.equal((await a.count()) + (await b.count()), 50);
+        assert.equal(
+          (await a.count({ status: "verified" })) + (await b.count({ status: "verified" })),
+          10,
+        );
+        assert.deepEqual(await checkDomainInvariants(kv, USER_A), []);
+        assert.deepEqual(await checkDomainInvariants(kv, USER_B), []);
+      },
+    );
     await t.step("a subdomain racing its parent's delete never leaves an orphan link", async () => {
       for (let i = 0; i < 10; i++) {
         const parent = await a.create(domainInput(`p${i}.example`));

@@ -125,8 +125,16 @@ Deno.test("a name already in this account is a 409, in another account a 409 DOM
     const a = await ctx.account();
     const b = await ctx.account();
     const c = await ctx.account();
-    const first = await a.create("taken.example");
-    assert.equal(first.status, 201);
+    // Issue 10: a name is exclusive once verified (before, from its creation).
+    await t.step("a name pending in another account does not block it", async () => {
+      const pending = await a.create("open.example");
+      assert.equal(pending.status, 201);
+      const other = await b.create("open.example");
+      assert.equal(other.status, 201);
+      assert.equal(other.body.status, "pending");
+      await ctx.assertConsistent();
+    });
+    const first = { body: await createVerified(ctx, a, "taken.example") };
     await t.step("the same name in the same account, however spelled, is 409", async () => {
       for (const spelling of ["taken.example", "TAKEN.example.", " taken.EXAMPLE "]) {
         const res = await a.create(spelling);
@@ -152,15 +160,18 @@ Deno.test("a name already in this account is a 409, in another account a 409 DOM
       },
     );
     await t.step("the refused creates changed no count", async () => {
-      assert.equal((await a.request("GET", "/api/e2/domains")).body.pagination.total, 1);
-      assert.equal((await b.request("GET", "/api/e2/domains")).body.pagination.total, 0);
+      assert.equal((await a.request("GET", "/api/e2/domains")).body.pagination.total, 2);
+      assert.equal((await b.request("GET", "/api/e2/domains")).body.pagination.total, 1);
       await ctx.assertConsistent();
     });
-    await t.step("once deleted, the name can be added by another account", async () => {
-      assert.equal((await a.request("DELETE", `/api/e2/domains/${first.body.id}`)).status, 200);
-      assert.equal((await b.create("taken.example")).status, 201);
-      await ctx.assertConsistent();
-    });
+    await t.step(
+      "once its owner deletes it, the name can be added by another account",
+      async () => {
+        assert.equal((await a.request("DELETE", `/api/e2/domains/${first.body.id}`)).status, 200);
+        assert.equal((await b.create("taken.example")).status, 201);
+        await ctx.assertConsistent();
+      },
+    );
   } finally {
     await ctx.close();
   }
@@ -374,15 +385,17 @@ Deno.test("a subdomain of a domain this account verified is verified at once", a
       assert.equal((await a.request("DELETE", `/api/e2/domains/${parent.id}`)).status, 200);
       await ctx.assertConsistent();
     });
-    await t.step("another account's verified domain gives a subdomain nothing", async () => {
+    // Issue 10 changed this rule: a name under one another account has verified is theirs too
+    // (before, it was created pending and unlinked).
+    await t.step("a subdomain of another account's verified domain is refused", async () => {
       await createVerified(ctx, a, "theirs.example");
       const res = await b.create("sub.theirs.example");
-      assert.equal(res.status, 201);
-      assert.equal(res.body.status, "pending");
-      assert.equal(res.body.parentDomain, undefined);
-      const got = await b.request("GET", `/api/e2/domains/${res.body.id}`);
-      assert.equal(got.body.parentDomain, null);
-      assert.equal(got.body.inheritsFromParent, false);
+      assert.equal(res.status, 409);
+      assert.equal(res.body.code, "DOMAIN_ALREADY_REGISTERED");
+      assert.equal(
+        (await b.create("deep.sub.theirs.example")).body.code,
+        "DOMAIN_ALREADY_REGISTERED",
+      );
     });
     await ctx.assertConsistent();
   } finally {

@@ -83,6 +83,11 @@ async function cleanStore(kv?: Deno.Kv): Promise<Clean> {
   };
   const domainName = `verify-${crypto.randomUUID().slice(0, 8)}.com`;
   const domainId = await post(domainName);
+  // Verified, so it holds its global name pointer (a name is exclusive once verified).
+  await store.domains.applyCheck(domainId, [
+    { kind: "verification", isVerified: true },
+    { kind: "mx", isVerified: true },
+  ]);
   await post(`other-${crypto.randomUUID().slice(0, 8)}.com`);
   // A subdomain: linked under its parent when the domains store supports it.
   const childId = await post(`mail.${domainName}`);

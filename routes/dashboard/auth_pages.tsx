@@ -2,7 +2,37 @@
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
 import { Banner, Layout } from "./layout.tsx";
 
-export type AuthPageProps = { error?: string; notice?: string; email?: string };
+export type AuthPageProps = {
+  error?: string;
+  notice?: string;
+  email?: string;
+  /**
+   * The site's origin when it is plain HTTP off loopback with no PUBLIC_URL chosen: the browser
+   * will drop the Secure session cookie, so the page says so (auth/session.ts).
+   */
+  plainHttpOrigin?: string;
+};
+
+/** Why signing in cannot work here, and the two ways out, in plain words. */
+function PlainHttpWarning(props: { origin: string }) {
+  return (
+    <div class="warning" id="plain-http-warning" role="note">
+      <p>
+        <strong>You will not stay signed in on this address.</strong>{" "}
+        This page came over plain HTTP from{" "}
+        {props.origin}, and your browser only keeps the secure session cookie for HTTPS sites (or
+        localhost). Signing in or up would succeed and then send you straight back here.
+      </p>
+      <p>
+        To fix it, open the server over HTTPS (put a TLS-terminating reverse proxy in front: see
+        "Behind a reverse proxy" in the README). Or, only on a private network you trust, restart
+        the server with <code>PUBLIC_URL={props.origin}</code>{" "}
+        to accept plain HTTP: the session cookie then travels unencrypted, and anyone on the network
+        can read and reuse it.
+      </p>
+    </div>
+  );
+}
 
 /** The email field both forms share; `username` lets password managers pair it on sign-in. */
 function EmailField(props: AuthPageProps & { autocomplete: "email" | "username" }) {
@@ -27,6 +57,7 @@ export function SignUpPage(props: AuthPageProps) {
   return (
     <Layout title="Create your account" narrow>
       <h1>Create your account</h1>
+      {props.plainHttpOrigin ? <PlainHttpWarning origin={props.plainHttpOrigin} /> : null}
       {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
       <form method="post" action="/sign-up" class="card" novalidate>
         <EmailField autocomplete="email" {...props} />
@@ -59,6 +90,7 @@ export function SignInPage(props: AuthPageProps) {
   return (
     <Layout title="Sign in" narrow>
       <h1>Sign in</h1>
+      {props.plainHttpOrigin ? <PlainHttpWarning origin={props.plainHttpOrigin} /> : null}
       {props.notice ? <Banner kind="ok">{props.notice}</Banner> : null}
       {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
       <form method="post" action="/sign-in" class="card" novalidate>

@@ -9,14 +9,17 @@ import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
 import { type AccountService, clientAddress } from "../../auth/accounts.ts";
 import { assertSameOrigin } from "../../auth/csrf.ts";
+import { deviceCookieHeader } from "../../auth/device_cookie.ts";
 import { issueApiKey, rollApiKey } from "../../auth/issue_api_key.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
 import { assertNever } from "../../auth/principal.ts";
 import {
   clearSessionCookieHeader,
+  sessionCookieDropped,
   sessionCookieHeader,
   type SessionManager,
 } from "../../auth/session.ts";
+import { bindClient } from "../../lib/client.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { accountSuspended, HttpError, writeConflict } from "../../lib/errors.ts";
 import { ConflictError } from "../../store/errors.ts";
@@ -107,6 +110,12 @@ function errorInfo(err: unknown): { message: string; status: number; headers: He
   throw err;
 }
 
+/** The sign-in and sign-up pages' warning when the browser will drop the session cookie. */
+function plainHttp(c: Context<AppEnv>): { plainHttpOrigin?: string } {
+  const site = c.get("client").site;
+  return sessionCookieDropped(site) ? { plainHttpOrigin: site.origin } : {};
+}
+
 const NOTICES: Record<string, string> = {
   deleted: "API key deleted. It no longer authenticates.",
   "signed-out": "You have signed out.",
@@ -116,11 +125,20 @@ export function dashboardRoutes(deps: DashboardDeps) {
   const { accounts, sessions, storeFor, clock, maxKeys } = deps;
   const app = new Hono<AppEnv>();
 
-  const formLimit = bodyLimit({
+  const limitBody = bodyLimit({
     maxSize: MAX_FORM_BYTES,
     onError: () =>
       new HttpError(413, `Forms must be at most ${MAX_FORM_BYTES} bytes.`).toResponse(),
   });
+  /**
+   * The body limit replaces `c.req.raw` with a wrapped Request: the resolved client is bound to
+   * the new one too, so cookie and session code that is handed the Request still finds it.
+   */
+  const formLimit: MiddlewareHandler<AppEnv> = (c, next) =>
+    limitBody(c, async () => {
+      bindClient(c.req.raw, c.get("client"));
+      await next();
+    });
 
   /** Same-origin check for every state-changing dashboard request. */
   const sameOrigin: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -141,7 +159,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
         await next();
         return;
       case "suspended":
-        return page(<SignInPage error={accountSuspended().message} />, 403);
+        return page(<SignInPage {...plainHttp(c)} error={accountSuspended().message} />, 403);
       case "invalid":
         return redirect("/sign-in");
       default:
@@ -169,46 +187,60 @@ export function dashboardRoutes(deps: DashboardDeps) {
 
   // --- Sign up, sign in, sign out ---------------------------------------------------------
 
-  app.get("/sign-up", () => page(<SignUpPage />));
+  app.get("/sign-up", (c) => page(<SignUpPage {...plainHttp(c)} />));
   app.post("/sign-up", sameOrigin, formLimit, async (c) => {
     const form = await formFields(c);
     const parsed = signUpBody.safeParse({ email: form.email ?? "", password: form.password ?? "" });
     if (!parsed.success) {
       const error = firstProblem(parsed.error, { email: "Email", password: "Password" });
-      return page(<SignUpPage error={error} email={form.email} />, 400);
+      return page(<SignUpPage {...plainHttp(c)} error={error} email={form.email} />, 400);
     }
     try {
       const r = await accounts.signUp(parsed.data, clientAddress(c));
-      return redirect(KEYS_PATH, [[
-        "Set-Cookie",
-        sessionCookieHeader(c.req.url, r.session.token, sessions.cookieMaxAgeSeconds),
-      ]]);
+      return redirect(KEYS_PATH, [
+        [
+          "Set-Cookie",
+          sessionCookieHeader(c.req.raw, r.session.token, sessions.cookieMaxAgeSeconds),
+        ],
+        ["Set-Cookie", deviceCookieHeader(c.req.raw, r.deviceCookie)],
+      ]);
     } catch (err) {
       const e = errorInfo(err);
-      return page(<SignUpPage error={e.message} email={form.email} />, e.status, e.headers);
+      return page(
+        <SignUpPage {...plainHttp(c)} error={e.message} email={form.email} />,
+        e.status,
+        e.headers,
+      );
     }
   });
 
   app.get("/sign-in", (c) => {
     const notice = NOTICES[c.req.query("notice") ?? ""];
-    return page(<SignInPage notice={notice} />);
+    return page(<SignInPage {...plainHttp(c)} notice={notice} />);
   });
   app.post("/sign-in", sameOrigin, formLimit, async (c) => {
     const form = await formFields(c);
     const parsed = signInBody.safeParse({ email: form.email ?? "", password: form.password ?? "" });
     if (!parsed.success) {
       const error = firstProblem(parsed.error, { email: "Email", password: "Password" });
-      return page(<SignInPage error={error} email={form.email} />, 400);
+      return page(<SignInPage {...plainHttp(c)} error={error} email={form.email} />, 400);
     }
     try {
       const r = await accounts.signIn(parsed.data, c.req.raw, clientAddress(c));
-      return redirect(KEYS_PATH, [[
-        "Set-Cookie",
-        sessionCookieHeader(c.req.url, r.session.token, sessions.cookieMaxAgeSeconds),
-      ]]);
+      return redirect(KEYS_PATH, [
+        [
+          "Set-Cookie",
+          sessionCookieHeader(c.req.raw, r.session.token, sessions.cookieMaxAgeSeconds),
+        ],
+        ["Set-Cookie", deviceCookieHeader(c.req.raw, r.deviceCookie)],
+      ]);
     } catch (err) {
       const e = errorInfo(err);
-      return page(<SignInPage error={e.message} email={form.email} />, e.status, e.headers);
+      return page(
+        <SignInPage {...plainHttp(c)} error={e.message} email={form.email} />,
+        e.status,
+        e.headers,
+      );
     }
   });
 
@@ -216,7 +248,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
     await sessions.end(c.req.raw);
     return redirect("/sign-in?notice=signed-out", [[
       "Set-Cookie",
-      clearSessionCookieHeader(c.req.url),
+      clearSessionCookieHeader(c.req.raw),
     ]]);
   });
 
@@ -236,7 +268,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
     return page(
       <ApiKeysPage
         email={user.email}
-        origin={new URL(c.req.url).origin}
+        origin={c.get("client").site.origin}
         keys={keys.map(apiKeyView)}
         nowMs={clock()}
         maxKeys={maxKeys}

@@ -1,0 +1,153 @@
+/**
+ * Device cookies (OWASP, "Slow Down Online Guessing Attacks with Device Cookies"): a browser that
+ * signs in to an account, or signs it up, is given a long-lived cookie that says "this browser has
+ * known this account's password". Sign-in attempts carrying a valid one for the email are limited
+ * per device instead of per email and address (auth/accounts.ts), so guessing at a known email
+ * from many addresses cannot lock its owner out.
+ *
+ * The value is `<deviceId>.<userId>.<mac>`: 128 random bits, the account it was issued to, and
+ * HMAC-SHA-256 over both and the SHA-256 of the account's normalised email, under a secret that
+ * all instances share (["meta", "device_cookie_secret"], created once with a `versionstamp: null`
+ * check and cached in memory). It grants nothing but the per-device limit: it authenticates no
+ * request, and it is valid only for sign-ins at that account's email. It is HttpOnly,
+ * SameSite=Lax, Path=/, kept for a year, and Secure with the `__Host-` prefix under the same rule
+ * as the session cookie. It is never logged.
+ */
+import { generateCookie } from "hono/cookie";
+import { sha256Hex } from "../lib/sha256.ts";
+import { deviceCookieSecretKey } from "../store/keys.ts";
+import { secureCookies, siteFor } from "./session.ts";
+
+export const DEVICE_COOKIE_BASE = "inbound_device";
+export const DEVICE_COOKIE_MAX_AGE_SECONDS = 365 * 24 * 60 * 60;
+const SECRET_BYTES = 32;
+const DEVICE_ID_BYTES = 16;
+const VALUE_SHAPE = /^([A-Za-z0-9_-]{22})\.(usr_[A-Za-z0-9]{1,64})\.([A-Za-z0-9_-]{43})$/;
+const encoder = new TextEncoder();
+
+/**
+ * Whether the device cookie is Secure and `__Host-` named: exactly when the session cookie is
+ * (auth/session.ts, by the request's site: proxy-aware, PUBLIC_URL).
+ */
+function secureFor(target: Request | string): boolean {
+  return secureCookies(siteFor(target));
+}
+
+/** The cookie's name for the site of `target` (the request, or its URL). */
+export function deviceCookieName(target: Request | string): string {
+  return secureFor(target) ? `__Host-${DEVICE_COOKIE_BASE}` : DEVICE_COOKIE_BASE;
+}
+
+/** The well-formed device cookie the request carries under the name that fits it, or null. */
+export function readDeviceCookie(req: Request): string | null {
+  const header = req.headers.get("Cookie");
+  if (!header) return null;
+  const name = deviceCookieName(req);
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    const value = part.slice(eq + 1).trim();
+    if (VALUE_SHAPE.test(value)) return value;
+  }
+  return null;
+}
+
+/** `Set-Cookie` value carrying the device cookie `value` for a year, for the response to `req`. */
+export function deviceCookieHeader(req: Request | string, value: string): string {
+  return generateCookie(DEVICE_COOKIE_BASE, value, {
+    path: "/",
+    httpOnly: true,
+    sameSite: "Lax",
+    maxAge: DEVICE_COOKIE_MAX_AGE_SECONDS,
+    ...(secureFor(req) ? { secure: true, prefix: "host" as const } : {}),
+  });
+}
+
+function base64url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
+}
+
+/** What the MAC covers: the device, the account and the account's email (normalised). */
+function signedText(deviceId: string, userId: string, email: string): Uint8Array<ArrayBuffer> {
+  return encoder.encode(`inbound-device-v1\n${deviceId}\n${userId}\n${sha256Hex(email)}`);
+}
+
+/** The shared secret: read, or created by whichever instance commits first. */
+async function loadSecret(kv: Deno.Kv): Promise<CryptoKey> {
+  const key = deviceCookieSecretKey();
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const entry = await kv.get<Uint8Array>(key);
+    let raw: Uint8Array<ArrayBuffer>;
+    if (entry.versionstamp !== null) {
+      if (!(entry.value instanceof Uint8Array) || entry.value.byteLength !== SECRET_BYTES) {
+        throw new Error("The device cookie secret in KV is malformed.");
+      }
+      raw = new Uint8Array(entry.value);
+    } else {
+      raw = crypto.getRandomValues(new Uint8Array(SECRET_BYTES));
+      const res = await kv.atomic().check({ key, versionstamp: null }).set(key, raw).commit();
+      // Another instance created it meanwhile: read theirs.
+      if (!res.ok) continue;
+    }
+    return await crypto.subtle.importKey(
+      "raw",
+      raw,
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign", "verify"],
+    );
+  }
+  throw new Error("Could not read or create the device cookie secret.");
+}
+
+export type DeviceClaim = { deviceId: string; userId: string };
+
+export function deviceCookies(kv: Deno.Kv) {
+  let secret: Promise<CryptoKey> | null = null;
+  function key(): Promise<CryptoKey> {
+    if (!secret) {
+      secret = loadSecret(kv);
+      // A failed load (KV unavailable) is tried again by the next caller.
+      secret.catch(() => (secret = null));
+    }
+    return secret;
+  }
+
+  return {
+    /** A new device cookie value for `userId`, whose normalised email is `email`. */
+    async issue(userId: string, email: string): Promise<string> {
+      const deviceId = base64url(crypto.getRandomValues(new Uint8Array(DEVICE_ID_BYTES)));
+      const mac = await crypto.subtle.sign(
+        "HMAC",
+        await key(),
+        signedText(deviceId, userId, email),
+      );
+      return `${deviceId}.${userId}.${base64url(new Uint8Array(mac))}`;
+    },
+
+    /**
+     * The device and account `value` was issued for, when it is a genuine device cookie for a
+     * sign-in at `email` (normalised); null otherwise. The MAC is checked in constant time.
+     */
+    async verify(value: string | null, email: string): Promise<DeviceClaim | null> {
+      const m = value ? VALUE_SHAPE.exec(value) : null;
+      if (!m) return null;
+      const [, deviceId, userId, mac] = m;
+      const ok = await crypto.subtle.verify(
+        "HMAC",
+        await key(),
+        fromBase64url(mac),
+        signedText(deviceId, userId, email),
+      );
+      return ok ? { deviceId, userId } : null;
+    },
+  };
+}
+
+export type DeviceCookies = ReturnType<typeof deviceCookies>;
