@@ -10,7 +10,7 @@ import {
 import { describeTrustProxy, isLoopbackOrigin } from "./lib/client.ts";
 import { shutdownGraceMs, shutdownWithin } from "./lib/shutdown.ts";
 import { serveResilient } from "./lib/serve.ts";
-import { openKv } from "./store/open.ts";
+import { KvPathNotAllowedError, openKv } from "./store/open.ts";
 
 let config: Config;
 try {
@@ -20,7 +20,14 @@ try {
   console.error(`configuration error: ${err.message}`);
   Deno.exit(1);
 }
-const kv = await openKv(config.kvPath);
+let kv: Deno.Kv;
+try {
+  kv = await openKv(config.kvPath);
+} catch (err) {
+  if (!(err instanceof KvPathNotAllowedError)) throw err;
+  console.error(`configuration error: ${err.message}`);
+  Deno.exit(1);
+}
 const app = createApp({ kv, config });
 
 const log = (entry: Record<string, unknown>) =>
@@ -35,7 +42,9 @@ const server = serveResilient({
       time: new Date().toISOString(),
       level: "info",
       msg: "listening",
-      url: `http://${hostname === "0.0.0.0" ? "localhost" : hostname}:${port}`,
+      // The address actually bound: 0.0.0.0 (every interface) is not "localhost".
+      url: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`,
+      hostname,
       port,
       kv: config.kvPath === null
         ? "deno-deploy"

@@ -9,6 +9,9 @@
  *   deno task admin domain:release --name N   (the name stops being exclusive: its verified copy
  *                                             turns failed, and any account may verify it)
  *   deno task admin verify          (checks KV invariants; prints a JSON report; exit 1 on any violation)
+ *   deno task admin --help | -h | help [command]     (what each command does, flags, environment)
+ * Every command names the KV it opened on stderr; all but user:create refuse a KV file that does
+ * not exist instead of creating an empty one.
  * Exit codes: 0 ok, 1 operation failed (unknown account, …), 2 bad arguments.
  */
 import { parseArgs } from "node:util";
@@ -17,7 +20,7 @@ import { hashPassword, passwordProblem } from "../auth/password.ts";
 import { systemClock } from "../lib/clock.ts";
 import { loadConfig, readEnv } from "../lib/config.ts";
 import { apiKeyView } from "../store/api_keys.ts";
-import { openKv } from "../store/open.ts";
+import { isKvFile, kvFileExists, KvPathNotAllowedError, openKv } from "../store/open.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser, findUserIdByEmail, setUserStatus } from "../store/users.ts";
 import { keyNameSchema } from "../routes/api_keys.ts";
@@ -29,14 +32,99 @@ class UsageError extends Error {}
 class CommandError extends Error {}
 
 const USAGE = `usage:
-  admin user:create --email E [--password P]   (without --password, reads it from stdin)
+  admin user:create --email E [--password P]   (without --password: prompts, or reads stdin)
   admin user:suspend   --email E
   admin user:unsuspend --email E
   admin key:create  --email E --name N [--expires-in-days D]
   admin key:list    --email E
   admin key:delete  --email E --id ID
   admin domain:release --name N   (the verified owner's copy turns failed; anyone may verify N)
-  admin verify`;
+  admin verify
+  admin help [command]   (also --help, -h, and <command> --help)`;
+
+const KV_ENV =
+  `  DENO_KV_PATH          the KV: a SQLite file (default ./data/kv.sqlite3), :memory:, or a
+                        KV Connect URL; use the server's. deno task admin may read and write
+                        only ./data
+  DENO_KV_ACCESS_TOKEN  the token for a KV Connect URL
+  DENO_DEPLOYMENT_ID    on Deno Deploy with no DENO_KV_PATH: the platform's KV`;
+
+type CommandHelp = { usage: string; about: string; flags: string; env?: string };
+const COMMANDS: Record<string, CommandHelp> = {
+  "user:create": {
+    usage: "admin user:create --email E [--password P]",
+    about: "Creates an active account. Prints {id, email, createdAt} as JSON.",
+    flags: `  --email E      the account's email (unique)
+  --password P   at least 12 characters. Without it: on a terminal, prompts twice without
+                 echoing; otherwise reads the password from stdin (one line)`,
+    env: "  PASSWORD_HASH_COST    log2 of scrypt's N for the hash (default 17)",
+  },
+  "user:suspend": {
+    usage: "admin user:suspend --email E",
+    about: "Suspends an account: signs it out everywhere; its keys answer 403 within 1 s.",
+    flags: "  --email E      the account",
+  },
+  "user:unsuspend": {
+    usage: "admin user:unsuspend --email E",
+    about: "Makes a suspended account active again; its keys work again, old sessions stay ended.",
+    flags: "  --email E      the account",
+  },
+  "key:create": {
+    usage: "admin key:create --email E --name N [--expires-in-days D]",
+    about: "Creates an API key and prints the key alone on stdout (shown this once).",
+    flags: `  --email E                the account
+  --name N                 a label for the key
+  --expires-in-days D      1..${MAX_EXPIRES_IN_DAYS}; without it the key does not expire`,
+  },
+  "key:list": {
+    usage: "admin key:list --email E",
+    about: "Lists an account's keys, one JSON line each (id, name, start, dates; never the key).",
+    flags: "  --email E      the account",
+  },
+  "key:delete": {
+    usage: "admin key:delete --email E --id ID",
+    about: "Deletes one API key of an account; it stops working at once.",
+    flags: `  --email E      the account
+  --id ID        the key's id (key_…, from key:list)`,
+  },
+  "domain:release": {
+    usage: "admin domain:release --name N",
+    about: "Makes a verified domain name available again: the verified owner's copy turns " +
+      "failed, and any account may verify N.",
+    flags: "  --name N       the domain name",
+  },
+  "verify": {
+    usage: "admin verify",
+    about: "Checks every index, record and counter of the store; prints a JSON report and exits " +
+      "1 on any violation.\nStreams the store with bounded memory; shows progress on a terminal. " +
+      "Run it on a store no server is writing to (or run it again to confirm a violation).",
+    flags: "  (none)",
+    env: "  MAX_DOMAINS_PER_ACCOUNT  the domain quota to check against (default 1000)",
+  },
+};
+
+const HELP_WORDS = new Set(["--help", "-h", "help"]);
+
+/**
+ * The help text `argv` asks for (`--help`, `-h`, `help`, `help <command>`, `<command> --help`),
+ * or null when it asks for none. An unknown command named for help is a usage error.
+ */
+export function helpFor(argv: string[]): string | null {
+  const [first, ...rest] = argv;
+  let command: string | undefined;
+  if (first !== undefined && HELP_WORDS.has(first)) command = rest[0];
+  else if (rest.some((a) => a === "--help" || a === "-h")) command = first;
+  else return null;
+  if (command === undefined) {
+    return `Operator commands on the server's KV.\n\n${USAGE}\n\n` +
+      `environment:\n${KV_ENV}\n  (and per command: admin help <command>)\n\n` +
+      "exit codes: 0 ok, 1 the operation failed, 2 bad arguments";
+  }
+  const c = COMMANDS[command];
+  if (!c) throw new UsageError(`unknown command ${command}`);
+  return `usage: ${c.usage}\n\n${c.about}\n\nflags:\n${c.flags}\n  -h, --help     this help\n\n` +
+    `environment:\n${KV_ENV}${c.env ? `\n${c.env}` : ""}`;
+}
 
 type Args = Record<string, string | undefined>;
 
@@ -51,18 +139,65 @@ async function readStdin(): Promise<string> {
   return text.replace(/\r?\n$/, "");
 }
 
-export async function runAdmin(
-  argv: string[],
-  io: {
-    kv: Deno.Kv;
-    out: (line: string) => void;
-    passwordCost: number;
-    maxApiKeys: number;
-    /** MAX_DOMAINS_PER_ACCOUNT, for verify's quota check (default: store/domains.ts's). */
-    maxDomains?: number;
-  },
-): Promise<void> {
+/**
+ * Reads one line from the terminal with echo off (raw mode, restored in any case). Backspace
+ * erases, Ctrl-C and Ctrl-D cancel.
+ */
+async function readHidden(prompt: string): Promise<string> {
+  const enc = new TextEncoder();
+  await Deno.stderr.write(enc.encode(prompt));
+  const bytes: number[] = [];
+  const buf = new Uint8Array(256);
+  Deno.stdin.setRaw(true);
+  try {
+    for (;;) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null) throw new CommandError("no password given");
+      for (const b of buf.subarray(0, n)) {
+        if (b === 0x0d || b === 0x0a) return new TextDecoder().decode(new Uint8Array(bytes));
+        if (b === 0x03 || b === 0x04) throw new CommandError("cancelled");
+        if (b === 0x7f || b === 0x08) {
+          // Drop the last character: its UTF-8 continuation bytes, then its lead byte.
+          while (bytes.length > 0 && (bytes[bytes.length - 1] & 0xc0) === 0x80) bytes.pop();
+          bytes.pop();
+        } else if (b >= 0x20 || b === 0x09) bytes.push(b);
+      }
+    }
+  } finally {
+    buf.fill(0);
+    Deno.stdin.setRaw(false);
+    await Deno.stderr.write(enc.encode("\n"));
+  }
+}
+
+/** The new account's password: prompted twice without echo on a terminal, else read from stdin. */
+async function readPassword(email: string): Promise<string> {
+  if (!Deno.stdin.isTerminal()) return await readStdin();
+  const password = await readHidden(`Password for ${email} (at least 12 characters): `);
+  const problem = passwordProblem(password);
+  if (problem) throw new UsageError(problem);
+  if (await readHidden("Same password again: ") !== password) {
+    throw new CommandError("the two passwords differ; nothing was created");
+  }
+  return password;
+}
+
+/** How the admin names the KV it opened (stderr), never with a token. */
+export function describeKv(kvPath: string | null): string {
+  if (kvPath === null) return "Deno Deploy's KV";
+  if (kvPath === ":memory:") return ":memory: (empty; nothing is kept)";
+  if (/^https?:\/\//.test(kvPath)) return `KV Connect ${new URL(kvPath).origin}`;
+  return kvPath;
+}
+
+/**
+ * Parses and checks the arguments without touching the KV, so bad arguments never open (or
+ * create) a store. Returns the command and its flags.
+ */
+export function parseCommand(argv: string[]): { command: string; values: Args } {
   const [command, ...rest] = argv;
+  if (command === undefined) throw new UsageError("no command given");
+  if (!COMMANDS[command]) throw new UsageError(`unknown command ${command}`);
   let values: Args;
   try {
     values = parseArgs({
@@ -80,6 +215,83 @@ export async function runAdmin(
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  switch (command) {
+    case "user:create": {
+      const email = required(values, "email");
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) throw new UsageError("--email is not valid");
+      if (values.password !== undefined) {
+        const problem = passwordProblem(values.password);
+        if (problem) throw new UsageError(problem);
+      }
+      break;
+    }
+    case "key:create": {
+      required(values, "email");
+      const parsedName = keyNameSchema.safeParse(required(values, "name"));
+      if (!parsedName.success) {
+        throw new UsageError(`--name ${parsedName.error.issues[0].message}`);
+      }
+      if (values["expires-in-days"] !== undefined) {
+        const days = Number(values["expires-in-days"]);
+        if (!Number.isInteger(days) || days < 1 || days > MAX_EXPIRES_IN_DAYS) {
+          throw new UsageError(
+            `--expires-in-days must be a whole number 1..${MAX_EXPIRES_IN_DAYS}`,
+          );
+        }
+      }
+      break;
+    }
+    case "user:suspend":
+    case "user:unsuspend":
+    case "key:list":
+      required(values, "email");
+      break;
+    case "key:delete":
+      required(values, "email");
+      required(values, "id");
+      break;
+    case "domain:release": {
+      const parsed = parseDomainName(required(values, "name"));
+      if (!parsed.ok) throw new UsageError(`--name ${parsed.problem}`);
+      break;
+    }
+  }
+  return { command, values };
+}
+
+/**
+ * Before opening a local KV file: every command but user:create needs an existing store, so a
+ * missing file (a wrong or unset DENO_KV_PATH) is refused instead of created empty.
+ */
+export async function refuseMissingKv(
+  command: string,
+  values: Args,
+  kvPath: string | null,
+): Promise<void> {
+  if (command === "user:create" || !isKvFile(kvPath) || await kvFileExists(kvPath)) return;
+  const where = `no KV file at ${kvPath} (DENO_KV_PATH; nothing was created)`;
+  throw new CommandError(values.email ? `no account with email ${values.email}: ${where}` : where);
+}
+
+export async function runAdmin(
+  argv: string[],
+  io: {
+    kv: Deno.Kv;
+    out: (line: string) => void;
+    passwordCost: number;
+    maxApiKeys: number;
+    /** MAX_DOMAINS_PER_ACCOUNT, for verify's quota check (default: store/domains.ts's). */
+    maxDomains?: number;
+    /** verify's progress, called every few thousand entries (the CLI: on a terminal only). */
+    progress?: (scanned: { entries: number; accounts: number }) => void;
+  },
+): Promise<void> {
+  const help = helpFor(argv);
+  if (help !== null) {
+    io.out(help);
+    return;
+  }
+  const { command, values } = parseCommand(argv);
   const now = systemClock();
   const storeOf = async (email: string) => {
     const userId = await findUserIdByEmail(io.kv, email);
@@ -91,7 +303,7 @@ export async function runAdmin(
     case "user:create": {
       const email = required(values, "email");
       if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) throw new UsageError("--email is not valid");
-      const password = values.password ?? await readStdin();
+      const password = values.password ?? await readPassword(email);
       const problem = passwordProblem(password);
       if (problem) throw new UsageError(problem);
       try {
@@ -168,7 +380,10 @@ export async function runAdmin(
       return;
     }
     case "verify": {
-      const report = await verifyStore(io.kv, { maxDomains: io.maxDomains });
+      const report = await verifyStore(io.kv, {
+        maxDomains: io.maxDomains,
+        onProgress: io.progress,
+      });
       io.out(JSON.stringify(report, null, 2));
       if (!report.ok) throw new CommandError(`${report.violationCount} invariant violation(s)`);
       return;
@@ -182,20 +397,37 @@ if (import.meta.main) {
   let code = 0;
   let kv: Deno.Kv | undefined;
   try {
+    const help = helpFor(Deno.args);
+    if (help !== null) {
+      console.log(help);
+      Deno.exit(0);
+    }
+    const { command, values } = parseCommand(Deno.args);
     const config = loadConfig(readEnv());
+    await refuseMissingKv(command, values, config.kvPath);
     kv = await openKv(config.kvPath);
+    console.error(`kv: ${describeKv(config.kvPath)}`);
+    const enc = new TextEncoder();
+    const progress = Deno.stderr.isTerminal()
+      ? ({ entries, accounts }: { entries: number; accounts: number }) =>
+        Deno.stderr.writeSync(
+          enc.encode(`\rverify: ${entries} entries, ${accounts} accounts checked…`),
+        )
+      : undefined;
     await runAdmin(Deno.args, {
       kv,
       out: (line) => console.log(line),
       passwordCost: config.passwordHashCost,
       maxApiKeys: config.maxApiKeysPerAccount,
       maxDomains: config.maxDomainsPerAccount,
+      progress,
     });
+    if (progress && command === "verify") Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`error: ${err.message}\n${USAGE}`);
       code = 2;
-    } else if (err instanceof CommandError) {
+    } else if (err instanceof CommandError || err instanceof KvPathNotAllowedError) {
       console.error(`error: ${err.message}`);
       code = 1;
     } else {

@@ -126,51 +126,112 @@ class Collector {
   }
 }
 
+/** Pointer entries checked together: their records are read with batched `getMany`s. */
+const POINTER_BATCH = 200;
+/** `getMany` takes at most 10 keys; this many run at once. */
+const GET_MANY_PARALLEL = 16;
+/** How often (in entries) `onProgress` is called. */
+const PROGRESS_EVERY = 5000;
+
+/** Point reads of `keys`, 10 to a `getMany`, a few `getMany`s at once; values in order. */
+async function readMany(kv: Deno.Kv, keys: Deno.KvKey[]): Promise<unknown[]> {
+  const chunks: Deno.KvKey[][] = [];
+  for (let i = 0; i < keys.length; i += 10) chunks.push(keys.slice(i, i + 10));
+  const values: unknown[] = [];
+  for (let i = 0; i < chunks.length; i += GET_MANY_PARALLEL) {
+    const results = await Promise.all(
+      chunks.slice(i, i + GET_MANY_PARALLEL).map((c) => kv.getMany(c)),
+    );
+    for (const r of results) {
+      for (const e of r) values.push(e.versionstamp === null ? undefined : e.value);
+    }
+  }
+  return values;
+}
+
+/** The pointer entries ["idx", family, name] an account's records need, read by point reads. */
+type PointerLookup = (family: string, name: string) => Entry | undefined;
+
+function newAccount(userId: string): Account {
+  return {
+    userId,
+    apiKeys: new Map(),
+    sessions: new Map(),
+    domains: new Map(),
+    domainByTime: [],
+    domainByFilter: [],
+    domainChildren: [],
+    domainByName: [],
+    domainSlots: [],
+    counts: new Map(),
+    keys: [],
+  };
+}
+
+/**
+ * Streams the store once, in key order. Memory stays bounded by the largest single account plus
+ * one batch of pointers, whatever the size of the store:
+ *   - KV lists keys in order, so all of an account's keys ([userId, …]) come in one contiguous
+ *     run; the account is checked when its run ends and then dropped. Its record-side checks
+ *     read the pointer entries they need (["idx", family, name]) with point reads.
+ *   - Pointer entries (["idx", …], listed before every account) are checked in batches of
+ *     POINTER_BATCH against the records they name, again with point reads, and dropped.
+ * The largest account holds at most MAX_DOMAINS_PER_ACCOUNT domains (each with its time,
+ * filter, reversed-name, slot and child-link entries), 50 API keys and its live sessions.
+ */
 export async function verifyStore(
   kv: Deno.Kv,
-  opts: { maxViolations?: number; maxDomains?: number } = {},
+  opts: {
+    maxViolations?: number;
+    maxDomains?: number;
+    /** Called every few thousand entries while the walk runs (for a progress display). */
+    onProgress?: (scanned: { entries: number; accounts: number }) => void;
+  } = {},
 ): Promise<VerifyReport> {
   const v = new Collector(opts.maxViolations ?? 1000);
-  const accounts = new Map<string, Account>();
-  const pointers = new Map<string, Entry[]>(POINTER_INDEXES.map((f) => [f, []]));
+  const maxDomains = opts.maxDomains ?? DEFAULT_MAX_DOMAINS;
+  const pointerCounts = new Map<string, number>(POINTER_INDEXES.map((f) => [f, 0]));
   const unrecognised: string[] = [];
   let unrecognisedCount = 0;
   let entries = 0;
+  let accounts = 0, apiKeys = 0, sessions = 0, domains = 0;
+  let pending: Entry[] = [];
+  let current: Account | null = null;
 
-  const account = (userId: string): Account => {
-    let a = accounts.get(userId);
-    if (!a) {
-      a = {
-        userId,
-        apiKeys: new Map(),
-        sessions: new Map(),
-        domains: new Map(),
-        domainByTime: [],
-        domainByFilter: [],
-        domainChildren: [],
-        domainByName: [],
-        domainSlots: [],
-        counts: new Map(),
-        keys: [],
-      };
-      accounts.set(userId, a);
-    }
-    return a;
-  };
   const unknown = (key: Deno.KvKey) => {
     unrecognisedCount++;
     if (unrecognised.length < 20) unrecognised.push(showKey(key));
   };
+  const finish = async (a: Account) => {
+    if (a.user) accounts++;
+    apiKeys += a.apiKeys.size;
+    sessions += a.sessions.size;
+    domains += a.domains.size;
+    await checkAccount(kv, a, v, maxDomains);
+    for (const [name, entry] of a.counts) {
+      if (name === "api_keys" || name.startsWith("domains/")) continue;
+      unknown(entry.key);
+    }
+  };
 
-  for await (const e of kv.list({ prefix: [] })) {
+  for await (const e of kv.list({ prefix: [] }, { batchSize: 500 })) {
     entries++;
+    if (opts.onProgress && entries % PROGRESS_EVERY === 0) {
+      opts.onProgress({ entries, accounts });
+    }
     const key = e.key;
     const entry = { key, value: e.value };
     const [root, family] = key;
     if (root === "idx") {
-      const list = typeof family === "string" ? pointers.get(family) : undefined;
-      if (list && key.length === 3) list.push(entry);
-      else unknown(key);
+      const n = typeof family === "string" ? pointerCounts.get(family) : undefined;
+      if (n !== undefined && key.length === 3) {
+        pointerCounts.set(family as string, n + 1);
+        pending.push(entry);
+        if (pending.length >= POINTER_BATCH) {
+          await checkPointers(kv, pending, v);
+          pending = [];
+        }
+      } else unknown(key);
       continue;
     }
     if (typeof root === "string" && OPERATIONAL_ROOTS.has(root)) continue;
@@ -182,7 +243,11 @@ export async function verifyStore(
       unknown(key);
       continue;
     }
-    const a = account(root);
+    if (current?.userId !== root) {
+      if (current) await finish(current);
+      current = newAccount(root);
+    }
+    const a = current;
     a.keys.push(key);
     const id = key[2];
     switch (family) {
@@ -224,47 +289,151 @@ export async function verifyStore(
         break;
     }
   }
+  await checkPointers(kv, pending, v);
+  if (current) await finish(current);
+  opts.onProgress?.({ entries, accounts });
 
-  for (const a of accounts.values()) {
-    if (!a.user) {
-      for (const key of a.keys) {
-        v.add("orphan_account_data", key, `no user record at [${a.userId}, "user"]`);
-      }
-    }
-  }
-
-  checkUsers(accounts, pointers.get("email")!, v);
-  checkApiKeys(accounts, pointers.get("api_key")!, v);
-  checkSessions(accounts, pointers.get("session")!, v);
-  checkDomains(accounts, pointers.get("domain")!, v, opts.maxDomains ?? DEFAULT_MAX_DOMAINS);
-
-  for (const a of accounts.values()) {
-    for (const [name, entry] of a.counts) {
-      if (name === "api_keys" || name.startsWith("domains/")) continue;
-      unknown(entry.key);
-    }
-  }
-
-  let apiKeys = 0, sessions = 0, domains = 0;
-  for (const a of accounts.values()) {
-    apiKeys += a.apiKeys.size;
-    sessions += a.sessions.size;
-    domains += a.domains.size;
-  }
   return {
     ok: v.count === 0,
     scanned: {
       entries,
-      accounts: [...accounts.values()].filter((a) => a.user).length,
+      accounts,
       apiKeys,
       sessions,
       domains,
-      pointers: Object.fromEntries([...pointers].map(([f, l]) => [f, l.length])),
+      pointers: Object.fromEntries(pointerCounts),
     },
     violationCount: v.count,
     violations: v.violations,
     unrecognised: { count: unrecognisedCount, sample: unrecognised },
   };
+}
+
+/** Every check of one account (its run of the listing), then it can be dropped. */
+async function checkAccount(
+  kv: Deno.Kv,
+  a: Account,
+  v: Collector,
+  maxDomains: number,
+): Promise<void> {
+  if (!a.user) {
+    for (const key of a.keys) {
+      v.add("orphan_account_data", key, `no user record at [${a.userId}, "user"]`);
+    }
+  }
+  // The pointer entries this account's records should have, read in one batched pass.
+  const wanted = new Map<string, Deno.KvKey>();
+  const want = (family: string, name: unknown) => {
+    if (typeof name === "string") wanted.set(`${family}\n${name}`, ["idx", family, name]);
+  };
+  const u = obj(a.user?.value);
+  if (u) want("email", u.email);
+  for (const entry of a.apiKeys.values()) want("api_key", obj(entry.value)?.hash);
+  for (const entry of a.sessions.values()) {
+    const r = obj(entry.value);
+    if (r) want("session", sessionDigestOf(r));
+  }
+  for (const entry of a.domains.values()) want("domain", obj(entry.value)?.domain);
+  const ids = [...wanted.keys()];
+  const values = await readMany(kv, [...wanted.values()]);
+  const found = new Map<string, Entry>();
+  ids.forEach((id, i) => {
+    if (values[i] !== undefined) found.set(id, { key: wanted.get(id)!, value: values[i] });
+  });
+  const lookup: PointerLookup = (family, name) => found.get(`${family}\n${name}`);
+
+  checkUser(a, lookup, v);
+  checkApiKeys(a, lookup, v);
+  checkSessions(a, lookup, v);
+  checkDomains(a, lookup, v, maxDomains);
+}
+
+/**
+ * The pointer side: each ["idx", family, name] entry resolves to a live record that points back.
+ * The records (and, for keys and sessions, their account's user record) are point reads.
+ */
+async function checkPointers(kv: Deno.Kv, pointers: Entry[], v: Collector): Promise<void> {
+  if (pointers.length === 0) return;
+  const keys: Deno.KvKey[] = [];
+  const plan: { p: Entry; record?: number; user?: number }[] = [];
+  const read = (key: Deno.KvKey) => keys.push(key) - 1;
+  for (const p of pointers) {
+    const pv = obj(p.value);
+    const userId = typeof pv?.userId === "string" && pv.userId.startsWith("usr_")
+      ? pv.userId
+      : undefined;
+    const family = p.key[1];
+    const id = family === "api_key"
+      ? pv?.keyId
+      : family === "session"
+      ? pv?.sessionId
+      : family === "domain"
+      ? pv?.domainId
+      : undefined;
+    if (!userId) plan.push({ p });
+    else if (family === "email") plan.push({ p, user: read([userId, "user"]) });
+    else if (typeof id !== "string") plan.push({ p });
+    else {
+      plan.push({
+        p,
+        record: read([userId, family as string, id]),
+        user: family === "domain" ? undefined : read([userId, "user"]),
+      });
+    }
+  }
+  const values = await readMany(kv, keys);
+  for (const { p, record, user } of plan) {
+    const userValue = user === undefined ? undefined : values[user];
+    const recordValue = record === undefined ? undefined : values[record];
+    switch (p.key[1]) {
+      case "email": {
+        const u = obj(userValue);
+        if (!u) v.add("dangling_index", p.key, "email index entry points at no user");
+        else if (u.email !== p.key[2]) {
+          v.add("index_mismatch", p.key, "email index entry points at a user with another email");
+        }
+        break;
+      }
+      case "api_key":
+        if (recordValue === undefined) {
+          v.add("dangling_index", p.key, "API key index entry points at no key record");
+        } else if (userValue === undefined) {
+          v.add("dangling_index", p.key, "API key index entry of a gone account");
+        } else if (obj(recordValue)?.hash !== p.key[2]) {
+          v.add(
+            "index_mismatch",
+            p.key,
+            "API key index entry points at a record with another digest",
+          );
+        }
+        break;
+      case "session": {
+        const r = obj(recordValue);
+        if (!r) v.add("dangling_index", p.key, "session index entry points at no session record");
+        else if (userValue === undefined) {
+          v.add("dangling_index", p.key, "session index entry of a gone account");
+        } else if (sessionDigestOf(r) !== p.key[2]) {
+          v.add(
+            "index_mismatch",
+            p.key,
+            "session index entry points at a record with another digest",
+          );
+        }
+        break;
+      }
+      case "domain": {
+        const r = obj(recordValue);
+        if (!r) {
+          v.add("dangling_index", p.key, "domain name index entry points at no domain record");
+        } else if (r.domain !== p.key[2]) {
+          v.add("index_mismatch", p.key, "domain name index entry points at another name");
+        } else if (r.status !== "verified") {
+          v.add("index_mismatch", p.key, "domain name index entry points at an unverified domain");
+        }
+        break;
+      }
+    }
+  }
 }
 
 function checkCount(
@@ -284,96 +453,51 @@ function checkCount(
   else if (n !== expected) v.add("wrong_count", key, `counter says ${n}, ${expected} records`);
 }
 
-function checkUsers(accounts: Map<string, Account>, emailIdx: Entry[], v: Collector): void {
-  const byEmail = new Map<string, Entry>();
-  for (const p of emailIdx) byEmail.set(String(p.key[2]), p);
-  for (const a of accounts.values()) {
-    if (!a.user) continue;
-    const u = obj(a.user.value);
-    if (!u || u.id !== a.userId || typeof u.email !== "string") {
-      v.add("bad_record", a.user.key, "user record without matching id or an email");
+function checkUser(a: Account, lookup: PointerLookup, v: Collector): void {
+  if (!a.user) return;
+  const u = obj(a.user.value);
+  if (!u || u.id !== a.userId || typeof u.email !== "string") {
+    v.add("bad_record", a.user.key, "user record without matching id or an email");
+    return;
+  }
+  const p = lookup("email", u.email);
+  if (!p) v.add("missing_index", a.user.key, "user has no email index entry");
+  else if (obj(p.value)?.userId !== a.userId) {
+    v.add("index_mismatch", a.user.key, "email index entry names another account");
+  }
+}
+
+function checkApiKeys(a: Account, lookup: PointerLookup, v: Collector): void {
+  for (const [keyId, entry] of a.apiKeys) {
+    const r = obj(entry.value);
+    if (!r || r.id !== keyId || typeof r.hash !== "string") {
+      v.add("bad_record", entry.key, "API key record without matching id or a digest");
       continue;
     }
-    const p = byEmail.get(u.email);
-    if (!p) v.add("missing_index", a.user.key, "user has no email index entry");
-    else if (obj(p.value)?.userId !== a.userId) {
-      v.add("index_mismatch", a.user.key, "email index entry names another account");
+    const pv = obj(lookup("api_key", r.hash)?.value);
+    if (!pv) {
+      v.add("missing_index", entry.key, "API key record has no digest index entry");
+    } else if (pv.userId !== a.userId || pv.keyId !== keyId) {
+      v.add("index_mismatch", entry.key, "digest index entry names another key");
+    } else if ((pv.expiresAt ?? null) !== (r.expiresAt === null ? null : expiryMs(r.expiresAt))) {
+      v.add("index_mismatch", entry.key, "index expiry differs from the record's");
     }
   }
-  for (const p of emailIdx) {
-    const userId = obj(p.value)?.userId;
-    const a = typeof userId === "string" ? accounts.get(userId) : undefined;
-    const u = obj(a?.user?.value);
-    if (!u) v.add("dangling_index", p.key, "email index entry points at no user");
-    else if (u.email !== p.key[2]) {
-      v.add("index_mismatch", p.key, "email index entry points at a user with another email");
-    }
-  }
+  checkCount(a, "api_keys", a.apiKeys.size, v);
 }
 
-function checkApiKeys(accounts: Map<string, Account>, keyIdx: Entry[], v: Collector): void {
-  const byHash = new Map<string, Entry>();
-  for (const p of keyIdx) byHash.set(String(p.key[2]), p);
-  for (const a of accounts.values()) {
-    for (const [keyId, entry] of a.apiKeys) {
-      const r = obj(entry.value);
-      if (!r || r.id !== keyId || typeof r.hash !== "string") {
-        v.add("bad_record", entry.key, "API key record without matching id or a digest");
-        continue;
-      }
-      const p = byHash.get(r.hash);
-      const pv = obj(p?.value);
-      if (!pv) {
-        v.add("missing_index", entry.key, "API key record has no digest index entry");
-      } else if (pv.userId !== a.userId || pv.keyId !== keyId) {
-        v.add("index_mismatch", entry.key, "digest index entry names another key");
-      } else if ((pv.expiresAt ?? null) !== (r.expiresAt === null ? null : expiryMs(r.expiresAt))) {
-        v.add("index_mismatch", entry.key, "index expiry differs from the record's");
-      }
+function checkSessions(a: Account, lookup: PointerLookup, v: Collector): void {
+  for (const [sessionId, entry] of a.sessions) {
+    const r = obj(entry.value);
+    const digest = r ? sessionDigestOf(r) : undefined;
+    if (typeof digest !== "string") {
+      v.add("bad_record", entry.key, "session record without a digest");
+      continue;
     }
-    checkCount(a, "api_keys", a.apiKeys.size, v);
-  }
-  for (const p of keyIdx) {
-    const pv = obj(p.value);
-    const owner = typeof pv?.userId === "string" ? accounts.get(pv.userId) : undefined;
-    const record = typeof pv?.keyId === "string" ? owner?.apiKeys.get(pv.keyId) : undefined;
-    if (!record) v.add("dangling_index", p.key, "API key index entry points at no key record");
-    else if (!owner?.user) v.add("dangling_index", p.key, "API key index entry of a gone account");
-    else if (obj(record.value)?.hash !== p.key[2]) {
-      v.add("index_mismatch", p.key, "API key index entry points at a record with another digest");
-    }
-  }
-}
-
-function checkSessions(accounts: Map<string, Account>, sessionIdx: Entry[], v: Collector): void {
-  const byHash = new Map<string, Entry>();
-  for (const p of sessionIdx) byHash.set(String(p.key[2]), p);
-  for (const a of accounts.values()) {
-    for (const [sessionId, entry] of a.sessions) {
-      const r = obj(entry.value);
-      const digest = r ? sessionDigestOf(r) : undefined;
-      if (typeof digest !== "string") {
-        v.add("bad_record", entry.key, "session record without a digest");
-        continue;
-      }
-      const pv = obj(byHash.get(digest)?.value);
-      if (!pv) v.add("missing_index", entry.key, "session record has no digest index entry");
-      else if (pv.userId !== a.userId || pv.sessionId !== sessionId) {
-        v.add("index_mismatch", entry.key, "digest index entry names another session");
-      }
-    }
-  }
-  for (const p of sessionIdx) {
-    const pv = obj(p.value);
-    const owner = typeof pv?.userId === "string" ? accounts.get(pv.userId) : undefined;
-    const record = typeof pv?.sessionId === "string"
-      ? owner?.sessions.get(pv.sessionId)
-      : undefined;
-    const r = obj(record?.value);
-    if (!r) v.add("dangling_index", p.key, "session index entry points at no session record");
-    else if (!owner?.user) v.add("dangling_index", p.key, "session index entry of a gone account");
-    else if (sessionDigestOf(r) !== p.key[2]) {
-      v.add("index_mismatch", p.key, "session index entry points at a record with another digest");
+    const pv = obj(lookup("session", digest)?.value);
+    if (!pv) v.add("missing_index", entry.key, "session record has no digest index entry");
+    else if (pv.userId !== a.userId || pv.sessionId !== sessionId) {
+      v.add("index_mismatch", entry.key, "digest index entry names another session");
     }
   }
 }
@@ -398,15 +522,12 @@ function checkSessions(accounts: Map<string, Account>, sessionIdx: Entry[], v: C
  * run both on the same corrupted stores so the two cannot drift apart unnoticed.
  */
 function checkDomains(
-  accounts: Map<string, Account>,
-  domainIdx: Entry[],
+  a: Account,
+  lookup: PointerLookup,
   v: Collector,
   maxDomains: number,
 ): void {
-  const byName = new Map<string, Entry>();
-  for (const p of domainIdx) byName.set(String(p.key[2]), p);
-
-  for (const a of accounts.values()) {
+  {
     const createdMs = new Map<string, number>();
     const expectedFilters = new Map<string, Set<string>>();
     const counts = new Map<string, number>();
@@ -421,7 +542,7 @@ function checkDomains(
       for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
       expectedFilters.set(domainId, new Set(names.filter((n) => n !== "all")));
       // A name is exclusive once verified: the pointer exists exactly for verified records.
-      const pv = obj(byName.get(r.domain)?.value);
+      const pv = obj(lookup("domain", r.domain)?.value);
       const named = pv?.userId === a.userId && pv?.domainId === domainId;
       if (r.status === "verified" && !pv) {
         v.add("missing_index", entry.key, "verified domain has no name index entry");
@@ -562,19 +683,6 @@ function checkDomains(
       if (typeof r.childCount === "number" && r.childCount !== n) {
         v.add("wrong_count", entry.key, `childCount ${r.childCount}, ${n} child links`);
       }
-    }
-  }
-
-  for (const p of domainIdx) {
-    const pv = obj(p.value);
-    const owner = typeof pv?.userId === "string" ? accounts.get(pv.userId) : undefined;
-    const record = typeof pv?.domainId === "string" ? owner?.domains.get(pv.domainId) : undefined;
-    const r = obj(record?.value);
-    if (!r) v.add("dangling_index", p.key, "domain name index entry points at no domain record");
-    else if (r.domain !== p.key[2]) {
-      v.add("index_mismatch", p.key, "domain name index entry points at another name");
-    } else if (r.status !== "verified") {
-      v.add("index_mismatch", p.key, "domain name index entry points at an unverified domain");
     }
   }
 }

@@ -13,17 +13,28 @@
  * Both answers to a wrong password are the same 401 after the same work.
  */
 import type { Context } from "hono";
-import { boundClient } from "../lib/client.ts";
+import { boundClient, throttleSubject } from "../lib/client.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Config } from "../lib/config.ts";
 import { sha256Hex } from "../lib/sha256.ts";
-import { accountSuspended, HttpError } from "../lib/errors.ts";
+import { accountSuspended, HttpError, unauthorized, writeConflict } from "../lib/errors.ts";
+import { summariseUserAgent } from "../lib/user_agent.ts";
+import {
+  deleteOtherSessions,
+  deleteSession,
+  getSessionRecord,
+  listSessions,
+  type SessionView,
+  sessionView,
+} from "../store/sessions.ts";
 import { recordAttempt } from "../store/throttle.ts";
 import {
   createUser,
   findUserByEmail,
+  getUser,
   normaliseEmail,
   updatePasswordHash,
+  updateUserName,
   type UserRecord,
 } from "../store/users.ts";
 import { deviceCookies, readDeviceCookie } from "./device_cookie.ts";
@@ -31,13 +42,71 @@ import type { Kdf } from "./password.ts";
 import { PasswordHasher } from "./password_pool.ts";
 import type { IssuedSession, SessionManager } from "./session.ts";
 
+/** Trusted-device sign-ins one address may make per window: this many times the sign-in limit. */
+export const TRUSTED_ADDRESS_FACTOR = 5;
+
 export const INVALID_CREDENTIALS_MESSAGE = "Invalid email or password.";
 
-export type PublicUser = { id: string; email: string; createdAt: string };
+export type PublicUser = {
+  id: string;
+  email: string;
+  /** Display name; null for accounts made before names existed. */
+  name: string | null;
+  createdAt: string;
+  updatedAt: string;
+};
 
 export function publicUser(u: UserRecord): PublicUser {
-  return { id: u.id, email: u.email, createdAt: u.createdAt };
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name ?? null,
+    createdAt: u.createdAt,
+    updatedAt: u.updatedAt ?? u.createdAt,
+  };
 }
+
+/**
+ * Account events: every account flow reports here, and only here, what it did (never a secret:
+ * ids, counts and the client address only). A no-op for now; the audit log hooks in with
+ * `setAccountEventSink`.
+ */
+export type AccountEvent =
+  | { type: "sign-up"; userId: string; ip: string; sessionId: string }
+  | { type: "sign-in"; userId: string; ip: string; sessionId: string }
+  | { type: "sign-out"; userId: string; sessionId: string }
+  | { type: "name-changed"; userId: string }
+  | { type: "password-changed"; userId: string; ip: string; revokedSessions: number }
+  | { type: "session-revoked"; userId: string; sessionId: string; bySessionId: string }
+  | { type: "other-sessions-revoked"; userId: string; bySessionId: string; count: number };
+
+export type AccountEventSink = (event: AccountEvent & { at: string }) => void;
+
+let accountEventSink: AccountEventSink = () => {};
+
+/** Replaces where account events go; returns the previous sink (tests restore it). */
+export function setAccountEventSink(sink: AccountEventSink): AccountEventSink {
+  const previous = accountEventSink;
+  accountEventSink = sink;
+  return previous;
+}
+
+/** The one place account events are emitted. A failing sink never fails the flow. */
+export function emitAccountEvent(event: AccountEvent, nowMs = Date.now()): void {
+  try {
+    accountEventSink({ ...event, at: new Date(nowMs).toISOString() });
+  } catch {
+    // An audit sink's failure is its own to report.
+  }
+}
+
+/** Where a request comes from, as a session records it: address and a short agent summary. */
+export function requestOrigin(c: Context): { ip: string; userAgent: string } {
+  return { ip: clientAddress(c), userAgent: summariseUserAgent(c.req.header("User-Agent")) };
+}
+
+/** A live session of the account, as the session list shows it; `current` marks this device. */
+export type AccountSession = SessionView & { current: boolean };
 
 /**
  * The client's address as resolved once for the request (lib/client.ts): the connecting peer's,
@@ -69,8 +138,13 @@ export function accountService(deps: AccountDeps) {
   const hashing = new PasswordHasher(config, deps.kdf);
   const devices = deviceCookies(kv);
 
-  async function throttle(scope: string, subject: string, what: string): Promise<void> {
-    const r = await recordAttempt(kv, scope, subject, clock(), limit);
+  async function throttle(
+    scope: string,
+    subject: string,
+    what: string,
+    max = limit.max,
+  ): Promise<void> {
+    const r = await recordAttempt(kv, scope, subject, clock(), { ...limit, max });
     if (r.allowed) return;
     throw new HttpError(
       429,
@@ -116,13 +190,25 @@ export function accountService(deps: AccountDeps) {
     },
 
     /** Creates the account and signs it in. 409 when the email is taken. */
-    async signUp(input: { email: string; password: string }, ip: string): Promise<SignedIn> {
-      using admission = hashing.admit(ip);
-      await throttle("sign-up:ip", ip, "sign-up");
+    async signUp(
+      input: { email: string; password: string; name?: string },
+      ip: string,
+      userAgent?: string,
+      req?: Request,
+    ): Promise<SignedIn> {
+      // Per-address limits count an IPv6 client by its /64 (lib/client.ts throttleSubject).
+      const subject = throttleSubject(ip);
+      using admission = hashing.admit(subject);
+      await throttle("sign-up:ip", subject, "sign-up");
       const passwordHash = await admission.hash(input.password);
       let user: UserRecord;
       try {
-        user = await createUser(kv, { email: input.email, passwordHash, nowMs: clock() });
+        user = await createUser(kv, {
+          email: input.email,
+          passwordHash,
+          nowMs: clock(),
+          ...(input.name !== undefined ? { name: input.name } : {}),
+        });
       } catch (err) {
         if (err instanceof Deno.errors.AlreadyExists) {
           throw new HttpError(409, "An account with that email already exists. Sign in instead.", {
@@ -131,11 +217,16 @@ export function accountService(deps: AccountDeps) {
         }
         throw err;
       }
-      const session = await sessions.start(user.id);
+      const session = await sessions.start(user.id, { ip, userAgent });
+      emitAccountEvent(
+        { type: "sign-up", userId: user.id, ip, sessionId: session.sessionId },
+        clock(),
+      );
       return {
         user: publicUser(user),
         session,
-        deviceCookie: await devices.issue(user.id, user.email),
+        // The browser's other accounts stay in its device cookie (auth/device_cookie.ts).
+        deviceCookie: await devices.issue(user.id, user.email, req ? readDeviceCookie(req) : null),
       };
     },
 
@@ -149,16 +240,24 @@ export function accountService(deps: AccountDeps) {
       req: Request,
       ip: string,
     ): Promise<SignedIn> {
-      using admission = hashing.admit(ip);
+      const subject = throttleSubject(ip);
+      using admission = hashing.admit(subject);
       const email = normaliseEmail(input.email);
       const untrusted = async () => {
-        await throttle("sign-in:ip", ip, "sign-in");
+        await throttle("sign-in:ip", subject, "sign-in");
         await throttle("sign-in:email", sha256Hex(email), "sign-in");
       };
-      const device = await devices.verify(readDeviceCookie(req), email);
+      const current = readDeviceCookie(req);
+      const device = await devices.verify(current, email);
       const trusted = device !== null &&
         (await recordAttempt(kv, "sign-in:device", device.deviceId, clock(), limit)).allowed;
       if (!trusted) await untrusted();
+      // Devices are exempt from the per-email and per-address counters, not from every bound:
+      // an address's trusted attempts (each a full password hash) get a generous cap of their
+      // own, so device cookies for one's own accounts cannot make sign-in work unlimited.
+      else {
+        await throttle("sign-in:ip-device", subject, "sign-in", limit.max * TRUSTED_ADDRESS_FACTOR);
+      }
       const user = await findUserByEmail(kv, email);
       // Issued to an account since deleted, whose email someone has signed up again.
       if (trusted && user && user.id !== device.userId) await untrusted();
@@ -178,15 +277,127 @@ export function accountService(deps: AccountDeps) {
         }
       }
       await sessions.end(req);
-      const session = await sessions.start(user.id);
-      // A fresh device id: the device's failure count starts again from this success.
+      const session = await sessions.start(user.id, {
+        ip,
+        userAgent: summariseUserAgent(req.headers.get("User-Agent")),
+      });
+      emitAccountEvent(
+        { type: "sign-in", userId: user.id, ip, sessionId: session.sessionId },
+        clock(),
+      );
+      // The same device id (its count is not reset by succeeding), the browser's other accounts
+      // kept beside this one.
       return {
         user: publicUser(user),
         session,
-        deviceCookie: await devices.issue(user.id, user.email),
+        deviceCookie: await devices.issue(user.id, user.email, current),
       };
+    },
+
+    /** Ends the request's session, if any; reports who signed out. */
+    async signOut(req: Request): Promise<boolean> {
+      const outcome = await sessions.resolve(req);
+      const ended = await sessions.end(req);
+      if (ended && outcome.kind === "ok") {
+        emitAccountEvent({
+          type: "sign-out",
+          userId: outcome.principal.userId,
+          sessionId: outcome.session.sessionId,
+        }, clock());
+      }
+      return ended;
+    },
+
+    /** Sets the display name (validated by the caller: 1-100 characters, trimmed). */
+    async updateName(caller: Caller, name: string): Promise<PublicUser> {
+      try {
+        const user = await updateUserName(kv, caller.userId, name, clock());
+        emitAccountEvent({ type: "name-changed", userId: caller.userId }, clock());
+        return publicUser(user);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) throw unauthorized();
+        throw err;
+      }
+    },
+
+    /**
+     * Changes the password: the current one is checked and the new one hashed through the
+     * bounded pool (the caller's address takes its place first, as for sign-in), after a
+     * per-account throttle. The new hash replaces the old in a checked commit (a concurrent
+     * change wins, this one gets 409). Unless `revokeOtherSessions` is false, every other
+     * session of the account is deleted; the caller's stays. 400 INVALID_PASSWORD for a wrong
+     * current password.
+     */
+    async changePassword(
+      caller: Caller,
+      input: { currentPassword: string; newPassword: string; revokeOtherSessions?: boolean },
+      ip: string,
+    ): Promise<{ user: PublicUser; revokedSessions: number }> {
+      using admission = hashing.admit(throttleSubject(ip));
+      await throttle("change-password:user", caller.userId, "password change");
+      const user = await getUser(kv, caller.userId);
+      if (!user) throw unauthorized();
+      if (user.status !== "active") throw accountSuspended();
+      const check = await admission.check(input.currentPassword, user.passwordHash);
+      if (!check.ok) {
+        throw new HttpError(400, "The current password is not correct.", {
+          code: "INVALID_PASSWORD",
+        });
+      }
+      const next = await admission.hash(input.newPassword);
+      const nowMs = clock();
+      if (!(await updatePasswordHash(kv, user.id, user.passwordHash, next, nowMs))) {
+        throw writeConflict();
+      }
+      const revokedSessions = input.revokeOtherSessions === false
+        ? 0
+        : await deleteOtherSessions(kv, user.id, caller.sessionId);
+      emitAccountEvent({ type: "password-changed", userId: user.id, ip, revokedSessions }, nowMs);
+      const updated = await getUser(kv, user.id);
+      return { user: publicUser(updated ?? user), revokedSessions };
+    },
+
+    /** The account's live sessions, newest first, the caller's marked `current`. */
+    async listSessions(caller: Caller): Promise<AccountSession[]> {
+      const records = await listSessions(kv, caller.userId, clock());
+      return records.map((r) => ({ ...sessionView(r), current: r.id === caller.sessionId }));
+    },
+
+    /** The caller's own session as the session list shows it, or null once it is gone. */
+    async currentSession(caller: Caller): Promise<AccountSession | null> {
+      const r = await getSessionRecord(kv, caller.userId, caller.sessionId);
+      return r ? { ...sessionView(r), current: true } : null;
+    },
+
+    /** Ends one of the account's sessions by id; false when it has none by that id. */
+    async revokeSession(caller: Caller, sessionId: string): Promise<boolean> {
+      const done = await deleteSession(kv, caller.userId, sessionId);
+      if (done) {
+        emitAccountEvent({
+          type: "session-revoked",
+          userId: caller.userId,
+          sessionId,
+          bySessionId: caller.sessionId,
+        }, clock());
+      }
+      return done;
+    },
+
+    /** Ends every session of the account but the caller's; returns how many. */
+    async revokeOtherSessions(caller: Caller): Promise<number> {
+      const count = await deleteOtherSessions(kv, caller.userId, caller.sessionId);
+      emitAccountEvent({
+        type: "other-sessions-revoked",
+        userId: caller.userId,
+        bySessionId: caller.sessionId,
+        count,
+      }, clock());
+      return count;
     },
   };
 }
 
 export type AccountService = ReturnType<typeof accountService>;
+
+/** The signed-in caller of an account operation: the account and the session it came with. */
+export type Caller = { userId: string; sessionId: string };

@@ -5,7 +5,10 @@
  * per device instead of per email and address (auth/accounts.ts), so guessing at a known email
  * from many addresses cannot lock its owner out.
  *
- * The value is `<deviceId>.<userId>.<mac>`: 128 random bits, the account it was issued to, and
+ * The value is up to MAX_ACCOUNTS entries `<deviceId>.<userId>.<mac>` joined by `~`, one per
+ * account signed in from this browser (most recent first), so a browser used for a work and a
+ * personal account keeps the exemption for both: 128 random bits naming the browser (kept
+ * across sign-ins, so its per-device count is not reset by succeeding), the account, and
  * HMAC-SHA-256 over both and the SHA-256 of the account's normalised email, under a secret that
  * all instances share (["meta", "device_cookie_secret"], created once with a `versionstamp: null`
  * check and cached in memory). It grants nothing but the per-device limit: it authenticates no
@@ -22,7 +25,18 @@ export const DEVICE_COOKIE_BASE = "inbound_device";
 export const DEVICE_COOKIE_MAX_AGE_SECONDS = 365 * 24 * 60 * 60;
 const SECRET_BYTES = 32;
 const DEVICE_ID_BYTES = 16;
-const VALUE_SHAPE = /^([A-Za-z0-9_-]{22})\.(usr_[A-Za-z0-9]{1,64})\.([A-Za-z0-9_-]{43})$/;
+const ENTRY_SHAPE = /^([A-Za-z0-9_-]{22})\.(usr_[A-Za-z0-9]{1,64})\.([A-Za-z0-9_-]{43})$/;
+/** Accounts one browser's device cookie vouches for (the cookie stays under ~1 KB). */
+export const MAX_ACCOUNTS = 5;
+const SEPARATOR = "~";
+
+/** The well-formed entries of a cookie value, at most MAX_ACCOUNTS. */
+function entriesOf(value: string): RegExpExecArray[] | null {
+  const parts = value.split(SEPARATOR);
+  if (parts.length > MAX_ACCOUNTS) return null;
+  const entries = parts.map((p) => ENTRY_SHAPE.exec(p));
+  return entries.every((e) => e !== null) ? entries as RegExpExecArray[] : null;
+}
 const encoder = new TextEncoder();
 
 /**
@@ -47,7 +61,7 @@ export function readDeviceCookie(req: Request): string | null {
     const eq = part.indexOf("=");
     if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
     const value = part.slice(eq + 1).trim();
-    if (VALUE_SHAPE.test(value)) return value;
+    if (entriesOf(value)) return value;
   }
   return null;
 }
@@ -120,15 +134,23 @@ export function deviceCookies(kv: Deno.Kv) {
   }
 
   return {
-    /** A new device cookie value for `userId`, whose normalised email is `email`. */
-    async issue(userId: string, email: string): Promise<string> {
-      const deviceId = base64url(crypto.getRandomValues(new Uint8Array(DEVICE_ID_BYTES)));
+    /**
+     * The device cookie value after `userId` (normalised email `email`) signed in or up in a
+     * browser that carried `current` (null: none): this account's entry first, the browser's
+     * other accounts after it (at most MAX_ACCOUNTS in all), the browser's device id kept.
+     */
+    async issue(userId: string, email: string, current: string | null = null): Promise<string> {
+      const all = current ? entriesOf(current) ?? [] : [];
+      const others = all.filter((e) => e[2] !== userId);
+      const deviceId = all[0]?.[1] ??
+        base64url(crypto.getRandomValues(new Uint8Array(DEVICE_ID_BYTES)));
       const mac = await crypto.subtle.sign(
         "HMAC",
         await key(),
         signedText(deviceId, userId, email),
       );
-      return `${deviceId}.${userId}.${base64url(new Uint8Array(mac))}`;
+      const entry = `${deviceId}.${userId}.${base64url(new Uint8Array(mac))}`;
+      return [entry, ...others.map((e) => e[0])].slice(0, MAX_ACCOUNTS).join(SEPARATOR);
     },
 
     /**
@@ -136,16 +158,16 @@ export function deviceCookies(kv: Deno.Kv) {
      * sign-in at `email` (normalised); null otherwise. The MAC is checked in constant time.
      */
     async verify(value: string | null, email: string): Promise<DeviceClaim | null> {
-      const m = value ? VALUE_SHAPE.exec(value) : null;
-      if (!m) return null;
-      const [, deviceId, userId, mac] = m;
-      const ok = await crypto.subtle.verify(
-        "HMAC",
-        await key(),
-        fromBase64url(mac),
-        signedText(deviceId, userId, email),
-      );
-      return ok ? { deviceId, userId } : null;
+      for (const [, deviceId, userId, mac] of (value ? entriesOf(value) : null) ?? []) {
+        const ok = await crypto.subtle.verify(
+          "HMAC",
+          await key(),
+          fromBase64url(mac),
+          signedText(deviceId, userId, email),
+        );
+        if (ok) return { deviceId, userId };
+      }
+      return null;
     },
   };
 }

@@ -21,6 +21,7 @@ import {
   deleteSessionByHash,
   findSession,
   type SessionPointer,
+  touchSession,
 } from "../store/sessions.ts";
 import { getUser, type UserRecord } from "../store/users.ts";
 import { assertSameOrigin } from "./csrf.ts";
@@ -145,8 +146,39 @@ export type SessionOutcome =
   | SuspendedOutcome
   | InvalidOutcome;
 
+/** A session's lastSeenAt is written at most this often per process. */
+export const LAST_SEEN_INTERVAL_MS = 60_000;
+const MAX_TRACKED_SESSIONS = 50_000;
+
+/** Where a session was started from: stored on its record, shown in the session list. */
+export type SessionOrigin = { ip?: string; userAgent?: string };
+
 export function sessionManager(deps: SessionDeps) {
   const { kv, clock, ttlMs } = deps;
+  /** sessionId -> when this process last wrote (or created) its lastSeenAt. */
+  const lastTouched = new Map<string, number>();
+  const pending = new Set<Promise<unknown>>();
+
+  /**
+   * Records the session's use off the request path, at most once per LAST_SEEN_INTERVAL_MS per
+   * session in this process (like api_key_verifier.ts's lastUsedAt): never a write per request.
+   */
+  function maybeTouch(session: SessionPointer): void {
+    const now = clock();
+    const last = lastTouched.get(session.sessionId);
+    if (last !== undefined && now - last < LAST_SEEN_INTERVAL_MS) return;
+    if (lastTouched.size >= MAX_TRACKED_SESSIONS) {
+      for (const [id, at] of lastTouched) {
+        if (now - at >= LAST_SEEN_INTERVAL_MS) lastTouched.delete(id);
+      }
+      if (lastTouched.size >= MAX_TRACKED_SESSIONS) lastTouched.clear();
+    }
+    lastTouched.set(session.sessionId, now);
+    const p = touchSession(kv, session.userId, session.sessionId, now)
+      .catch(() => false) // Best effort: the next touch a minute on tries again.
+      .finally(() => pending.delete(p));
+    pending.add(p);
+  }
 
   /**
    * What the request's cookie authenticates: ok (a live session of an active account), suspended
@@ -166,6 +198,7 @@ export function sessionManager(deps: SessionDeps) {
       method: "session",
       sessionId: session.sessionId,
     };
+    maybeTouch(session);
     return { kind: "ok", principal, user, session };
   }
 
@@ -196,15 +229,19 @@ export function sessionManager(deps: SessionDeps) {
      * A fresh session for `userId`; the token exists only in the returned value. Refused with
      * 403 ACCOUNT_SUSPENDED when the account is not active, checked in the session's commit.
      */
-    async start(userId: string): Promise<IssuedSession> {
+    async start(userId: string, origin: SessionOrigin = {}): Promise<IssuedSession> {
       const token = generateSessionToken();
       try {
+        const nowMs = clock();
         const record = await createSessionForActiveUser(kv, {
           userId,
           hash: sha256Hex(token),
-          nowMs: clock(),
+          nowMs,
           ttlMs,
+          ...origin,
         });
+        // Created with lastSeenAt = now: the first touch is due a minute on.
+        lastTouched.set(record.id, nowMs);
         return { token, sessionId: record.id, expiresAt: record.expiresAt };
       } catch (err) {
         if (err instanceof AccountNotActiveError) throw accountSuspended();
@@ -217,6 +254,11 @@ export function sessionManager(deps: SessionDeps) {
       const token = readSessionToken(req);
       if (!token) return false;
       return await deleteSessionByHash(kv, sha256Hex(token));
+    },
+
+    /** Waits for the lastSeenAt writes started so far (tests, shutdown). */
+    async settle(): Promise<void> {
+      while (pending.size > 0) await Promise.all([...pending]);
     },
 
     cookieMaxAgeSeconds: Math.floor(ttlMs / 1000),

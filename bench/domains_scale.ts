@@ -30,13 +30,18 @@ const PER_ACCOUNT = 100;
 const SAMPLES = 200 / (quick ? 4 : 1);
 const CREATES = 200 / (quick ? 4 : 1);
 
+const MAX_DOMAINS = 100_000;
 const dir = await Deno.makeTempDir({ prefix: "domains_scale_" });
 const kv = await Deno.openKv(`${dir}/kv.sqlite3`);
 const clock = systemClock;
 const app = createApp({
   kv,
   clock,
-  config: testConfig({ rateLimit: { max: 1_000_000_000, windowMs: 1000, failOpen: false } }),
+  config: testConfig({
+    rateLimit: { max: 1_000_000_000, windowMs: 1000, failOpen: false },
+    // 10,000 domains in one account: past the default quota of 1,000.
+    maxDomainsPerAccount: MAX_DOMAINS,
+  }),
   // No DNS in this benchmark: nothing here checks records.
   resolver: { txt: () => Promise.resolve([]), mx: () => Promise.resolve([]) },
 });
@@ -56,7 +61,7 @@ async function account(): Promise<{ userId: string; key: string }> {
 }
 
 async function seed(userId: string, prefix: string, n: number): Promise<void> {
-  const store = domainStore(kv, userId, clock);
+  const store = domainStore(kv, userId, clock, { maxDomains: MAX_DOMAINS });
   for (let i = 0; i < n; i++) {
     const parsed = parseDomainName(`${prefix}-${i}.example`);
     if (!parsed.ok) throw new Error(parsed.problem);

@@ -155,6 +155,20 @@ export function formatIp(b: IpBytes): string {
   return `${hex(words.slice(0, bestAt))}::${hex(words.slice(bestAt + bestLen))}`;
 }
 
+/**
+ * What per-address limits count by: the address itself for IPv4, its /64 for IPv6 (one host is
+ * routinely given a whole /64, so counting single IPv6 addresses would give it unlimited
+ * buckets). Anything that does not parse (e.g. "unknown" in process) is counted as it is. Logs
+ * keep the full address; only throttles and the hashing pool's per-address place use this.
+ */
+export function throttleSubject(address: string): string {
+  const b = parseIp(address);
+  if (!b || isV4Mapped(b)) return b ? formatIp(b) : address;
+  const prefix = new Uint8Array(16);
+  prefix.set(b.subarray(0, 8));
+  return `${formatIp(prefix)}/64`;
+}
+
 function inCidr(b: IpBytes, c: Cidr): boolean {
   let bits = c.bits;
   for (let i = 0; i < 16 && bits > 0; i++, bits -= 8) {

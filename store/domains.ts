@@ -64,7 +64,7 @@ import { newId, randomBase62 } from "../lib/crypto.ts";
 import type { DnsRecordKind, DnsRecordSpec, RecordCheck } from "../lib/dns.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
 import { applyPlan, counterNumber, planDomainWrite } from "./domain_plan.ts";
-import { RETRY, withRetries } from "./errors.ts";
+import { ConflictError, RETRY, withRetries, WRITE_ATTEMPTS } from "./errors.ts";
 import {
   domainByFilterKey,
   domainByFilterPrefix,
@@ -638,42 +638,79 @@ export const RELEASED_MESSAGE =
   "An operator released this name: it is no longer verified for this account. Check it again " +
   "to verify it anew, or delete it.";
 
+/** Records released per commit (each plans ~8 mutations; KV allows 1,000 per commit). */
+const RELEASE_BATCH = 50;
+
 /**
  * Operator action (`admin domain:release --name`): the name stops being exclusive. The verified
  * record that holds it turns `failed` (its verification record says why) and the name pointer
- * goes, in one checked commit planned like every other write, so any account may then verify
- * the name (the released one too, by checking it again). Null when nobody has verified `name`.
+ * goes, so any account may then verify the name (the released one too, by checking it again).
+ * The owner's subdomains that were verified only by inheriting from it are released with it
+ * (else they would keep their own claims and block the name's next owner), first, in checked
+ * batches; the name itself goes last, so a run cut short is finished by running it again.
+ * Null when nobody has verified `name`.
  */
 export async function releaseDomainName(
   kv: Deno.Kv,
   name: string,
   clock: Clock,
-): Promise<{ userId: string; domainId: string } | null> {
+): Promise<{ userId: string; domainId: string; subdomains: number } | null> {
+  const owner = (await kv.get<DomainNamePointer>(domainNameIndexKey(name))).value;
+  if (!owner) return null;
+  const { userId } = owner;
+  const at = () => new Date(clock()).toISOString();
+  const released = (r: DomainRecord): DomainRecord => ({
+    ...r,
+    status: "failed",
+    canReceiveEmails: false,
+    inheritsFromParent: false,
+    updatedAt: at(),
+    dnsRecords: r.dnsRecords.map((d) =>
+      d.kind === "verification" ? { ...d, isVerified: false, lastError: RELEASED_MESSAGE } : d
+    ),
+  });
+
+  // The owner's inheriting subdomains, below the name in its reversed-name range.
+  let subdomains = 0;
+  for (let lost = 0;;) {
+    const ids: string[] = [];
+    for await (const e of kv.list<string>(domainDescendantsRange(userId, name))) ids.push(e.value);
+    const entries = (await Promise.all(
+      Array.from(
+        { length: Math.ceil(ids.length / GET_MANY_LIMIT) },
+        (_, i) =>
+          kv.getMany<DomainRecord[]>(
+            ids.slice(i * GET_MANY_LIMIT, (i + 1) * GET_MANY_LIMIT).map((id) =>
+              domainKey(userId, id)
+            ),
+          ),
+      ),
+    )).flat().filter((e) => e.value?.status === "verified" && e.value.inheritsFromParent);
+    if (entries.length === 0) break;
+    const batch = entries.slice(0, RELEASE_BATCH) as Deno.KvEntry<DomainRecord>[];
+    const op = kv.atomic();
+    for (const e of batch) {
+      op.check(e);
+      applyPlan(op, planDomainWrite(userId, e.value, released(e.value)));
+    }
+    if ((await op.commit()).ok) subdomains += batch.length;
+    else if (++lost >= WRITE_ATTEMPTS) throw new ConflictError();
+  }
+
   return await withRetries(async () => {
     const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(name));
     if (!pointer.value) return null;
-    const { userId, domainId } = pointer.value;
-    const entry = await kv.get<DomainRecord>(domainKey(userId, domainId));
+    const { domainId } = pointer.value;
+    const entry = await kv.get<DomainRecord>(domainKey(pointer.value.userId, domainId));
     const op = kv.atomic().check(pointer).check(entry);
     if (!entry.value || entry.value.status !== "verified" || entry.value.domain !== name) {
       // A pointer without its verified record (a broken or pre-verification store): just drop it.
       op.delete(pointer.key);
     } else {
-      const at = new Date(clock()).toISOString();
-      const released: DomainRecord = {
-        ...entry.value,
-        status: "failed",
-        canReceiveEmails: false,
-        inheritsFromParent: false,
-        updatedAt: at,
-        dnsRecords: entry.value.dnsRecords.map((d) =>
-          d.kind === "verification" ? { ...d, isVerified: false, lastError: RELEASED_MESSAGE } : d
-        ),
-      };
-      applyPlan(op, planDomainWrite(userId, entry.value, released));
+      applyPlan(op, planDomainWrite(pointer.value.userId, entry.value, released(entry.value)));
     }
     const res = await op.commit();
-    return res.ok ? { userId, domainId } : RETRY;
+    return res.ok ? { userId: pointer.value.userId, domainId, subdomains } : RETRY;
   });
 }
 

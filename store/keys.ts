@@ -42,7 +42,9 @@
  *   ["throttle", scope, subject, windowStartMs]        Deno.KvU64: sign-in / sign-up attempts (scope
  *                                                      "sign-in:ip", "sign-in:email" (subject: SHA-256
  *                                                      of the email), "sign-in:device" (subject: the
- *                                                      device cookie's id), "sign-up:ip"); store/throttle.ts
+ *                                                      device cookie's id), "sign-in:ip-device" (trusted
+ *                                                      devices' attempts per address), "sign-up:ip",
+ *                                                      "change-password:user"); store/throttle.ts
  *   ["health"]                                         probe key read by /healthz
  */
 

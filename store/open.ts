@@ -6,8 +6,57 @@
  */
 import { retryingKv, retryTransient } from "./retrying_kv.ts";
 
+/**
+ * The KV path lies where this process may not read or write (the tasks grant only ./data). The
+ * message is one line naming the flags that would allow it.
+ */
+export class KvPathNotAllowedError extends Error {
+  constructor(readonly kvPath: string) {
+    const dir = kvFolder(kvPath);
+    super(
+      `DENO_KV_PATH=${kvPath} is outside what this process may read and write (the tasks allow ` +
+        `only ./data): run deno run with --allow-read=${dir} --allow-write=${dir} instead of the ` +
+        `task (README "A KV file elsewhere"), or put the KV under ./data`,
+    );
+    this.name = "KvPathNotAllowedError";
+  }
+}
+
+/** The folder holding a KV file path (its -wal and -shm files live there too). */
+export function kvFolder(kvPath: string): string {
+  const slash = kvPath.lastIndexOf("/");
+  return slash > 0 ? kvPath.slice(0, slash) : slash === 0 ? "/" : ".";
+}
+
+/** Whether `kvPath` names a local SQLite file (not :memory:, a KV Connect URL or Deploy's KV). */
+export function isKvFile(kvPath: string | null): kvPath is string {
+  return kvPath !== null && kvPath !== ":memory:" && !/^https?:\/\//.test(kvPath);
+}
+
+/**
+ * Whether the KV file exists, without creating it (for commands that only read an existing
+ * store). Throws KvPathNotAllowedError when the process may not look there.
+ */
+export async function kvFileExists(kvPath: string): Promise<boolean> {
+  try {
+    await Deno.stat(kvPath);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    if (err instanceof Deno.errors.NotCapable) throw new KvPathNotAllowedError(kvPath);
+    throw err;
+  }
+}
+
 export async function openKv(kvPath: string | null): Promise<Deno.Kv> {
-  return retryingKv(await open(kvPath));
+  try {
+    return retryingKv(await open(kvPath));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable && isKvFile(kvPath)) {
+      throw new KvPathNotAllowedError(kvPath);
+    }
+    throw err;
+  }
 }
 
 async function open(kvPath: string | null): Promise<Deno.Kv> {

@@ -19,12 +19,49 @@ export type SessionRecord = {
   hash: string;
   createdAt: string;
   expiresAt: string;
+  /**
+   * When a request last used the session: written at creation, then at most once a minute per
+   * session and process, off the request path (auth/session.ts). Absent on older records.
+   */
+  lastSeenAt?: string;
+  /** The client address that started the session (lib/client.ts, proxy-aware). */
+  ip?: string;
+  /** A short summary of the User-Agent that started it, e.g. "Chrome on macOS". */
+  userAgent?: string;
 };
+
+/** What the session list shows: never the digest. */
+export type SessionView = {
+  id: string;
+  createdAt: string;
+  expiresAt: string;
+  lastSeenAt: string;
+  ip: string | null;
+  userAgent: string | null;
+};
+
+export function sessionView(r: SessionRecord): SessionView {
+  return {
+    id: r.id,
+    createdAt: r.createdAt,
+    expiresAt: r.expiresAt,
+    lastSeenAt: r.lastSeenAt ?? r.createdAt,
+    ip: r.ip ?? null,
+    userAgent: r.userAgent ?? null,
+  };
+}
 
 /** What the pointer index stores: enough to authenticate with a single read. */
 export type SessionPointer = { userId: string; sessionId: string; expiresAt: number };
 
-type NewSession = { userId: string; hash: string; nowMs: number; ttlMs: number };
+type NewSession = {
+  userId: string;
+  hash: string;
+  nowMs: number;
+  ttlMs: number;
+  ip?: string;
+  userAgent?: string;
+};
 
 /** The account is suspended (or otherwise not active): it may not start a session. */
 export class AccountNotActiveError extends Error {
@@ -76,6 +113,9 @@ function sessionWrite(
     hash: input.hash,
     createdAt: new Date(input.nowMs).toISOString(),
     expiresAt: new Date(expiresAtMs).toISOString(),
+    lastSeenAt: new Date(input.nowMs).toISOString(),
+    ...(input.ip !== undefined ? { ip: input.ip } : {}),
+    ...(input.userAgent !== undefined ? { userAgent: input.userAgent } : {}),
   };
   const pointer: SessionPointer = {
     userId: input.userId,
@@ -163,4 +203,101 @@ export async function getSessionRecord(
   sessionId: string,
 ): Promise<SessionRecord | null> {
   return (await kv.get<SessionRecord>(sessionKey(userId, sessionId))).value;
+}
+
+/** The account's live sessions at `nowMs` (expired ones are left for KV to clean up), newest first. */
+export async function listSessions(
+  kv: Deno.Kv,
+  userId: string,
+  nowMs: number,
+): Promise<SessionRecord[]> {
+  const out: SessionRecord[] = [];
+  for await (const entry of kv.list<SessionRecord>({ prefix: sessionPrefix(userId) })) {
+    const r = entry.value;
+    if (r && Date.parse(r.expiresAt) > nowMs) out.push(r);
+  }
+  return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+}
+
+/**
+ * Deletes one session of `userId` by id, record and pointer in one checked commit. False when
+ * the account has no such session (another account's session id is simply not found).
+ */
+export async function deleteSession(
+  kv: Deno.Kv,
+  userId: string,
+  sessionId: string,
+): Promise<boolean> {
+  return await withRetries(async () => {
+    const record = await kv.get<SessionRecord>(sessionKey(userId, sessionId));
+    if (record.versionstamp === null || !record.value) return false;
+    const op = kv.atomic().check(record).delete(record.key);
+    if (typeof record.value.hash === "string") op.delete(sessionHashIndexKey(record.value.hash));
+    const res = await op.commit();
+    return res.ok ? true : RETRY;
+  });
+}
+
+/**
+ * Deletes every session of `userId` except `keepSessionId`, in checked batches of
+ * SESSION_PURGE_BATCH (each record checked unchanged, deleted with its pointer). Returns how
+ * many were deleted.
+ */
+export async function deleteOtherSessions(
+  kv: Deno.Kv,
+  userId: string,
+  keepSessionId: string,
+): Promise<number> {
+  let deleted = 0;
+  let cursor: string | undefined;
+  while (true) {
+    const iter = kv.list<SessionRecord>({ prefix: sessionPrefix(userId) }, {
+      limit: SESSION_PURGE_BATCH,
+      cursor,
+    });
+    const listed = await Array.fromAsync(iter);
+    const batch = listed.filter((e) => e.key[2] !== keepSessionId);
+    if (batch.length > 0) {
+      const op = kv.atomic();
+      for (const entry of batch) {
+        op.check(entry).delete(entry.key);
+        if (typeof entry.value?.hash === "string") {
+          op.delete(sessionHashIndexKey(entry.value.hash));
+        }
+      }
+      if ((await op.commit()).ok) deleted += batch.length;
+      else {
+        // A record changed meanwhile (its lastSeenAt was touched): delete one by one, checked.
+        for (const entry of batch) {
+          if (await deleteSession(kv, userId, String(entry.key[2]))) deleted++;
+        }
+      }
+    }
+    if (listed.length < SESSION_PURGE_BATCH) return deleted;
+    cursor = iter.cursor;
+  }
+}
+
+/**
+ * Records that the session was used at `nowMs`: a checked write of `lastSeenAt` that never
+ * brings back a session deleted meanwhile, and keeps the record's expiry. False when the session
+ * is gone or changed concurrently (the next touch tries again).
+ */
+export async function touchSession(
+  kv: Deno.Kv,
+  userId: string,
+  sessionId: string,
+  nowMs: number,
+): Promise<boolean> {
+  const entry = await kv.get<SessionRecord>(sessionKey(userId, sessionId));
+  if (entry.versionstamp === null || !entry.value) return false;
+  const remaining = Date.parse(entry.value.expiresAt) - nowMs;
+  if (!(remaining > 0)) return false;
+  const res = await kv.atomic()
+    .check(entry)
+    .set(entry.key, { ...entry.value, lastSeenAt: new Date(nowMs).toISOString() }, {
+      expireIn: remaining,
+    })
+    .commit();
+  return res.ok;
 }

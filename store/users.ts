@@ -14,7 +14,13 @@ export type UserRecord = {
   passwordHash: string;
   status: UserStatus;
   createdAt: string;
+  /** Display name, 1-100 characters, trimmed. Absent on accounts made before names existed. */
+  name?: string;
+  /** When the name or password last changed; absent until then. */
+  updatedAt?: string;
 };
+
+export const MAX_NAME_LENGTH = 100;
 
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -23,7 +29,7 @@ export function normaliseEmail(email: string): string {
 /** Creates the account; throws `Deno.errors.AlreadyExists` when the email is taken. */
 export async function createUser(
   kv: Deno.Kv,
-  input: { email: string; passwordHash: string; nowMs: number },
+  input: { email: string; passwordHash: string; nowMs: number; name?: string },
 ): Promise<UserRecord> {
   const email = normaliseEmail(input.email);
   const user: UserRecord = {
@@ -32,6 +38,7 @@ export async function createUser(
     passwordHash: input.passwordHash,
     status: "active",
     createdAt: new Date(input.nowMs).toISOString(),
+    ...(input.name !== undefined ? { name: input.name } : {}),
   };
   const res = await kv.atomic()
     .check({ key: emailIndexKey(email), versionstamp: null })
@@ -108,14 +115,30 @@ export async function updatePasswordHash(
   userId: string,
   current: string,
   next: string,
+  changedAtMs?: number,
 ): Promise<boolean> {
   return await withRetries(async () => {
     const entry = await kv.get<UserRecord>(userKey(userId));
     if (!entry.value || entry.value.passwordHash !== current) return false;
-    const res = await kv.atomic()
-      .check(entry)
-      .set(entry.key, { ...entry.value, passwordHash: next })
-      .commit();
+    const updated: UserRecord = { ...entry.value, passwordHash: next };
+    if (changedAtMs !== undefined) updated.updatedAt = new Date(changedAtMs).toISOString();
+    const res = await kv.atomic().check(entry).set(entry.key, updated).commit();
     return res.ok ? true : RETRY;
+  });
+}
+
+/** Sets the account's display name (already validated) in one checked commit. */
+export async function updateUserName(
+  kv: Deno.Kv,
+  userId: string,
+  name: string,
+  nowMs: number,
+): Promise<UserRecord> {
+  return await withRetries(async () => {
+    const entry = await kv.get<UserRecord>(userKey(userId));
+    if (!entry.value) throw new Deno.errors.NotFound("No such account");
+    const updated: UserRecord = { ...entry.value, name, updatedAt: new Date(nowMs).toISOString() };
+    const res = await kv.atomic().check(entry).set(entry.key, updated).commit();
+    return res.ok ? updated : RETRY;
   });
 }

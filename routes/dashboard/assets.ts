@@ -125,6 +125,10 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 .flag.unused { background: #fff0d6; color: #7a4b00; }
 .flag.old { background: #e7ecff; color: #23318f; }
 .flag.expired { background: var(--err-bg); color: var(--danger); }
+.flag.ok { background: #e3f6e8; color: #1d5e2e; margin-left: .5rem; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+nav.settings { display: flex; gap: 1rem; }
+nav.settings a[aria-current="page"] { font-weight: 600; }
 .advice { font-size: .82rem; color: var(--muted); margin: 0; }
 .actions { display: flex; gap: .5rem; }
 td time, td code { white-space: nowrap; }

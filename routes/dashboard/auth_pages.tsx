@@ -60,6 +60,12 @@ export function SignUpPage(props: AuthPageProps) {
       {props.plainHttpOrigin ? <PlainHttpWarning origin={props.plainHttpOrigin} /> : null}
       {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
       <form method="post" action="/sign-up" class="card" novalidate>
+        <div class="field">
+          <label for="name">
+            Name <span class="muted">(optional)</span>
+          </label>
+          <input id="name" name="name" type="text" maxlength={100} autocomplete="name" />
+        </div>
         <EmailField autocomplete="email" {...props} />
         <div class="field">
           <label for="password">Password</label>

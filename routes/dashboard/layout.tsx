@@ -35,6 +35,12 @@ export type LayoutProps = {
   children?: Child;
 };
 
+/** The settings pages, linked from the account bar. */
+export const SETTINGS_LINKS: { href: string; label: string }[] = [
+  { href: "/settings/api-keys", label: "API Keys" },
+  { href: "/settings/security", label: "Security" },
+];
+
 export function Layout(props: LayoutProps) {
   return (
     <html lang="en">
@@ -51,6 +57,21 @@ export function Layout(props: LayoutProps) {
         <a class="skip" href="#main">Skip to content</a>
         <header class="top">
           <a class="brand" href="/">Inbound</a>
+          {props.email
+            ? (
+              <nav class="settings" aria-label="Settings">
+                {SETTINGS_LINKS.map((l) => (
+                  <a
+                    key={l.href}
+                    href={l.href}
+                    aria-current={l.label === props.title ? "page" : undefined}
+                  >
+                    {l.label}
+                  </a>
+                ))}
+              </nav>
+            )
+            : null}
           {props.email
             ? (
               <div class="who">

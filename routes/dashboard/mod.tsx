@@ -7,7 +7,12 @@ import { Hono } from "hono";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
-import { type AccountService, clientAddress } from "../../auth/accounts.ts";
+import {
+  type AccountService,
+  type Caller,
+  clientAddress,
+  requestOrigin,
+} from "../../auth/accounts.ts";
 import { assertSameOrigin } from "../../auth/csrf.ts";
 import { deviceCookieHeader } from "../../auth/device_cookie.ts";
 import { issueApiKey, rollApiKey } from "../../auth/issue_api_key.ts";
@@ -26,11 +31,12 @@ import { ConflictError } from "../../store/errors.ts";
 import { apiKeyView } from "../../store/api_keys.ts";
 import type { TenantStore } from "../../store/tenant.ts";
 import { createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "../api_keys.ts";
-import { signInBody, signUpBody } from "../auth.ts";
+import { changePasswordBody, signInBody, signUpBody, updateUserBody } from "../auth.ts";
 import { ApiKeysPage, type ApiKeysPageProps, formatDate } from "./api_keys_page.tsx";
 import { DASHBOARD_CSS, DASHBOARD_JS, FAVICON_SVG } from "./assets.ts";
 import { SignInPage, SignUpPage } from "./auth_pages.tsx";
 import { SECURITY_HEADERS } from "./layout.tsx";
+import { SECURITY_PATH, SecurityPage, type SecurityPageProps } from "./security_page.tsx";
 
 export type DashboardDeps = {
   accounts: AccountService;
@@ -119,6 +125,10 @@ function plainHttp(c: Context<AppEnv>): { plainHttpOrigin?: string } {
 const NOTICES: Record<string, string> = {
   deleted: "API key deleted. It no longer authenticates.",
   "signed-out": "You have signed out.",
+  "name-saved": "Name saved.",
+  "password-changed": "Password changed. Every other session was signed out.",
+  "session-ended": "That session was signed out.",
+  "others-ended": "Every other session was signed out.",
 };
 
 export function dashboardRoutes(deps: DashboardDeps) {
@@ -190,13 +200,23 @@ export function dashboardRoutes(deps: DashboardDeps) {
   app.get("/sign-up", (c) => page(<SignUpPage {...plainHttp(c)} />));
   app.post("/sign-up", sameOrigin, formLimit, async (c) => {
     const form = await formFields(c);
-    const parsed = signUpBody.safeParse({ email: form.email ?? "", password: form.password ?? "" });
+    const name = (form.name ?? "").trim();
+    const parsed = signUpBody.safeParse({
+      email: form.email ?? "",
+      password: form.password ?? "",
+      ...(name === "" ? {} : { name }),
+    });
     if (!parsed.success) {
-      const error = firstProblem(parsed.error, { email: "Email", password: "Password" });
+      const error = firstProblem(parsed.error, {
+        email: "Email",
+        password: "Password",
+        name: "Name",
+      });
       return page(<SignUpPage {...plainHttp(c)} error={error} email={form.email} />, 400);
     }
     try {
-      const r = await accounts.signUp(parsed.data, clientAddress(c));
+      const origin = requestOrigin(c);
+      const r = await accounts.signUp(parsed.data, origin.ip, origin.userAgent, c.req.raw);
       return redirect(KEYS_PATH, [
         [
           "Set-Cookie",
@@ -245,7 +265,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
   });
 
   app.post("/sign-out", sameOrigin, async (c) => {
-    await sessions.end(c.req.raw);
+    await accounts.signOut(c.req.raw);
     return redirect("/sign-in?notice=signed-out", [[
       "Set-Cookie",
       clearSessionCookieHeader(c.req.raw),
@@ -344,6 +364,102 @@ export function dashboardRoutes(deps: DashboardDeps) {
     } catch (err) {
       const e = errorInfo(err);
       return keysPage(c, { error: e.message }, e.status, e.headers);
+    }
+  });
+
+  // --- Settings > Security ----------------------------------------------------------------
+
+  function callerOf(c: Context<AppEnv>): Caller {
+    const p = c.get("principal");
+    if (p.method !== "session" || !p.sessionId) throw new HttpError(401, "Sign in to continue.");
+    return { userId: p.userId, sessionId: p.sessionId };
+  }
+
+  async function securityPage(
+    c: Context<AppEnv>,
+    extra: Partial<SecurityPageProps>,
+    status = 200,
+    headers: HeadersInit = {},
+  ): Promise<Response> {
+    const [user, list] = await Promise.all([
+      c.var.store.user(),
+      accounts.listSessions(callerOf(c)),
+    ]);
+    return page(
+      <SecurityPage
+        email={user.email}
+        name={user.name ?? null}
+        sessions={list}
+        nowMs={clock()}
+        {...extra}
+      />,
+      status,
+      headers,
+    );
+  }
+
+  app.get(SECURITY_PATH, (c) => securityPage(c, { notice: NOTICES[c.req.query("notice") ?? ""] }));
+
+  app.post(`${SECURITY_PATH}/name`, sameOrigin, formLimit, async (c) => {
+    const form = await formFields(c);
+    const parsed = updateUserBody.safeParse({ name: form.name ?? "" });
+    if (!parsed.success) {
+      return securityPage(c, { error: firstProblem(parsed.error, { name: "Name" }) }, 400);
+    }
+    try {
+      await accounts.updateName(callerOf(c), parsed.data.name);
+      return redirect(`${SECURITY_PATH}?notice=name-saved`);
+    } catch (err) {
+      const e = errorInfo(err);
+      return securityPage(c, { error: e.message }, e.status, e.headers);
+    }
+  });
+
+  app.post(`${SECURITY_PATH}/password`, sameOrigin, formLimit, async (c) => {
+    const form = await formFields(c);
+    const parsed = changePasswordBody.safeParse({
+      currentPassword: form.currentPassword ?? "",
+      newPassword: form.newPassword ?? "",
+    });
+    if (!parsed.success) {
+      const labels = { currentPassword: "Current password", newPassword: "New password" };
+      return securityPage(c, { error: firstProblem(parsed.error, labels) }, 400);
+    }
+    try {
+      await accounts.changePassword(callerOf(c), parsed.data, clientAddress(c));
+      return redirect(`${SECURITY_PATH}?notice=password-changed`);
+    } catch (err) {
+      const e = errorInfo(err);
+      return securityPage(c, { error: e.message }, e.status, e.headers);
+    }
+  });
+
+  app.post(`${SECURITY_PATH}/sessions/revoke-others`, sameOrigin, formLimit, async (c) => {
+    try {
+      await accounts.revokeOtherSessions(callerOf(c));
+      return redirect(`${SECURITY_PATH}?notice=others-ended`);
+    } catch (err) {
+      const e = errorInfo(err);
+      return securityPage(c, { error: e.message }, e.status, e.headers);
+    }
+  });
+
+  app.post(`${SECURITY_PATH}/sessions/:id/revoke`, sameOrigin, formLimit, async (c) => {
+    try {
+      const caller = callerOf(c);
+      const id = c.req.param("id");
+      if (!/^ses_[A-Za-z0-9_-]{1,64}$/.test(id)) throw new HttpError(404, "No such session.");
+      await accounts.revokeSession(caller, id);
+      if (id === caller.sessionId) {
+        return redirect("/sign-in?notice=signed-out", [[
+          "Set-Cookie",
+          clearSessionCookieHeader(c.req.raw),
+        ]]);
+      }
+      return redirect(`${SECURITY_PATH}?notice=session-ended`);
+    } catch (err) {
+      const e = errorInfo(err);
+      return securityPage(c, { error: e.message }, e.status, e.headers);
     }
   });
 

@@ -1,0 +1,148 @@
+/**
+ * Settings > Security: the display name, a password change, and the account's sessions (this
+ * device marked) with "Sign out" per session and "Sign out everywhere else". Every form posts
+ * back and redirects (Post/Redirect/Get); no script is needed.
+ */
+import type { AccountSession } from "../../auth/accounts.ts";
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
+import { MAX_NAME_LENGTH } from "../../store/users.ts";
+import { formatDate, relative } from "./api_keys_page.tsx";
+import { Banner, Layout } from "./layout.tsx";
+
+export const SECURITY_PATH = "/settings/security";
+
+export type SecurityPageProps = {
+  email: string;
+  name: string | null;
+  sessions: AccountSession[];
+  nowMs: number;
+  error?: string;
+  notice?: string;
+};
+
+function SessionRow(props: { s: AccountSession; nowMs: number }) {
+  const { s } = props;
+  return (
+    <tr>
+      <td>
+        {s.userAgent ?? "Unknown browser"}
+        {s.current ? <strong class="flag ok">This device</strong> : null}
+      </td>
+      <td>{s.ip ?? <span class="muted">Unknown</span>}</td>
+      <td>
+        <time datetime={s.createdAt} title={formatDate(s.createdAt)}>
+          {formatDate(s.createdAt).slice(0, 10)}
+        </time>
+      </td>
+      <td>
+        <time datetime={s.lastSeenAt} title={formatDate(s.lastSeenAt)}>
+          {relative(s.lastSeenAt, props.nowMs)}
+        </time>
+      </td>
+      <td>
+        <form method="post" action={`${SECURITY_PATH}/sessions/${s.id}/revoke`}>
+          <button type="submit" class="secondary">
+            Sign out<span class="visually-hidden">
+              {s.current ? " this device" : " this session"}
+            </span>
+          </button>
+        </form>
+      </td>
+    </tr>
+  );
+}
+
+export function SecurityPage(props: SecurityPageProps) {
+  const others = props.sessions.filter((s) => !s.current).length;
+  return (
+    <Layout title="Security" email={props.email}>
+      <nav class="crumbs" aria-label="Breadcrumb">Settings › Security</nav>
+      <h1>Security</h1>
+      {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
+      {props.notice ? <Banner kind="ok">{props.notice}</Banner> : null}
+
+      <section class="card" aria-labelledby="name-title">
+        <h2 id="name-title">Name</h2>
+        <form method="post" action={`${SECURITY_PATH}/name`}>
+          <div class="row">
+            <div class="field grow">
+              <label for="display-name">Display name</label>
+              <input
+                id="display-name"
+                name="name"
+                type="text"
+                required
+                maxlength={MAX_NAME_LENGTH}
+                autocomplete="name"
+                value={props.name ?? ""}
+              />
+            </div>
+            <div class="field">
+              <button type="submit">Save name</button>
+            </div>
+          </div>
+        </form>
+      </section>
+
+      <section class="card" aria-labelledby="password-title">
+        <h2 id="password-title">Change password</h2>
+        <form method="post" action={`${SECURITY_PATH}/password`}>
+          <input type="hidden" name="username" autocomplete="username" value={props.email} />
+          <div class="field">
+            <label for="current-password">Current password</label>
+            <input
+              id="current-password"
+              name="currentPassword"
+              type="password"
+              required
+              maxlength={MAX_PASSWORD_LENGTH}
+              autocomplete="current-password"
+            />
+          </div>
+          <div class="field">
+            <label for="new-password">New password</label>
+            <input
+              id="new-password"
+              name="newPassword"
+              type="password"
+              required
+              minlength={MIN_PASSWORD_LENGTH}
+              maxlength={MAX_PASSWORD_LENGTH}
+              autocomplete="new-password"
+              aria-describedby="new-password-hint"
+            />
+          </div>
+          <p class="hint" id="new-password-hint">
+            At least {MIN_PASSWORD_LENGTH}{" "}
+            characters. Changing it signs out every other session; this one stays.
+          </p>
+          <button type="submit">Change password</button>
+        </form>
+      </section>
+
+      <section class="card" aria-labelledby="sessions-title">
+        <h2 id="sessions-title">Sessions</h2>
+        <table>
+          <caption class="visually-hidden">Where this account is signed in</caption>
+          <thead>
+            <tr>
+              <th scope="col">Browser</th>
+              <th scope="col">Address</th>
+              <th scope="col">Signed in</th>
+              <th scope="col">Last seen</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.sessions.map((s) => <SessionRow key={s.id} s={s} nowMs={props.nowMs} />)}
+          </tbody>
+        </table>
+        <form method="post" action={`${SECURITY_PATH}/sessions/revoke-others`}>
+          <button type="submit" class="danger" disabled={others === 0}>
+            Sign out everywhere else
+          </button>
+        </form>
+      </section>
+    </Layout>
+  );
+}
