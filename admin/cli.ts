@@ -140,15 +140,14 @@ async function readStdin(): Promise<string> {
 }
 
 /**
- * Reads one line from the terminal with echo off (raw mode, restored in any case). Backspace
- * erases, Ctrl-C and Ctrl-D cancel.
+ * Reads one line from the terminal, which the caller has put in raw mode (echo off) before the
+ * prompt is shown, so nothing typed ahead is echoed. Backspace erases, Ctrl-C and Ctrl-D cancel.
  */
 async function readHidden(prompt: string): Promise<string> {
   const enc = new TextEncoder();
   await Deno.stderr.write(enc.encode(prompt));
   const bytes: number[] = [];
   const buf = new Uint8Array(256);
-  Deno.stdin.setRaw(true);
   try {
     for (;;) {
       const n = await Deno.stdin.read(buf);
@@ -165,7 +164,6 @@ async function readHidden(prompt: string): Promise<string> {
     }
   } finally {
     buf.fill(0);
-    Deno.stdin.setRaw(false);
     await Deno.stderr.write(enc.encode("\n"));
   }
 }
@@ -173,13 +171,19 @@ async function readHidden(prompt: string): Promise<string> {
 /** The new account's password: prompted twice without echo on a terminal, else read from stdin. */
 async function readPassword(email: string): Promise<string> {
   if (!Deno.stdin.isTerminal()) return await readStdin();
-  const password = await readHidden(`Password for ${email} (at least 12 characters): `);
-  const problem = passwordProblem(password);
-  if (problem) throw new UsageError(problem);
-  if (await readHidden("Same password again: ") !== password) {
-    throw new CommandError("the two passwords differ; nothing was created");
+  // Echo off for both prompts at once, restored in any case.
+  Deno.stdin.setRaw(true);
+  try {
+    const password = await readHidden(`Password for ${email} (at least 12 characters): `);
+    const problem = passwordProblem(password);
+    if (problem) throw new UsageError(problem);
+    if (await readHidden("Same password again: ") !== password) {
+      throw new CommandError("the two passwords differ; nothing was created");
+    }
+    return password;
+  } finally {
+    Deno.stdin.setRaw(false);
   }
-  return password;
 }
 
 /** How the admin names the KV it opened (stderr), never with a token. */

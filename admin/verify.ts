@@ -518,8 +518,9 @@ function checkSessions(a: Account, lookup: PointerLookup, v: Collector): void {
  *   - [u, "domain_slot", n] = id exactly for the records with quotaSlot n, 0 <= n < maxDomains,
  *     and no account above maxDomains records.
  * These are store/domains.ts's I1-I6 (its `checkDomainInvariants` checks one account at a time;
- * this walk checks every account in one pass, and also pointers naming a gone account). The tests
- * run both on the same corrupted stores so the two cannot drift apart unnoticed.
+ * this walk checks each account as its run of the listing ends, and also pointers naming a gone
+ * account). The tests run both on the same corrupted stores so the two cannot drift apart
+ * unnoticed.
  */
 function checkDomains(
   a: Account,
@@ -527,162 +528,160 @@ function checkDomains(
   v: Collector,
   maxDomains: number,
 ): void {
-  {
-    const createdMs = new Map<string, number>();
-    const expectedFilters = new Map<string, Set<string>>();
-    const counts = new Map<string, number>();
-    for (const [domainId, entry] of a.domains) {
-      const r = obj(entry.value);
-      if (!r || r.id !== domainId || r.userId !== a.userId || typeof r.domain !== "string") {
-        v.add("bad_record", entry.key, "domain record without matching id, userId or a name");
-        continue;
-      }
-      createdMs.set(domainId, Date.parse(String(r.createdAt)));
-      const names = filterNamesOf(r as Parameters<typeof filterNamesOf>[0]);
-      for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
-      expectedFilters.set(domainId, new Set(names.filter((n) => n !== "all")));
-      // A name is exclusive once verified: the pointer exists exactly for verified records.
-      const pv = obj(lookup("domain", r.domain)?.value);
-      const named = pv?.userId === a.userId && pv?.domainId === domainId;
-      if (r.status === "verified" && !pv) {
-        v.add("missing_index", entry.key, "verified domain has no name index entry");
-      } else if (r.status === "verified" && !named) {
-        v.add("index_mismatch", entry.key, "name index entry names another domain");
-      } else if (r.status !== "verified" && named) {
-        v.add("index_mismatch", entry.key, `${r.status} domain holds the name index entry`);
-      }
+  const createdMs = new Map<string, number>();
+  const expectedFilters = new Map<string, Set<string>>();
+  const counts = new Map<string, number>();
+  for (const [domainId, entry] of a.domains) {
+    const r = obj(entry.value);
+    if (!r || r.id !== domainId || r.userId !== a.userId || typeof r.domain !== "string") {
+      v.add("bad_record", entry.key, "domain record without matching id, userId or a name");
+      continue;
     }
+    createdMs.set(domainId, Date.parse(String(r.createdAt)));
+    const names = filterNamesOf(r as Parameters<typeof filterNamesOf>[0]);
+    for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+    expectedFilters.set(domainId, new Set(names.filter((n) => n !== "all")));
+    // A name is exclusive once verified: the pointer exists exactly for verified records.
+    const pv = obj(lookup("domain", r.domain)?.value);
+    const named = pv?.userId === a.userId && pv?.domainId === domainId;
+    if (r.status === "verified" && !pv) {
+      v.add("missing_index", entry.key, "verified domain has no name index entry");
+    } else if (r.status === "verified" && !named) {
+      v.add("index_mismatch", entry.key, "name index entry names another domain");
+    } else if (r.status !== "verified" && named) {
+      v.add("index_mismatch", entry.key, `${r.status} domain holds the name index entry`);
+    }
+  }
 
-    const timeEntries = new Map<string, number>();
-    for (const e of a.domainByTime) {
-      const [, , ms, id] = e.key;
-      const known = typeof id === "string" ? createdMs.get(id) : undefined;
-      if (e.key.length !== 4 || known === undefined || e.value !== id) {
-        v.add("dangling_index", e.key, "time index entry without a matching domain record");
-        continue;
-      }
-      if (ms !== known) v.add("index_mismatch", e.key, "time index differs from createdAt");
-      timeEntries.set(id as string, (timeEntries.get(id as string) ?? 0) + 1);
+  const timeEntries = new Map<string, number>();
+  for (const e of a.domainByTime) {
+    const [, , ms, id] = e.key;
+    const known = typeof id === "string" ? createdMs.get(id) : undefined;
+    if (e.key.length !== 4 || known === undefined || e.value !== id) {
+      v.add("dangling_index", e.key, "time index entry without a matching domain record");
+      continue;
     }
-    for (const [id] of createdMs) {
-      const n = timeEntries.get(id) ?? 0;
-      if (n !== 1) v.add("missing_index", a.domains.get(id)!.key, `${n} time index entries`);
-    }
+    if (ms !== known) v.add("index_mismatch", e.key, "time index differs from createdAt");
+    timeEntries.set(id as string, (timeEntries.get(id as string) ?? 0) + 1);
+  }
+  for (const [id] of createdMs) {
+    const n = timeEntries.get(id) ?? 0;
+    if (n !== 1) v.add("missing_index", a.domains.get(id)!.key, `${n} time index entries`);
+  }
 
-    const seenFilters = new Map<string, Set<string>>();
-    for (const e of a.domainByFilter) {
-      const [, , f, ms, id] = e.key;
-      const expected = typeof id === "string" ? expectedFilters.get(id) : undefined;
-      if (e.key.length !== 5 || !expected || e.value !== id) {
-        v.add("dangling_index", e.key, "filter index entry without a matching domain record");
-        continue;
-      }
-      if (!expected.has(String(f))) {
-        v.add("index_mismatch", e.key, "filter index entry the record does not match");
-      } else if (ms !== createdMs.get(id as string)) {
-        v.add("index_mismatch", e.key, "filter index differs from createdAt");
-      }
-      const seen = seenFilters.get(id as string) ?? new Set<string>();
-      seen.add(String(f));
-      seenFilters.set(id as string, seen);
+  const seenFilters = new Map<string, Set<string>>();
+  for (const e of a.domainByFilter) {
+    const [, , f, ms, id] = e.key;
+    const expected = typeof id === "string" ? expectedFilters.get(id) : undefined;
+    if (e.key.length !== 5 || !expected || e.value !== id) {
+      v.add("dangling_index", e.key, "filter index entry without a matching domain record");
+      continue;
     }
-    for (const [id, expected] of expectedFilters) {
-      const seen = seenFilters.get(id) ?? new Set<string>();
-      for (const f of expected) {
-        if (!seen.has(f)) {
-          v.add("missing_index", a.domains.get(id)!.key, `no filter index entry for ${f}`);
-        }
+    if (!expected.has(String(f))) {
+      v.add("index_mismatch", e.key, "filter index entry the record does not match");
+    } else if (ms !== createdMs.get(id as string)) {
+      v.add("index_mismatch", e.key, "filter index differs from createdAt");
+    }
+    const seen = seenFilters.get(id as string) ?? new Set<string>();
+    seen.add(String(f));
+    seenFilters.set(id as string, seen);
+  }
+  for (const [id, expected] of expectedFilters) {
+    const seen = seenFilters.get(id) ?? new Set<string>();
+    for (const f of expected) {
+      if (!seen.has(f)) {
+        v.add("missing_index", a.domains.get(id)!.key, `no filter index entry for ${f}`);
       }
     }
+  }
 
-    const countNames = new Set([...counts.keys()]);
-    for (const name of a.counts.keys()) {
-      if (name.startsWith("domains/")) countNames.add(name.slice("domains/".length));
+  const countNames = new Set([...counts.keys()]);
+  for (const name of a.counts.keys()) {
+    if (name.startsWith("domains/")) countNames.add(name.slice("domains/".length));
+  }
+  for (const f of countNames) {
+    checkCount(a, `domains/${f}`, counts.get(f) ?? 0, v);
+    const entry = a.counts.get(`domains/${f}`);
+    if (entry && !(entry.value instanceof Deno.KvU64)) {
+      v.add("wrong_count", entry.key, "domain counter is not a Deno.KvU64 (`sum` needs one)");
     }
-    for (const f of countNames) {
-      checkCount(a, `domains/${f}`, counts.get(f) ?? 0, v);
-      const entry = a.counts.get(`domains/${f}`);
-      if (entry && !(entry.value instanceof Deno.KvU64)) {
-        v.add("wrong_count", entry.key, "domain counter is not a Deno.KvU64 (`sum` needs one)");
-      }
-    }
+  }
 
-    const slotOf = new Map<string, number>();
-    for (const e of a.domainSlots) {
-      const [, , n] = e.key;
-      const r = typeof e.value === "string" ? obj(a.domains.get(e.value)?.value) : null;
-      if (e.key.length !== 3 || typeof n !== "number" || !r || r.quotaSlot !== n) {
-        v.add("dangling_index", e.key, "quota slot without a domain record that holds it");
-        continue;
-      }
-      if (n < 0 || n >= maxDomains) {
-        v.add("over_quota", e.key, `quota slot outside 0..${maxDomains - 1}`);
-      }
-      slotOf.set(e.value as string, n);
+  const slotOf = new Map<string, number>();
+  for (const e of a.domainSlots) {
+    const [, , n] = e.key;
+    const r = typeof e.value === "string" ? obj(a.domains.get(e.value)?.value) : null;
+    if (e.key.length !== 3 || typeof n !== "number" || !r || r.quotaSlot !== n) {
+      v.add("dangling_index", e.key, "quota slot without a domain record that holds it");
+      continue;
     }
-    for (const [domainId, entry] of a.domains) {
-      const r = obj(entry.value);
-      if (r && typeof r.quotaSlot === "number" && slotOf.get(domainId) !== r.quotaSlot) {
-        v.add("missing_index", entry.key, `domain lacks its quota slot ${r.quotaSlot}`);
-      }
+    if (n < 0 || n >= maxDomains) {
+      v.add("over_quota", e.key, `quota slot outside 0..${maxDomains - 1}`);
     }
-    if (a.domains.size > maxDomains) {
-      v.add(
-        "over_quota",
-        [a.userId, "domain"],
-        `${a.domains.size} domains, above the quota of ${maxDomains}`,
-      );
+    slotOf.set(e.value as string, n);
+  }
+  for (const [domainId, entry] of a.domains) {
+    const r = obj(entry.value);
+    if (r && typeof r.quotaSlot === "number" && slotOf.get(domainId) !== r.quotaSlot) {
+      v.add("missing_index", entry.key, `domain lacks its quota slot ${r.quotaSlot}`);
     }
+  }
+  if (a.domains.size > maxDomains) {
+    v.add(
+      "over_quota",
+      [a.userId, "domain"],
+      `${a.domains.size} domains, above the quota of ${maxDomains}`,
+    );
+  }
 
-    const byReversed = new Map<string, Entry>();
-    for (const e of a.domainByName) {
-      const [, , reversed] = e.key;
-      const id = e.value;
-      const r = typeof id === "string" ? obj(a.domains.get(id)?.value) : null;
-      if (e.key.length !== 3 || typeof reversed !== "string" || !r) {
-        v.add("dangling_index", e.key, "reversed-name entry without a matching domain record");
-        continue;
-      }
-      byReversed.set(reversed, e);
-      if (r.domain !== reverseDomainName(reversed)) {
-        v.add("index_mismatch", e.key, "reversed-name entry points at a record with another name");
-      }
+  const byReversed = new Map<string, Entry>();
+  for (const e of a.domainByName) {
+    const [, , reversed] = e.key;
+    const id = e.value;
+    const r = typeof id === "string" ? obj(a.domains.get(id)?.value) : null;
+    if (e.key.length !== 3 || typeof reversed !== "string" || !r) {
+      v.add("dangling_index", e.key, "reversed-name entry without a matching domain record");
+      continue;
     }
-    for (const [domainId, entry] of a.domains) {
-      const r = obj(entry.value);
-      if (!r || typeof r.domain !== "string") continue;
-      const e = byReversed.get(reverseDomainName(r.domain));
-      if (!e) v.add("missing_index", entry.key, "domain has no reversed-name entry");
-      else if (e.value !== domainId) {
-        v.add("index_mismatch", entry.key, "reversed-name entry names another domain");
-      }
+    byReversed.set(reversed, e);
+    if (r.domain !== reverseDomainName(reversed)) {
+      v.add("index_mismatch", e.key, "reversed-name entry points at a record with another name");
     }
+  }
+  for (const [domainId, entry] of a.domains) {
+    const r = obj(entry.value);
+    if (!r || typeof r.domain !== "string") continue;
+    const e = byReversed.get(reverseDomainName(r.domain));
+    if (!e) v.add("missing_index", entry.key, "domain has no reversed-name entry");
+    else if (e.value !== domainId) {
+      v.add("index_mismatch", entry.key, "reversed-name entry names another domain");
+    }
+  }
 
-    const links = new Map<string, number>();
-    const linked = new Set<string>();
-    for (const e of a.domainChildren) {
-      const [, , parentId, childId] = e.key;
-      const child = typeof childId === "string" ? obj(a.domains.get(childId)?.value) : null;
-      if (
-        e.key.length !== 4 || typeof parentId !== "string" || !a.domains.has(parentId) ||
-        !child || child.parentDomainId !== parentId || e.value !== childId
-      ) {
-        v.add("dangling_index", e.key, "child link without a matching parent and child record");
-        continue;
-      }
-      links.set(parentId, (links.get(parentId) ?? 0) + 1);
-      linked.add(childId as string);
+  const links = new Map<string, number>();
+  const linked = new Set<string>();
+  for (const e of a.domainChildren) {
+    const [, , parentId, childId] = e.key;
+    const child = typeof childId === "string" ? obj(a.domains.get(childId)?.value) : null;
+    if (
+      e.key.length !== 4 || typeof parentId !== "string" || !a.domains.has(parentId) ||
+      !child || child.parentDomainId !== parentId || e.value !== childId
+    ) {
+      v.add("dangling_index", e.key, "child link without a matching parent and child record");
+      continue;
     }
-    for (const [domainId, entry] of a.domains) {
-      const r = obj(entry.value);
-      if (!r) continue;
-      if (typeof r.parentDomainId === "string" && !linked.has(domainId)) {
-        v.add("missing_index", entry.key, "subdomain has no child link under its parent");
-      }
-      const n = links.get(domainId) ?? 0;
-      if (typeof r.childCount === "number" && r.childCount !== n) {
-        v.add("wrong_count", entry.key, `childCount ${r.childCount}, ${n} child links`);
-      }
+    links.set(parentId, (links.get(parentId) ?? 0) + 1);
+    linked.add(childId as string);
+  }
+  for (const [domainId, entry] of a.domains) {
+    const r = obj(entry.value);
+    if (!r) continue;
+    if (typeof r.parentDomainId === "string" && !linked.has(domainId)) {
+      v.add("missing_index", entry.key, "subdomain has no child link under its parent");
+    }
+    const n = links.get(domainId) ?? 0;
+    if (typeof r.childCount === "number" && r.childCount !== n) {
+      v.add("wrong_count", entry.key, `childCount ${r.childCount}, ${n} child links`);
     }
   }
 }
