@@ -11,6 +11,7 @@ import type { Config } from "./lib/config.ts";
 import { errorBody, HttpError, jsonResponse, writeConflict } from "./lib/errors.ts";
 import { jsonLogger, type Logger, silentLogger } from "./lib/log.ts";
 import { withTimeout } from "./lib/async.ts";
+import { logMailer, type Mailer, smtpMailer } from "./lib/mailer.ts";
 import { healthKey } from "./store/keys.ts";
 import { tenantStore } from "./store/tenant.ts";
 import { retryingKv } from "./store/retrying_kv.ts";
@@ -34,6 +35,11 @@ export type AppDeps = {
   logger?: Logger;
   /** DNS for domain verification; defaults to Deno.resolveDns with a timeout. */
   resolver?: DnsResolver;
+  /**
+   * Outgoing mail; by default SMTP when `SMTP_URL` is set, else the log (development only:
+   * lib/mailer.ts).
+   */
+  mailer?: Mailer;
 };
 
 export type App = Hono<AppEnv> & {
@@ -64,7 +70,13 @@ export function createApp(deps: AppDeps): App {
   registerDomainRoutes(registry, { resolver: deps.resolver ?? denoResolver(), clock });
   describeAccountRoutes(registry);
   const sessions = sessionManager({ kv, clock, ttlMs: config.sessionTtlMs });
-  const accounts = accountService({ kv, clock, config, sessions });
+  const mailer = deps.mailer ??
+    (config.smtp
+      ? smtpMailer(config.smtp, config.mailFrom, {
+        name: config.publicUrl ? new URL(config.publicUrl).hostname : undefined,
+      })
+      : logMailer(deps.logger ?? jsonLogger));
+  const accounts = accountService({ kv, clock, config, sessions, mailer, log });
 
   app.use(
     "*",
@@ -127,7 +139,12 @@ export function createApp(deps: AppDeps): App {
     );
   });
 
-  return Object.assign(app, { idle: () => verifier.idle() });
+  return Object.assign(app, {
+    idle: async () => {
+      await verifier.idle();
+      await accounts.idle();
+    },
+  });
 }
 
 /** A path that exists under another method answers 405 with `Allow`, not 404. */

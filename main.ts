@@ -55,6 +55,8 @@ const server = serveResilient({
       maxDomainsPerAccount: config.maxDomainsPerAccount,
       trustProxy: describeTrustProxy(config.trustProxy),
       publicUrl: config.publicUrl,
+      // Only which kind: SMTP_URL carries credentials and is never printed.
+      mail: config.smtp ? "smtp" : "log",
       passwordHashing: {
         cost: config.passwordHashCost,
         concurrency: config.passwordHashConcurrency,
@@ -68,6 +70,13 @@ const server = serveResilient({
         msg: `PUBLIC_URL is plain HTTP (${config.publicUrl}): session cookies travel unencrypted ` +
           "and anyone on the network can read and reuse them. Use it only on a private network " +
           "you trust; anywhere else, serve HTTPS.",
+      });
+    }
+    if (!config.smtp) {
+      log({
+        level: "warn",
+        msg: "SMTP_URL is not set: password-reset links are written to this log instead of " +
+          "being mailed (development only)",
       });
     }
   },

@@ -3,6 +3,11 @@
  *   deno task admin user:create --email E [--password P | password on stdin]
  *   deno task admin user:suspend --email E        (signs it out; its keys answer 403 within 1 s)
  *   deno task admin user:unsuspend --email E      (its keys work again; old sessions stay ended)
+ *   deno task admin user:sessions --email E       (one JSON line per live session; never a token)
+ *   deno task admin user:revoke-sessions --email E   (signs the account out everywhere)
+ *   deno task admin user:reset-link --email E   (prints a password-reset link, valid 1 hour)
+ *   deno task admin user:delete --email E | --id usr_…   (deletes the account and all it holds,
+ *                                             or finishes an interrupted deletion; prints JSON)
  *   deno task admin key:create --email E --name N [--expires-in-days D]   (prints the key alone)
  *   deno task admin key:list --email E
  *   deno task admin key:delete --email E --id ID
@@ -25,8 +30,14 @@ import { tenantStore } from "../store/tenant.ts";
 import { createUser, findUserIdByEmail, setUserStatus } from "../store/users.ts";
 import { keyNameSchema } from "../routes/api_keys.ts";
 import { verifyStore } from "./verify.ts";
+import { migrateStore } from "../store/migrate.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
 import { releaseDomainName } from "../store/domains.ts";
+import { deleteAccount } from "../store/account_deletion.ts";
+import { deleteAllSessions, listSessions, sessionView } from "../store/sessions.ts";
+import { DEFAULT_RESET_PATH, resetLink } from "../auth/accounts.ts";
+import { issuePasswordReset } from "../store/password_reset.ts";
+import { getUser } from "../store/users.ts";
 
 class UsageError extends Error {}
 class CommandError extends Error {}
@@ -35,6 +46,10 @@ const USAGE = `usage:
   admin user:create --email E [--password P]   (without --password: prompts, or reads stdin)
   admin user:suspend   --email E
   admin user:unsuspend --email E
+  admin user:sessions --email E
+  admin user:revoke-sessions --email E
+  admin user:reset-link --email E   (prints a password-reset link alone on stdout)
+  admin user:delete --email E | --id usr_…   (asks nothing: deletes the account and all it holds)
   admin key:create  --email E --name N [--expires-in-days D]
   admin key:list    --email E
   admin key:delete  --email E --id ID
@@ -87,11 +102,50 @@ const COMMANDS: Record<string, CommandHelp> = {
     flags: `  --email E      the account
   --id ID        the key's id (key_…, from key:list)`,
   },
+  "user:sessions": {
+    usage: "admin user:sessions --email E",
+    about: "Lists an account's live sessions, one JSON line each (id, createdAt, lastSeenAt, " +
+      "expiresAt, ip, userAgent; never a token or digest).",
+    flags: "  --email E      the account",
+  },
+  "user:revoke-sessions": {
+    usage: "admin user:revoke-sessions --email E",
+    about: "Signs an account out everywhere: deletes every session. Prints {id, email, " +
+      "revokedSessions}. Its API keys keep working.",
+    flags: "  --email E      the account",
+  },
+  "user:reset-link": {
+    usage: "admin user:reset-link --email E",
+    about: "Prints a password-reset link for the account alone on stdout: valid 1 hour, works " +
+      "once, replaces any earlier link, and using it signs the account out everywhere. It " +
+      "carries a secret token: hand it only to the account's owner.",
+    flags: "  --email E      the account",
+    env:
+      "  PUBLIC_URL            the site's origin for the link (default http://localhost:PORT)\n" +
+      "  PORT                  the port for the default origin (default 8000)",
+  },
+  "user:delete": {
+    usage: "admin user:delete --email E | --id usr_…",
+    about: "Deletes an account and everything it holds, without asking: API keys, sessions, " +
+      "domains (their verified names become free) and the email. Its keys and sessions stop " +
+      "at once. Prints what was deleted as JSON.\nWith --id, also finishes a deletion that " +
+      "was interrupted (admin verify reports it as deletion_unfinished; its email is gone).",
+    flags: `  --email E      the account
+  --id usr_…     the account's id (for an interrupted deletion)`,
+  },
   "domain:release": {
     usage: "admin domain:release --name N",
     about: "Makes a verified domain name available again: the verified owner's copy turns " +
       "failed, and any account may verify N.",
     flags: "  --name N       the domain name",
+  },
+  "migrate": {
+    usage: "admin migrate",
+    about: "Brings a store written by an earlier version up to the current layout: domain " +
+      "counters become Deno.KvU64 (moved by sum), and pending or failed domains give up the " +
+      "name pointers they claimed at creation (a name is exclusive once verified). Idempotent; " +
+      "prints what it changed as JSON. Run it once after upgrading, then admin verify.",
+    flags: "  (none)",
   },
   "verify": {
     usage: "admin verify",
@@ -247,8 +301,20 @@ export function parseCommand(argv: string[]): { command: string; values: Args } 
     }
     case "user:suspend":
     case "user:unsuspend":
+    case "user:sessions":
+    case "user:revoke-sessions":
+    case "user:reset-link":
     case "key:list":
       required(values, "email");
+      break;
+    case "user:delete":
+      if ((values.email === undefined) === (values.id === undefined)) {
+        throw new UsageError("give either --email or --id");
+      }
+      if (values.email !== undefined) required(values, "email");
+      else if (!/^usr_[A-Za-z0-9_-]{1,64}$/.test(values.id ?? "")) {
+        throw new UsageError("--id must be an account id (usr_…)");
+      }
       break;
     case "key:delete":
       required(values, "email");
@@ -288,6 +354,8 @@ export async function runAdmin(
     maxDomains?: number;
     /** verify's progress, called every few thousand entries (the CLI: on a terminal only). */
     progress?: (scanned: { entries: number; accounts: number }) => void;
+    /** The origin of reset links (PUBLIC_URL; default http://localhost:8000). */
+    publicUrl?: string | null;
   },
 ): Promise<void> {
   const help = helpFor(argv);
@@ -357,6 +425,44 @@ export async function runAdmin(
       io.out(JSON.stringify({ id: user.id, email: user.email, status: user.status }));
       return;
     }
+    case "user:sessions":
+    case "user:revoke-sessions": {
+      const email = required(values, "email");
+      const userId = await findUserIdByEmail(io.kv, email);
+      if (!userId) throw new CommandError(`no account with email ${email}`);
+      if (command === "user:sessions") {
+        for (const r of await listSessions(io.kv, userId, now)) {
+          io.out(JSON.stringify(sessionView(r)));
+        }
+      } else {
+        const revokedSessions = await deleteAllSessions(io.kv, userId);
+        io.out(JSON.stringify({ id: userId, email, revokedSessions }));
+      }
+      return;
+    }
+    case "user:reset-link": {
+      const email = required(values, "email");
+      const userId = await findUserIdByEmail(io.kv, email);
+      const user = userId ? await getUser(io.kv, userId) : null;
+      if (!user) throw new CommandError(`no account with email ${email}`);
+      if (user.status !== "active") throw new CommandError(`${email} is suspended`);
+      const issued = await issuePasswordReset(io.kv, user.id, now);
+      if (!issued) throw new CommandError(`no account with email ${email}`);
+      const origin = io.publicUrl ?? "http://localhost:8000";
+      io.out(resetLink(origin, DEFAULT_RESET_PATH, issued.token));
+      return;
+    }
+    case "user:delete": {
+      let userId = values.id;
+      if (values.email !== undefined) {
+        userId = await findUserIdByEmail(io.kv, values.email) ?? undefined;
+        if (!userId) throw new CommandError(`no account with email ${values.email}`);
+      }
+      const summary = await deleteAccount(io.kv, userId!, { nowMs: now });
+      if (!summary) throw new CommandError(`no account ${userId}, and no deletion to finish`);
+      io.out(JSON.stringify({ deleted: summary }));
+      return;
+    }
     case "key:list": {
       const store = await storeOf(required(values, "email"));
       for (const record of await store.apiKeys.list()) io.out(JSON.stringify(apiKeyView(record)));
@@ -381,6 +487,10 @@ export async function runAdmin(
       const released = await releaseDomainName(io.kv, parsed.value.name, systemClock);
       if (!released) throw new CommandError(`no account has verified ${parsed.value.name}`);
       io.out(JSON.stringify({ released: parsed.value.name, ...released, status: "failed" }));
+      return;
+    }
+    case "migrate": {
+      io.out(JSON.stringify(await migrateStore(io.kv)));
       return;
     }
     case "verify": {
@@ -425,6 +535,7 @@ if (import.meta.main) {
       maxApiKeys: config.maxApiKeysPerAccount,
       maxDomains: config.maxDomainsPerAccount,
       progress,
+      publicUrl: config.publicUrl ?? `http://localhost:${config.port || 8000}`,
     });
     if (progress && command === "verify") Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
   } catch (err) {

@@ -11,14 +11,19 @@
  *   - every counter ([userId, "count", …]) equals the number of records it counts (domain
  *     counters are Deno.KvU64, moved by `sum`);
  *   - every domain holds its own quota slot, and no account holds more than `maxDomains`;
- *   - nothing is stored under an account prefix whose user record is gone.
+ *   - nothing is stored under an account prefix whose user record is gone;
+ *   - no account deletion is left unfinished (a tombstone ["meta", "deleting", userId]:
+ *     "deletion_unfinished"; `admin user:delete --id` finishes it). The half-deleted account's
+ *     remaining keys and pointers are that one violation, not orphans or dangling entries.
  *
  * The walk is not a snapshot: run it against a store no server is writing to (or expect that a
  * write landing mid-walk can show up as a transient violation; run it again to confirm).
  * The report never contains a secret: key and session digests are cut to their first 8 hex
  * characters.
  */
+import { listUnfinishedDeletions } from "../store/account_deletion.ts";
 import { DEFAULT_MAX_DOMAINS, filterNamesOf } from "../store/domains.ts";
+import { accountDeletionKey } from "../store/keys.ts";
 import { POINTER_INDEXES, reverseDomainName } from "../store/keys.ts";
 
 export type Violation = {
@@ -77,6 +82,7 @@ const ACCOUNT_FAMILIES = new Set([
   "domain_slot",
   "count",
   "rate",
+  "password_reset",
 ]);
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -197,6 +203,18 @@ export async function verifyStore(
   let accounts = 0, apiKeys = 0, sessions = 0, domains = 0;
   let pending: Entry[] = [];
   let current: Account | null = null;
+  // Unfinished deletions are few; read first, so both pointers (listed before "meta") and
+  // accounts know which userIds are being deleted.
+  const deleting = new Set<string>();
+  for (const t of await listUnfinishedDeletions(kv)) {
+    deleting.add(t.userId);
+    v.add(
+      "deletion_unfinished",
+      accountDeletionKey(t.userId),
+      `deletion of ${t.userId} started ${t.startedAt} did not finish; ` +
+        `run: deno task admin user:delete --id ${t.userId}`,
+    );
+  }
 
   const unknown = (key: Deno.KvKey) => {
     unrecognisedCount++;
@@ -207,7 +225,7 @@ export async function verifyStore(
     apiKeys += a.apiKeys.size;
     sessions += a.sessions.size;
     domains += a.domains.size;
-    await checkAccount(kv, a, v, maxDomains);
+    if (!deleting.has(a.userId)) await checkAccount(kv, a, v, maxDomains);
     for (const [name, entry] of a.counts) {
       if (name === "api_keys" || name.startsWith("domains/")) continue;
       unknown(entry.key);
@@ -228,7 +246,7 @@ export async function verifyStore(
         pointerCounts.set(family as string, n + 1);
         pending.push(entry);
         if (pending.length >= POINTER_BATCH) {
-          await checkPointers(kv, pending, v);
+          await checkPointers(kv, pending, v, deleting);
           pending = [];
         }
       } else unknown(key);
@@ -287,9 +305,12 @@ export async function verifyStore(
         break;
       case "rate":
         break;
+      case "password_reset":
+        if (key.length !== 2) unknown(key);
+        break;
     }
   }
-  await checkPointers(kv, pending, v);
+  await checkPointers(kv, pending, v, deleting);
   if (current) await finish(current);
   opts.onProgress?.({ entries, accounts });
 
@@ -352,7 +373,14 @@ async function checkAccount(
  * The pointer side: each ["idx", family, name] entry resolves to a live record that points back.
  * The records (and, for keys and sessions, their account's user record) are point reads.
  */
-async function checkPointers(kv: Deno.Kv, pointers: Entry[], v: Collector): Promise<void> {
+async function checkPointers(
+  kv: Deno.Kv,
+  all: Entry[],
+  v: Collector,
+  deleting: ReadonlySet<string>,
+): Promise<void> {
+  // A half-deleted account's pointers are part of its "deletion_unfinished" violation.
+  const pointers = all.filter((p) => !deleting.has(String(obj(p.value)?.userId)));
   if (pointers.length === 0) return;
   const keys: Deno.KvKey[] = [];
   const plan: { p: Entry; record?: number; user?: number }[] = [];

@@ -19,7 +19,16 @@ import type { Config } from "../lib/config.ts";
 import { sha256Hex } from "../lib/sha256.ts";
 import { accountSuspended, HttpError, unauthorized, writeConflict } from "../lib/errors.ts";
 import { summariseUserAgent } from "../lib/user_agent.ts";
+import type { Logger } from "../lib/log.ts";
+import { type Mailer, MailError } from "../lib/mailer.ts";
 import {
+  checkPasswordReset,
+  consumePasswordReset,
+  issuePasswordReset,
+  PASSWORD_RESET_TTL_MS,
+} from "../store/password_reset.ts";
+import {
+  deleteAllSessions,
   deleteOtherSessions,
   deleteSession,
   getSessionRecord,
@@ -27,6 +36,7 @@ import {
   type SessionView,
   sessionView,
 } from "../store/sessions.ts";
+import { deleteAccount } from "../store/account_deletion.ts";
 import { recordAttempt } from "../store/throttle.ts";
 import {
   createUser,
@@ -78,7 +88,17 @@ export type AccountEvent =
   | { type: "name-changed"; userId: string }
   | { type: "password-changed"; userId: string; ip: string; revokedSessions: number }
   | { type: "session-revoked"; userId: string; sessionId: string; bySessionId: string }
-  | { type: "other-sessions-revoked"; userId: string; bySessionId: string; count: number };
+  | { type: "other-sessions-revoked"; userId: string; bySessionId: string; count: number }
+  | {
+    type: "account-deleted";
+    userId: string;
+    ip: string;
+    apiKeys: number;
+    sessions: number;
+    domains: number;
+  }
+  | { type: "password-reset-requested"; userId: string; ip: string }
+  | { type: "password-reset"; userId: string; ip: string; revokedSessions: number };
 
 export type AccountEventSink = (event: AccountEvent & { at: string }) => void;
 
@@ -127,7 +147,52 @@ export type AccountDeps = {
   sessions: SessionManager;
   /** The key derivation; tests inject one that counts or holds the work. */
   kdf?: Kdf;
+  /** Where password-reset mail goes (lib/mailer.ts); without one, requests send nothing. */
+  mailer?: Mailer;
+  /** For background failures (mail delivery): codes only, never a secret. */
+  log?: Logger;
 };
+
+/** The reset page a link opens when the request names none. */
+export const DEFAULT_RESET_PATH = "/reset-password";
+
+export const RESET_REQUESTED_MESSAGE =
+  "If this email exists in our system, check your email for the reset link";
+
+/**
+ * `redirectTo` of a reset request as a same-site path: a path ("/…", not "//…"), or an absolute
+ * URL on `origin` (the site's, PUBLIC_URL's when set). Anything else is refused (400), so a reset
+ * link never sends its token elsewhere.
+ */
+export function resetRedirectPath(redirectTo: string | undefined, origin: string): string {
+  if (redirectTo === undefined || redirectTo === "") return DEFAULT_RESET_PATH;
+  const bad = () =>
+    new HttpError(400, "redirectTo must be a path on this site or a URL on its origin.", {
+      code: "INVALID_REDIRECT",
+    });
+  // deno-lint-ignore no-control-regex
+  if (/[\\\u0000-\u001f\u007f]/.test(redirectTo)) throw bad();
+  let url: URL;
+  try {
+    url = new URL(redirectTo, origin);
+  } catch {
+    throw bad();
+  }
+  if (url.origin !== origin || redirectTo.startsWith("//")) throw bad();
+  if (
+    !redirectTo.startsWith("/") && !redirectTo.startsWith(origin + "/") && redirectTo !== origin
+  ) {
+    throw bad();
+  }
+  return `${url.pathname}${url.search}`;
+}
+
+/** The link a reset mail carries: the page, with the token as `token` in its query. */
+export function resetLink(origin: string, path: string, token: string): string {
+  const url = new URL(path, origin);
+  url.searchParams.set("token", token);
+  return url.href;
+}
 
 /** `deviceCookie`: the new device cookie's value, for `Set-Cookie` only (never logged). */
 export type SignedIn = { user: PublicUser; session: IssuedSession; deviceCookie: string };
@@ -137,6 +202,39 @@ export function accountService(deps: AccountDeps) {
   const limit = config.signInThrottle;
   const hashing = new PasswordHasher(config, deps.kdf);
   const devices = deviceCookies(kv);
+  const background = new Set<Promise<void>>();
+  const log = deps.log ?? (() => {});
+
+  /** Runs `work` off the request path; `idle()` waits for it. Failures are logged, by code. */
+  function inBackground(what: string, work: () => Promise<void>): void {
+    const p: Promise<void> = Promise.resolve().then(work).catch((err) => {
+      log({
+        level: "error",
+        msg: `${what} failed`,
+        error: err instanceof MailError ? err.message : err instanceof Error ? err.name : "error",
+      });
+    }).finally(() => background.delete(p));
+    background.add(p);
+  }
+
+  /** Issues a token and mails the link; nothing for an unknown or suspended account. */
+  async function mailResetLink(email: string, origin: string, path: string, ip: string) {
+    const user = await findUserByEmail(kv, email);
+    if (!user || user.status !== "active" || !deps.mailer) return;
+    const issued = await issuePasswordReset(kv, user.id, clock());
+    if (!issued) return;
+    emitAccountEvent({ type: "password-reset-requested", userId: user.id, ip }, clock());
+    const link = resetLink(origin, path, issued.token);
+    await deps.mailer.send({
+      to: user.email,
+      subject: "Reset your password",
+      text:
+        `Someone (hopefully you) asked to reset the password of your account ${user.email}.\n\n` +
+        `Open this link within ${PASSWORD_RESET_TTL_MS / 60_000} minutes to choose a new one:\n\n` +
+        `${link}\n\nIt works once. Resetting signs out every session of the account. ` +
+        `If you did not ask for this, ignore this mail: your password stays as it is.\n`,
+    });
+  }
 
   async function throttle(
     scope: string,
@@ -155,6 +253,71 @@ export function accountService(deps: AccountDeps) {
   }
 
   return {
+    /** Resolves once background work (reset mail) has finished. */
+    async idle(): Promise<void> {
+      while (background.size > 0) await Promise.allSettled([...background]);
+    },
+
+    /**
+     * A reset request: throttled per address and per email, then answered at once, the same
+     * whether or not the email has an account. The lookup, the token and the mail happen after
+     * the answer, so neither the store nor SMTP latency tells who has an account. `origin` is
+     * where the link points (PUBLIC_URL's, or a loopback origin in development), or null: then
+     * no link can be made safely and none is sent (a Host header is the client's to choose).
+     */
+    async requestPasswordReset(
+      input: { email: string; redirectTo?: string },
+      origin: string | null,
+      ip: string,
+    ): Promise<void> {
+      const email = normaliseEmail(input.email);
+      const path = resetRedirectPath(input.redirectTo, origin ?? "http://localhost");
+      await throttle("password-reset:ip", throttleSubject(ip), "password reset");
+      await throttle("password-reset:email", sha256Hex(email), "password reset");
+      if (origin === null) {
+        log({
+          level: "warn",
+          msg: "password reset link not sent: set PUBLIC_URL (links are made only for its " +
+            "origin, or for a loopback origin in development)",
+        });
+        return;
+      }
+      inBackground("password reset mail", () => mailResetLink(email, origin, path, ip));
+    },
+
+    /** Whether a reset token is live now (the reset page checks before showing its form). */
+    async resetTokenValid(token: string): Promise<boolean> {
+      return (await checkPasswordReset(kv, token, clock())).ok;
+    },
+
+    /**
+     * Sets a new password with a reset token: checked first (400 INVALID_TOKEN), hashed through
+     * the bounded pool after a per-address throttle, then token and hash change in one checked
+     * commit (the token works once), and every session of the account is deleted.
+     */
+    async resetPassword(
+      input: { token: string; newPassword: string },
+      ip: string,
+    ): Promise<{ user: PublicUser; revokedSessions: number }> {
+      const invalid = () =>
+        new HttpError(400, "The reset link is invalid or has expired. Ask for a new one.", {
+          code: "INVALID_TOKEN",
+        });
+      const subject = throttleSubject(ip);
+      using admission = hashing.admit(subject);
+      await throttle("reset-password:ip", subject, "password reset");
+      const found = await checkPasswordReset(kv, input.token, clock());
+      if (!found.ok) throw invalid();
+      if (found.user.status !== "active") throw accountSuspended();
+      const next = await admission.hash(input.newPassword);
+      const nowMs = clock();
+      const updated = await consumePasswordReset(kv, input.token, next, nowMs);
+      if (!updated) throw invalid();
+      const revokedSessions = await deleteAllSessions(kv, updated.id);
+      emitAccountEvent({ type: "password-reset", userId: updated.id, ip, revokedSessions }, nowMs);
+      return { user: publicUser(updated), revokedSessions };
+    },
+
     /** Password hashing jobs running and waiting now. */
     hashingLoad(): { running: number; queued: number } {
       return { running: hashing.pool.running, queued: hashing.pool.queued };
@@ -393,6 +556,37 @@ export function accountService(deps: AccountDeps) {
         count,
       }, clock());
       return count;
+    },
+
+    /**
+     * Deletes the caller's account (store/account_deletion.ts): the password is checked through
+     * the bounded pool after a per-account throttle ("delete-user:user", the sign-in limit);
+     * 400 INVALID_PASSWORD when wrong, and nothing is deleted. From the first commit on, the
+     * account's keys and sessions are refused (401) and its email is free; the rest follows in
+     * bounded batches before this returns. A crash midway leaves a tombstone that
+     * `admin verify` reports and `admin user:delete --id` finishes.
+     */
+    async deleteUser(caller: Caller, input: { password: string }, ip: string): Promise<void> {
+      using admission = hashing.admit(throttleSubject(ip));
+      await throttle("delete-user:user", caller.userId, "account deletion");
+      const user = await getUser(kv, caller.userId);
+      if (!user) throw unauthorized();
+      if (user.status !== "active") throw accountSuspended();
+      const check = await admission.check(input.password, user.passwordHash);
+      if (!check.ok) {
+        throw new HttpError(400, "The password is not correct.", { code: "INVALID_PASSWORD" });
+      }
+      const nowMs = clock();
+      const summary = await deleteAccount(kv, user.id, { nowMs, passwordHash: user.passwordHash });
+      if (!summary) throw unauthorized();
+      emitAccountEvent({
+        type: "account-deleted",
+        userId: user.id,
+        ip,
+        apiKeys: summary.apiKeys,
+        sessions: summary.sessions,
+        domains: summary.domains,
+      }, nowMs);
     },
   };
 }

@@ -19,6 +19,8 @@ export const ENV_NAMES = [
   "MAX_DOMAINS_PER_ACCOUNT",
   "TRUST_PROXY",
   "PUBLIC_URL",
+  "SMTP_URL",
+  "MAIL_FROM",
 ] as const;
 
 export type EnvName = (typeof ENV_NAMES)[number];
@@ -63,7 +65,75 @@ export type Config = {
   trustProxy: TrustProxy;
   /** The origin of `PUBLIC_URL` (cookies, CSRF origin, snippets, OpenAPI servers), or null. */
   publicUrl: string | null;
+  /**
+   * Where password-reset mail goes (lib/mailer.ts): an SMTP server, or null to write the link to
+   * the server log (development only). Holds credentials: never log it, never put it in an error.
+   */
+  smtp: SmtpConfig | null;
+  /** The From address of mail the server sends (`MAIL_FROM`). */
+  mailFrom: string;
 };
+
+/** `SMTP_URL` parsed: `smtp://user:pass@host:port` (STARTTLS when offered), `smtps://` (TLS). */
+export type SmtpConfig = {
+  host: string;
+  port: number;
+  secure: boolean;
+  user: string | null;
+  pass: string | null;
+};
+
+/**
+ * Parses `SMTP_URL`. Errors name the variable and the rule, never the value (it carries the
+ * password).
+ */
+export function parseSmtpUrl(raw: string | undefined): SmtpConfig | null {
+  if (raw === undefined || raw === "") return null;
+  const bad = (why: string) => new ConfigError(`SMTP_URL ${why} (the value is not shown)`);
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw bad("must be a URL: smtp://user:pass@host:port or smtps://user:pass@host:port");
+  }
+  if (u.protocol !== "smtp:" && u.protocol !== "smtps:") {
+    throw bad("must start with smtp:// or smtps://");
+  }
+  if (!u.hostname) throw bad("must name a host");
+  if ((u.pathname && u.pathname !== "/") || u.search || u.hash) {
+    throw bad("must have no path, query or fragment");
+  }
+  const secure = u.protocol === "smtps:";
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw bad("has a malformed percent-encoding in its user or password");
+    }
+  };
+  return {
+    host: u.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: u.port ? Number(u.port) : secure ? 465 : 587,
+    secure,
+    user: u.username ? decode(u.username) : null,
+    pass: u.password ? decode(u.password) : null,
+  };
+}
+
+const MAIL_FROM_RE = /^[^\s@<>"]{1,64}@[^\s@<>"]{1,253}$/;
+
+function mailFrom(env: Env): string {
+  const raw = env.MAIL_FROM;
+  if (raw === undefined || raw === "") return "Inbound <no-reply@localhost>";
+  const m = /^\s*(?:([^<>"\r\n]{0,100}?)\s*<([^<>]+)>|([^<>]+))\s*$/.exec(raw);
+  const address = m ? (m[2] ?? m[3]).trim() : "";
+  if (!m || !MAIL_FROM_RE.test(address) || /[\r\n]/.test(raw)) {
+    throw new ConfigError(
+      `MAIL_FROM must be an address (no-reply@example.com or "Name <no-reply@example.com>"), got "${raw}"`,
+    );
+  }
+  return raw.trim();
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -173,6 +243,8 @@ export function loadConfig(env: Env): Config {
     signInThrottle: { max: 10, windowMs: 60_000 },
     trustProxy: parsed("TRUST_PROXY", env, parseTrustProxy),
     publicUrl: parsed("PUBLIC_URL", env, parsePublicUrl),
+    smtp: parseSmtpUrl(env.SMTP_URL),
+    mailFrom: mailFrom(env),
   };
 }
 

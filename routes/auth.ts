@@ -13,6 +13,7 @@ import {
   clientAddress,
   type PublicUser,
   requestOrigin,
+  RESET_REQUESTED_MESSAGE,
   type SignedIn,
 } from "../auth/accounts.ts";
 import { assertSameOrigin } from "../auth/csrf.ts";
@@ -23,6 +24,7 @@ import {
   clearSessionCookieHeader,
   sessionCookieHeader,
   type SessionManager,
+  siteFor,
 } from "../auth/session.ts";
 import { assertNever } from "../auth/principal.ts";
 import { accountSuspended, jsonResponse, unauthorized } from "../lib/errors.ts";
@@ -72,9 +74,40 @@ export const changePasswordBody = z.strictObject({
 
 export const updateUserBody = z.strictObject({ name: nameSchema });
 
+/** better-auth's `POST /request-password-reset`. */
+export const requestPasswordResetBody = z.strictObject({
+  email: z.string().trim().min(1, "is required").max(254, "must be at most 254 characters"),
+  redirectTo: z.string().max(2048, "must be at most 2048 characters").optional(),
+});
+
+/** better-auth's `POST /reset-password`. */
+export const resetPasswordBody = z.strictObject({
+  newPassword: newPasswordSchema,
+  token: z.string().min(1, "is required").max(200, "must be at most 200 characters"),
+});
+
+/**
+ * The origin a reset link may point to: PUBLIC_URL's, or in development a loopback origin; null
+ * otherwise, since the Host header is the client's to choose (a link to it would hand the token
+ * to whoever asked for the reset).
+ */
+export function resetLinkOrigin(req: Request): string | null {
+  const site = siteFor(req);
+  return site.configured || site.loopback ? site.origin : null;
+}
+
 /** better-auth names the session to revoke `token`; here it is the session's id, never a token. */
 export const revokeSessionBody = z.strictObject({
   token: z.string().min(1, "is required").max(100, "must be at most 100 characters"),
+});
+
+/**
+ * better-auth's `POST /delete-user`. The password is required here (better-auth also takes a
+ * fresh session or an e-mailed token instead); `callbackURL` is accepted and ignored.
+ */
+export const deleteUserBody = z.strictObject({
+  password: currentPasswordSchema,
+  callbackURL: z.string().max(2048).optional(),
 });
 
 /** Sign-in checks only the shape: length rules would tell an attacker which passwords to skip. */
@@ -291,6 +324,34 @@ export function authRoutes(deps: AuthRouteDeps) {
     const { caller: who } = await caller(c);
     await accounts.revokeOtherSessions(who);
     return noStore({ status: true });
+  });
+
+  /** Deletes the account and everything it holds (README, Accounts); clears the cookie. */
+  app.post("/delete-user", async (c) => {
+    assertSameOrigin(c.req.raw);
+    const { caller: who } = await caller(c);
+    const body = await parseJsonBody(c, deleteUserBody);
+    await accounts.deleteUser(who, { password: body.password }, clientAddress(c));
+    return noStore(
+      { success: true, message: "User deleted" },
+      [["Set-Cookie", clearSessionCookieHeader(c.req.raw)]],
+    );
+  });
+
+  /** The same answer whether or not the email has an account; the mail goes out afterwards. */
+  app.post("/request-password-reset", async (c) => {
+    assertSameOrigin(c.req.raw);
+    const body = await parseJsonBody(c, requestPasswordResetBody);
+    await accounts.requestPasswordReset(body, resetLinkOrigin(c.req.raw), clientAddress(c));
+    return noStore({ status: true, message: RESET_REQUESTED_MESSAGE });
+  });
+
+  /** Sets the new password, consumes the token, signs every session of the account out. */
+  app.post("/reset-password", async (c) => {
+    assertSameOrigin(c.req.raw);
+    const body = await parseJsonBody(c, resetPasswordBody);
+    await accounts.resetPassword(body, clientAddress(c));
+    return noStore({ status: true }, [["Set-Cookie", clearSessionCookieHeader(c.req.raw)]]);
   });
 
   /** The signed-in account: 401 without a live session, 403 ACCOUNT_SUSPENDED as on /api/e2. */

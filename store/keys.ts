@@ -23,6 +23,10 @@
  *                                                      (domainDescendantsRange; invariants: store/domains.ts)
  *   [userId, "rate", windowStartMs]                    Deno.KvU64: quota tokens leased to all instances in a
  *                                                      rate-limit window (never above the limit)
+ *   [userId, "password_reset"]                         PasswordResetRecord: SHA-256 of the latest reset token
+ *                                                      and its expiresAt (checked on read); a newer token
+ *                                                      replaces it, a reset deletes it in a checked commit
+ *                                                      (store/password_reset.ts)
  *
  * Pointer indexes: the only keys not under a userId. Each resolves a secret's digest or a
  * globally unique name to the owning account, and carries nothing else an attacker could use.
@@ -39,12 +43,18 @@
  *   ["meta", "device_cookie_secret"]                   Uint8Array(32): the HMAC-SHA-256 key signing device
  *                                                      cookies, made once with a `versionstamp: null` check
  *                                                      so all instances share it (auth/device_cookie.ts)
+ *   ["meta", "deleting", userId]                       DeletionTombstone: an account deletion under way, written
+ *                                                      in the commit that removes the user record and email
+ *                                                      pointer, deleted last (store/account_deletion.ts)
  *   ["throttle", scope, subject, windowStartMs]        Deno.KvU64: sign-in / sign-up attempts (scope
  *                                                      "sign-in:ip", "sign-in:email" (subject: SHA-256
  *                                                      of the email), "sign-in:device" (subject: the
  *                                                      device cookie's id), "sign-in:ip-device" (trusted
  *                                                      devices' attempts per address), "sign-up:ip",
- *                                                      "change-password:user"); store/throttle.ts
+ *                                                      "change-password:user", "password-reset:ip",
+ *                                                      "password-reset:email" (subject: SHA-256 of the
+ *                                                      email), "reset-password:ip",
+ *                                                      "delete-user:user"); store/throttle.ts
  *   ["health"]                                         probe key read by /healthz
  */
 
@@ -109,6 +119,8 @@ export const domainDescendantsRange = (userId: UserId, domain: string) => {
     end: [userId, "domain_by_name", r + "/"] as Deno.KvKey,
   };
 };
+/** The account's one live password-reset token (its digest): a newer one replaces it. */
+export const passwordResetKey = (userId: UserId) => [userId, "password_reset"] as const;
 export const rateWindowKey = (userId: UserId, windowStartMs: number) =>
   [userId, "rate", windowStartMs] as const;
 /** Everything an account owns: for dumps, invariant checks and account deletion. */
@@ -125,6 +137,8 @@ export const indexPrefix = (family: (typeof POINTER_INDEXES)[number]) => ["idx",
 // Operational keys.
 export const revocationCounterKey = () => ["meta", "revocations"] as const;
 export const deviceCookieSecretKey = () => ["meta", "device_cookie_secret"] as const;
+export const accountDeletionKey = (userId: UserId) => ["meta", "deleting", userId] as const;
+export const accountDeletionPrefix = () => ["meta", "deleting"] as const;
 export const throttleKey = (scope: string, subject: string, windowStartMs: number) =>
   ["throttle", scope, subject, windowStartMs] as const;
 export const healthKey = () => ["health"] as const;

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { createAuthClient } from "better-auth/client";
 import { removeKvFile, startServer, tempKvPath, TEST_PASSWORD } from "./_helpers.ts";
+import { linkIn, startSmtpSink } from "./_smtp_sink.ts";
 
 /** A fetch with a cookie jar, like one browser profile. */
 function jarFetch(userAgent: string) {
@@ -181,6 +182,73 @@ Deno.test("the better-auth client signs up, in and out, manages sessions and cha
       const body = await res.json();
       assert.equal(body.user.email, email);
       assert.equal(body.user.name, "Ada King");
+    });
+
+    await t.step("delete-user needs the password, then deletes the account", async () => {
+      const wrong = await a.client.deleteUser({ password: "not-the-password" });
+      assert.equal(wrong.error?.status, 400);
+      assert.ok((await a.client.getSession()).data, "a wrong password deletes nothing");
+      const r = await a.client.deleteUser({ password: newPassword });
+      assert.equal(r.error, null, JSON.stringify(r.error));
+      assert.deepEqual(r.data, { success: true, message: "User deleted" });
+      assert.equal((await a.client.getSession()).data, null);
+      const again = await b.client.signIn.email({ email, password: newPassword });
+      assert.equal(again.error?.status, 401);
+    });
+  } finally {
+    await server.stop();
+    await removeKvFile(kvPath);
+  }
+});
+
+Deno.test("the better-auth client resets a password by e-mail over SMTP", async (t) => {
+  await using smtp = await startSmtpSink();
+  const kvPath = await tempKvPath();
+  const server = await startServer({
+    DENO_KV_PATH: kvPath,
+    SMTP_URL: `smtp://${smtp.user}:${smtp.pass}@127.0.0.1:${smtp.config.port}`,
+  });
+  try {
+    const email = `ba-reset-${crypto.randomUUID()}@example.com`;
+    const a = browser(server.url, CHROME_MAC);
+    const b = browser(server.url, FIREFOX_LINUX);
+    const resetTo = TEST_PASSWORD + "-reset";
+    assert.equal(
+      (await a.client.signUp.email({ name: "Grace", email, password: TEST_PASSWORD })).error,
+      null,
+    );
+    assert.equal((await b.client.signIn.email({ email, password: TEST_PASSWORD })).error, null);
+
+    let token = "";
+    await t.step("request-password-reset answers the same for any email", async () => {
+      const known = await b.client.requestPasswordReset({ email, redirectTo: "/reset-password" });
+      const unknown = await b.client.requestPasswordReset({
+        email: "no-such-account@example.com",
+        redirectTo: "/reset-password",
+      });
+      assert.equal(known.error, null, JSON.stringify(known.error));
+      assert.deepEqual(unknown.data, known.data);
+      assert.equal(known.data?.status, true);
+      const link = linkIn(await smtp.waitFor(1));
+      assert.equal(link.origin, server.url);
+      token = link.searchParams.get("token") ?? "";
+    });
+
+    await t.step("reset-password sets the password and signs every browser out", async () => {
+      const r = await b.client.resetPassword({ newPassword: resetTo, token });
+      assert.equal(r.error, null, JSON.stringify(r.error));
+      assert.deepEqual(r.data, { status: true });
+      assert.equal((await a.client.getSession()).data, null);
+      assert.equal((await b.client.getSession()).data, null);
+      const old = await a.client.signIn.email({ email, password: TEST_PASSWORD });
+      assert.equal(old.error?.status, 401);
+      assert.equal((await a.client.signIn.email({ email, password: resetTo })).error, null);
+    });
+
+    await t.step("the token works once", async () => {
+      const again = await b.client.resetPassword({ newPassword: "another new password", token });
+      assert.equal(again.error?.status, 400);
+      assert.equal(again.error?.code, "INVALID_TOKEN");
     });
   } finally {
     await server.stop();

@@ -26,6 +26,7 @@ import {
 } from "./_helpers.ts";
 import { BASE, createKeyViaSession, signUp, withCookie } from "./sessions_helpers.ts";
 import { Tally } from "./_hardening.ts";
+import { linkIn, startSmtpSink } from "./_smtp_sink.ts";
 
 type Secret = { label: string; value: string };
 
@@ -61,7 +62,10 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
   const secrets: Secret[] = [];
   const bodies: { label: string; body: string; mayShow?: string }[] = [];
   let requests = 0;
-  const server = await startServer({ DENO_KV_PATH: path }, { direct: true });
+  // Reset mail goes over SMTP, so its credentials are secrets the output must not show either.
+  await using smtp = await startSmtpSink();
+  const smtpUrl = `smtp://${smtp.user}:${smtp.pass}@127.0.0.1:${smtp.config.port}`;
+  const server = await startServer({ DENO_KV_PATH: path, SMTP_URL: smtpUrl }, { direct: true });
   const url = server.url;
   const call = async (label: string, p: string, init: RequestInit = {}, mayShow?: string) => {
     requests++;
@@ -88,6 +92,8 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
   addSecret("CLI password", passwordCli);
   addSecret("web password", passwordWeb);
   addSecret("wrong password", wrongPassword);
+  addSecret("SMTP password", smtp.pass);
+  addSecret("SMTP_URL", smtpUrl);
   const env = { DENO_KV_PATH: path };
   try {
     // Through the admin CLI.
@@ -210,6 +216,29 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
       401,
     );
     await call("sign-out", "/api/auth/sign-out", { method: "POST", headers: cookie });
+
+    // Password reset by e-mail: the token and the new password.
+    for (const email of [emailWeb, "nobody-at-all@example.com"]) {
+      const r = await call(
+        "reset request",
+        "/api/auth/request-password-reset",
+        jsonPost({ email }),
+      );
+      assert.equal(r.status, 200, r.body);
+    }
+    const resetToken = linkIn(await smtp.waitFor(1)).searchParams.get("token")!;
+    addSecret("reset token", resetToken);
+    addSecret("reset token random part", resetToken.split(".")[1]);
+    const passwordReset = `reset pass ${crypto.randomUUID()}`;
+    addSecret("reset password", passwordReset);
+    for (const label of ["reset", "reset again (spent token)"]) {
+      await call(
+        label,
+        "/api/auth/reset-password",
+        jsonPost({ token: resetToken, newPassword: passwordReset }),
+      );
+    }
+    await call("reset page", `/reset-password?token=${encodeURIComponent(resetToken)}`);
   } finally {
     await server.stop();
   }

@@ -115,6 +115,9 @@ export function SignInPage(props: AuthPageProps) {
         <button type="submit">Sign in</button>
       </form>
       <p class="switch">
+        <a href="/forgot-password" id="forgot-password">Forgot password?</a>
+      </p>
+      <p class="switch">
         New here? <a href="/sign-up">Create an account</a>
       </p>
     </Layout>

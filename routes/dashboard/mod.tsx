@@ -31,10 +31,19 @@ import { ConflictError } from "../../store/errors.ts";
 import { apiKeyView } from "../../store/api_keys.ts";
 import type { TenantStore } from "../../store/tenant.ts";
 import { createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "../api_keys.ts";
-import { changePasswordBody, signInBody, signUpBody, updateUserBody } from "../auth.ts";
+import {
+  changePasswordBody,
+  deleteUserBody,
+  newPasswordSchema,
+  resetLinkOrigin,
+  signInBody,
+  signUpBody,
+  updateUserBody,
+} from "../auth.ts";
 import { ApiKeysPage, type ApiKeysPageProps, formatDate } from "./api_keys_page.tsx";
 import { DASHBOARD_CSS, DASHBOARD_JS, FAVICON_SVG } from "./assets.ts";
 import { SignInPage, SignUpPage } from "./auth_pages.tsx";
+import { FORGOT_PATH, ForgotPasswordPage, RESET_PATH, ResetPasswordPage } from "./reset_pages.tsx";
 import { SECURITY_HEADERS } from "./layout.tsx";
 import { SECURITY_PATH, SecurityPage, type SecurityPageProps } from "./security_page.tsx";
 
@@ -129,6 +138,10 @@ const NOTICES: Record<string, string> = {
   "password-changed": "Password changed. Every other session was signed out.",
   "session-ended": "That session was signed out.",
   "others-ended": "Every other session was signed out.",
+  "reset-sent": "If an account uses that email, a reset link is on its way. It works for one hour.",
+  "password-reset": "Password changed. Every session was signed out: sign in with the new one.",
+  "account-deleted": "Your account was deleted: its API keys, sessions and domains are gone, " +
+    "and its domain names are free.",
 };
 
 export function dashboardRoutes(deps: DashboardDeps) {
@@ -270,6 +283,56 @@ export function dashboardRoutes(deps: DashboardDeps) {
       "Set-Cookie",
       clearSessionCookieHeader(c.req.raw),
     ]]);
+  });
+
+  // --- Forgot password: request a link, then reset with it (Post/Redirect/Get) -------------
+
+  app.get(FORGOT_PATH, (c) => {
+    return page(<ForgotPasswordPage notice={NOTICES[c.req.query("notice") ?? ""]} />);
+  });
+  app.post(FORGOT_PATH, sameOrigin, formLimit, async (c) => {
+    const form = await formFields(c);
+    const email = (form.email ?? "").trim();
+    if (email === "" || email.length > 254) {
+      return page(<ForgotPasswordPage error="Email is required." email={form.email} />, 400);
+    }
+    try {
+      await accounts.requestPasswordReset({ email }, resetLinkOrigin(c.req.raw), clientAddress(c));
+      return redirect(`${FORGOT_PATH}?notice=reset-sent`);
+    } catch (err) {
+      const e = errorInfo(err);
+      return page(<ForgotPasswordPage error={e.message} email={form.email} />, e.status, e.headers);
+    }
+  });
+
+  app.get(RESET_PATH, async (c) => {
+    const token = (c.req.query("token") ?? "").slice(0, 200);
+    const valid = token !== "" && await accounts.resetTokenValid(token);
+    return page(<ResetPasswordPage token={token} valid={valid} />, valid ? 200 : 400);
+  });
+  app.post(RESET_PATH, sameOrigin, formLimit, async (c) => {
+    const form = await formFields(c);
+    const token = (form.token ?? "").slice(0, 200);
+    const parsed = newPasswordSchema.safeParse(form.password ?? "");
+    if (!parsed.success) {
+      const error = `New password ${parsed.error.issues[0]?.message ?? "is not valid"}.`;
+      return page(<ResetPasswordPage token={token} valid error={error} />, 400);
+    }
+    try {
+      await accounts.resetPassword({ token, newPassword: parsed.data }, clientAddress(c));
+      return redirect("/sign-in?notice=password-reset", [[
+        "Set-Cookie",
+        clearSessionCookieHeader(c.req.raw),
+      ]]);
+    } catch (err) {
+      const e = errorInfo(err);
+      const valid = e.status !== 400;
+      return page(
+        <ResetPasswordPage token={token} valid={valid} error={e.message} />,
+        e.status,
+        e.headers,
+      );
+    }
   });
 
   // --- Settings > API Keys ----------------------------------------------------------------
@@ -428,6 +491,24 @@ export function dashboardRoutes(deps: DashboardDeps) {
     try {
       await accounts.changePassword(callerOf(c), parsed.data, clientAddress(c));
       return redirect(`${SECURITY_PATH}?notice=password-changed`);
+    } catch (err) {
+      const e = errorInfo(err);
+      return securityPage(c, { error: e.message }, e.status, e.headers);
+    }
+  });
+
+  app.post(`${SECURITY_PATH}/delete`, sameOrigin, formLimit, async (c) => {
+    const form = await formFields(c);
+    const parsed = deleteUserBody.safeParse({ password: form.password ?? "" });
+    if (!parsed.success) {
+      return securityPage(c, { error: firstProblem(parsed.error, { password: "Password" }) }, 400);
+    }
+    try {
+      await accounts.deleteUser(callerOf(c), parsed.data, clientAddress(c));
+      return redirect("/sign-in?notice=account-deleted", [[
+        "Set-Cookie",
+        clearSessionCookieHeader(c.req.raw),
+      ]]);
     } catch (err) {
       const e = errorInfo(err);
       return securityPage(c, { error: e.message }, e.status, e.headers);

@@ -1,6 +1,7 @@
 /**
  * Settings > Security: the display name, a password change, and the account's sessions (this
- * device marked) with "Sign out" per session and "Sign out everywhere else". Every form posts
+ * device marked) with "Sign out" per session and "Sign out everywhere else", and account deletion
+ * (with the password, saying what goes). Every form posts
  * back and redirects (Post/Redirect/Get); no script is needed.
  */
 import type { AccountSession } from "../../auth/accounts.ts";
@@ -141,6 +142,32 @@ export function SecurityPage(props: SecurityPageProps) {
           <button type="submit" class="danger" disabled={others === 0}>
             Sign out everywhere else
           </button>
+        </form>
+      </section>
+
+      <section class="card" aria-labelledby="delete-title">
+        <h2 id="delete-title">Delete account</h2>
+        <p id="delete-what">
+          Deleting the account deletes, at once and for good: every API key (they stop working
+          immediately), every session (every device is signed out), and every domain with its DNS
+          records; its verified domain names become free for any account to verify. The email
+          address can sign up again. This cannot be undone.
+        </p>
+        <form method="post" action={`${SECURITY_PATH}/delete`}>
+          <input type="hidden" name="username" autocomplete="username" value={props.email} />
+          <div class="field">
+            <label for="delete-password">Password</label>
+            <input
+              id="delete-password"
+              name="password"
+              type="password"
+              required
+              maxlength={MAX_PASSWORD_LENGTH}
+              autocomplete="current-password"
+              aria-describedby="delete-what"
+            />
+          </div>
+          <button type="submit" class="danger">Delete account</button>
         </form>
       </section>
     </Layout>
