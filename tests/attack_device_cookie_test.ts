@@ -4,29 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { makeTestApp, TEST_PASSWORD, type TestApp } from "./_helpers.ts";
-import { BASE, freshEmail, fromIp, json } from "./sessions_helpers.ts";
-
-/** A browser's cookies, updated from each response's Set-Cookie lines. */
-class Jar {
-  #cookies = new Map<string, string>();
-  take(res: Response): Response {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(";");
-      const eq = pair.indexOf("=");
-      const name = pair.slice(0, eq).trim();
-      if (attrs.some((a) => /^\s*Max-Age=0\s*$/i.test(a))) this.#cookies.delete(name);
-      else this.#cookies.set(name, pair.slice(eq + 1).trim());
-    }
-    return res;
-  }
-  init(init: RequestInit = {}): RequestInit {
-    const headers = new Headers(init.headers);
-    if (this.#cookies.size > 0) {
-      headers.set("Cookie", [...this.#cookies].map(([n, v]) => `${n}=${v}`).join("; "));
-    }
-    return { ...init, headers };
-  }
-}
+import { BASE, freshEmail, fromIp, Jar, json } from "./sessions_helpers.ts";
 
 const OWNER_IP = fromIp("192.0.2.10");
 

@@ -6,7 +6,6 @@
  * skipped with a printed notice.
  */
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import {
   removeKvFile,
@@ -16,65 +15,20 @@ import {
   TEST_PASSWORD,
 } from "./_helpers.ts";
 import { SEED_401 } from "./sessions_helpers.ts";
+import { launchBrowser, skipBrowserTests } from "./_browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 const SCREENSHOT = "docs/screenshots/api-keys.png";
-
-/**
- * playwright-core probes /proc/sys/fs/binfmt_misc/WSLInterop when it loads (WSL detection). Deno
- * refuses that path unless run with --allow-all, which `deno task test` does not grant, and
- * throws NotCapable instead of answering. For such probes, "not permitted" is read as "absent";
- * every other error still throws. Hence also the dynamic import below, after the patch.
- */
-const realExistsSync = fs.existsSync;
-fs.existsSync = (path: fs.PathLike): boolean => {
-  try {
-    return realExistsSync(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotCapable) return false;
-    throw err;
-  }
-};
-const { chromium } = await import("playwright-core");
-
-function browserInstalled(): boolean {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-}
-
-const inCi = Deno.env.get("CI") === "true";
-const skip = !browserInstalled() && !inCi;
-if (skip) {
-  console.log(
-    `NOTICE: browser tests skipped: ${CHROMIUM} is not installed ` +
-      "(apt-get install -y chromium). In CI (CI=true) a missing browser fails instead.",
-  );
-}
+const skip = skipBrowserTests("browser tests");
 
 /** Runs `fn` with a fresh server (own KV file) and a fresh browser profile. */
 async function withBrowserAndServer(
   fn: (ctx: { browser: Browser; server: ServerProcess }) => Promise<void>,
 ): Promise<void> {
-  if (!browserInstalled()) {
-    throw new Error(`Chromium is required here (CI=true) but ${CHROMIUM} is missing`);
-  }
   const kvPath = await tempKvPath();
   const server = await startServer({ DENO_KV_PATH: kvPath, LOG_LEVEL: "silent" });
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+    browser = await launchBrowser();
     await fn({ browser, server });
   } catch (err) {
     console.error("server output:\n" + server.output());

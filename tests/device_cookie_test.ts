@@ -10,39 +10,10 @@ import { parseTrustProxy } from "../lib/client.ts";
 import { testConfig } from "../lib/config.ts";
 import type { LogEntry } from "../lib/log.ts";
 import { makeTestApp, TEST_PASSWORD, type TestApp } from "./_helpers.ts";
-import { BASE, freshEmail, fromIp, json, statusOf } from "./sessions_helpers.ts";
+import { BASE, freshEmail, fromIp, Jar, json, statusOf } from "./sessions_helpers.ts";
 
 const OWNER_IP = fromIp("192.0.2.10");
 const DEVICE = /^(?:__Host-)?inbound_device=/;
-
-/** What a browser keeps: cookies by name, updated from each response's Set-Cookie lines. */
-class Jar {
-  #cookies = new Map<string, string>();
-  take(res: Response): Response {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(";");
-      const eq = pair.indexOf("=");
-      const name = pair.slice(0, eq).trim();
-      if (attrs.some((a) => /^\s*Max-Age=0\s*$/i.test(a))) this.#cookies.delete(name);
-      else this.#cookies.set(name, pair.slice(eq + 1).trim());
-    }
-    return res;
-  }
-  get(name: string): string | undefined {
-    return this.#cookies.get(name);
-  }
-  set(name: string, value: string): void {
-    this.#cookies.set(name, value);
-  }
-  header(): string {
-    return [...this.#cookies].map(([n, v]) => `${n}=${v}`).join("; ");
-  }
-  init(init: RequestInit = {}): RequestInit {
-    const headers = new Headers(init.headers);
-    if (this.#cookies.size > 0) headers.set("Cookie", this.header());
-    return { ...init, headers };
-  }
-}
 
 /** Signs up `email` from the owner's browser (a fresh jar), then signs out, as a person would. */
 async function ownerBrowser(ctx: TestApp, email: string, origin = BASE): Promise<Jar> {

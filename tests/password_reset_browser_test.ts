@@ -6,44 +6,12 @@
  * browser on a developer's machine, a failure in CI.
  */
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import type { Browser } from "playwright-core";
 import { removeKvFile, startServer, tempKvPath, TEST_PASSWORD } from "./_helpers.ts";
 import { linkIn, startSmtpSink } from "./_smtp_sink.ts";
+import { launchBrowser, skipBrowserTests } from "./_browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
-
-// playwright-core probes a /proc path Deno refuses without --allow-all (see browser_test.ts).
-const realExistsSync = fs.existsSync;
-fs.existsSync = (path: fs.PathLike): boolean => {
-  try {
-    return realExistsSync(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotCapable) return false;
-    throw err;
-  }
-};
-const { chromium } = await import("playwright-core");
-
-function browserInstalled(): boolean {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-}
-
-const skip = !browserInstalled() && Deno.env.get("CI") !== "true";
-if (skip) console.log(`NOTICE: password-reset browser test skipped: ${CHROMIUM} is missing`);
+const skip = skipBrowserTests("password-reset browser test");
 
 /** Steps that stop at the first failure: later steps depend on earlier ones. */
 function sequence(t: Deno.TestContext) {
@@ -70,7 +38,7 @@ Deno.test({
     });
     let browser: Browser | undefined;
     try {
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+      browser = await launchBrowser();
       const base = server.url;
       const email = "reset-in-browser@example.com";
       const newPassword = "a new password from the link";

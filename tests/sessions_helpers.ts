@@ -66,3 +66,32 @@ export async function statusOf(res: Response | Promise<Response>): Promise<numbe
   await r.body?.cancel();
   return r.status;
 }
+
+/** What a browser keeps: cookies by name, updated from each response's Set-Cookie lines. */
+export class Jar {
+  #cookies = new Map<string, string>();
+  take(res: Response): Response {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = line.split(";");
+      const eq = pair.indexOf("=");
+      const name = pair.slice(0, eq).trim();
+      if (attrs.some((a) => /^\s*Max-Age=0\s*$/i.test(a))) this.#cookies.delete(name);
+      else this.#cookies.set(name, pair.slice(eq + 1).trim());
+    }
+    return res;
+  }
+  get(name: string): string | undefined {
+    return this.#cookies.get(name);
+  }
+  set(name: string, value: string): void {
+    this.#cookies.set(name, value);
+  }
+  header(): string {
+    return [...this.#cookies].map(([n, v]) => `${n}=${v}`).join("; ");
+  }
+  init(init: RequestInit = {}): RequestInit {
+    const headers = new Headers(init.headers);
+    if (this.#cookies.size > 0) headers.set("Cookie", this.header());
+    return { ...init, headers };
+  }
+}
