@@ -83,6 +83,7 @@ const ACCOUNT_FAMILIES = new Set([
   "count",
   "rate",
   "password_reset",
+  "flash",
 ]);
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -307,6 +308,10 @@ export async function verifyStore(
         break;
       case "password_reset":
         if (key.length !== 2) unknown(key);
+        break;
+      case "flash":
+        // A one-time dashboard flash (store/flash.ts): expires on its own, points nowhere.
+        if (key.length !== 3) unknown(key);
         break;
     }
   }

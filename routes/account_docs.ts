@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { createKeyBody, rollKeyBody } from "./api_keys.ts";
+import { describeAuthRoutes } from "./auth_docs.ts";
 import type { RouteRegistry } from "./registry.ts";
 
 const apiKeyView = z.object({
@@ -112,4 +113,5 @@ export function describeAccountRoutes(registry: RouteRegistry): void {
       responses: { 200: { description: "Revoked.", schema: deleted, name: "ApiKeyRevoked" } },
       errors: [400, 404],
     });
+  describeAuthRoutes(registry);
 }

@@ -9,11 +9,16 @@
  */
 import { z } from "zod";
 
+/**
+ * A whole number in the query string: validated as the string it is on the wire, documented as
+ * an integer (`meta`), so generated clients send `limit: 10` and serialise it as `limit=10`.
+ */
 const wholeNumber = (min: number, max: number) =>
   z.string()
     .regex(/^\d{1,9}$/, "must be a whole number")
     .transform(Number)
-    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+    .meta({ type: "integer", minimum: min, maximum: max });
 
 export const domainStatus = z.enum(["pending", "verified", "failed"]);
 

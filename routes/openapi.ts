@@ -7,6 +7,7 @@ import { z } from "zod";
 import { SESSION_COOKIE_BASE } from "../auth/session.ts";
 import type { Site } from "../lib/client.ts";
 import { JSON_CONTENT_TYPE, jsonResponse, reasonPhrase } from "../lib/errors.ts";
+import { ERROR_EXAMPLES, EXAMPLES } from "./openapi_examples.ts";
 import { AUTH_ERRORS, type RouteRegistry } from "./registry.ts";
 
 export const OPENAPI_PATH = "/api/e2/openapi.json";
@@ -76,24 +77,46 @@ export function openApiPath(honoPath: string): string {
   return honoPath.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?\??/g, "{$1}");
 }
 
-function parameters(schema: z.ZodType | undefined, where: "query" | "path"): Json[] {
+/** What each tag groups, for the document's `tags`. */
+const TAG_DESCRIPTIONS: Record<string, string> = {
+  Domains: "Domains that receive email: add one, publish its DNS records, verify, delete.",
+  "API keys": "Keys for `Authorization: Bearer`; managed from a signed-in dashboard session.",
+  Authentication: "Operations on the credential that authenticated the request.",
+  Accounts: "Sign-up, sign-in, sessions and passwords (`/api/auth`, better-auth compatible). " +
+    "They set and read the session cookie; Bearer keys play no part here.",
+  Documentation: "This document and its readable rendering.",
+  Operations: "Health of the server, for load balancers and monitoring.",
+};
+
+function parameters(
+  schema: z.ZodType | undefined,
+  where: "query" | "path",
+  examples: Record<string, unknown> = {},
+): Json[] {
   if (!schema) return [];
   const s = jsonSchema(schema, "input");
   const props = (s.properties ?? {}) as Record<string, Json>;
   const required = new Set((s.required ?? []) as string[]);
   return Object.entries(props).map(([name, prop]) => {
     const { description, ...propSchema } = prop;
+    // Whole numbers travel as query strings but are documented as integers (the schema's
+    // `meta`); the string pattern that validates them on the wire does not apply to a number.
+    if (propSchema.type === "integer") delete propSchema.pattern;
     return {
       name,
       in: where,
       required: where === "path" || required.has(name),
       ...(description ? { description } : {}),
       schema: propSchema,
+      ...(examples[name] !== undefined ? { example: examples[name] } : {}),
     };
   });
 }
 
 export type OpenApiInfo = { title?: string; version?: string; description?: string };
+
+/** Public operations that can still answer an error of their own: another method is a 405. */
+const OPEN_ERRORS = [405];
 
 /** Builds the document from every route the registry describes. */
 export function buildOpenApi(registry: RouteRegistry, info: OpenApiInfo = {}): Json {
@@ -110,6 +133,7 @@ export function buildOpenApi(registry: RouteRegistry, info: OpenApiInfo = {}): J
       content: {
         "application/json": {
           schema: { $ref: `#/components/schemas/${status === 400 ? "ValidationError" : "Error"}` },
+          ...(ERROR_EXAMPLES[status] ? { example: ERROR_EXAMPLES[status] } : {}),
         },
       },
     };
@@ -128,18 +152,29 @@ export function buildOpenApi(registry: RouteRegistry, info: OpenApiInfo = {}): J
     const path = openApiPath(r.path);
     const auth = r.auth ?? true;
     for (const t of r.tags ?? []) tags.add(t);
+    const examples = EXAMPLES[r.operationId];
+    const example = (value: unknown) => value === undefined ? {} : { example: value };
     const opResponses: Record<string, Json> = {};
     for (const [status, res] of Object.entries(r.responses)) {
+      const sample = example(examples?.responses[Number(status)]);
       opResponses[status] = {
         description: res.description,
         ...(res.schema
-          ? { content: { "application/json": { schema: named(res.name, res.schema, "output") } } }
+          ? {
+            content: {
+              "application/json": { schema: named(res.name, res.schema, "output"), ...sample },
+            },
+          }
           : res.html
-          ? { content: { "text/html": { schema: { type: "string" } } } }
+          ? { content: { "text/html": { schema: { type: "string" }, ...sample } } }
           : {}),
       };
     }
-    const errors = new Set<number>([...(r.errors ?? []), ...(auth ? AUTH_ERRORS : []), 500]);
+    const errors = new Set<number>([
+      ...(r.errors ?? []),
+      ...(auth ? AUTH_ERRORS : OPEN_ERRORS),
+      500,
+    ]);
     for (const status of [...errors].sort((a, b) => a - b)) {
       opResponses[String(status)] = errorResponse(status);
     }
@@ -155,12 +190,20 @@ export function buildOpenApi(registry: RouteRegistry, info: OpenApiInfo = {}): J
       ...(r.description ? { description: r.description } : {}),
       ...(r.tags ? { tags: r.tags } : {}),
       security,
-      parameters: [...parameters(r.params, "path"), ...parameters(r.query, "query")],
+      parameters: [
+        ...parameters(r.params, "path", examples?.params),
+        ...parameters(r.query, "query", examples?.params),
+      ],
       ...(r.body
         ? {
           requestBody: {
             required: true,
-            content: { "application/json": { schema: named(r.bodyName, r.body, "input") } },
+            content: {
+              "application/json": {
+                schema: named(r.bodyName, r.body, "input"),
+                ...example(examples?.request),
+              },
+            },
           },
         }
         : {}),
@@ -181,7 +224,10 @@ export function buildOpenApi(registry: RouteRegistry, info: OpenApiInfo = {}): J
     },
     jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
     servers: [{ url: "/" }],
-    tags: [...tags].map((name) => ({ name })),
+    tags: [...tags].map((name) => ({
+      name,
+      ...(TAG_DESCRIPTIONS[name] ? { description: TAG_DESCRIPTIONS[name] } : {}),
+    })),
     paths,
     components: {
       schemas,

@@ -27,6 +27,9 @@
  *                                                      and its expiresAt (checked on read); a newer token
  *                                                      replaces it, a reset deletes it in a checked commit
  *                                                      (store/password_reset.ts)
+ *   [userId, "flash", flashId]                         one-time dashboard flash (a new API key after Post/
+ *                                                      Redirect/Get), expiresAtMs in the value (checked on
+ *                                                      read), read-and-deleted in one checked commit (store/flash.ts)
  *
  * Pointer indexes: the only keys not under a userId. Each resolves a secret's digest or a
  * globally unique name to the owning account, and carries nothing else an attacker could use.
@@ -120,6 +123,8 @@ export const domainDescendantsRange = (userId: UserId, domain: string) => {
   };
 };
 /** The account's one live password-reset token (its digest): a newer one replaces it. */
+/** A one-time flash shown by the dashboard after a redirect (store/flash.ts). */
+export const flashKey = (userId: UserId, flashId: string) => [userId, "flash", flashId] as const;
 export const passwordResetKey = (userId: UserId) => [userId, "password_reset"] as const;
 export const rateWindowKey = (userId: UserId, windowStartMs: number) =>
   [userId, "rate", windowStartMs] as const;

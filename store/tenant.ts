@@ -6,6 +6,7 @@
 import type { Clock } from "../lib/clock.ts";
 import { apiKeyStore, type ApiKeyStoreOptions } from "./api_keys.ts";
 import { domainStore } from "./domains.ts";
+import { flashStore } from "./flash.ts";
 import { getUserOrThrow } from "./users.ts";
 
 export type TenantStoreOptions = {
@@ -30,6 +31,7 @@ export function tenantStore(
       revocations: opts.revocations,
     }),
     domains: domainStore(kv, userId, clock, { maxDomains: opts.maxDomains }),
+    flash: flashStore(kv, userId, clock),
   };
 }
 

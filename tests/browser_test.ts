@@ -206,3 +206,72 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "in a real browser: Generate redirects, reload shows no key, and the popovers obey keys",
+  ...testOptions,
+  fn: async (t) => {
+    const step = sequence(t);
+    await withBrowserAndServer(async ({ browser, server }) => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await context.newPage();
+      const keyCount = async () => {
+        const res = await context.request.get(`${server.url}/api/e2/api-keys`);
+        assert.equal(res.status(), 200);
+        return ((await res.json()).data as unknown[]).length;
+      };
+      await signUpInPage(page, server.url, "prg-user@example.com");
+      let key = "";
+
+      await step("after Generate, focus is on the announced new-key panel", async () => {
+        key = await generateKeyInPage(page, "production-server", "Never");
+        assert.match(page.url(), /\/settings\/api-keys\?flash=fl_[0-9A-Za-z]{22}$/);
+        assert.ok(!page.url().includes(key));
+        await page.waitForFunction('document.activeElement?.id === "new-key-panel"');
+        assert.equal(await page.getByRole("alert").count(), 1);
+        assert.match(await page.getByRole("alert").innerText(), /New API key production-server/);
+      });
+
+      await step("reloading creates no second key and shows no key", async () => {
+        await page.reload();
+        await page.locator("table tbody tr").first().waitFor();
+        assert.equal(await page.locator("#new-key").count(), 0);
+        assert.ok(!(await page.locator("body").innerText()).includes(key));
+        assert.equal(await page.locator("table tbody tr").count(), 1);
+        assert.equal(await keyCount(), 1);
+      });
+
+      await step("row actions are named with the key", async () => {
+        assert.equal(
+          await page.getByLabel("Delete key production-server", { exact: true }).count(),
+          1,
+        );
+        assert.equal(
+          await page.getByLabel("Roll key production-server", { exact: true }).count(),
+          1,
+        );
+      });
+
+      await step("one popover open at a time, and Escape closes it", async () => {
+        const roll = page.getByLabel("Roll key production-server", { exact: true });
+        const del = page.getByLabel("Delete key production-server", { exact: true });
+        await roll.focus();
+        await page.keyboard.press("Enter");
+        assert.equal(await page.locator("details.popover[open]").count(), 1);
+        await del.focus();
+        await page.keyboard.press("Enter");
+        await page.waitForFunction(
+          'document.querySelectorAll("details.popover[open]").length === 1 && ' +
+            'document.querySelector("details.delete").open',
+        );
+        await page.keyboard.press("Escape");
+        assert.equal(await page.locator("details.popover[open]").count(), 0);
+        assert.equal(
+          await page.evaluate('document.activeElement.getAttribute("aria-label")'),
+          "Delete key production-server",
+        );
+      });
+      await context.close();
+    });
+  },
+});

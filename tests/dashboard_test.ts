@@ -26,6 +26,29 @@ function shownKey(html: string): string | null {
     /value="(inb_[0-9A-Za-z]+)"[^>]*id="new-key"/.exec(html)?.[1] ?? null;
 }
 
+const FLASH_LOCATION = /^\/settings\/api-keys\?flash=fl_[0-9A-Za-z]{22}$/;
+
+/**
+ * Posts a key form (generate or roll): Post/Redirect/Get, so the answer is a 303 to the page with
+ * an opaque flash id and never the key. Returns the redirect target and the page it shows.
+ */
+async function postThenGet(
+  app: App,
+  cookie: string,
+  path: string,
+  fields: Record<string, string>,
+): Promise<{ location: string; html: string }> {
+  const res = await app.request(`${BASE}${path}`, withCookieForm(cookie, fields));
+  assert.equal(res.status, 303);
+  assert.equal(await res.text(), "");
+  const location = res.headers.get("Location") ?? "";
+  assert.match(location, FLASH_LOCATION);
+  assert.equal(res.headers.get("Set-Cookie"), null);
+  const page = await app.request(`${BASE}${location}`, withCookie(cookie));
+  assert.equal(page.status, 200);
+  return { location, html: await page.text() };
+}
+
 async function signUpByForm(app: App): Promise<string> {
   const res = await app.request(
     `${BASE}/sign-up`,
@@ -102,16 +125,17 @@ Deno.test("the dashboard flow: generate a key shown once, use it, delete it", as
     const cookie = await signUpByForm(ctx.app);
     let key = "";
     let html = "";
+    let location = "";
     await t.step("generating shows the key once with the copy button and the warning", async () => {
-      const res = await ctx.app.request(
-        `${BASE}/settings/api-keys`,
-        withCookieForm(cookie, { name: "staging", expiresInDays: "30" }),
-      );
-      assert.equal(res.status, 200);
-      assert.equal(res.headers.get("Cache-Control"), "no-store");
-      html = await res.text();
+      const r = await postThenGet(ctx.app, cookie, "/settings/api-keys", {
+        name: "staging",
+        expiresInDays: "30",
+      });
+      html = r.html;
+      location = r.location;
       key = shownKey(html) ?? "";
       assert.match(key, /^inb_[0-9A-Za-z]{42}$/);
+      assert.ok(!r.location.includes(key) && !r.location.includes(key.slice(4, 14)));
       assert.match(html, /won&#39;t be shown again/);
       assert.match(html, /data-copy-target="new-key"/);
       assert.match(html, /<label for="new-key">/);
@@ -120,8 +144,11 @@ Deno.test("the dashboard flow: generate a key shown once, use it, delete it", as
       assert.equal(await statusOf(ctx.app.request(`${BASE}/api/e2/domains`, bearer(key))), 200);
     });
     await t.step("reloading the page does not show the key again", async () => {
-      const page = await (await ctx.app.request(`${BASE}/settings/api-keys`, withCookie(cookie)))
-        .text();
+      // A reload repeats the GET of the redirect target: the flash was read once, so no key.
+      const res = await ctx.app.request(`${BASE}${location}`, withCookie(cookie));
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("Cache-Control"), "no-store");
+      const page = await res.text();
       assert.equal(shownKey(page), null);
       assert.ok(!page.includes(key));
       assert.ok(page.includes(key.slice(0, 10)), "the key's start is listed");
@@ -155,18 +182,17 @@ Deno.test("rolling from the page shows the replacement once and keeps the old ke
   const ctx = await makeTestApp();
   try {
     const cookie = await signUpByForm(ctx.app);
-    const created = await (await ctx.app.request(
-      `${BASE}/settings/api-keys`,
-      withCookieForm(cookie, { name: "ci", expiresInDays: "" }),
-    )).text();
+    const { html: created } = await postThenGet(ctx.app, cookie, "/settings/api-keys", {
+      name: "ci",
+      expiresInDays: "",
+    });
     const oldKey = shownKey(created) ?? "";
     const id = /\/settings\/api-keys\/(key_[0-9A-Za-z]{22})\/roll/.exec(created)?.[1];
-    const res = await ctx.app.request(
-      `${BASE}/settings/api-keys/${id}/roll`,
-      withCookieForm(cookie, { expiresInHours: "1" }),
-    );
-    assert.equal(res.status, 200);
-    const html = await res.text();
+    const { html, location } = await postThenGet(ctx.app, cookie, `/settings/api-keys/${id}/roll`, {
+      expiresInHours: "1",
+    });
+    const again = await (await ctx.app.request(`${BASE}${location}`, withCookie(cookie))).text();
+    assert.equal(shownKey(again), null, "a reload after rolling shows no key");
     const newKey = shownKey(html) ?? "";
     assert.match(newKey, /^inb_/);
     assert.notEqual(newKey, oldKey);
@@ -268,8 +294,18 @@ Deno.test("the key table marks unused and old keys with the action that fixes th
   await t.step("a recently used, young key has no flag", () => {
     assert.deepEqual(keyFlags(key({}), now), { flags: [], suggest: null });
   });
-  await t.step("a never-used key: delete unused keys", () => {
-    const r = keyFlags(key({ lastUsedAt: null }), now);
+  await t.step("a key not used yet is not flagged in its first 7 days", () => {
+    const fresh = (ms: number) =>
+      key({ lastUsedAt: null, createdAt: new Date(now - ms).toISOString() });
+    assert.deepEqual(keyFlags(fresh(60_000), now), { flags: [], suggest: null });
+    assert.deepEqual(keyFlags(fresh(7 * DAY - 60_000), now), { flags: [], suggest: null });
+    assert.equal(keyFlags(fresh(7 * DAY), now).suggest, "delete");
+  });
+  await t.step("a never-used key older than 7 days: delete unused keys", () => {
+    const r = keyFlags(
+      key({ lastUsedAt: null, createdAt: new Date(now - 8 * DAY).toISOString() }),
+      now,
+    );
     assert.deepEqual(r.flags.map((f) => f.label), ["Never used"]);
     assert.match(r.flags[0].advice, /Delete unused keys/);
     assert.equal(r.suggest, "delete");
@@ -302,13 +338,120 @@ Deno.test("the key table marks unused and old keys with the action that fixes th
       assert.match(html, /Never used/);
       assert.match(html, /91 days old/);
       assert.match(html, /Rotate keys periodically/);
-      // Never used wins: the suggested action is Delete, described by the flag text.
+      // Never used wins: the suggested action is Delete, named with the key, described by the flag.
       assert.match(
         html,
-        /<summary class="suggested" aria-describedby="advice-key_[0-9A-Za-z]{22}">Delete…/,
+        /<summary class="suggested" aria-label="Delete key old" aria-describedby="advice-key_[0-9A-Za-z]{22}">Delete…/,
       );
     } finally {
       await ctx.close();
     }
   });
+});
+
+Deno.test("the new key survives the redirect only through a short-lived, single-read flash", async (t) => {
+  const ctx = await makeTestApp();
+  try {
+    const cookie = await signUpByForm(ctx.app);
+    const other = await signUpByForm(ctx.app);
+    const post = () =>
+      ctx.app.request(`${BASE}/settings/api-keys`, withCookieForm(cookie, { name: "flash" }));
+    await t.step("the flash is not readable by another account", async () => {
+      const location = (await post()).headers.get("Location") ?? "";
+      assert.match(location, FLASH_LOCATION);
+      const html = await (await ctx.app.request(`${BASE}${location}`, withCookie(other))).text();
+      assert.equal(shownKey(html), null);
+      const own = await (await ctx.app.request(`${BASE}${location}`, withCookie(cookie))).text();
+      assert.match(shownKey(own) ?? "", /^inb_/);
+    });
+    await t.step("a flash not read within 2 minutes shows nothing", async () => {
+      const location = (await post()).headers.get("Location") ?? "";
+      ctx.clock.advance(2 * 60_000 + 1);
+      const html = await (await ctx.app.request(`${BASE}${location}`, withCookie(cookie))).text();
+      assert.equal(shownKey(html), null);
+    });
+    await t.step("a made-up flash id shows nothing", async () => {
+      const res = await ctx.app.request(
+        `${BASE}/settings/api-keys?flash=fl_${"A".repeat(22)}`,
+        withCookie(cookie),
+      );
+      assert.equal(res.status, 200);
+      assert.equal(shownKey(await res.text()), null);
+    });
+  } finally {
+    await ctx.close();
+  }
+});
+
+Deno.test("the API keys page is usable by keyboard and screen reader", async () => {
+  const ctx = await makeTestApp();
+  try {
+    const cookie = await signUpByForm(ctx.app);
+    const { html } = await postThenGet(ctx.app, cookie, "/settings/api-keys", {
+      name: "production-server",
+    });
+    // Per-row actions carry the key's name.
+    assert.match(html, /<summary[^>]* aria-label="Delete key production-server"/);
+    assert.match(html, /<summary[^>]* aria-label="Roll key production-server"/);
+    // The new-key panel can take focus, is focused on load and is announced.
+    assert.match(html, /<section[^>]*id="new-key-panel"[^>]*tabindex="-1"[^>]*autofocus/);
+    assert.match(html, /role="alert"[^>]*>\s*New API key production-server created/);
+    // Popovers are marked for the served script (Escape, one at a time); no inline script.
+    assert.equal([...html.matchAll(/<details class="(roll|delete) popover">/g)].length, 2);
+    assert.doesNotMatch(html, /<script>/);
+    const js = await (await ctx.app.request(`${BASE}/assets/dashboard.js`)).text();
+    assert.match(js, /"Escape"/);
+    assert.match(js, /data-autofocus/);
+  } finally {
+    await ctx.close();
+  }
+});
+
+Deno.test("key hygiene marks: no focus-like ring, rolled pairs labelled, the cap visible", async (t) => {
+  const ctx = await makeTestApp({ config: { maxApiKeysPerAccount: 4 } });
+  try {
+    const cookie = await signUpByForm(ctx.app);
+    await t.step("the suggested action is not highlighted with a ring", async () => {
+      const css = await (await ctx.app.request(`${BASE}/assets/dashboard.css`)).text();
+      const rule = /summary\.suggested\s*\{([^}]*)\}/.exec(css)?.[1] ?? "";
+      assert.notEqual(rule, "");
+      assert.doesNotMatch(rule, /box-shadow|outline/);
+    });
+    const { html: created } = await postThenGet(ctx.app, cookie, "/settings/api-keys", {
+      name: "ci",
+    });
+    const id = /\/settings\/api-keys\/(key_[0-9A-Za-z]{22})\/roll/.exec(created)?.[1];
+    const oldStart = /<code>(inb_[0-9A-Za-z]+)…<\/code>/.exec(created)?.[1] ?? "";
+    await t.step("a rolled key and its replacement say which replaced which", async () => {
+      const { html } = await postThenGet(ctx.app, cookie, `/settings/api-keys/${id}/roll`, {
+        expiresInHours: "1",
+      });
+      const starts = [...html.matchAll(/<code>(inb_[0-9A-Za-z]+)…<\/code>/g)].map((m) => m[1]);
+      const newStart = starts.find((s) => s !== oldStart) ?? "";
+      assert.ok(newStart);
+      assert.match(html, new RegExp(`Replaced by ci \\(${newStart}…\\)`));
+      assert.match(html, new RegExp(`Replaces ci \\(${oldStart}…\\)`));
+    });
+    await t.step("after the grace the marks are gone", async () => {
+      ctx.clock.advance(3_600_000);
+      const html = await (await ctx.app.request(`${BASE}/settings/api-keys`, withCookie(cookie)))
+        .text();
+      assert.doesNotMatch(html, /Replaced by|Replaces/);
+    });
+    await t.step("at the cap: a banner and a disabled, described button", async () => {
+      await postThenGet(ctx.app, cookie, "/settings/api-keys", { name: "two" });
+      const below = await (await ctx.app.request(`${BASE}/settings/api-keys`, withCookie(cookie)))
+        .text();
+      assert.doesNotMatch(below, /Key limit reached/);
+      await postThenGet(ctx.app, cookie, "/settings/api-keys", { name: "three" });
+      const html = await (await ctx.app.request(`${BASE}/settings/api-keys`, withCookie(cookie)))
+        .text();
+      assert.match(html, /id="key-cap" role="status"><strong>Key limit reached:<\/strong>/);
+      assert.match(html, /<button type="submit" disabled(="")? aria-describedby="key-cap">/);
+      const css = await (await ctx.app.request(`${BASE}/assets/dashboard.css`)).text();
+      assert.match(css, /button:disabled[^{]*\{[^}]*background: #e4e7ed/);
+    });
+  } finally {
+    await ctx.close();
+  }
 });

@@ -18,7 +18,7 @@ import {
 import { dumpDiff, dumpKv } from "./_faulty_kv.ts";
 import { createAccountWithKey, makeTestApp, type TestApp } from "./_helpers.ts";
 import { errorShapeProblems, seedVerifiedDomain, type Seen, seen, Tally } from "./_hardening.ts";
-import { BASE, json, signUp, withCookie } from "./sessions_helpers.ts";
+import { BASE, cookieFrom, fromIp, json, signUp, withCookie } from "./sessions_helpers.ts";
 
 /** The fake clock never moves, so one rate-limit window would cover the whole test. */
 const UNLIMITED = { max: 1_000_000_000, windowMs: 1000, failOpen: false };
@@ -93,7 +93,7 @@ async function bodyRoutes(h: TestApp): Promise<BodyRoute[]> {
     },
     {
       method: "POST",
-      documented: null,
+      documented: "/api/auth/sign-up",
       target: () =>
         Promise.resolve({
           path: "/api/auth/sign-up",
@@ -104,7 +104,7 @@ async function bodyRoutes(h: TestApp): Promise<BodyRoute[]> {
     },
     {
       method: "POST",
-      documented: null,
+      documented: "/api/auth/sign-in",
       target: () =>
         Promise.resolve({
           path: "/api/auth/sign-in",
@@ -113,6 +113,83 @@ async function bodyRoutes(h: TestApp): Promise<BodyRoute[]> {
         }),
       okStatus: 200,
     },
+    ...authBodyRoutes(h, session, password, () => ++n),
+  ];
+}
+
+/** better-auth's JSON-body routes; those that change an account get a fresh one per call. */
+function authBodyRoutes(
+  h: TestApp,
+  session: { cookie: string; email: string },
+  password: string,
+  next: () => number,
+): BodyRoute[] {
+  const route = (
+    path: string,
+    okStatus: number,
+    target: () => Promise<{ headers: HeadersInit; valid: Record<string, unknown> }>,
+  ): BodyRoute => ({
+    method: "POST",
+    documented: path,
+    target: async () => ({ path, ...(await target()) }),
+    okStatus,
+  });
+  /** A new account's session, signed up from its own address (sign-up is throttled by address). */
+  const fresh = async () => {
+    const n = next();
+    const res = await h.app.request(
+      `${BASE}/api/auth/sign-up`,
+      json({ email: `fresh-${n}-${crypto.randomUUID().slice(0, 6)}@example.com`, password }),
+      fromIp(`198.51.${n >> 8 & 255}.${n & 255}`),
+    );
+    assert.equal(res.status, 201, await res.clone().text());
+    return { Cookie: cookieFrom(res) };
+  };
+  return [
+    route("/api/auth/sign-up/email", 200, () =>
+      Promise.resolve({
+        headers: {},
+        valid: {
+          name: "New",
+          email: `ba-${next()}-${crypto.randomUUID().slice(0, 6)}@example.com`,
+          password,
+        },
+      })),
+    route(
+      "/api/auth/sign-in/email",
+      200,
+      () => Promise.resolve({ headers: {}, valid: { email: session.email, password } }),
+    ),
+    route(
+      "/api/auth/update-user",
+      200,
+      () =>
+        Promise.resolve({ headers: { Cookie: session.cookie }, valid: { name: `Name ${next()}` } }),
+    ),
+    route("/api/auth/change-password", 200, async () => ({
+      headers: await fresh(),
+      valid: { currentPassword: password, newPassword: `${password} ${next()}` },
+    })),
+    route("/api/auth/revoke-session", 200, async () => ({
+      headers: await fresh(),
+      valid: { token: "ses_none" },
+    })),
+    route(
+      "/api/auth/request-password-reset",
+      200,
+      () => Promise.resolve({ headers: {}, valid: { email: `nobody-${next()}@example.com` } }),
+    ),
+    // No reset token here: the valid shape reaches the token check, which refuses it (400).
+    route(
+      "/api/auth/reset-password",
+      400,
+      () =>
+        Promise.resolve({ headers: {}, valid: { newPassword: `${password}!`, token: "unknown" } }),
+    ),
+    route("/api/auth/delete-user", 200, async () => ({
+      headers: await fresh(),
+      valid: { password },
+    })),
   ];
 }
 

@@ -6,6 +6,20 @@ import { assertMatchesDocument, deref, type OpenApiDoc } from "./openapi_fixture
 
 type Json = Record<string, unknown>;
 const METHODS = ["get", "post", "put", "patch", "delete"];
+/** Operations that need no credential; every other one names its scheme and answers 401. */
+const PUBLIC_OPERATIONS = [
+  "get /api/e2/openapi.json",
+  "get /api/e2/docs",
+  "get /healthz",
+  "post /api/auth/sign-up",
+  "post /api/auth/sign-in",
+  "post /api/auth/sign-out",
+  "post /api/auth/sign-up/email",
+  "post /api/auth/sign-in/email",
+  "get /api/auth/get-session",
+  "post /api/auth/request-password-reset",
+  "post /api/auth/reset-password",
+];
 
 Deno.test("the OpenAPI document is served without authentication as OpenAPI 3.1 JSON", async () => {
   const ctx = await domainTestApp();
@@ -23,15 +37,15 @@ Deno.test("the OpenAPI document is served without authentication as OpenAPI 3.1 
   }
 });
 
-Deno.test("every /api/e2 route the app serves is in the document, and nothing else", async (t) => {
+Deno.test("every API route the app serves (/api/e2, /api/auth, /healthz) is in the document, and nothing else", async (t) => {
   const ctx = await domainTestApp();
   try {
     const served = new Set<string>();
     for (const r of ctx.app.routes) {
       const method = r.method.toLowerCase();
-      if (!METHODS.includes(method) || !r.path.startsWith("/api/e2/") || r.path.includes("*")) {
-        continue;
-      }
+      const api = r.path.startsWith("/api/e2/") || r.path.startsWith("/api/auth/") ||
+        r.path === "/healthz";
+      if (!METHODS.includes(method) || !api || r.path.includes("*")) continue;
       served.add(`${method} ${openApiPath(r.path)}`);
     }
     const documented = new Set<string>();
@@ -56,6 +70,11 @@ Deno.test("every /api/e2 route the app serves is in the document, and nothing el
           "get /api/e2/docs",
           "post /api/e2/auth/revoke-key",
           "get /api/e2/api-keys",
+          "get /healthz",
+          "post /api/auth/sign-in",
+          "post /api/auth/sign-up/email",
+          "get /api/auth/get-session",
+          "post /api/auth/delete-user",
         ]
       ) assert.ok(documented.has(op), op);
     });
@@ -83,7 +102,7 @@ Deno.test("the document names both security schemes and every error response", a
         await t.step(`${method.toUpperCase()} ${path}`, () => {
           const responses = op.responses as Record<string, Json>;
           const security = op.security as Json[];
-          const open = path === "/api/e2/openapi.json" || path === "/api/e2/docs";
+          const open = PUBLIC_OPERATIONS.includes(`${method} ${path}`);
           if (open) {
             assert.deepEqual(security, []);
           } else {
@@ -150,6 +169,10 @@ Deno.test("real error responses validate against the document", async (t) => {
       ],
       ["POST", "/api/e2/auth/revoke-key", {}, 401],
       ["POST", "/api/e2/auth/revoke-key", bearer(key), 200],
+      ["GET", "/healthz", {}, 200],
+      ["GET", "/api/auth/get-session", {}, 200],
+      ["GET", "/api/auth/session", {}, 401],
+      ["GET", "/api/auth/list-sessions", {}, 401],
     ];
     for (const [method, path, init, status] of cases) {
       await t.step(`${method} ${path} -> ${status}`, async () => {

@@ -264,8 +264,14 @@ Deno.test("PUBLIC_URL decides the CSRF origin, the snippets and the OpenAPI serv
         }),
         PROXY_PEER,
       );
-      assert.equal(res.status, 200);
-      assert.match(await res.text(), /curl https:\/\/api\.example\.com\/api\/e2\/domains/);
+      // Post/Redirect/Get: the new key's page is the redirect target.
+      assert.equal(res.status, 303);
+      const page = await ctx.app.request(
+        `${NGINX_URL}${res.headers.get("Location")}`,
+        withCookie(cookie),
+        PROXY_PEER,
+      );
+      assert.match(await page.text(), /curl https:\/\/api\.example\.com\/api\/e2\/domains/);
     });
     await t.step("the OpenAPI document names the public URL", async () => {
       const doc = await (await ctx.app.request(`${NGINX_URL}/api/e2/openapi.json`)).json();

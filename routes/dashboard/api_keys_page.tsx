@@ -10,6 +10,8 @@ import { Banner, Layout } from "./layout.tsx";
 const DAY_MS = 86_400_000;
 export const UNUSED_DAYS = 30;
 export const ROTATE_DAYS = 90;
+/** A key never used is flagged only once it is this old: a fresh key has not had its chance. */
+export const NEVER_USED_DAYS = 7;
 
 export const EXPIRY_OPTIONS: { value: string; label: string }[] = [
   { value: "", label: "Never" },
@@ -39,12 +41,15 @@ export function keyFlags(
   if (k.expiresAt !== null && Date.parse(k.expiresAt) <= nowMs) {
     flags.push({ kind: "expired", label: "Expired", advice: "It no longer works: delete it." });
   }
+  const ageDays = Math.floor((nowMs - created) / DAY_MS);
   if (k.lastUsedAt === null) {
-    flags.push({
-      kind: "unused",
-      label: "Never used",
-      advice: "Delete unused keys: if nothing needs this key, delete it.",
-    });
+    if (ageDays >= NEVER_USED_DAYS) {
+      flags.push({
+        kind: "unused",
+        label: "Never used",
+        advice: "Delete unused keys: if nothing needs this key, delete it.",
+      });
+    }
   } else {
     const idleDays = Math.floor((nowMs - Date.parse(k.lastUsedAt)) / DAY_MS);
     if (idleDays >= UNUSED_DAYS) {
@@ -55,7 +60,6 @@ export function keyFlags(
       });
     }
   }
-  const ageDays = Math.floor((nowMs - created) / DAY_MS);
   if (ageDays >= ROTATE_DAYS) {
     flags.push({
       kind: "old",
@@ -123,10 +127,16 @@ function When(props: { iso: string | null; nowMs: number; none: string }) {
 
 export type NewKeyShown = { key: string; id: string; name: string; expiresAt: string | null };
 
+type KeyRef = { name: string; start: string };
+/** Per key id: the key that replaced it (grace period running) or the key it replaces. */
+export type RollLinks = Record<string, { replacedBy?: KeyRef; replaces?: KeyRef }>;
+
 export type ApiKeysPageProps = {
   email: string;
   origin: string;
   keys: ApiKeyView[];
+  /** Rolled keys in their grace period and their replacements. */
+  rolls?: RollLinks;
   nowMs: number;
   maxKeys: number;
   newKey?: NewKeyShown;
@@ -139,8 +149,18 @@ export type ApiKeysPageProps = {
 function NewKeyPanel(props: { newKey: NewKeyShown; origin: string }) {
   const { newKey } = props;
   return (
-    <section class="card newkey" aria-labelledby="newkey-title" id="new-key-panel">
+    <section
+      class="card newkey"
+      aria-labelledby="newkey-title"
+      id="new-key-panel"
+      tabindex={-1}
+      autofocus
+      data-autofocus
+    >
       <h2 id="newkey-title">Your new API key: {newKey.name}</h2>
+      <p class="visually-hidden" role="alert">
+        New API key {newKey.name} created. Copy it now: it won't be shown again.
+      </p>
       <label for="new-key">API key</label>
       <div class="keyline">
         <input
@@ -179,7 +199,28 @@ curl ${props.origin}/api/e2/domains \\
   );
 }
 
-function KeyRow(props: { k: ApiKeyView; nowMs: number }) {
+function RollNote(props: { link?: { replacedBy?: KeyRef; replaces?: KeyRef } }) {
+  const l = props.link;
+  if (!l) return null;
+  return (
+    <>
+      {l.replacedBy
+        ? (
+          <span class="flag rolled">
+            Replaced by {l.replacedBy.name} ({l.replacedBy.start}…)
+          </span>
+        )
+        : null}
+      {l.replaces
+        ? <span class="flag rolled">Replaces {l.replaces.name} ({l.replaces.start}…)</span>
+        : null}
+    </>
+  );
+}
+
+function KeyRow(
+  props: { k: ApiKeyView; nowMs: number; link?: { replacedBy?: KeyRef; replaces?: KeyRef } },
+) {
   const { k, nowMs } = props;
   const { flags, suggest } = keyFlags(k, nowMs);
   const adviceId = `advice-${k.id}`;
@@ -187,6 +228,7 @@ function KeyRow(props: { k: ApiKeyView; nowMs: number }) {
     <tr data-key-id={k.id}>
       <td>
         <strong>{k.name}</strong>
+        <RollNote link={props.link} />
       </td>
       <td>
         <code>{k.start}…</code>
@@ -206,9 +248,10 @@ function KeyRow(props: { k: ApiKeyView; nowMs: number }) {
       </td>
       <td>
         <div class="actions">
-          <details class="roll">
+          <details class="roll popover">
             <summary
               class={suggest === "roll" ? "suggested" : undefined}
+              aria-label={`Roll key ${k.name}`}
               aria-describedby={suggest === "roll" ? adviceId : undefined}
             >
               Roll…
@@ -228,12 +271,13 @@ function KeyRow(props: { k: ApiKeyView; nowMs: number }) {
                   />
                 ))}
               </select>
-              <button type="submit">Roll key</button>
+              <button type="submit" aria-label={`Roll key ${k.name} now`}>Roll key</button>
             </form>
           </details>
-          <details class="delete">
+          <details class="delete popover">
             <summary
               class={suggest === "delete" ? "suggested" : undefined}
+              aria-label={`Delete key ${k.name}`}
               aria-describedby={suggest === "delete" ? adviceId : undefined}
             >
               Delete…
@@ -244,7 +288,9 @@ function KeyRow(props: { k: ApiKeyView; nowMs: number }) {
                 <strong>{k.name}</strong>? Anything using it stops working at once. This cannot be
                 undone.
               </p>
-              <button type="submit" class="danger">Delete key</button>
+              <button type="submit" class="danger" aria-label={`Delete key ${k.name} now`}>
+                Delete key
+              </button>
             </form>
           </details>
         </div>
@@ -262,6 +308,14 @@ export function ApiKeysPage(props: ApiKeysPageProps) {
       {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
       {props.notice ? <Banner kind="ok">{props.notice}</Banner> : null}
       {props.newKey ? <NewKeyPanel newKey={props.newKey} origin={props.origin} /> : null}
+      {full
+        ? (
+          <div class="alert cap" id="key-cap" role="status">
+            <strong>Key limit reached:</strong> you have {props.keys.length} of {props.maxKeys}{" "}
+            keys. Delete a key you no longer use before generating another.
+          </div>
+        )
+        : null}
 
       <section class="card" aria-labelledby="generate-title">
         <h2 id="generate-title">Generate a new API key</h2>
@@ -293,7 +347,13 @@ export function ApiKeysPage(props: ApiKeysPageProps) {
               </select>
             </div>
             <div class="field">
-              <button type="submit" disabled={full}>Generate API key</button>
+              <button
+                type="submit"
+                disabled={full}
+                aria-describedby={full ? "key-cap" : undefined}
+              >
+                Generate API key
+              </button>
             </div>
           </div>
           <p class="hint" id="key-name-hint">
@@ -326,7 +386,9 @@ export function ApiKeysPage(props: ApiKeysPageProps) {
                 </tr>
               </thead>
               <tbody>
-                {props.keys.map((k) => <KeyRow key={k.id} k={k} nowMs={props.nowMs} />)}
+                {props.keys.map((k) => (
+                  <KeyRow key={k.id} k={k} nowMs={props.nowMs} link={props.rolls?.[k.id]} />
+                ))}
               </tbody>
             </table>
           )}

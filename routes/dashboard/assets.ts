@@ -49,6 +49,35 @@ export const DASHBOARD_JS =
     }
   });
 
+  // The Roll/Delete confirmations are <details> popovers: one open at a time, Escape closes it.
+  function closePopover(details, refocus) {
+    details.open = false;
+    var summary = details.querySelector("summary");
+    if (refocus && summary) summary.focus();
+  }
+  document.addEventListener("toggle", function (event) {
+    var opened = event.target;
+    if (!opened.matches || !opened.matches("details.popover") || !opened.open) return;
+    var open = document.querySelectorAll("details.popover[open]");
+    for (var j = 0; j < open.length; j++) if (open[j] !== opened) closePopover(open[j], false);
+  }, true);
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var open = document.querySelectorAll("details.popover[open]");
+    if (open.length === 0) return;
+    event.preventDefault();
+    for (var j = 0; j < open.length; j++) closePopover(open[j], open[j].contains(document.activeElement));
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("details.popover")) return;
+    var open = document.querySelectorAll("details.popover[open]");
+    for (var j = 0; j < open.length; j++) closePopover(open[j], false);
+  });
+
+  // A freshly generated key: move focus to its panel so it is read out.
+  var panel = document.querySelector("[data-autofocus]");
+  if (panel && document.activeElement !== panel) panel.focus();
+
   // Show the copy button only when this script runs (it needs JavaScript).
   var buttons = document.querySelectorAll("[data-copy-target]");
   for (var i = 0; i < buttons.length; i++) buttons[i].hidden = false;
@@ -139,7 +168,14 @@ details > summary {
   border: 1px solid #b9c0cc; border-radius: 6px; background: #fff; display: inline-block;
 }
 details > summary::-webkit-details-marker { display: none; }
-details > summary.suggested { border-color: var(--accent); box-shadow: 0 0 0 2px #c9d1ff; }
+/* The suggested fix: a filled, dashed-edge button, never a ring (rings mean focus). */
+details > summary.suggested { background: #fff0d6; border: 1px dashed #7a4b00; }
+.flag.rolled { background: #eceef3; color: #3a4253; }
+.alert.cap { background: var(--warn-bg); border-color: var(--warn-line); }
+button:disabled, button:disabled:hover {
+  background: #e4e7ed; border-color: #c3c8d2; color: #5b6475; cursor: not-allowed;
+}
+.newkey:focus { outline: 3px solid #8fa0ff; outline-offset: 2px; }
 details.delete > summary { color: var(--danger); }
 details[open] > summary { background: #eef0fd; }
 details .panel {

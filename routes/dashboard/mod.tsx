@@ -28,7 +28,7 @@ import { bindClient } from "../../lib/client.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { accountSuspended, HttpError, writeConflict } from "../../lib/errors.ts";
 import { ConflictError } from "../../store/errors.ts";
-import { apiKeyView } from "../../store/api_keys.ts";
+import { type ApiKeyRecord, apiKeyView } from "../../store/api_keys.ts";
 import type { TenantStore } from "../../store/tenant.ts";
 import { createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "../api_keys.ts";
 import {
@@ -40,7 +40,13 @@ import {
   signUpBody,
   updateUserBody,
 } from "../auth.ts";
-import { ApiKeysPage, type ApiKeysPageProps, formatDate } from "./api_keys_page.tsx";
+import {
+  ApiKeysPage,
+  type ApiKeysPageProps,
+  formatDate,
+  type NewKeyShown,
+  type RollLinks,
+} from "./api_keys_page.tsx";
 import { DASHBOARD_CSS, DASHBOARD_JS, FAVICON_SVG } from "./assets.ts";
 import { SignInPage, SignUpPage } from "./auth_pages.tsx";
 import { FORGOT_PATH, ForgotPasswordPage, RESET_PATH, ResetPasswordPage } from "./reset_pages.tsx";
@@ -57,6 +63,24 @@ export type DashboardDeps = {
 
 const MAX_FORM_BYTES = 16 * 1024;
 const KEYS_PATH = "/settings/api-keys";
+
+/** What a key POST hands to the page after its redirect, through the one-time flash. */
+type KeyFlash = { newKey: NewKeyShown; notice?: string };
+
+/** "replaced by" / "replaces" marks for keys rolled with a grace period that has not ended. */
+function rollLinks(records: ApiKeyRecord[], nowMs: number): RollLinks {
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const links: RollLinks = {};
+  for (const old of records) {
+    if (old.replacedBy === undefined) continue;
+    if (old.expiresAt !== null && Date.parse(old.expiresAt) <= nowMs) continue;
+    const created = byId.get(old.replacedBy);
+    if (!created) continue;
+    links[old.id] = { ...links[old.id], replacedBy: { name: created.name, start: created.start } };
+    links[created.id] = { ...links[created.id], replaces: { name: old.name, start: old.start } };
+  }
+  return links;
+}
 
 type Html = string | Promise<string>;
 
@@ -348,12 +372,14 @@ export function dashboardRoutes(deps: DashboardDeps) {
   ): Promise<Response> {
     const store = c.var.store;
     const [user, keys] = await Promise.all([store.user(), store.apiKeys.list()]);
+    const nowMs = clock();
     return page(
       <ApiKeysPage
         email={user.email}
         origin={c.get("client").site.origin}
         keys={keys.map(apiKeyView)}
-        nowMs={clock()}
+        rolls={rollLinks(keys, nowMs)}
+        nowMs={nowMs}
         maxKeys={maxKeys}
         {...extra}
       />,
@@ -362,7 +388,18 @@ export function dashboardRoutes(deps: DashboardDeps) {
     );
   }
 
-  app.get(KEYS_PATH, (c) => keysPage(c, { notice: NOTICES[c.req.query("notice") ?? ""] }));
+  /** Post/Redirect/Get: the new key waits in a one-time server-side flash named by an opaque id. */
+  async function redirectWithKey(c: Context<AppEnv>, flash: KeyFlash): Promise<Response> {
+    const id = await c.var.store.flash.put(flash);
+    return redirect(`${KEYS_PATH}?flash=${id}`);
+  }
+
+  app.get(KEYS_PATH, async (c) => {
+    const flashId = c.req.query("flash");
+    const flash = flashId ? await c.var.store.flash.take<KeyFlash>(flashId) : null;
+    const notice = flash?.notice ?? NOTICES[c.req.query("notice") ?? ""];
+    return keysPage(c, { notice, ...(flash ? { newKey: flash.newKey } : {}) });
+  });
 
   app.post(KEYS_PATH, sameOrigin, formLimit, async (c) => {
     const form = await formFields(c);
@@ -383,7 +420,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
           nowMs: clock(),
         })
       );
-      return keysPage(c, {
+      return await redirectWithKey(c, {
         newKey: { key, id: record.id, name: record.name, expiresAt: record.expiresAt },
       });
     } catch (err) {
@@ -420,7 +457,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
         : `Rolled “${old.name}”: the old key keeps working until ${
           formatDate(old.expiresAt)
         }. Update your applications before then.`;
-      return keysPage(c, {
+      return await redirectWithKey(c, {
         notice,
         newKey: { key, id: record.id, name: record.name, expiresAt: record.expiresAt },
       });

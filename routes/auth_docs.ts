@@ -1,0 +1,288 @@
+/**
+ * OpenAPI descriptions of `/api/auth/*` (routes/auth.ts, mounted as a plain Hono router) and
+ * `/healthz` (app.ts), using the request schemas those routes validate with. The openapi test
+ * fails when one of them is served but not described here, or described but not served.
+ */
+import { z } from "zod";
+import {
+  changePasswordBody,
+  deleteUserBody,
+  requestPasswordResetBody,
+  resetPasswordBody,
+  revokeSessionBody,
+  signInBody,
+  signInEmailBody,
+  signUpBody,
+  signUpEmailBody,
+  updateUserBody,
+} from "./auth.ts";
+import type { RouteRegistry } from "./registry.ts";
+
+const user = z.object({
+  id: z.string().describe("The account's id (usr_…)."),
+  email: z.string(),
+  name: z.string().nullable().describe("Display name; null for accounts made before names."),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const baUser = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  emailVerified: z.boolean().describe("Always false: this server does not verify e-mail."),
+  image: z.null(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const baSession = z.object({
+  id: z.string().describe("The session's id (ses_…)."),
+  token: z.string().describe("The session's id again: the cookie token is never in a body."),
+  userId: z.string(),
+  expiresAt: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  lastSeenAt: z.string(),
+  ipAddress: z.string().nullable(),
+  userAgent: z.string().nullable(),
+  current: z.boolean().describe("true for the session that made the request."),
+});
+
+const signedIn = z.object({
+  user,
+  session: z.object({ id: z.string(), expiresAt: z.string() }),
+});
+
+const baSignedIn = z.object({
+  token: z.null().describe("Always null: the session travels in the cookie only."),
+  redirect: z.boolean(),
+  user: baUser,
+});
+
+const status = z.object({ status: z.boolean() });
+const success = z.object({ success: z.boolean(), message: z.string() });
+
+const COOKIE = "Sets the session cookie (and the device cookie).";
+const SAME_ORIGIN = "Refused with 403 from another origin (CSRF).";
+
+export function describeAuthRoutes(registry: RouteRegistry): void {
+  const tags = ["Accounts"];
+  const open = { tags, auth: false } as const;
+  const session = { tags, security: ["session" as const] };
+  registry
+    .describe({
+      method: "get",
+      path: "/healthz",
+      operationId: "getHealth",
+      summary: "Health check",
+      description: "Answers 200 when the KV store answers within a second, 503 otherwise.",
+      tags: ["Operations"],
+      auth: false,
+      responses: {
+        200: {
+          description: "The server and its KV store answer.",
+          schema: z.object({ status: z.literal("ok"), kv: z.literal("ok") }),
+          name: "Health",
+        },
+      },
+      errors: [503],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/sign-up",
+      operationId: "signUp",
+      summary: "Create an account",
+      description: `Creates the account and signs it in. ${COOKIE} ${SAME_ORIGIN}`,
+      ...open,
+      body: signUpBody,
+      bodyName: "SignUpParams",
+      responses: { 201: { description: "Signed up.", schema: signedIn, name: "SignedIn" } },
+      errors: [400, 403, 409, 413, 415, 429],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/sign-in",
+      operationId: "signIn",
+      summary: "Sign in",
+      description: `${COOKIE} ${SAME_ORIGIN}`,
+      ...open,
+      body: signInBody,
+      bodyName: "SignInParams",
+      responses: { 200: { description: "Signed in.", schema: signedIn, name: "SignedIn" } },
+      errors: [400, 401, 403, 413, 415, 429],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/sign-out",
+      operationId: "signOut",
+      summary: "Sign out",
+      description: `Ends the caller's session, if any, and clears the cookie. ${SAME_ORIGIN}`,
+      ...open,
+      responses: { 200: { description: "Signed out.", schema: success, name: "Success" } },
+      errors: [403],
+    })
+    .describe({
+      method: "get",
+      path: "/api/auth/session",
+      operationId: "getSession",
+      summary: "The signed-in account",
+      description: "401 without a live session; 403 `ACCOUNT_SUSPENDED` for a suspended account.",
+      ...session,
+      responses: { 200: { description: "The account and session.", schema: signedIn } },
+      errors: [403],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/sign-up/email",
+      operationId: "signUpEmail",
+      summary: "Create an account (better-auth)",
+      description: `better-auth's sign-up. ${COOKIE} ${SAME_ORIGIN}`,
+      ...open,
+      body: signUpEmailBody,
+      bodyName: "SignUpEmailParams",
+      responses: {
+        200: { description: "Signed up.", schema: baSignedIn, name: "BetterAuthSignedIn" },
+      },
+      errors: [400, 403, 409, 413, 415, 429],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/sign-in/email",
+      operationId: "signInEmail",
+      summary: "Sign in (better-auth)",
+      description: `better-auth's sign-in. ${COOKIE} ${SAME_ORIGIN}`,
+      ...open,
+      body: signInEmailBody,
+      bodyName: "SignInEmailParams",
+      responses: {
+        200: { description: "Signed in.", schema: baSignedIn, name: "BetterAuthSignedIn" },
+      },
+      errors: [400, 401, 403, 413, 415, 429],
+    })
+    .describe({
+      method: "get",
+      path: "/api/auth/get-session",
+      operationId: "getSessionBetterAuth",
+      summary: "The current session (better-auth)",
+      description: "`null` (200) when signed out, as better-auth answers.",
+      ...open,
+      responses: {
+        200: {
+          description: "The session and its user, or null.",
+          schema: z.object({ session: baSession, user: baUser }).nullable(),
+          name: "BetterAuthSession",
+        },
+      },
+      errors: [403],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/update-user",
+      operationId: "updateUser",
+      summary: "Change the display name",
+      description: SAME_ORIGIN,
+      ...session,
+      body: updateUserBody,
+      bodyName: "UpdateUserParams",
+      responses: { 200: { description: "Updated.", schema: status, name: "Status" } },
+      errors: [400, 403, 413, 415],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/change-password",
+      operationId: "changePassword",
+      summary: "Change the password",
+      description: "Keeps the caller's session; `revokeOtherSessions` defaults to true here. " +
+        SAME_ORIGIN,
+      ...session,
+      body: changePasswordBody,
+      bodyName: "ChangePasswordParams",
+      responses: {
+        200: {
+          description: "Changed.",
+          schema: z.object({ token: z.null(), user: baUser }),
+          name: "PasswordChanged",
+        },
+      },
+      errors: [400, 403, 413, 415],
+    })
+    .describe({
+      method: "get",
+      path: "/api/auth/list-sessions",
+      operationId: "listSessions",
+      summary: "List the account's sessions",
+      ...session,
+      responses: {
+        200: { description: "Every live session.", schema: z.array(baSession), name: "Sessions" },
+      },
+      errors: [403],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/revoke-session",
+      operationId: "revokeSession",
+      summary: "Sign one session out",
+      description: "`token` is the session's id, as list-sessions gives it; revoking your own " +
+        `signs you out. ${SAME_ORIGIN}`,
+      ...session,
+      body: revokeSessionBody,
+      bodyName: "RevokeSessionParams",
+      responses: { 200: { description: "Revoked (or no such session).", schema: status } },
+      errors: [400, 403, 413, 415],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/revoke-other-sessions",
+      operationId: "revokeOtherSessions",
+      summary: "Sign every other session out",
+      description: SAME_ORIGIN,
+      ...session,
+      responses: { 200: { description: "Revoked.", schema: status } },
+      errors: [403],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/request-password-reset",
+      operationId: "requestPasswordReset",
+      summary: "E-mail a password reset link",
+      description: "The same answer whether or not the address has an account. " + SAME_ORIGIN,
+      ...open,
+      body: requestPasswordResetBody,
+      bodyName: "RequestPasswordResetParams",
+      responses: {
+        200: {
+          description: "Requested.",
+          schema: z.object({ status: z.boolean(), message: z.string() }),
+          name: "ResetRequested",
+        },
+      },
+      errors: [400, 403, 413, 415, 429],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/reset-password",
+      operationId: "resetPassword",
+      summary: "Set a new password with a reset token",
+      description: "Consumes the token and signs every session of the account out. " +
+        SAME_ORIGIN,
+      ...open,
+      body: resetPasswordBody,
+      bodyName: "ResetPasswordParams",
+      responses: { 200: { description: "Password set.", schema: status } },
+      errors: [400, 403, 413, 415, 429],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/delete-user",
+      operationId: "deleteUser",
+      summary: "Delete the account",
+      description: "Deletes the account and everything it holds; needs the password. " +
+        SAME_ORIGIN,
+      ...session,
+      body: deleteUserBody,
+      bodyName: "DeleteUserParams",
+      responses: { 200: { description: "Deleted.", schema: success } },
+      errors: [400, 403, 413, 415],
+    });
+}
