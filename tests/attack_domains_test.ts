@@ -3,19 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { runAdmin } from "../admin/cli.ts";
-import { type Account, type DomainTestApp, domainTestApp } from "./domains_fixtures.ts";
-
-async function check(a: Account, id: string) {
-  const res = await a.request("GET", `/api/e2/domains/${id}?check=true`);
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body;
-}
-
-async function verify(ctx: DomainTestApp, a: Account, id: string, records: unknown[]) {
-  ctx.resolver.publish(records as Parameters<DomainTestApp["resolver"]["publish"]>[0]);
-  ctx.clock.advance(60_000);
-  return await check(a, id);
-}
+import { checkDomain, domainTestApp, publishAndCheck } from "./domains_fixtures.ts";
 
 Deno.test("releasing a name also releases the subdomains that were verified only by inheriting it", async (t) => {
   const ctx = await domainTestApp();
@@ -24,7 +12,7 @@ Deno.test("releasing a name also releases the subdomains that were verified only
     const owner = await ctx.account();
     const parent = await former.create("handover.example.com");
     assert.equal(parent.status, 201);
-    const verified = await verify(ctx, former, parent.body.id, parent.body.dnsRecords);
+    const verified = await publishAndCheck(ctx, former, parent.body.id, parent.body.dnsRecords);
     assert.equal(verified.status, "verified");
     // Verified at creation, by inheritance from the verified parent: no TXT record of its own.
     const child = await former.create("mail.handover.example.com");
@@ -37,7 +25,7 @@ Deno.test("releasing a name also releases the subdomains that were verified only
     await runAdmin(["domain:release", "--name", "handover.example.com"], io);
 
     await t.step("the former owner's inherited subdomain no longer holds its name", async () => {
-      const again = await check(former, child.body.id);
+      const again = await checkDomain(former, child.body.id);
       assert.notEqual(again.status, "verified", "still verified by inheriting a released parent");
     });
 
@@ -46,7 +34,7 @@ Deno.test("releasing a name also releases the subdomains that were verified only
       async () => {
         const mine = await owner.create("handover.example.com");
         assert.equal(mine.status, 201);
-        const ok = await verify(ctx, owner, mine.body.id, mine.body.dnsRecords);
+        const ok = await publishAndCheck(ctx, owner, mine.body.id, mine.body.dnsRecords);
         assert.equal(ok.status, "verified");
         const sub = await owner.create("mail.handover.example.com");
         assert.equal(sub.status, 201, JSON.stringify(sub.body));

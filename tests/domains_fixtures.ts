@@ -147,3 +147,22 @@ export async function domainTestApp(): Promise<DomainTestApp> {
     },
   };
 }
+
+/** `GET /api/e2/domains/{id}?check=true`, asserted 200; the body. */
+export async function checkDomain(a: Account, id: string) {
+  const res = await a.request("GET", `/api/e2/domains/${id}?check=true`);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return res.body;
+}
+
+/** Publishes `records`, moves past the DNS answer cache, and checks the domain. */
+export async function publishAndCheck(
+  ctx: DomainTestApp,
+  a: Account,
+  id: string,
+  records: Parameters<FakeResolver["publish"]>[0],
+) {
+  ctx.resolver.publish(records);
+  ctx.clock.advance(60_000);
+  return await checkDomain(a, id);
+}

@@ -7,20 +7,7 @@ import assert from "node:assert/strict";
 import { runAdmin } from "../admin/cli.ts";
 import { verifyStore } from "../admin/verify.ts";
 import { TAKEN_MESSAGE } from "../store/domains.ts";
-import { type Account, type DomainTestApp, domainTestApp } from "./domains_fixtures.ts";
-
-async function check(a: Account, id: string) {
-  const res = await a.request("GET", `/api/e2/domains/${id}?check=true`);
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body;
-}
-
-async function verify(ctx: DomainTestApp, a: Account, id: string, records: unknown[]) {
-  ctx.resolver.publish(records as Parameters<DomainTestApp["resolver"]["publish"]>[0]);
-  // Past the DNS answer cache, so the check sees what was just published.
-  ctx.clock.advance(60_000);
-  return await check(a, id);
-}
+import { checkDomain, domainTestApp, publishAndCheck } from "./domains_fixtures.ts";
 
 Deno.test("a squatter's pending name does not keep the real owner out, and loses it when the owner verifies", async (t) => {
   const ctx = await domainTestApp();
@@ -39,13 +26,13 @@ Deno.test("a squatter's pending name does not keep the real owner out, and loses
     });
 
     await t.step("the first account to verify it owns it", async () => {
-      const verified = await verify(ctx, owner, mine.body.id, mine.body.dnsRecords);
+      const verified = await publishAndCheck(ctx, owner, mine.body.id, mine.body.dnsRecords);
       assert.equal(verified.status, "verified");
       await ctx.assertConsistent();
     });
 
     await t.step("the squatter's copies fail at their next check, saying why", async () => {
-      const failed = await check(squatter, squat.body.id);
+      const failed = await checkDomain(squatter, squat.body.id);
       assert.equal(failed.status, "failed");
       const txt = failed.verificationCheck.dnsRecords.find((r: { type: string; name: string }) =>
         r.name.startsWith("_inbound.")
@@ -53,9 +40,9 @@ Deno.test("a squatter's pending name does not keep the real owner out, and loses
       assert.equal(txt.isVerified, false);
       assert.equal(txt.error, TAKEN_MESSAGE);
       // Even with the squatter's own TXT record published, it cannot verify a taken name.
-      const still = await verify(ctx, squatter, squat.body.id, squat.body.dnsRecords);
+      const still = await publishAndCheck(ctx, squatter, squat.body.id, squat.body.dnsRecords);
       assert.equal(still.status, "failed");
-      const sub = await check(squatter, squatSub.body.id);
+      const sub = await checkDomain(squatter, squatSub.body.id);
       assert.equal(sub.status, "failed");
       await ctx.assertConsistent();
     });
@@ -96,7 +83,7 @@ Deno.test("admin domain:release makes a verified name available again", async ()
     const first = await ctx.account();
     const second = await ctx.account();
     const created = await first.create("released.example.com");
-    await verify(ctx, first, created.body.id, created.body.dnsRecords);
+    await publishAndCheck(ctx, first, created.body.id, created.body.dnsRecords);
     assert.equal((await second.create("released.example.com")).status, 409);
 
     const out: string[] = [];
@@ -109,9 +96,9 @@ Deno.test("admin domain:release makes a verified name available again", async ()
     assert.equal(own.body.status, "failed");
     const taken = await second.create("released.example.com");
     assert.equal(taken.status, 201);
-    const won = await verify(ctx, second, taken.body.id, taken.body.dnsRecords);
+    const won = await publishAndCheck(ctx, second, taken.body.id, taken.body.dnsRecords);
     assert.equal(won.status, "verified");
-    assert.equal((await check(first, created.body.id)).status, "failed");
+    assert.equal((await checkDomain(first, created.body.id)).status, "failed");
     await ctx.assertConsistent();
     assert.deepEqual((await verifyStore(ctx.kv)).violations, []);
   } finally {

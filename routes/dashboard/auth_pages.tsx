@@ -35,7 +35,9 @@ function PlainHttpWarning(props: { origin: string }) {
 }
 
 /** The email field both forms share; `username` lets password managers pair it on sign-in. */
-function EmailField(props: AuthPageProps & { autocomplete: "email" | "username" }) {
+export function EmailField(
+  props: { email?: string; error?: string; autocomplete: "email" | "username"; children?: unknown },
+) {
   return (
     <div class="field">
       <label for="email">Email</label>
@@ -49,6 +51,29 @@ function EmailField(props: AuthPageProps & { autocomplete: "email" | "username" 
         value={props.email ?? ""}
         aria-describedby={props.error ? "form-error" : undefined}
       />
+      {props.children}
+    </div>
+  );
+}
+
+/** A new password's input with its length rules and a hint (sign-up, reset, password change). */
+export function NewPasswordField(
+  props: { id: string; name: string; label: string; children: unknown },
+) {
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      <input
+        type="password"
+        id={props.id}
+        name={props.name}
+        autocomplete="new-password"
+        required
+        minlength={MIN_PASSWORD_LENGTH}
+        maxlength={MAX_PASSWORD_LENGTH}
+        aria-describedby={`${props.id}-hint`}
+      />
+      <p class="hint" id={`${props.id}-hint`}>{props.children}</p>
     </div>
   );
 }
@@ -67,22 +92,9 @@ export function SignUpPage(props: AuthPageProps) {
           <input id="name" name="name" type="text" maxlength={100} autocomplete="name" />
         </div>
         <EmailField autocomplete="email" {...props} />
-        <div class="field">
-          <label for="password">Password</label>
-          <input
-            type="password"
-            id="password"
-            name="password"
-            autocomplete="new-password"
-            required
-            minlength={MIN_PASSWORD_LENGTH}
-            maxlength={MAX_PASSWORD_LENGTH}
-            aria-describedby="password-hint"
-          />
-          <p class="hint" id="password-hint">
-            At least {MIN_PASSWORD_LENGTH} characters. A passphrase of several words works well.
-          </p>
-        </div>
+        <NewPasswordField id="password" name="password" label="Password">
+          At least {MIN_PASSWORD_LENGTH} characters. A passphrase of several words works well.
+        </NewPasswordField>
         <button type="submit">Create account</button>
       </form>
       <p class="switch">

@@ -4,7 +4,8 @@
  * to this origin; the token travels in the form, never to another site (Referrer-Policy:
  * same-origin, no third-party resources).
  */
-import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
+import { MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
+import { EmailField, NewPasswordField } from "./auth_pages.tsx";
 import { Banner, Layout } from "./layout.tsx";
 
 export const FORGOT_PATH = "/forgot-password";
@@ -17,22 +18,12 @@ export function ForgotPasswordPage(props: { error?: string; notice?: string; ema
       {props.notice ? <Banner kind="ok">{props.notice}</Banner> : null}
       {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
       <form method="post" action={FORGOT_PATH} class="card" novalidate>
-        <div class="field">
-          <label for="email">Email</label>
-          <input
-            type="email"
-            id="email"
-            name="email"
-            autocomplete="username"
-            required
-            maxlength={254}
-            value={props.email ?? ""}
-          />
+        <EmailField autocomplete="username" email={props.email} error={props.error}>
           <p class="hint">
             If an account uses this email, a link to choose a new password is sent to it. The link
             works once, for one hour.
           </p>
-        </div>
+        </EmailField>
         <button type="submit">Send the reset link</button>
       </form>
       <p class="switch">
@@ -51,23 +42,10 @@ export function ResetPasswordPage(props: { token: string; valid: boolean; error?
         ? (
           <form method="post" action={RESET_PATH} class="card" novalidate>
             <input type="hidden" name="token" value={props.token} />
-            <div class="field">
-              <label for="password">New password</label>
-              <input
-                type="password"
-                id="password"
-                name="password"
-                autocomplete="new-password"
-                required
-                minlength={MIN_PASSWORD_LENGTH}
-                maxlength={MAX_PASSWORD_LENGTH}
-                aria-describedby="password-hint"
-              />
-              <p class="hint" id="password-hint">
-                At least {MIN_PASSWORD_LENGTH}{" "}
-                characters. Saving it signs out every session of the account.
-              </p>
-            </div>
+            <NewPasswordField id="password" name="password" label="New password">
+              At least {MIN_PASSWORD_LENGTH}{" "}
+              characters. Saving it signs out every session of the account.
+            </NewPasswordField>
             <button type="submit">Set the new password</button>
           </form>
         )

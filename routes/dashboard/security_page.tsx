@@ -8,6 +8,7 @@ import type { AccountSession } from "../../auth/accounts.ts";
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
 import { MAX_NAME_LENGTH } from "../../store/users.ts";
 import { formatDate, relative } from "./api_keys_page.tsx";
+import { NewPasswordField } from "./auth_pages.tsx";
 import { Banner, Layout } from "./layout.tsx";
 
 export const SECURITY_PATH = "/settings/security";
@@ -100,23 +101,10 @@ export function SecurityPage(props: SecurityPageProps) {
               autocomplete="current-password"
             />
           </div>
-          <div class="field">
-            <label for="new-password">New password</label>
-            <input
-              id="new-password"
-              name="newPassword"
-              type="password"
-              required
-              minlength={MIN_PASSWORD_LENGTH}
-              maxlength={MAX_PASSWORD_LENGTH}
-              autocomplete="new-password"
-              aria-describedby="new-password-hint"
-            />
-          </div>
-          <p class="hint" id="new-password-hint">
+          <NewPasswordField id="new-password" name="newPassword" label="New password">
             At least {MIN_PASSWORD_LENGTH}{" "}
             characters. Changing it signs out every other session; this one stays.
-          </p>
+          </NewPasswordField>
           <button type="submit">Change password</button>
         </form>
       </section>
