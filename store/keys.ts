@@ -27,6 +27,9 @@
  *                                                      and its expiresAt (checked on read); a newer token
  *                                                      replaces it, a reset deletes it in a checked commit
  *                                                      (store/password_reset.ts)
+ *   [userId, "audit", timeMs, eventId]                 AuditEvent: append-only security log, written in the commit
+ *                                                      of the change it records; expiresAtMs in the value
+ *                                                      (AUDIT_RETENTION_DAYS, checked on read) (store/audit.ts)
  *   [userId, "flash", flashId]                         one-time dashboard flash (a new API key after Post/
  *                                                      Redirect/Get), expiresAtMs in the value (checked on
  *                                                      read), read-and-deleted in one checked commit (store/flash.ts)
@@ -124,6 +127,10 @@ export const domainDescendantsRange = (userId: UserId, domain: string) => {
 };
 /** The account's one live password-reset token (its digest): a newer one replaces it. */
 /** A one-time flash shown by the dashboard after a redirect (store/flash.ts). */
+/** One audit event; newest first is a reverse read of auditPrefix (store/audit.ts). */
+export const auditEventKey = (userId: UserId, timeMs: number, eventId: string) =>
+  [userId, "audit", timeMs, eventId] as const;
+export const auditPrefix = (userId: UserId) => [userId, "audit"] as const;
 export const flashKey = (userId: UserId, flashId: string) => [userId, "flash", flashId] as const;
 export const passwordResetKey = (userId: UserId) => [userId, "password_reset"] as const;
 export const rateWindowKey = (userId: UserId, windowStartMs: number) =>

@@ -1,0 +1,114 @@
+/**
+ * The audit log's one write primitive. A security event is never written on its own: the caller
+ * adds it to the atomic operation that makes the change it records (`appendAudit(op, …)` before
+ * `op.commit()`), so an event exists exactly when its change does. Events are append-only: no
+ * route changes or deletes one; they expire after the retention period (the expiry is kept in the
+ * value and checked on read; `expireIn` only lets KV drop them later).
+ *
+ * Key: [userId, "audit", timeMs, eventId]: newest first is a reverse range read.
+ */
+import { newId } from "../lib/crypto.ts";
+import { auditEventKey } from "./keys.ts";
+
+export const AUDIT_ACTIONS = [
+  "api_key.created",
+  "api_key.updated",
+  "api_key.rolled",
+  "api_key.deleted",
+  "api_key.revoked",
+  "api_key.denied",
+  "session.created",
+  "session.sign_in_failed",
+  "session.revoked",
+  "user.password_changed",
+  "user.password_reset",
+  "user.two_factor_changed",
+  "user.suspended",
+  "user.unsuspended",
+  "domain.created",
+  "domain.verified",
+  "domain.deleted",
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** Who did it: a dashboard session, an API key, or an operator with the admin CLI. */
+export type AuditActor = { type: "session" | "api_key" | "admin"; id: string };
+
+/** Where the request came from; both null for the admin CLI. Never a credential. */
+export type AuditContext = {
+  actor: AuditActor;
+  ip: string | null;
+  userAgent: string | null;
+};
+
+export type AuditTarget = {
+  type: "api_key" | "session" | "user" | "domain";
+  id: string;
+  name?: string;
+};
+
+export type AuditOutcome = "success" | "failure" | "denied";
+
+export type AuditEvent = {
+  id: string;
+  time: string;
+  action: AuditAction;
+  actor: AuditActor;
+  target: AuditTarget;
+  ip: string | null;
+  userAgent: string | null;
+  outcome: AuditOutcome;
+  /** Non-secret details (e.g. the changed fields of an update, the refused scope). */
+  details?: Record<string, string | number | boolean | string[] | null>;
+  /** Epoch ms after which the event is treated as gone (AUDIT_RETENTION_DAYS). */
+  expiresAtMs: number;
+};
+
+export const DEFAULT_AUDIT_RETENTION_DAYS = 90;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** User agents are kept short: they are context, not evidence. */
+const MAX_USER_AGENT = 256;
+
+export type AuditInput = {
+  action: AuditAction;
+  target: AuditTarget;
+  outcome?: AuditOutcome;
+  details?: AuditEvent["details"];
+};
+
+/**
+ * Adds the event to `op` (one `set`, no check: the event id is fresh). Returns the event so the
+ * caller can log its id. `nowMs` is the caller's clock; `retentionDays` AUDIT_RETENTION_DAYS.
+ */
+export function appendAudit(
+  op: Deno.AtomicOperation,
+  userId: string,
+  ctx: AuditContext,
+  input: AuditInput,
+  nowMs: number,
+  retentionDays = DEFAULT_AUDIT_RETENTION_DAYS,
+): AuditEvent {
+  const retentionMs = retentionDays * DAY_MS;
+  const event: AuditEvent = {
+    id: newId("evt"),
+    time: new Date(nowMs).toISOString(),
+    action: input.action,
+    actor: ctx.actor,
+    target: input.target,
+    ip: ctx.ip,
+    userAgent: ctx.userAgent === null ? null : ctx.userAgent.slice(0, MAX_USER_AGENT),
+    outcome: input.outcome ?? "success",
+    ...(input.details ? { details: input.details } : {}),
+    expiresAtMs: nowMs + retentionMs,
+  };
+  op.set(auditEventKey(userId, nowMs, event.id), event, { expireIn: retentionMs });
+  return event;
+}
+
+/** The context of a change made by an operator with the admin CLI. */
+export const ADMIN_AUDIT_CONTEXT: AuditContext = {
+  actor: { type: "admin", id: "admin-cli" },
+  ip: null,
+  userAgent: null,
+};
