@@ -12,6 +12,7 @@ import { errorBody, HttpError, jsonResponse, writeConflict } from "./lib/errors.
 import { jsonLogger, type Logger, silentLogger } from "./lib/log.ts";
 import { withTimeout } from "./lib/async.ts";
 import { logMailer, type Mailer, smtpMailer } from "./lib/mailer.ts";
+import type { AuditContext } from "./store/audit.ts";
 import { healthKey } from "./store/keys.ts";
 import { tenantStore } from "./store/tenant.ts";
 import { retryingKv } from "./store/retrying_kv.ts";
@@ -21,11 +22,17 @@ import { requestContext } from "./routes/request_context.ts";
 import { apiAliasPath, RouteRegistry } from "./routes/registry.ts";
 import { registerOpenApiRoutes } from "./routes/openapi.ts";
 import { describeAccountRoutes } from "./routes/account_docs.ts";
+import { registerAuditLogRoutes } from "./routes/audit_log.ts";
 import { denoResolver, type DnsResolver } from "./lib/dns.ts";
 import { accountService } from "./auth/accounts.ts";
 import { sessionManager } from "./auth/session.ts";
+import { countUsage, usageReads, UsageRecorder } from "./auth/usage.ts";
+import { registerUsageRoutes } from "./routes/usage.ts";
 import { authRoutes } from "./routes/auth.ts";
-import { apiKeyRoutes, revokeKeyRoutes } from "./routes/api_keys.ts";
+import { bindTwoFactor, twoFactorService } from "./auth/two_factor.ts";
+import { passkeyRoutes } from "./routes/passkeys.ts";
+import { describePasskeyRoutes } from "./routes/passkeys_docs.ts";
+import { registerApiKeyRoutes } from "./routes/api_keys.ts";
 import { dashboardRoutes } from "./routes/dashboard/mod.tsx";
 
 export type AppDeps = {
@@ -43,7 +50,7 @@ export type AppDeps = {
 };
 
 export type App = Hono<AppEnv> & {
-  /** Resolves once background writes (lastUsedAt) have finished. */
+  /** Resolves once background writes (lastUsedAt) have finished and usage counts are flushed. */
   idle(): Promise<void>;
 };
 
@@ -57,19 +64,36 @@ export function createApp(deps: AppDeps): App {
   const log = deps.logger ?? (config.logRequests ? jsonLogger : silentLogger);
   const verifier = new ApiKeyVerifier(kv, clock, log);
   const limiter = new RateLimiter(kv, config.rateLimit, clock, log);
-  const storeFor = (userId: string) =>
+  // Per-key usage: counted in memory, flushed every USAGE_FLUSH_MS off the request path.
+  const usage = new UsageRecorder(kv, clock, log, config.usageFlushMs);
+  const usageRead = usageReads(kv, clock);
+  const storeFor = (userId: string, audit?: AuditContext) =>
     tenantStore(kv, userId, clock, {
       maxApiKeys: config.maxApiKeysPerAccount,
       maxDomains: config.maxDomainsPerAccount,
+      audit: audit && { ...audit, retentionDays: config.auditRetentionDays },
+      auditRetentionDays: config.auditRetentionDays,
     });
 
   const app = new Hono<AppEnv>({ getPath: apiAliasPath });
   // API routes that describe themselves for the OpenAPI document (routes/registry.ts).
   const registry = new RouteRegistry();
   registerOpenApiRoutes(registry);
-  registerDomainRoutes(registry, { resolver: deps.resolver ?? denoResolver(), clock });
+  const domains = registerDomainRoutes(registry, {
+    resolver: deps.resolver ?? denoResolver(),
+    clock,
+  });
+  registerApiKeyRoutes(registry, { clock, kv, accountRateLimit: config.rateLimit });
   describeAccountRoutes(registry);
-  const sessions = sessionManager({ kv, clock, ttlMs: config.sessionTtlMs });
+  describePasskeyRoutes(registry);
+  registerAuditLogRoutes(registry);
+  registerUsageRoutes(registry, usageRead);
+  const sessions = sessionManager({
+    kv,
+    clock,
+    ttlMs: config.sessionTtlMs,
+    auditRetentionDays: config.auditRetentionDays,
+  });
   const mailer = deps.mailer ??
     (config.smtp
       ? smtpMailer(config.smtp, config.mailFrom, {
@@ -77,6 +101,7 @@ export function createApp(deps: AppDeps): App {
       })
       : logMailer(deps.logger ?? jsonLogger));
   const accounts = accountService({ kv, clock, config, sessions, mailer, log });
+  const twoFactor = twoFactorService({ kv, clock, config, sessions, accounts });
 
   app.use(
     "*",
@@ -87,6 +112,8 @@ export function createApp(deps: AppDeps): App {
       decorate: (c) => limiter.decorate(c),
     }),
   );
+  // Second factors and the pending sign-in, reachable from any handler (auth/two_factor.ts).
+  app.use("*", bindTwoFactor(twoFactor));
 
   app.get("/healthz", async () => {
     try {
@@ -102,6 +129,7 @@ export function createApp(deps: AppDeps): App {
   });
 
   registry.mount(app, { auth: false });
+  app.use("/api/e2/*", countUsage(usage));
   app.use(
     "/api/e2/*",
     authenticate({
@@ -112,12 +140,30 @@ export function createApp(deps: AppDeps): App {
     }),
   );
   registry.mount(app, { auth: true });
-  app.route("/api/e2/api-keys", apiKeyRoutes(clock));
-  app.route("/api/e2/auth", revokeKeyRoutes());
   app.route("/api/auth", authRoutes({ accounts, sessions }));
   app.route(
+    "/api/auth/passkey",
+    passkeyRoutes({
+      kv,
+      clock,
+      accounts,
+      sessions,
+      auditRetentionDays: config.auditRetentionDays,
+      signInThrottle: config.signInThrottle,
+    }),
+  );
+  app.route(
     "/",
-    dashboardRoutes({ accounts, sessions, storeFor, clock, maxKeys: config.maxApiKeysPerAccount }),
+    dashboardRoutes({
+      accounts,
+      sessions,
+      storeFor,
+      clock,
+      maxKeys: config.maxApiKeysPerAccount,
+      domains,
+      usage: usageRead,
+      rateLimit: config.rateLimit,
+    }),
   );
 
   addMethodNotAllowed(app);
@@ -142,6 +188,7 @@ export function createApp(deps: AppDeps): App {
   return Object.assign(app, {
     idle: async () => {
       await verifier.idle();
+      await usage.idle();
       await accounts.idle();
     },
   });

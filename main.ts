@@ -6,11 +6,18 @@ import {
   loadConfig,
   passwordHashMemoryBytes,
   readEnv,
+  withStoreRtt,
 } from "./lib/config.ts";
 import { describeTrustProxy, isLoopbackOrigin } from "./lib/client.ts";
 import { shutdownGraceMs, shutdownWithin } from "./lib/shutdown.ts";
 import { serveResilient } from "./lib/serve.ts";
-import { KvPathNotAllowedError, openKv } from "./store/open.ts";
+import {
+  describeKvPath,
+  KvPathNotAllowedError,
+  KvUrlNotAllowedError,
+  openKv,
+  storeRttMs,
+} from "./store/open.ts";
 
 let config: Config;
 try {
@@ -24,10 +31,12 @@ let kv: Deno.Kv;
 try {
   kv = await openKv(config.kvPath);
 } catch (err) {
-  if (!(err instanceof KvPathNotAllowedError)) throw err;
+  if (!(err instanceof KvPathNotAllowedError || err instanceof KvUrlNotAllowedError)) throw err;
   console.error(`configuration error: ${err.message}`);
   Deno.exit(1);
 }
+// The limiter's lease timeout and the request deadline allow for the store's round trip.
+config = withStoreRtt(config, await storeRttMs(kv, config.kvPath));
 const app = createApp({ kv, config });
 
 const log = (entry: Record<string, unknown>) =>
@@ -46,13 +55,12 @@ const server = serveResilient({
       url: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`,
       hostname,
       port,
-      kv: config.kvPath === null
-        ? "deno-deploy"
-        : /^https?:/.test(config.kvPath)
-        ? "kv-connect"
-        : config.kvPath,
+      // A KV Connect URL by its origin only; the token is never printed.
+      kv: describeKvPath(config.kvPath),
       rateLimit: config.rateLimit,
+      requestTimeoutMs: config.requestTimeoutMs,
       maxDomainsPerAccount: config.maxDomainsPerAccount,
+      usageFlushMs: config.usageFlushMs,
       trustProxy: describeTrustProxy(config.trustProxy),
       publicUrl: config.publicUrl,
       // Only which kind: SMTP_URL carries credentials and is never printed.

@@ -5,6 +5,8 @@
  *   deno task admin user:unsuspend --email E      (its keys work again; old sessions stay ended)
  *   deno task admin user:sessions --email E       (one JSON line per live session; never a token)
  *   deno task admin user:revoke-sessions --email E   (signs the account out everywhere)
+ *   deno task admin user:disable-2fa --email E   (removes TOTP, recovery codes and passkeys; signs
+ *                                             the account out everywhere)
  *   deno task admin user:reset-link --email E   (prints a password-reset link, valid 1 hour)
  *   deno task admin user:delete --email E | --id usr_…   (deletes the account and all it holds,
  *                                             or finishes an interrupted deletion; prints JSON)
@@ -38,6 +40,8 @@ import { deleteAllSessions, listSessions, sessionView } from "../store/sessions.
 import { DEFAULT_RESET_PATH, resetLink } from "../auth/accounts.ts";
 import { issuePasswordReset } from "../store/password_reset.ts";
 import { getUser } from "../store/users.ts";
+import { ADMIN_AUDIT_CONTEXT, type AuditStamp } from "../store/audit.ts";
+import { removeSecondFactors } from "../store/two_factor.ts";
 
 class UsageError extends Error {}
 class CommandError extends Error {}
@@ -48,6 +52,7 @@ const USAGE = `usage:
   admin user:unsuspend --email E
   admin user:sessions --email E
   admin user:revoke-sessions --email E
+  admin user:disable-2fa --email E   (removes every second factor; signs the account out)
   admin user:reset-link --email E   (prints a password-reset link alone on stdout)
   admin user:delete --email E | --id usr_…   (asks nothing: deletes the account and all it holds)
   admin key:create  --email E --name N [--expires-in-days D]
@@ -112,6 +117,14 @@ const COMMANDS: Record<string, CommandHelp> = {
     usage: "admin user:revoke-sessions --email E",
     about: "Signs an account out everywhere: deletes every session. Prints {id, email, " +
       "revokedSessions}. Its API keys keep working.",
+    flags: "  --email E      the account",
+  },
+  "user:disable-2fa": {
+    usage: "admin user:disable-2fa --email E",
+    about: "For a locked-out user: removes the account's second factors (the authenticator app, " +
+      "its recovery codes and every passkey) and signs it out everywhere. Prints {id, email, " +
+      "totp, passkeys, revokedSessions}. Confirm who is asking first: afterwards the password " +
+      "alone signs in.",
     flags: "  --email E      the account",
   },
   "user:reset-link": {
@@ -303,6 +316,7 @@ export function parseCommand(argv: string[]): { command: string; values: Args } 
     case "user:unsuspend":
     case "user:sessions":
     case "user:revoke-sessions":
+    case "user:disable-2fa":
     case "user:reset-link":
     case "key:list":
       required(values, "email");
@@ -356,6 +370,8 @@ export async function runAdmin(
     progress?: (scanned: { entries: number; accounts: number }) => void;
     /** The origin of reset links (PUBLIC_URL; default http://localhost:8000). */
     publicUrl?: string | null;
+    /** AUDIT_RETENTION_DAYS for the events the commands record (store/audit.ts default). */
+    auditRetentionDays?: number;
   },
 ): Promise<void> {
   const help = helpFor(argv);
@@ -365,6 +381,11 @@ export async function runAdmin(
   }
   const { command, values } = parseCommand(argv);
   const now = systemClock();
+  /** The operator acted: user.suspended, user.unsuspended and session.revoked name "admin". */
+  const adminStamp = (): AuditStamp => ({
+    ctx: { ...ADMIN_AUDIT_CONTEXT, retentionDays: io.auditRetentionDays },
+    nowMs: systemClock(),
+  });
   const storeOf = async (email: string) => {
     const userId = await findUserIdByEmail(io.kv, email);
     if (!userId) throw new CommandError(`no account with email ${email}`);
@@ -421,6 +442,8 @@ export async function runAdmin(
         io.kv,
         userId,
         command === "user:suspend" ? "suspended" : "active",
+        undefined,
+        adminStamp(),
       );
       io.out(JSON.stringify({ id: user.id, email: user.email, status: user.status }));
       return;
@@ -435,9 +458,18 @@ export async function runAdmin(
           io.out(JSON.stringify(sessionView(r)));
         }
       } else {
-        const revokedSessions = await deleteAllSessions(io.kv, userId);
+        const revokedSessions = await deleteAllSessions(io.kv, userId, adminStamp());
         io.out(JSON.stringify({ id: userId, email, revokedSessions }));
       }
+      return;
+    }
+    case "user:disable-2fa": {
+      const email = required(values, "email");
+      const userId = await findUserIdByEmail(io.kv, email);
+      if (!userId) throw new CommandError(`no account with email ${email}`);
+      const removed = await removeSecondFactors(io.kv, userId, adminStamp());
+      const revokedSessions = await deleteAllSessions(io.kv, userId, adminStamp());
+      io.out(JSON.stringify({ id: userId, email, ...removed, revokedSessions }));
       return;
     }
     case "user:reset-link": {
@@ -536,6 +568,7 @@ if (import.meta.main) {
       maxDomains: config.maxDomainsPerAccount,
       progress,
       publicUrl: config.publicUrl ?? `http://localhost:${config.port || 8000}`,
+      auditRetentionDays: config.auditRetentionDays,
     });
     if (progress && command === "verify") Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
   } catch (err) {

@@ -21,6 +21,7 @@
  * The report never contains a secret: key and session digests are cut to their first 8 hex
  * characters.
  */
+import { grantOf, type KeyGrant } from "../store/api_keys.ts";
 import { listUnfinishedDeletions } from "../store/account_deletion.ts";
 import { DEFAULT_MAX_DOMAINS, filterNamesOf } from "../store/domains.ts";
 import { accountDeletionKey } from "../store/keys.ts";
@@ -69,7 +70,7 @@ type Account = {
   keys: Deno.KvKey[];
 };
 
-const OPERATIONAL_ROOTS = new Set(["meta", "throttle", "health"]);
+const OPERATIONAL_ROOTS = new Set(["meta", "throttle", "health", "webauthn_challenge"]);
 const ACCOUNT_FAMILIES = new Set([
   "user",
   "api_key",
@@ -82,8 +83,13 @@ const ACCOUNT_FAMILIES = new Set([
   "domain_slot",
   "count",
   "rate",
+  "key_rate",
   "password_reset",
   "flash",
+  "passkey",
+  "two_factor",
+  "two_factor_pending",
+  "audit",
 ]);
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -306,12 +312,36 @@ export async function verifyStore(
         break;
       case "rate":
         break;
+      case "key_rate":
+        // A key's own rate-limit window ([u, "key_rate", keyId, windowStartMs]): expires on its own.
+        if (key.length !== 4 || typeof key[3] !== "number") unknown(key);
+        break;
       case "password_reset":
         if (key.length !== 2) unknown(key);
         break;
       case "flash":
         // A one-time dashboard flash (store/flash.ts): expires on its own, points nowhere.
         if (key.length !== 3) unknown(key);
+        break;
+      case "passkey":
+        // A WebAuthn credential (store/passkeys.ts): found through its account, points nowhere.
+        if (key.length !== 3 || typeof id !== "string") unknown(key);
+        break;
+      case "two_factor":
+        // The TOTP enrolment and recovery-code digests (store/two_factor.ts): points nowhere.
+        if (key.length !== 2) unknown(key);
+        break;
+      case "two_factor_pending":
+        // A sign-in waiting for its second step, keyed by its cookie token's digest: expires
+        // on its own, points nowhere.
+        if (key.length !== 3 || typeof id !== "string" || !HEX64.test(id)) unknown(key);
+        break;
+      case "audit":
+        // An audit event (store/audit.ts): [u, "audit", timeMs, eventId], points nowhere,
+        // expires on its own after AUDIT_RETENTION_DAYS.
+        if (key.length !== 4 || typeof key[2] !== "number" || typeof key[3] !== "string") {
+          unknown(key);
+        }
         break;
     }
   }
@@ -514,6 +544,16 @@ function checkApiKeys(a: Account, lookup: PointerLookup, v: Collector): void {
       v.add("index_mismatch", entry.key, "digest index entry names another key");
     } else if ((pv.expiresAt ?? null) !== (r.expiresAt === null ? null : expiryMs(r.expiresAt))) {
       v.add("index_mismatch", entry.key, "index expiry differs from the record's");
+    } else if (
+      JSON.stringify(grantOf(pv.grant as Partial<KeyGrant> | undefined)) !==
+        JSON.stringify(grantOf(r as Partial<KeyGrant>))
+    ) {
+      // The pointer carries the grant the verifier checks (store/api_keys.ts ApiKeyPointer).
+      v.add(
+        "index_mismatch",
+        entry.key,
+        "index grant (scopes, restrictions) differs from the record's",
+      );
     }
   }
   checkCount(a, "api_keys", a.apiKeys.size, v);

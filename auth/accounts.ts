@@ -13,7 +13,7 @@
  * Both answers to a wrong password are the same 401 after the same work.
  */
 import type { Context } from "hono";
-import { boundClient, throttleSubject } from "../lib/client.ts";
+import { boundClient, clientOf, throttleSubject } from "../lib/client.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Config } from "../lib/config.ts";
 import { sha256Hex } from "../lib/sha256.ts";
@@ -37,6 +37,13 @@ import {
   sessionView,
 } from "../store/sessions.ts";
 import { deleteAccount } from "../store/account_deletion.ts";
+import {
+  type AuditContext,
+  type AuditInput,
+  type AuditStamp,
+  recordAuditEvent,
+} from "../store/audit.ts";
+import { actorOf } from "./audit_context.ts";
 import { recordAttempt } from "../store/throttle.ts";
 import {
   createUser,
@@ -51,6 +58,7 @@ import { deviceCookies, readDeviceCookie } from "./device_cookie.ts";
 import type { Kdf } from "./password.ts";
 import { PasswordHasher } from "./password_pool.ts";
 import type { IssuedSession, SessionManager } from "./session.ts";
+import { type SecondFactorMethod, secondFactorMethods, startPendingSignIn } from "./two_factor.ts";
 
 /** Trusted-device sign-ins one address may make per window: this many times the sign-in limit. */
 export const TRUSTED_ADDRESS_FACTOR = 5;
@@ -197,6 +205,17 @@ export function resetLink(origin: string, path: string, token: string): string {
 /** `deviceCookie`: the new device cookie's value, for `Set-Cookie` only (never logged). */
 export type SignedIn = { user: PublicUser; session: IssuedSession; deviceCookie: string };
 
+/**
+ * The password was right but the account has a second factor: no session yet, a pending sign-in
+ * (auth/two_factor.ts) whose cookie value is `pendingCookie` (for `Set-Cookie` only).
+ */
+export type SecondStepRequired = {
+  twoFactorRedirect: true;
+  twoFactorMethods: SecondFactorMethod[];
+  pendingCookie: string;
+  pendingMaxAgeSeconds: number;
+};
+
 export function accountService(deps: AccountDeps) {
   const { kv, clock, config, sessions } = deps;
   const limit = config.signInThrottle;
@@ -215,6 +234,42 @@ export function accountService(deps: AccountDeps) {
       });
     }).finally(() => background.delete(p));
     background.add(p);
+  }
+
+  /** An audit stamp for a change made now, with AUDIT_RETENTION_DAYS. */
+  function stamp(ctx: AuditContext): AuditStamp {
+    return { ctx: { ...ctx, retentionDays: config.auditRetentionDays }, nowMs: clock() };
+  }
+
+  /** The caller's audit context (its session as actor); ip and agent when the route gave them. */
+  function callerContext(caller: Caller): AuditContext {
+    return caller.audit ??
+      { actor: { type: "session", id: caller.sessionId }, ip: null, userAgent: null };
+  }
+
+  /** Before sign-in: who tries, from where (the session, once made, becomes the actor). */
+  function anonymousContext(what: string, ip: string, req?: Request): AuditContext {
+    return {
+      actor: { type: "session", id: what },
+      ip,
+      userAgent: req?.headers.get("User-Agent") ?? null,
+    };
+  }
+
+  /**
+   * `session.sign_in_failed` for an existing account. No change goes with it (the throttle's
+   * counting commit happens before the password is checked), so it is its own commit, written
+   * off the request path: an unknown email and a wrong password stay equally fast.
+   */
+  function recordFailedSignIn(user: UserRecord, ctx: AuditContext, extra: Partial<AuditInput>) {
+    inBackground("audit event", async () => {
+      await recordAuditEvent(kv, user.id, stamp(ctx).ctx, {
+        action: "session.sign_in_failed",
+        target: { type: "user", id: user.id, name: user.email },
+        outcome: "failure",
+        ...extra,
+      }, clock());
+    });
   }
 
   /** Issues a token and mails the link; nothing for an unknown or suspended account. */
@@ -298,6 +353,7 @@ export function accountService(deps: AccountDeps) {
     async resetPassword(
       input: { token: string; newPassword: string },
       ip: string,
+      req?: Request,
     ): Promise<{ user: PublicUser; revokedSessions: number }> {
       const invalid = () =>
         new HttpError(400, "The reset link is invalid or has expired. Ask for a new one.", {
@@ -311,7 +367,13 @@ export function accountService(deps: AccountDeps) {
       if (found.user.status !== "active") throw accountSuspended();
       const next = await admission.hash(input.newPassword);
       const nowMs = clock();
-      const updated = await consumePasswordReset(kv, input.token, next, nowMs);
+      const updated = await consumePasswordReset(
+        kv,
+        input.token,
+        next,
+        nowMs,
+        stamp(anonymousContext("password-reset", ip, req)),
+      );
       if (!updated) throw invalid();
       const revokedSessions = await deleteAllSessions(kv, updated.id);
       emitAccountEvent({ type: "password-reset", userId: updated.id, ip, revokedSessions }, nowMs);
@@ -380,7 +442,11 @@ export function accountService(deps: AccountDeps) {
         }
         throw err;
       }
-      const session = await sessions.start(user.id, { ip, userAgent });
+      const session = await sessions.start(user.id, {
+        ip,
+        userAgent,
+        audit: anonymousContext("sign-up", ip, req),
+      });
       emitAccountEvent(
         { type: "sign-up", userId: user.id, ip, sessionId: session.sessionId },
         clock(),
@@ -402,7 +468,7 @@ export function accountService(deps: AccountDeps) {
       input: { email: string; password: string },
       req: Request,
       ip: string,
-    ): Promise<SignedIn> {
+    ): Promise<SignedIn | SecondStepRequired> {
       const subject = throttleSubject(ip);
       using admission = hashing.admit(subject);
       const email = normaliseEmail(input.email);
@@ -428,8 +494,16 @@ export function accountService(deps: AccountDeps) {
       // queue after passwordHashQueue.waitMs anyway, and no hash starts in the second half of the
       // request's time, so none outlives its request's answer.
       const check = await admission.check(input.password, user?.passwordHash ?? null);
-      if (!user || !check.ok) throw new HttpError(401, INVALID_CREDENTIALS_MESSAGE);
+      if (!user) throw new HttpError(401, INVALID_CREDENTIALS_MESSAGE);
+      if (!check.ok) {
+        recordFailedSignIn(user, anonymousContext("sign-in", ip, req), {});
+        throw new HttpError(401, INVALID_CREDENTIALS_MESSAGE);
+      }
       if (user.status !== "active") {
+        recordFailedSignIn(user, anonymousContext("sign-in", ip, req), {
+          outcome: "denied",
+          details: { reason: "account_suspended" },
+        });
         throw accountSuspended();
       }
       if (check.rehash) {
@@ -440,9 +514,21 @@ export function accountService(deps: AccountDeps) {
         }
       }
       await sessions.end(req);
+      // A second factor set up: no session until it is verified (auth/two_factor.ts).
+      const methods = await secondFactorMethods(kv, user.id);
+      if (methods.length > 0) {
+        const pending = await startPendingSignIn(kv, user.id, clock());
+        return {
+          twoFactorRedirect: true,
+          twoFactorMethods: methods,
+          pendingCookie: pending.cookie,
+          pendingMaxAgeSeconds: pending.maxAgeSeconds,
+        };
+      }
       const session = await sessions.start(user.id, {
         ip,
         userAgent: summariseUserAgent(req.headers.get("User-Agent")),
+        audit: anonymousContext("sign-in", ip, req),
       });
       emitAccountEvent(
         { type: "sign-in", userId: user.id, ip, sessionId: session.sessionId },
@@ -457,10 +543,36 @@ export function accountService(deps: AccountDeps) {
       };
     },
 
+    /**
+     * Checks the account's password for a signed-in action (two-factor settings,
+     * re-authentication): through the bounded pool after a per-account throttle
+     * ("change-password:user"); 400 INVALID_PASSWORD when wrong.
+     */
+    async verifyPassword(userId: string, password: string, ip: string): Promise<void> {
+      using admission = hashing.admit(throttleSubject(ip));
+      await throttle("change-password:user", userId, "password");
+      const user = await getUser(kv, userId);
+      if (!user) throw unauthorized();
+      if (user.status !== "active") throw accountSuspended();
+      const check = await admission.check(password, user.passwordHash);
+      if (!check.ok) {
+        throw new HttpError(400, "The password is not correct.", { code: "INVALID_PASSWORD" });
+      }
+    },
+
     /** Ends the request's session, if any; reports who signed out. */
     async signOut(req: Request): Promise<boolean> {
       const outcome = await sessions.resolve(req);
-      const ended = await sessions.end(req);
+      const ended = await sessions.end(
+        req,
+        outcome.kind === "ok"
+          ? stamp({
+            actor: actorOf(outcome.principal),
+            ip: clientOf(req).address,
+            userAgent: req.headers.get("User-Agent"),
+          })
+          : undefined,
+      );
       if (ended && outcome.kind === "ok") {
         emitAccountEvent({
           type: "sign-out",
@@ -509,7 +621,8 @@ export function accountService(deps: AccountDeps) {
       }
       const next = await admission.hash(input.newPassword);
       const nowMs = clock();
-      if (!(await updatePasswordHash(kv, user.id, user.passwordHash, next, nowMs))) {
+      const audit = { ...stamp(callerContext(caller)), nowMs };
+      if (!(await updatePasswordHash(kv, user.id, user.passwordHash, next, nowMs, audit))) {
         throw writeConflict();
       }
       const revokedSessions = input.revokeOtherSessions === false
@@ -534,7 +647,7 @@ export function accountService(deps: AccountDeps) {
 
     /** Ends one of the account's sessions by id; false when it has none by that id. */
     async revokeSession(caller: Caller, sessionId: string): Promise<boolean> {
-      const done = await deleteSession(kv, caller.userId, sessionId);
+      const done = await deleteSession(kv, caller.userId, sessionId, stamp(callerContext(caller)));
       if (done) {
         emitAccountEvent({
           type: "session-revoked",
@@ -548,7 +661,12 @@ export function accountService(deps: AccountDeps) {
 
     /** Ends every session of the account but the caller's; returns how many. */
     async revokeOtherSessions(caller: Caller): Promise<number> {
-      const count = await deleteOtherSessions(kv, caller.userId, caller.sessionId);
+      const count = await deleteOtherSessions(
+        kv,
+        caller.userId,
+        caller.sessionId,
+        stamp(callerContext(caller)),
+      );
       emitAccountEvent({
         type: "other-sessions-revoked",
         userId: caller.userId,
@@ -593,5 +711,8 @@ export function accountService(deps: AccountDeps) {
 
 export type AccountService = ReturnType<typeof accountService>;
 
-/** The signed-in caller of an account operation: the account and the session it came with. */
-export type Caller = { userId: string; sessionId: string };
+/**
+ * The signed-in caller of an account operation: the account and the session it came with, and
+ * the request's audit context (auth/audit_context.ts) for the events its changes record.
+ */
+export type Caller = { userId: string; sessionId: string; audit?: AuditContext };

@@ -3,6 +3,10 @@
  * keys; on a miss, shape and checksum are checked (no KV read for garbage), then one KV read.
  * Expiry is checked against the clock on every request, cached or not.
  *
+ * A cached entry carries the key's grant (scopes, domains, addresses, limit: store/api_keys.ts
+ * ApiKeyPointer), so the checks of auth/key_policy.ts read nothing. A change to a grant (PATCH,
+ * disable) commits like a revocation, so the same mechanism below drops the stale grant.
+ *
  * Revocation stays prompt with the cache:
  * - in this process, at once: every revoking write commits through store/revocation.ts, whose hub
  *   tells this verifier right after the commit (a key's digest: that entry is dropped; an
@@ -24,6 +28,7 @@ import { revocationCounterKey } from "../store/keys.ts";
 import { processRevocations, type RevocationHub, type Revoked } from "../store/revocation.ts";
 import { getUser } from "../store/users.ts";
 import { API_KEY_LENGTH, isWellFormedApiKey } from "./api_key_format.ts";
+import { keyAccessOf } from "./key_policy.ts";
 import { assertNever, type AuthOutcome, INVALID, type SuspendedOutcome } from "./principal.ts";
 
 const LAST_USED_INTERVAL_MS = 60_000;
@@ -178,8 +183,14 @@ export class ApiKeyVerifier {
     const entry = await lookupApiKeyPointer(this.kv, hash);
     const pointer = entry.value;
     if (!pointer || entry.versionstamp === null) return null;
+    // A disabled key is refused like an unknown one (not cached: enabling it takes effect on
+    // the next request, and a PATCH bumps the revocation counter anyway).
+    if (pointer.grant?.disabled) return null;
     const user = await getUser(this.kv, pointer.userId);
     if (!user) return null;
+    // The key's scopes and restrictions ride in the pointer, compiled once per cache fill, so
+    // checking them costs no KV read (auth/key_policy.ts).
+    const access = keyAccessOf(pointer.grant);
     const outcome: OkOutcome | SuspendedOutcome = user.status === "active"
       ? Object.freeze({
         kind: "ok",
@@ -187,6 +198,7 @@ export class ApiKeyVerifier {
           userId: pointer.userId,
           keyId: pointer.keyId,
           method: "api_key",
+          ...(access ? { access } : {}),
         }),
       })
       : Object.freeze({ kind: "suspended", userId: pointer.userId });

@@ -1,6 +1,7 @@
 /** Minting keys: the only place a plaintext key exists, returned once to the caller. */
 import { sha256Hex } from "../lib/sha256.ts";
-import type { ApiKeyRecord, ApiKeyStore } from "../store/api_keys.ts";
+import type { ApiKeyRecord, ApiKeyStore, KeyGrant } from "../store/api_keys.ts";
+import type { AuditContext } from "../store/audit.ts";
 import { displayStart, generateApiKey } from "./api_key_format.ts";
 
 export const MAX_KEY_NAME_LENGTH = 100;
@@ -16,11 +17,22 @@ function mint() {
 
 export async function issueApiKey(
   store: ApiKeyStore,
-  input: { name: string; expiresInDays?: number | null; nowMs: number },
+  input: {
+    name: string;
+    expiresInDays?: number | null;
+    nowMs: number;
+    /** Scopes and restrictions (absent: the default grant). */
+    grant?: Partial<KeyGrant>;
+    /** Who is creating it: the `api_key.created` event is written in the same commit. */
+    audit?: AuditContext;
+  },
 ): Promise<IssuedApiKey> {
   const { key, hash, start } = mint();
   const expiresAtMs = input.expiresInDays ? input.nowMs + input.expiresInDays * DAY_MS : null;
-  const record = await store.create({ name: input.name, hash, start, expiresAtMs });
+  const record = await store.create(
+    { name: input.name, hash, start, expiresAtMs, grant: input.grant },
+    input.audit,
+  );
   return { key, record };
 }
 
@@ -34,7 +46,7 @@ export async function rollApiKey(
   store: ApiKeyStore,
   keyId: string,
   graceMs: number,
-  opts: { expiresInDays?: number | null } = {},
+  opts: { expiresInDays?: number | null; audit?: AuditContext } = {},
 ): Promise<IssuedApiKey & { old: ApiKeyRecord }> {
   const { key, hash, start } = mint();
   const lifetimeMs = opts.expiresInDays === undefined
@@ -42,6 +54,11 @@ export async function rollApiKey(
     : opts.expiresInDays === null
     ? null
     : opts.expiresInDays * DAY_MS;
-  const { created, old } = await store.roll(keyId, { hash, start, lifetimeMs }, graceMs);
+  const { created, old } = await store.roll(
+    keyId,
+    { hash, start, lifetimeMs },
+    graceMs,
+    opts.audit,
+  );
   return { key, record: created, old };
 }

@@ -6,8 +6,11 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { RequestClient } from "../lib/client.ts";
 import { accountSuspended, unauthorized } from "../lib/errors.ts";
+import type { AuditContext } from "../store/audit.ts";
 import type { TenantStore } from "../store/tenant.ts";
+import { auditContextOf } from "./audit_context.ts";
 import { assertNever, type AuthOutcome, INVALID, type Principal } from "./principal.ts";
+import { checkClientIp } from "./key_policy.ts";
 
 export type AppEnv = {
   Variables: {
@@ -31,7 +34,8 @@ export type AuthOptions = {
   resolveSession?: (c: Context<AppEnv>) => Promise<AuthOutcome>;
   /** Throws an HttpError (429, 503) to refuse; may answer synchronously. */
   rateLimit?: (c: Context<AppEnv>, principal: Principal) => void | Promise<void>;
-  storeFor: (userId: string) => TenantStore;
+  /** `audit`: who acts and from where, for the audit events the store's commits add. */
+  storeFor: (userId: string, audit?: AuditContext) => TenantStore;
 };
 
 /** The token of `Authorization: Bearer <token>`; scheme case-insensitive, exactly one space. */
@@ -69,9 +73,12 @@ export function authenticate(opts: AuthOptions): MiddlewareHandler<AppEnv> {
     }
     const principal = admit(outcome);
     c.set("principal", principal);
+    // A key restricted to some addresses (auth/key_policy.ts); before the rate limit, so a
+    // refused address spends none of the key's quota.
+    if (principal.access?.allowedIps) checkClientIp(c, principal, opts.storeFor);
     const limited = opts.rateLimit?.(c, principal);
     if (limited instanceof Promise) await limited;
-    c.set("store", opts.storeFor(principal.userId));
+    c.set("store", opts.storeFor(principal.userId, auditContextOf(c.req.raw, principal)));
     await next();
   };
 }

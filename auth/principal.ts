@@ -1,3 +1,21 @@
+import type { Cidr } from "../lib/client.ts";
+import type { ApiScope } from "../lib/scopes.ts";
+
+/**
+ * What a restricted API key may do, compiled once per cache fill from its pointer
+ * (auth/key_policy.ts `keyAccessOf`). Absent on a principal: a key with the default grant (or a
+ * session), which may do everything its account can but read the audit log.
+ */
+export type KeyAccess = {
+  readonly scopes: readonly ApiScope[];
+  /** The only domain ids the key sees; null: all of the account's. */
+  readonly domainIds: ReadonlySet<string> | null;
+  /** The ranges the key may be used from; null: anywhere. */
+  readonly allowedIps: readonly Cidr[] | null;
+  /** The key's own limit, enforced in addition to the account's; null: none. */
+  readonly rateLimit: { readonly max: number; readonly windowMs: number } | null;
+};
+
 /** Who a request acts for, once a credential has been verified. */
 export type Principal = {
   readonly userId: string;
@@ -6,6 +24,8 @@ export type Principal = {
   readonly keyId?: string;
   /** The session that authenticated the request (method "session"). */
   readonly sessionId?: string;
+  /** A restricted key's grant (method "api_key"); absent: the default grant. */
+  readonly access?: KeyAccess;
 };
 
 /** The credential is valid but its account is suspended: answered with 403 ACCOUNT_SUSPENDED. */

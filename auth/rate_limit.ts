@@ -26,16 +26,28 @@ import type { Clock } from "../lib/clock.ts";
 import { withTimeout } from "../lib/async.ts";
 import { HttpError, rateLimitUnavailable } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import { keyRateWindowKey } from "../store/keys.ts";
 import { leaseTokens } from "../store/rate_limit.ts";
 import type { Principal } from "./principal.ts";
 
-export type RateLimitPolicy = { max: number; windowMs: number; failOpen: boolean };
+export type RateLimitPolicy = {
+  max: number;
+  windowMs: number;
+  failOpen: boolean;
+  /** The store's measured round trip (lib/config.ts withStoreRtt); absent: a local store. */
+  storeRttMs?: number;
+};
 
 export type RateLimiterOptions = {
   /** How long a request waits for the store before the 503 (or fail-open). */
   timeoutMs?: number;
   /** Prefetch cap: a lease takes at most remaining/leaseDivisor beyond the waiting requests. */
   leaseDivisor?: number;
+  /**
+   * The KV counter of a subject's window; default the account's (`check(userId)`). The per-key
+   * limiters count `check("userId/keyId")` in keyRateWindowKey.
+   */
+  counterKey?: (subject: string, windowStartMs: number) => Deno.KvKey;
 };
 
 /** What the rate-limit headers say; absent fields are unknown (the store did not answer). */
@@ -58,6 +70,17 @@ export type RateLimitDecision = { allowed: boolean; info: RateLimitInfo };
  * request deadline; a store that really stalls still gets the 503 (tests/hardening_faults_test.ts).
  */
 export const DEFAULT_TIMEOUT_MS = 3000;
+/**
+ * Round trips the lease timeout allows for on top of DEFAULT_TIMEOUT_MS: a lease is a read and a
+ * commit, retried up to WRITE_ATTEMPTS (16) times when another instance's lease won the race. On
+ * a remote store (KV Connect, Deploy) each costs a network round trip: 16 attempts at 80 ms are
+ * 2.6 s of network alone, so a store that was answering could be taken for a stalled one
+ * (measured over the KV Connect test backend at 80 ms, two servers, 128 clients on 4 accounts on a
+ * loaded 2-core machine: 16 of 143 requests answered the limiter's 503 in one run of five; with
+ * this allowance, none in four runs). The timeout is 3 s + 32 measured round trips (main.ts
+ * measures a remote store at start-up; a local file counts as 0 and keeps 3 s).
+ */
+export const LEASE_ROUND_TRIPS = 32;
 export const LEASE_DIVISOR = 16;
 const SWEEP_THRESHOLD = 10_000;
 /**
@@ -99,6 +122,9 @@ export class RateLimiter {
   readonly #states = new Map<string, AccountWindow>();
   readonly #timeoutMs: number;
   readonly #divisor: number;
+  readonly #counterKey: RateLimiterOptions["counterKey"];
+  /** A key's own limit: one limiter per distinct (max, windowMs), made on first use. */
+  readonly #keyLimiters = new Map<string, RateLimiter>();
   #lastSweep = 0;
   #lastErrorLog = -Infinity;
 
@@ -109,8 +135,58 @@ export class RateLimiter {
     private readonly log: Logger,
     opts: RateLimiterOptions = {},
   ) {
-    this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#timeoutMs = opts.timeoutMs ??
+      DEFAULT_TIMEOUT_MS + LEASE_ROUND_TRIPS * (policy.storeRttMs ?? 0);
     this.#divisor = opts.leaseDivisor ?? LEASE_DIVISOR;
+    this.#counterKey = opts.counterKey;
+  }
+
+  /**
+   * The limiter of keys whose own limit is `limit`: exactly the account limiter's leases, counted
+   * per key (subject "userId/keyId") in keyRateWindowKey.
+   */
+  #keyLimiter(limit: { max: number; windowMs: number }): RateLimiter {
+    const id = `${limit.max}/${limit.windowMs}`;
+    let limiter = this.#keyLimiters.get(id);
+    if (!limiter) {
+      limiter = new RateLimiter(
+        this.kv,
+        { max: limit.max, windowMs: limit.windowMs, failOpen: this.policy.failOpen },
+        this.clock,
+        this.log,
+        {
+          timeoutMs: this.#timeoutMs,
+          leaseDivisor: this.#divisor,
+          counterKey: (subject, windowStartMs) => {
+            const slash = subject.indexOf("/");
+            return keyRateWindowKey(
+              subject.slice(0, slash),
+              subject.slice(slash + 1),
+              windowStartMs,
+            );
+          },
+        },
+      );
+      this.#keyLimiters.set(id, limiter);
+    }
+    return limiter;
+  }
+
+  /**
+   * The account's decision, then (when it admits and the key has a limit of its own) the key's:
+   * a request passes both; the headers describe whichever is tighter (fewer remaining).
+   */
+  #checkPrincipal(principal: Principal): RateLimitDecision | Promise<RateLimitDecision> {
+    const account = this.check(principal.userId);
+    const limit = principal.access?.rateLimit;
+    if (!limit || !principal.keyId) return account;
+    const subject = `${principal.userId}/${principal.keyId}`;
+    const withKey = (a: RateLimitDecision): RateLimitDecision | Promise<RateLimitDecision> => {
+      if (!a.allowed) return a;
+      const k = this.#keyLimiter(limit).check(subject);
+      return k instanceof Promise ? k.then((kd) => tighter(a, kd)) : tighter(a, k);
+    };
+    return account instanceof Promise ? account.then(withKey) : withKey(account);
   }
 
   /**
@@ -160,7 +236,7 @@ export class RateLimiter {
   readonly hook = (c: Context, principal: Principal): void | Promise<void> => {
     let decision: RateLimitDecision | Promise<RateLimitDecision>;
     try {
-      decision = this.check(principal.userId);
+      decision = this.#checkPrincipal(principal);
     } catch (err) {
       this.#refuseUnavailable(c, err);
     }
@@ -241,6 +317,7 @@ export class RateLimiter {
       windowStartMs: st.windowStart,
       max,
       expireInMs: windowMs + 60_000,
+      ...(this.#counterKey ? { counterKey: this.#counterKey(userId, st.windowStart) } : {}),
       size: (remaining) => {
         const prefetchCap = Math.max(1, Math.floor(remaining / this.#divisor));
         // A quarter more than last window's pace, so a steady account needs one lease per window;
@@ -309,6 +386,14 @@ export class RateLimiter {
       error: err instanceof Error ? `${err.name}: ${err.message}` : "non-error thrown",
     });
   }
+}
+
+/** A refusal wins; else the decision with fewer requests left (then the smaller limit). */
+function tighter(account: RateLimitDecision, key: RateLimitDecision): RateLimitDecision {
+  if (!key.allowed) return key;
+  const a = account.info.remaining ?? Infinity;
+  const k = key.info.remaining ?? Infinity;
+  return k < a || (k === a && key.info.limit < account.info.limit) ? key : account;
 }
 
 /** Seconds until the window resets, rounded up, at least 1. */

@@ -24,6 +24,7 @@ import {
   touchSession,
 } from "../store/sessions.ts";
 import { getUser, type UserRecord } from "../store/users.ts";
+import type { AuditContext, AuditStamp } from "../store/audit.ts";
 import { assertSameOrigin } from "./csrf.ts";
 import {
   assertNever,
@@ -123,7 +124,13 @@ export function clearSessionCookieHeader(req: Request | string): string {
   return sessionCookieHeader(req, "", 0);
 }
 
-export type SessionDeps = { kv: Deno.Kv; clock: Clock; ttlMs: number };
+export type SessionDeps = {
+  kv: Deno.Kv;
+  clock: Clock;
+  ttlMs: number;
+  /** AUDIT_RETENTION_DAYS for the `session.created` events (store/audit.ts default if absent). */
+  auditRetentionDays?: number;
+};
 
 export type IssuedSession = {
   /** The cookie token: goes into Set-Cookie and nowhere else. */
@@ -150,8 +157,12 @@ export type SessionOutcome =
 export const LAST_SEEN_INTERVAL_MS = 60_000;
 const MAX_TRACKED_SESSIONS = 50_000;
 
-/** Where a session was started from: stored on its record, shown in the session list. */
-export type SessionOrigin = { ip?: string; userAgent?: string };
+/**
+ * Where a session was started from: stored on its record, shown in the session list. `audit`
+ * (the request's, auth/audit_context.ts) goes into the `session.created` event every start
+ * writes in the session's commit; without it the event carries `ip` and `userAgent`.
+ */
+export type SessionOrigin = { ip?: string; userAgent?: string; audit?: AuditContext };
 
 export function sessionManager(deps: SessionDeps) {
   const { kv, clock, ttlMs } = deps;
@@ -233,12 +244,18 @@ export function sessionManager(deps: SessionDeps) {
       const token = generateSessionToken();
       try {
         const nowMs = clock();
+        const audit: AuditContext = origin.audit ?? {
+          actor: { type: "session", id: "sign-in" },
+          ip: origin.ip ?? null,
+          userAgent: origin.userAgent ?? null,
+        };
         const record = await createSessionForActiveUser(kv, {
           userId,
           hash: sha256Hex(token),
           nowMs,
           ttlMs,
           ...origin,
+          audit: { ...audit, retentionDays: deps.auditRetentionDays ?? audit.retentionDays },
         });
         // Created with lastSeenAt = now: the first touch is due a minute on.
         lastTouched.set(record.id, nowMs);
@@ -249,11 +266,14 @@ export function sessionManager(deps: SessionDeps) {
       }
     },
 
-    /** Deletes the request's session server-side, if it has one. */
-    async end(req: Request): Promise<boolean> {
+    /**
+     * Deletes the request's session server-side, if it has one; with `audit`, `session.revoked`
+     * joins the deleting commit.
+     */
+    async end(req: Request, audit?: AuditStamp): Promise<boolean> {
       const token = readSessionToken(req);
       if (!token) return false;
-      return await deleteSessionByHash(kv, sha256Hex(token));
+      return await deleteSessionByHash(kv, sha256Hex(token), audit);
     },
 
     /** Waits for the lastSeenAt writes started so far (tests, shutdown). */

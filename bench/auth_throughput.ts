@@ -5,8 +5,10 @@
  * `GET /api/e2/domains` over 127.0.0.1 with wrk (Lua script rotating the keys) at 32 connections:
  *   (a) the real server (`deno task start`): Bearer auth + per-account rate limiting, with a limit
  *       high enough never to refuse;
- *   (b) the same handler with no auth and no limiter (bench/unauthenticated_server.ts).
- * Prints req/s, p50 and p99 for both and the ratio a/b, against the goals (ratio >= 0.8,
+ *   (b) the same handler with no auth and no limiter (bench/unauthenticated_server.ts);
+ *   (c) server (a) again, with 1,000 other keys scoped to `domains:read` and restricted to
+ *       127.0.0.1/32 (issue 13: the scope and address checks ride in the verified-key cache).
+ * Prints req/s, p50 and p99 for each and the ratios a/b and c/b, against the goals (ratio >= 0.8,
  * p99(a) < 10 ms). Each run is preceded by a short warm-up that is not measured.
  *
  *   deno run --allow-net --allow-env --allow-read --allow-write --allow-run bench/auth_throughput.ts \
@@ -48,9 +50,10 @@ const ROOT = new URL("..", import.meta.url).pathname;
 
 type Figures = WrkResult & { rps: number; cpuPerRequestUs?: number };
 
-async function seed(kvPath: string, keysFile: string): Promise<void> {
+async function seed(kvPath: string, keysFile: string, scopedFile: string): Promise<void> {
   const kv = await Deno.openKv(kvPath);
   const lines: string[] = [];
+  const scoped: string[] = [];
   const passwordHash = await hashPassword("bench password, never used to sign in", 10);
   try {
     await Promise.all(Array.from({ length: ACCOUNTS }, async (_, a) => {
@@ -59,7 +62,8 @@ async function seed(kvPath: string, keysFile: string): Promise<void> {
         passwordHash,
         nowMs: systemClock(),
       });
-      const store = tenantStore(kv, user.id, systemClock, { maxApiKeys: 50 });
+      // Twice the usual keys: the plain ones and the scoped, IP-restricted ones.
+      const store = tenantStore(kv, user.id, systemClock, { maxApiKeys: 100 });
       for (let k = 0; k < KEYS_PER_ACCOUNT && lines.length < KEYS; k++) {
         const { key } = await issueApiKey(store.apiKeys, {
           name: `bench ${k}`,
@@ -67,13 +71,23 @@ async function seed(kvPath: string, keysFile: string): Promise<void> {
         });
         lines.push(`${key} ${user.id}`);
       }
+      for (let k = 0; k < KEYS_PER_ACCOUNT && scoped.length < KEYS; k++) {
+        const { key } = await issueApiKey(store.apiKeys, {
+          name: `bench scoped ${k}`,
+          nowMs: systemClock(),
+          grant: { scopes: ["domains:read"], allowedIps: ["127.0.0.1/32"] },
+        });
+        scoped.push(`${key} ${user.id}`);
+      }
     }));
   } finally {
     kv.close();
   }
   // Interleave accounts so consecutive requests hit different accounts.
   lines.sort(() => Math.random() - 0.5);
+  scoped.sort(() => Math.random() - 0.5);
   await Deno.writeTextFile(keysFile, lines.join("\n") + "\n", { mode: 0o600 });
+  await Deno.writeTextFile(scopedFile, scoped.join("\n") + "\n", { mode: 0o600 });
 }
 
 function wrk(port: number, seconds: number, keysFile: string): Promise<Figures> {
@@ -100,7 +114,11 @@ function median(runs: Figures[]): Figures {
   return [...runs].sort((x, y) => x.rps - y.rps)[Math.floor(runs.length / 2)];
 }
 
-const LABELS = { a: "(a) Bearer auth + rate limit", b: "(b) same handler, no auth/limiter" };
+const LABELS = {
+  a: "(a) Bearer auth + rate limit",
+  b: "(b) same handler, no auth/limiter",
+  c: "(c) as (a), scoped + IP-restricted key",
+};
 
 const ms = (us: number) => `${(us / 1000).toFixed(2).padStart(6)} ms`;
 
@@ -109,11 +127,12 @@ async function main() {
   const id = crypto.randomUUID();
   const kvPath = `./data/bench/${id}.sqlite3`;
   const keysFile = await Deno.makeTempFile({ prefix: "bench-keys-" });
+  const scopedFile = await Deno.makeTempFile({ prefix: "bench-scoped-keys-" });
   try {
     const t0 = performance.now();
-    await seed(`${ROOT}/${kvPath}`, keysFile);
+    await seed(`${ROOT}/${kvPath}`, keysFile, scopedFile);
     console.log(
-      `seeded ${ACCOUNTS} accounts, ${KEYS} keys in ${
+      `seeded ${ACCOUNTS} accounts, ${KEYS} + ${KEYS} scoped keys in ${
         ((performance.now() - t0) / 1000).toFixed(1)
       } s;` +
         ` wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION_S}s x ${ROUNDS} rounds (after ${WARMUP_S} s warm-up), ` +
@@ -139,17 +158,22 @@ async function main() {
         "bench/unauthenticated_server.ts",
       ], env),
     };
-    const runs: { a: Figures[]; b: Figures[] } = { a: [], b: [] };
+    const runs: { a: Figures[]; b: Figures[]; c: Figures[] } = { a: [], b: [], c: [] };
+    // (c) is server (a) driven with the scoped keys.
+    const target = { a: servers.a, b: servers.b, c: servers.a };
+    const keysOf = { a: keysFile, b: keysFile, c: scopedFile };
     try {
       if (WARMUP_S > 0) {
         await wrk(servers.a.port, WARMUP_S, keysFile);
         await wrk(servers.b.port, WARMUP_S, keysFile);
+        await wrk(servers.a.port, WARMUP_S, scopedFile);
       }
       for (let round = 1; round <= ROUNDS; round++) {
-        for (const side of ["a", "b"] as const) {
-          const cpuBefore = await cpuMicros(servers[side].pid);
-          const f = await wrk(servers[side].port, DURATION_S, keysFile);
-          f.cpuPerRequestUs = (await cpuMicros(servers[side].pid) - cpuBefore) / f.requests;
+        for (const side of ["a", "b", "c"] as const) {
+          const server = target[side];
+          const cpuBefore = await cpuMicros(server.pid);
+          const f = await wrk(server.port, DURATION_S, keysOf[side]);
+          f.cpuPerRequestUs = (await cpuMicros(server.pid) - cpuBefore) / f.requests;
           runs[side].push(f);
           report(`round ${round} ${LABELS[side]}`, f);
         }
@@ -160,19 +184,28 @@ async function main() {
     }
     const a = median(runs.a);
     const b = median(runs.b);
+    const c = median(runs.c);
     console.log(`median of ${ROUNDS} rounds:`);
     report(LABELS.a, a);
     report(LABELS.b, b);
+    report(LABELS.c, c);
     const ratio = a.rps / b.rps;
+    const scopedRatio = c.rps / b.rps;
     console.log(
       `ratio a/b ${ratio.toFixed(3)} (goal >= 0.8: ${ratio >= 0.8 ? "met" : "NOT met"});` +
         ` p99(a) ${ms(a.p99_us).trim()} (goal < 10 ms: ${a.p99_us < 10_000 ? "met" : "NOT met"})`,
     );
-    if (a.non2xx > 0 || b.non2xx > 0) {
+    console.log(
+      `ratio c/b ${scopedRatio.toFixed(3)} (scoped, IP-restricted key; goal >= 0.8: ${
+        scopedRatio >= 0.8 ? "met" : "NOT met"
+      }); p99(c) ${ms(c.p99_us).trim()}`,
+    );
+    if (a.non2xx > 0 || b.non2xx > 0 || c.non2xx > 0) {
       console.log("warning: some responses were not 2xx; the figures are not comparable");
     }
   } finally {
     await Deno.remove(keysFile).catch(() => {});
+    await Deno.remove(scopedFile).catch(() => {});
     for (const suffix of ["", "-shm", "-wal"]) {
       await Deno.remove(`${ROOT}/${kvPath}${suffix}`).catch(() => {});
     }

@@ -7,6 +7,8 @@ const SCRIPTS = [
   { name: "domains at scale (issue 5)", path: "bench/domains_scale.ts" },
   { name: "password flood (issue 9)", path: "bench/password_flood.ts" },
   { name: "domain creates under contention (issue 9)", path: "bench/domains_contention.ts" },
+  { name: "over KV Connect at 0, 20, 80 ms (issue 15)", path: "bench/kv_connect_latency.ts" },
+  { name: "deno serve --parallel, 1 vs N workers (issue 15)", path: "bench/serve_parallel.ts" },
 ];
 
 let failed = 0;

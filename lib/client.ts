@@ -169,7 +169,8 @@ export function throttleSubject(address: string): string {
   return `${formatIp(prefix)}/64`;
 }
 
-function inCidr(b: IpBytes, c: Cidr): boolean {
+/** Whether the address (16 bytes, parseIp) lies in the range (also used for API key allowlists). */
+export function inCidr(b: IpBytes, c: Cidr): boolean {
   let bits = c.bits;
   for (let i = 0; i < 16 && bits > 0; i++, bits -= 8) {
     const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
@@ -178,7 +179,8 @@ function inCidr(b: IpBytes, c: Cidr): boolean {
   return true;
 }
 
-function parseCidr(text: string): Cidr | null {
+/** "10.0.0.0/8", "2001:db8::/32" or a single address; null when malformed. */
+export function parseCidr(text: string): Cidr | null {
   const slash = text.indexOf("/");
   const addr = slash < 0 ? text : text.slice(0, slash);
   const bytes = parseIp(addr);

@@ -21,6 +21,8 @@ export const ENV_NAMES = [
   "PUBLIC_URL",
   "SMTP_URL",
   "MAIL_FROM",
+  "AUDIT_RETENTION_DAYS",
+  "USAGE_FLUSH_MS",
 ] as const;
 
 export type EnvName = (typeof ENV_NAMES)[number];
@@ -32,7 +34,11 @@ export type Config = {
   /** null: Deno Deploy's platform KV via `Deno.openKv()`. */
   kvPath: string | null;
   onDeploy: boolean;
-  rateLimit: { max: number; windowMs: number; failOpen: boolean };
+  /**
+   * `storeRttMs`: the store's measured round trip (withStoreRtt), which the limiter's lease
+   * timeout allows for; absent means a local store.
+   */
+  rateLimit: { max: number; windowMs: number; failOpen: boolean; storeRttMs?: number };
   /** log2 of scrypt's N. 17 in production (OWASP); tests lower it to stay fast. */
   passwordHashCost: number;
   /**
@@ -51,6 +57,10 @@ export type Config = {
   maxApiKeysPerAccount: number;
   /** Domains one account may hold (exact under concurrency: store/domains.ts I6). */
   maxDomainsPerAccount: number;
+  /** AUDIT_RETENTION_DAYS: how long audit events are kept and listed (store/audit.ts). */
+  auditRetentionDays: number;
+  /** USAGE_FLUSH_MS: how often per-key usage counts are written to KV (auth/usage.ts). */
+  usageFlushMs: number;
   logRequests: boolean;
   /**
    * How long a request may take before it is answered with a 500 and its request id, so a
@@ -237,6 +247,8 @@ export function loadConfig(env: Env): Config {
     passwordHashQueue: { perAddress: 1, max: 4 * hashing.concurrency, waitMs: 4000 },
     maxApiKeysPerAccount: 50,
     maxDomainsPerAccount: int(env, "MAX_DOMAINS_PER_ACCOUNT", 1000, 1, 100_000),
+    auditRetentionDays: int(env, "AUDIT_RETENTION_DAYS", 90, 1, 3650),
+    usageFlushMs: int(env, "USAGE_FLUSH_MS", 60_000, 100, 3_600_000),
     logRequests: env.LOG_LEVEL !== "silent",
     requestTimeoutMs: 10_000,
     sessionTtlMs: 7 * 24 * 60 * 60 * 1000,
@@ -245,6 +257,29 @@ export function loadConfig(env: Env): Config {
     publicUrl: parsed("PUBLIC_URL", env, parsePublicUrl),
     smtp: parseSmtpUrl(env.SMTP_URL),
     mailFrom: mailFrom(env),
+  };
+}
+
+/**
+ * Round trips to the store a request's deadline allows for on top of `requestTimeoutMs`: twice the
+ * limiter's lease allowance (auth/rate_limit.ts LEASE_ROUND_TRIPS, 32), so the handler's own reads
+ * and commits (a domain create: about 7 sequential round trips an attempt) fit after the longest
+ * lease wait, and the deadline's margin over the lease timeout only grows with the round trip.
+ */
+export const REQUEST_DEADLINE_ROUND_TRIPS = 64;
+
+/**
+ * The configuration for a store whose round trip was measured as `rttMs` (store/open.ts
+ * measureKvRttMs, at start-up): the thresholds that wait for the store grow with it, so a remote
+ * KV's latency is not mistaken for a stalled store (the limiter's 503, the deadline's 500). A
+ * local file (0 ms) keeps the configured values.
+ */
+export function withStoreRtt(config: Config, rttMs: number): Config {
+  const rtt = Math.max(0, Math.round(rttMs));
+  return {
+    ...config,
+    rateLimit: { ...config.rateLimit, storeRttMs: rtt },
+    requestTimeoutMs: config.requestTimeoutMs + REQUEST_DEADLINE_ROUND_TRIPS * rtt,
   };
 }
 

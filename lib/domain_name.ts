@@ -7,6 +7,14 @@
 import { domainToASCII } from "node:url";
 import { parse } from "tldts";
 
+/**
+ * How deep a name may sit below its registrable domain. Every create checks each ancestor's
+ * reversed-name entry and name pointer in its commit (store/domains.ts I5, I7): 4 + 2 x depth
+ * + 1 checks, and denokv (Deno Deploy, KV Connect) refuses a commit with more than 10 checks, so
+ * depth 2 (9 checks) is the deepest every backend accepts (tests/kv_connect_limits_test.ts).
+ */
+export const MAX_LABELS_BELOW_REGISTRABLE = 2;
+
 export const MAX_NAME_LENGTH = 253;
 export const MAX_LABEL_LENGTH = 63;
 
@@ -83,6 +91,12 @@ export function parseDomainName(input: string): DomainNameResult {
     const candidate = labels.slice(i).join(".");
     if (candidate.length < registrable.length) break;
     ancestors.push(candidate);
+  }
+  if (ancestors.length > MAX_LABELS_BELOW_REGISTRABLE) {
+    return fail(
+      `may be at most ${MAX_LABELS_BELOW_REGISTRABLE} labels below its registrable domain ` +
+        `${registrable} (e.g. mail.eu.${registrable})`,
+    );
   }
   return { ok: true, value: { name, registrable, ancestors } };
 }

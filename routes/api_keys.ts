@@ -1,27 +1,36 @@
 /**
- * Key management: `/api/e2/api-keys` (session only: a Bearer key cannot list, create, roll or
- * delete keys, so a leaked key cannot mint more) and `/api/e2/auth/revoke-key` (Bearer: revokes
- * the key that authenticated the request). Handlers reach KV only through `c.var.store`.
+ * Key management, registered in the route table (routes/registry.ts) like every API route:
+ * `/api/e2/api-keys` (session only: a Bearer key cannot list, create, change, roll or delete
+ * keys, so a leaked key cannot mint more or widen itself) and `/api/e2/auth/revoke-key` (Bearer:
+ * revokes the key that authenticated the request). Handlers reach KV only through `c.var.store`;
+ * every change writes its audit event in its own commit (store/api_keys.ts).
  */
-import { Hono } from "hono";
-import type { MiddlewareHandler } from "hono";
 import { z } from "zod";
+import { auditContextOf } from "../auth/audit_context.ts";
 import {
   issueApiKey,
   MAX_EXPIRES_IN_DAYS,
   MAX_KEY_NAME_LENGTH,
   rollApiKey,
 } from "../auth/issue_api_key.ts";
+import { SESSION_REQUIRED_MESSAGE, sessionRequired } from "../auth/key_policy.ts";
 import type { AppEnv } from "../auth/middleware.ts";
+import { requireRecentAuth } from "../auth/sudo.ts";
+import { parseCidr } from "../lib/client.ts";
 import type { Clock } from "../lib/clock.ts";
-import { HttpError, jsonResponse } from "../lib/errors.ts";
+import { HttpError, jsonResponse, validationError } from "../lib/errors.ts";
+import { API_SCOPES, type ApiScope } from "../lib/scopes.ts";
 import {
   ApiKeyLimitError,
   ApiKeyNotRollableError,
   type ApiKeyRecord,
   apiKeyView,
+  type KeyRateLimit,
 } from "../store/api_keys.ts";
-import { parseJsonBody } from "./validation.ts";
+import type { Context, MiddlewareHandler } from "hono";
+import type { RouteRegistry } from "./registry.ts";
+
+export { SESSION_REQUIRED_MESSAGE };
 
 export const MAX_ROLL_GRACE_HOURS = 168;
 const HOUR_MS = 3_600_000;
@@ -50,13 +59,68 @@ export const expiresInDaysSchema = z.number().int("must be a whole number").min(
   `must be at most ${MAX_EXPIRES_IN_DAYS}`,
 ).nullable().optional();
 
+export const MAX_KEY_DOMAINS = 100;
+export const MAX_KEY_ALLOWED_IPS = 50;
+export const MAX_KEY_WINDOW_MS = 3_600_000;
+
+/** Scopes: at least one, each one of API_SCOPES (an unknown one is a 400 naming `scopes.N`). */
+export const scopesSchema = z.array(
+  z.enum(API_SCOPES, { error: `must be one of ${API_SCOPES.join(", ")}` }),
+).min(1, "must name at least one scope").describe(
+  `What the key may do: ${API_SCOPES.join(", ")}. Default: domains:read and domains:write ` +
+    "(audit:read is granted only explicitly).",
+);
+
+export const domainIdsSchema = z.array(z.string().min(1).max(64)).min(
+  1,
+  "must name at least one domain (null: every domain)",
+).max(MAX_KEY_DOMAINS, `must name at most ${MAX_KEY_DOMAINS} domains`).nullable().describe(
+  "The only domains the key sees (other ids answer 404; it cannot add domains). null: all.",
+);
+
+export const allowedIpsSchema = z.array(
+  z.string().trim().refine(
+    (s) => parseCidr(s) !== null,
+    "must be an IPv4 or IPv6 address or CIDR range (203.0.113.0/24, 2001:db8::/32)",
+  ),
+).min(1, "must name at least one range (null: anywhere)").max(
+  MAX_KEY_ALLOWED_IPS,
+  `must name at most ${MAX_KEY_ALLOWED_IPS} ranges`,
+).nullable().describe(
+  "CIDR ranges the key may be used from (the client address, proxy-aware); null: anywhere.",
+);
+
+export const keyRateLimitSchema = z.strictObject({
+  max: z.number().int("must be a whole number").min(1, "must be at least 1"),
+  windowMs: z.number().int("must be a whole number").min(1000, "must be at least 1000").max(
+    MAX_KEY_WINDOW_MS,
+    `must be at most ${MAX_KEY_WINDOW_MS}`,
+  ),
+}).nullable().describe(
+  "The key's own limit, enforced in addition to the account's and never looser; null: none.",
+);
+
 /** Request bodies are strict: a field the route does not know is a 400 that names it. */
 export const createKeyBody = z.strictObject({
   name: keyNameSchema.describe(
     `A label for the key: 1 to ${MAX_KEY_NAME_LENGTH} characters after trimming, without control characters.`,
   ),
   expiresInDays: expiresInDaysSchema,
+  scopes: scopesSchema.optional(),
+  domainIds: domainIdsSchema.optional(),
+  allowedIps: allowedIpsSchema.optional(),
+  rateLimit: keyRateLimitSchema.optional(),
 });
+
+/** PATCH: every field optional, at least one given. */
+export const updateKeyBody = z.strictObject({
+  name: keyNameSchema.optional(),
+  scopes: scopesSchema.optional(),
+  domainIds: domainIdsSchema.optional(),
+  allowedIps: allowedIpsSchema.optional(),
+  rateLimit: keyRateLimitSchema.optional(),
+  disabled: z.boolean().optional().describe("true: the key answers 401 until set false again."),
+}).refine((b) => Object.values(b).some((v) => v !== undefined), "must change at least one field");
 
 export const rollKeyBody = z.strictObject({
   expiresInHours: z.number().int("must be a whole number").min(0, "must be at least 0").max(
@@ -69,15 +133,9 @@ export const rollKeyBody = z.strictObject({
 
 const NO_STORE = { "Cache-Control": "no-store" };
 
-export const SESSION_REQUIRED_MESSAGE =
-  "API keys can be managed only from a signed-in dashboard session; a Bearer key cannot list, " +
-  "create, roll or delete keys.";
-
-/** 403 unless the request was authenticated by a session cookie. */
+/** 403 unless the request was authenticated by a session cookie (kept for other routers). */
 export const requireSession: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.var.principal.method !== "session") {
-    throw new HttpError(403, SESSION_REQUIRED_MESSAGE, { code: "SESSION_REQUIRED" });
-  }
+  if (c.var.principal.method !== "session") throw sessionRequired();
   await next();
 };
 
@@ -118,84 +176,284 @@ export function keyIdParam(id: string): string {
   return id;
 }
 
-export function apiKeyRoutes(clock: Clock) {
-  const app = new Hono<AppEnv>();
-  app.use("*", requireSession);
+export type ApiKeyRouteDeps = {
+  clock: Clock;
+  /** For the sudo check of PATCH (auth/sudo.ts). */
+  kv: Deno.Kv;
+  /** The account's limit: a key's own limit may not be looser. */
+  accountRateLimit: KeyRateLimit;
+};
 
-  app.get("/", async (c) => {
-    const keys = await c.var.store.apiKeys.list();
-    return jsonResponse(
-      { data: keys.map(apiKeyView) },
-      200,
-      NO_STORE,
-    );
+const NO_STORE_JSON = (body: unknown, status = 200) => jsonResponse(body, status, NO_STORE);
+
+/** The key's id (key_…); a malformed id answers 404 like an unknown one. */
+const keyIdParams = z.object({ id: z.string().describe("The key's id (key_…).") });
+
+/** The non-secret view of a key, grant included. */
+export const apiKeyViewSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  start: z.string().describe("The first characters of the key, for recognising it."),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+  expiresAt: z.string().nullable(),
+  scopes: z.array(z.enum(API_SCOPES)),
+  domainIds: z.array(z.string()).nullable().describe("The only domains the key sees; null: all."),
+  allowedIps: z.array(z.string()).nullable().describe("CIDRs the key may be used from; null: any."),
+  rateLimit: z.object({ max: z.number().int(), windowMs: z.number().int() }).nullable(),
+  disabled: z.boolean(),
+});
+
+const issuedKey = apiKeyViewSchema.extend({
+  key: z.string().describe("The key itself. Shown once; store it now."),
+});
+
+const deletedSchema = z.object({ success: z.boolean(), id: z.string(), message: z.string() });
+
+const SESSION_ONLY = "Session only: a Bearer key answers 403 `SESSION_REQUIRED`.";
+
+/** Registers the key-management routes and `POST /api/e2/auth/revoke-key` in the route table. */
+export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteDeps): void {
+  const { clock } = deps;
+  const tags = ["API keys"];
+  const session = { tags, security: ["session" as const] };
+  const ctxOf = (c: Context<AppEnv>) => auditContextOf(c.req.raw, c.var.principal);
+
+  registry.add({
+    ...session,
+    method: "get",
+    path: "/api/e2/api-keys",
+    operationId: "listApiKeys",
+    summary: "List API keys",
+    description: SESSION_ONLY,
+    responses: {
+      200: {
+        description: "The account's keys with their scopes and restrictions (never the keys).",
+        schema: z.object({ data: z.array(apiKeyViewSchema) }),
+        name: "ApiKeyList",
+      },
+    },
+    errors: [403],
+    handler: async (c) => {
+      const keys = await c.var.store.apiKeys.list();
+      return NO_STORE_JSON({ data: keys.map(apiKeyView) });
+    },
   });
 
-  app.post("/", async (c) => {
-    const body = await parseJsonBody(c, createKeyBody);
-    const { key, record } = await keyErrors(() =>
-      issueApiKey(c.var.store.apiKeys, {
-        name: body.name,
-        expiresInDays: body.expiresInDays ?? null,
-        nowMs: clock(),
-      })
-    );
-    return jsonResponse({ ...apiKeyView(record), key }, 201, NO_STORE);
+  registry.add({
+    ...session,
+    method: "post",
+    path: "/api/e2/api-keys",
+    operationId: "createApiKey",
+    summary: "Create an API key",
+    description: "Without `scopes` a key gets `domains:read` and `domains:write`; `audit:read` " +
+      "is granted only explicitly. `domainIds`, `allowedIps` and `rateLimit` restrict it " +
+      `further. ${SESSION_ONLY}`,
+    body: createKeyBody,
+    bodyName: "ApiKeyCreateParams",
+    responses: {
+      201: { description: "The new key, shown once.", schema: issuedKey, name: "IssuedApiKey" },
+    },
+    errors: [400, 403, 409, 413, 415],
+    handler: async (c, { body }) => {
+      await requireRecentAuth(c, { kv: deps.kv, clock });
+      const grant = await checkKeyGrant(c, body, deps.accountRateLimit);
+      const { key, record } = await keyErrors(() =>
+        issueApiKey(c.var.store.apiKeys, {
+          name: body.name,
+          expiresInDays: body.expiresInDays ?? null,
+          nowMs: clock(),
+          grant,
+          audit: ctxOf(c),
+        })
+      );
+      return NO_STORE_JSON({ ...apiKeyView(record), key }, 201);
+    },
   });
 
-  app.delete("/:id", async (c) => {
-    const id = keyIdParam(c.req.param("id"));
-    const deleted = await keyErrors(() => c.var.store.apiKeys.delete(id));
-    return jsonResponse(
-      { success: true, id: deleted.id, message: "API key deleted. It no longer authenticates." },
-      200,
-      NO_STORE,
-    );
+  registry.add({
+    ...session,
+    method: "patch",
+    path: "/api/e2/api-keys/:id",
+    operationId: "updateApiKey",
+    summary: "Change an API key",
+    description: "Changes the name, scopes, restrictions or limit of a key, or disables (and " +
+      "re-enables) it: a disabled key answers 401 like an unknown one. Every process applies " +
+      "the change within 1 second. Needs a recent sign-in or re-authentication (403 " +
+      `\`REAUTHENTICATION_REQUIRED\`). ${SESSION_ONLY}`,
+    params: keyIdParams,
+    body: updateKeyBody,
+    bodyName: "ApiKeyUpdateParams",
+    responses: {
+      200: { description: "The key as changed.", schema: apiKeyViewSchema, name: "ApiKey" },
+    },
+    errors: [400, 403, 404, 413, 415],
+    handler: async (c, { params, body }) => {
+      const id = keyIdParam(params.id);
+      await requireRecentAuth(c, { kv: deps.kv, clock });
+      const grant = await checkKeyGrant(c, body, deps.accountRateLimit);
+      const updated = await keyErrors(() =>
+        c.var.store.apiKeys.update(id, {
+          ...grant,
+          ...(body.name !== undefined ? { name: body.name } : {}),
+          ...(body.disabled !== undefined ? { disabled: body.disabled } : {}),
+        }, ctxOf(c))
+      );
+      return NO_STORE_JSON(apiKeyView(updated));
+    },
   });
 
-  app.post("/:id/roll", async (c) => {
-    const id = keyIdParam(c.req.param("id"));
-    const body = await parseJsonBody(c, rollKeyBody);
-    const { key, record, old } = await keyErrors(() =>
-      rollApiKey(c.var.store.apiKeys, id, body.expiresInHours * HOUR_MS, {
-        expiresInDays: body.expiresInDays,
-      })
-    );
-    return jsonResponse(
-      { ...apiKeyView(record), key, previous: rolledView(old, body.expiresInHours) },
-      201,
-      NO_STORE,
-    );
+  registry.add({
+    ...session,
+    method: "delete",
+    path: "/api/e2/api-keys/:id",
+    operationId: "deleteApiKey",
+    summary: "Delete an API key",
+    description: SESSION_ONLY,
+    params: keyIdParams,
+    responses: {
+      200: { description: "Deleted.", schema: deletedSchema, name: "ApiKeyDeleted" },
+    },
+    errors: [403, 404],
+    handler: async (c, { params }) => {
+      await requireRecentAuth(c, { kv: deps.kv, clock });
+      const id = keyIdParam(params.id);
+      const deleted = await keyErrors(() => c.var.store.apiKeys.delete(id, ctxOf(c)));
+      return NO_STORE_JSON({
+        success: true,
+        id: deleted.id,
+        message: "API key deleted. It no longer authenticates.",
+      });
+    },
   });
 
-  return app;
+  registry.add({
+    ...session,
+    method: "post",
+    path: "/api/e2/api-keys/:id/roll",
+    operationId: "rollApiKey",
+    summary: "Roll an API key",
+    description: "Issues a replacement with the same scopes and restrictions; the old key " +
+      "keeps working for `expiresInHours` (0 revokes it at once). " + SESSION_ONLY,
+    params: keyIdParams,
+    body: rollKeyBody,
+    bodyName: "ApiKeyRollParams",
+    responses: {
+      201: {
+        description: "The replacement, shown once, and what happens to the old key.",
+        schema: issuedKey.extend({
+          previous: z.object({
+            id: z.string(),
+            expiresAt: z.string().nullable(),
+            revoked: z.boolean(),
+          }),
+        }),
+        name: "RolledApiKey",
+      },
+    },
+    errors: [400, 403, 404, 409, 413, 415],
+    handler: async (c, { params, body }) => {
+      await requireRecentAuth(c, { kv: deps.kv, clock });
+      const id = keyIdParam(params.id);
+      const { key, record, old } = await keyErrors(() =>
+        rollApiKey(c.var.store.apiKeys, id, body.expiresInHours * HOUR_MS, {
+          expiresInDays: body.expiresInDays,
+          audit: ctxOf(c),
+        })
+      );
+      return NO_STORE_JSON(
+        { ...apiKeyView(record), key, previous: rolledView(old, body.expiresInHours) },
+        201,
+      );
+    },
+  });
+
+  registry.add({
+    method: "post",
+    path: "/api/e2/auth/revoke-key",
+    operationId: "revokeKey",
+    summary: "Revoke the calling key",
+    description: "Deletes the API key that authenticated the request; any key may revoke " +
+      "itself, whatever its scopes. Bearer only (400 `BEARER_KEY_REQUIRED` from a session).",
+    tags: ["Authentication"],
+    security: ["bearer"],
+    responses: { 200: { description: "Revoked.", schema: deletedSchema, name: "ApiKeyRevoked" } },
+    errors: [400, 404],
+    handler: async (c) => {
+      const { principal } = c.var;
+      if (principal.method !== "api_key" || !principal.keyId) {
+        throw new HttpError(
+          400,
+          "This endpoint revokes the API key that authenticated the request: call it with " +
+            "Authorization: Bearer <key> and no session cookie. Use DELETE /api/e2/api-keys/{id} " +
+            "from a session.",
+          { code: "BEARER_KEY_REQUIRED" },
+        );
+      }
+      const keyId = principal.keyId;
+      const deleted = await keyErrors(() =>
+        c.var.store.apiKeys.delete(keyId, ctxOf(c), "api_key.revoked")
+      );
+      return NO_STORE_JSON({
+        success: true,
+        id: deleted.id,
+        message: "API key revoked. It no longer authenticates.",
+      });
+    },
+  });
+}
+
+type GrantFields = {
+  scopes?: ApiScope[];
+  domainIds?: string[] | null;
+  allowedIps?: string[] | null;
+  rateLimit?: KeyRateLimit | null;
+};
+
+/**
+ * The grant fields of a create or patch body, checked against the account: every domain id must
+ * be one of its domains (400 naming `domainIds.N`), and the key's limit may not be looser than
+ * the account's (400 naming `rateLimit.max`). Absent fields stay absent. The dashboard's create
+ * form uses it too (routes/dashboard/api_keys_page.tsx grantFromForm).
+ */
+export async function checkKeyGrant(
+  c: Context<AppEnv>,
+  body: GrantFields,
+  account: KeyRateLimit,
+): Promise<GrantFields> {
+  const out: GrantFields = {};
+  if (body.scopes !== undefined) out.scopes = [...new Set(body.scopes)];
+  if (body.allowedIps !== undefined) out.allowedIps = body.allowedIps;
+  if (body.domainIds !== undefined) {
+    const ids = body.domainIds === null ? null : [...new Set(body.domainIds)];
+    if (ids) {
+      const problems: { path: string; message: string }[] = [];
+      await Promise.all(ids.map(async (id, i) => {
+        try {
+          await c.var.store.domains.get(id);
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) throw err;
+          problems.push({ path: `domainIds.${i}`, message: "is not a domain of this account" });
+        }
+      }));
+      if (problems.length) throw validationError(problems);
+    }
+    out.domainIds = ids;
+  }
+  if (body.rateLimit !== undefined) {
+    const r = body.rateLimit;
+    if (r && (r.max > account.max || r.max * account.windowMs > account.max * r.windowMs)) {
+      throw validationError([{
+        path: "rateLimit.max",
+        message: `must allow at most the account's limit (${account.max} requests per ` +
+          `${account.windowMs} ms)`,
+      }]);
+    }
+    out.rateLimit = r;
+  }
+  return out;
 }
 
 function rolledView(old: ApiKeyRecord, graceHours: number) {
   return { id: old.id, expiresAt: old.expiresAt, revoked: graceHours === 0 };
-}
-
-/** `/api/e2/auth/revoke-key`: the Bearer key that authenticated the request deletes itself. */
-export function revokeKeyRoutes() {
-  const app = new Hono<AppEnv>();
-  app.post("/revoke-key", async (c) => {
-    const { principal } = c.var;
-    if (principal.method !== "api_key" || !principal.keyId) {
-      throw new HttpError(
-        400,
-        "This endpoint revokes the API key that authenticated the request: call it with " +
-          "Authorization: Bearer <key> and no session cookie. Use DELETE /api/e2/api-keys/{id} " +
-          "from a session.",
-        { code: "BEARER_KEY_REQUIRED" },
-      );
-    }
-    const keyId = principal.keyId;
-    const deleted = await keyErrors(() => c.var.store.apiKeys.delete(keyId));
-    return jsonResponse(
-      { success: true, id: deleted.id, message: "API key revoked. It no longer authenticates." },
-      200,
-      NO_STORE,
-    );
-  });
-  return app;
 }

@@ -14,8 +14,13 @@ import {
   type PublicUser,
   requestOrigin,
   RESET_REQUESTED_MESSAGE,
+  type SecondStepRequired,
   type SignedIn,
 } from "../auth/accounts.ts";
+import { pendingCookieHeader } from "../auth/two_factor.ts";
+import { requireRecentAuth } from "../auth/sudo.ts";
+import { twoFactorRoutes } from "./two_factor.ts";
+import { auditContextOf } from "../auth/audit_context.ts";
 import { assertSameOrigin } from "../auth/csrf.ts";
 import { deviceCookieHeader } from "../auth/device_cookie.ts";
 import type { AppEnv } from "../auth/middleware.ts";
@@ -185,6 +190,21 @@ function betterAuthSignedIn(req: Request, sessions: SessionManager, r: SignedIn)
   );
 }
 
+/**
+ * The password was right, a second factor is due: better-auth's `{ twoFactorRedirect: true,
+ * twoFactorMethods }` and the pending cookie, no session (auth/two_factor.ts).
+ */
+function secondStepResponse(req: Request, r: SecondStepRequired): Response {
+  return jsonResponse(
+    { twoFactorRedirect: true, twoFactorMethods: r.twoFactorMethods },
+    200,
+    [
+      ["Set-Cookie", pendingCookieHeader(req, r.pendingCookie, r.pendingMaxAgeSeconds)],
+      ["Cache-Control", "no-store"],
+    ],
+  );
+}
+
 function noStore(body: unknown, headers: [string, string][] = []): Response {
   return jsonResponse(body, 200, [...headers, ["Cache-Control", "no-store"]]);
 }
@@ -199,7 +219,15 @@ export function authRoutes(deps: AuthRouteDeps) {
     switch (current.kind) {
       case "ok":
         return {
-          caller: { userId: current.user.id, sessionId: current.session.id },
+          caller: {
+            userId: current.user.id,
+            sessionId: current.session.id,
+            audit: auditContextOf(c.req.raw, {
+              userId: current.user.id,
+              method: "session",
+              sessionId: current.session.id,
+            }),
+          },
           user: current.user,
         };
       case "suspended":
@@ -237,10 +265,14 @@ export function authRoutes(deps: AuthRouteDeps) {
     assertSameOrigin(c.req.raw);
     const body = await parseJsonBody(c, signInBody);
     const r = await accounts.signIn(body, c.req.raw, clientAddress(c));
+    if ("twoFactorRedirect" in r) return secondStepResponse(c.req.raw, r);
     return signedInResponse(c.req.raw, sessions, r, 200);
   });
 
   app.post("/sign-out", signOut);
+
+  // Second factors and re-authentication (routes/two_factor.ts).
+  app.route("/", twoFactorRoutes({ accounts }));
 
   // --- better-auth's routes (README, Accounts) -------------------------------------------
 
@@ -255,6 +287,7 @@ export function authRoutes(deps: AuthRouteDeps) {
     const body = await parseJsonBody(c, signInEmailBody);
     const input = { email: body.email, password: body.password };
     const r = await accounts.signIn(input, c.req.raw, clientAddress(c));
+    if ("twoFactorRedirect" in r) return secondStepResponse(c.req.raw, r);
     return betterAuthSignedIn(c.req.raw, sessions, r);
   });
 
@@ -294,6 +327,7 @@ export function authRoutes(deps: AuthRouteDeps) {
   app.post("/change-password", async (c) => {
     assertSameOrigin(c.req.raw);
     const { caller: who } = await caller(c);
+    await requireRecentAuth(c, undefined, { ...who, method: "session" });
     const body = await parseJsonBody(c, changePasswordBody);
     const r = await accounts.changePassword(who, body, clientAddress(c));
     return noStore({ token: null, user: betterAuthUser(r.user) });
@@ -330,6 +364,7 @@ export function authRoutes(deps: AuthRouteDeps) {
   app.post("/delete-user", async (c) => {
     assertSameOrigin(c.req.raw);
     const { caller: who } = await caller(c);
+    await requireRecentAuth(c, undefined, { ...who, method: "session" });
     const body = await parseJsonBody(c, deleteUserBody);
     await accounts.deleteUser(who, { password: body.password }, clientAddress(c));
     return noStore(
@@ -350,7 +385,7 @@ export function authRoutes(deps: AuthRouteDeps) {
   app.post("/reset-password", async (c) => {
     assertSameOrigin(c.req.raw);
     const body = await parseJsonBody(c, resetPasswordBody);
-    await accounts.resetPassword(body, clientAddress(c));
+    await accounts.resetPassword(body, clientAddress(c), c.req.raw);
     return noStore({ status: true }, [["Set-Cookie", clearSessionCookieHeader(c.req.raw)]]);
   });
 

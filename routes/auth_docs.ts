@@ -16,7 +16,15 @@ import {
   signUpEmailBody,
   updateUserBody,
 } from "./auth.ts";
+import type { OperationExamples } from "./openapi_examples.ts";
 import type { RouteRegistry } from "./registry.ts";
+import {
+  enableTwoFactorBody,
+  passwordOnlyBody,
+  reauthenticateBody,
+  verifyBackupCodeBody,
+  verifyTotpBody,
+} from "./two_factor.ts";
 
 const user = z.object({
   id: z.string().describe("The account's id (usr_…)."),
@@ -64,6 +72,19 @@ const status = z.object({ status: z.boolean() });
 const success = z.object({ success: z.boolean(), message: z.string() });
 
 const COOKIE = "Sets the session cookie (and the device cookie).";
+const SUDO = "Needs sudo mode: a sign-in or re-authentication (POST /api/auth/reauthenticate) in " +
+  "the session's last 10 minutes, else 403 `REAUTHENTICATION_REQUIRED`.";
+const SECOND_STEP = "An account with a second factor gets `{ twoFactorRedirect: true, " +
+  "twoFactorMethods }` and a 10-minute pending cookie instead of a session; " +
+  "POST /api/auth/two-factor/verify-totp (or verify-backup-code) completes it.";
+const twoFactorRedirect = z.object({
+  twoFactorRedirect: z.literal(true),
+  twoFactorMethods: z.array(z.enum(["totp", "passkey"])),
+});
+const baVerified = z.object({
+  token: z.null().describe("Always null: the session travels in the cookie only."),
+  user: baUser,
+});
 const SAME_ORIGIN = "Refused with 403 from another origin (CSRF).";
 
 export function describeAuthRoutes(registry: RouteRegistry): void {
@@ -105,11 +126,17 @@ export function describeAuthRoutes(registry: RouteRegistry): void {
       path: "/api/auth/sign-in",
       operationId: "signIn",
       summary: "Sign in",
-      description: `${COOKIE} ${SAME_ORIGIN}`,
+      description: `${COOKIE} ${SECOND_STEP} ${SAME_ORIGIN}`,
       ...open,
       body: signInBody,
       bodyName: "SignInParams",
-      responses: { 200: { description: "Signed in.", schema: signedIn, name: "SignedIn" } },
+      responses: {
+        200: {
+          description: "Signed in, or the second step is due.",
+          schema: signedIn.or(twoFactorRedirect),
+          name: "SignedIn",
+        },
+      },
       errors: [400, 401, 403, 413, 415, 429],
     })
     .describe({
@@ -151,12 +178,16 @@ export function describeAuthRoutes(registry: RouteRegistry): void {
       path: "/api/auth/sign-in/email",
       operationId: "signInEmail",
       summary: "Sign in (better-auth)",
-      description: `better-auth's sign-in. ${COOKIE} ${SAME_ORIGIN}`,
+      description: `better-auth's sign-in. ${COOKIE} ${SECOND_STEP} ${SAME_ORIGIN}`,
       ...open,
       body: signInEmailBody,
       bodyName: "SignInEmailParams",
       responses: {
-        200: { description: "Signed in.", schema: baSignedIn, name: "BetterAuthSignedIn" },
+        200: {
+          description: "Signed in, or the second step is due.",
+          schema: baSignedIn.or(twoFactorRedirect),
+          name: "BetterAuthSignedIn",
+        },
       },
       errors: [400, 401, 403, 413, 415, 429],
     })
@@ -194,7 +225,7 @@ export function describeAuthRoutes(registry: RouteRegistry): void {
       operationId: "changePassword",
       summary: "Change the password",
       description: "Keeps the caller's session; `revokeOtherSessions` defaults to true here. " +
-        SAME_ORIGIN,
+        `${SUDO} ${SAME_ORIGIN}`,
       ...session,
       body: changePasswordBody,
       bodyName: "ChangePasswordParams",
@@ -278,11 +309,170 @@ export function describeAuthRoutes(registry: RouteRegistry): void {
       operationId: "deleteUser",
       summary: "Delete the account",
       description: "Deletes the account and everything it holds; needs the password. " +
-        SAME_ORIGIN,
+        `${SUDO} ${SAME_ORIGIN}`,
       ...session,
       body: deleteUserBody,
       bodyName: "DeleteUserParams",
       responses: { 200: { description: "Deleted.", schema: success } },
       errors: [400, 403, 413, 415],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/two-factor/enable",
+      operationId: "enableTwoFactor",
+      summary: "Start TOTP enrolment",
+      description: "Checks the password, then answers the `otpauth://` URI and ten single-use " +
+        "recovery codes (shown once). Enrolment completes with the first code verified by " +
+        `verify-totp. ${SUDO} ${SAME_ORIGIN}`,
+      ...session,
+      body: enableTwoFactorBody,
+      bodyName: "EnableTwoFactorParams",
+      responses: {
+        200: {
+          description: "Enrolment started.",
+          schema: z.object({
+            method: z.literal("totp"),
+            totpURI: z.string(),
+            backupCodes: z.array(z.string()),
+          }),
+          name: "TwoFactorEnrolment",
+        },
+      },
+      errors: [400, 403, 413, 415, 429],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/two-factor/verify-totp",
+      operationId: "verifyTotp",
+      summary: "Verify an authenticator code",
+      description: "With the pending cookie of a sign-in: completes it (sets the session " +
+        "cookie). Signed in: completes a pending enrolment. A code is accepted once; wrong " +
+        `codes are throttled per account and client. ${SAME_ORIGIN}`,
+      ...open,
+      body: verifyTotpBody,
+      bodyName: "VerifyTotpParams",
+      responses: {
+        200: { description: "Verified.", schema: baVerified, name: "TwoFactorVerified" },
+      },
+      errors: [400, 401, 403, 413, 415, 429],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/two-factor/verify-backup-code",
+      operationId: "verifyBackupCode",
+      summary: "Complete a sign-in with a recovery code",
+      description: `Each recovery code works once. ${SAME_ORIGIN}`,
+      ...open,
+      body: verifyBackupCodeBody,
+      bodyName: "VerifyBackupCodeParams",
+      responses: { 200: { description: "Signed in.", schema: baVerified } },
+      errors: [400, 401, 403, 413, 415, 429],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/two-factor/disable",
+      operationId: "disableTwoFactor",
+      summary: "Turn TOTP off",
+      description: `Removes the authenticator and recovery codes. ${SUDO} ${SAME_ORIGIN}`,
+      ...session,
+      body: passwordOnlyBody,
+      bodyName: "PasswordParams",
+      responses: { 200: { description: "Disabled.", schema: status } },
+      errors: [400, 403, 413, 415, 429],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/two-factor/generate-backup-codes",
+      operationId: "generateBackupCodes",
+      summary: "Replace the recovery codes",
+      description: `The old codes stop working. ${SUDO} ${SAME_ORIGIN}`,
+      ...session,
+      body: passwordOnlyBody,
+      bodyName: "PasswordParams",
+      responses: {
+        200: {
+          description: "The new codes, shown once.",
+          schema: z.object({ status: z.boolean(), backupCodes: z.array(z.string()) }),
+          name: "BackupCodes",
+        },
+      },
+      errors: [400, 403, 413, 415, 429],
+    })
+    .describe({
+      method: "post",
+      path: "/api/auth/reauthenticate",
+      operationId: "reauthenticate",
+      summary: "Re-authenticate (sudo mode)",
+      description: "A password or an authenticator code puts the session in sudo mode for 10 " +
+        `minutes. ${SAME_ORIGIN}`,
+      ...session,
+      body: reauthenticateBody,
+      bodyName: "ReauthenticateParams",
+      responses: {
+        200: {
+          description: "Re-authenticated.",
+          schema: z.object({ status: z.boolean(), user: baUser }),
+          name: "Reauthenticated",
+        },
+      },
+      errors: [400, 401, 403, 413, 415, 429],
     });
 }
+
+const EXAMPLE_USER = {
+  id: "usr_5Qx8kP2mVt7nLr4WcZa9Hd",
+  email: "ada@example.com",
+  name: "Ada Lovelace",
+  emailVerified: false,
+  image: null,
+  createdAt: "2026-03-14T09:26:53.000Z",
+  updatedAt: "2026-03-14T09:26:53.000Z",
+};
+const EXAMPLE_CODES = [
+  "k7m2p-x9c4t",
+  "q3w8z-n5r2h",
+  "b6v4j-t8y3k",
+  "c9x2m-p7w5q",
+  "h4n8r-z3b6v",
+  "t2k9w-m5c8x",
+  "y7p3q-j4n9b",
+  "r5z8c-w2k6m",
+  "v3b7t-h9x4p",
+  "m8q2n-c5r7z",
+];
+
+/** Request and response examples of the two-factor routes (spread into routes/openapi_examples.ts). */
+export const TWO_FACTOR_EXAMPLES: Record<string, OperationExamples> = {
+  enableTwoFactor: {
+    request: { password: "plum-orchard-7-lantern" },
+    responses: {
+      200: {
+        method: "totp",
+        totpURI:
+          "otpauth://totp/Inbound:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP" +
+          "&issuer=Inbound&algorithm=SHA1&digits=6&period=30",
+        backupCodes: EXAMPLE_CODES,
+      },
+    },
+  },
+  verifyTotp: {
+    request: { code: "492039" },
+    responses: { 200: { token: null, user: EXAMPLE_USER } },
+  },
+  verifyBackupCode: {
+    request: { code: "k7m2p-x9c4t" },
+    responses: { 200: { token: null, user: EXAMPLE_USER } },
+  },
+  disableTwoFactor: {
+    request: { password: "plum-orchard-7-lantern" },
+    responses: { 200: { status: true } },
+  },
+  generateBackupCodes: {
+    request: { password: "plum-orchard-7-lantern" },
+    responses: { 200: { status: true, backupCodes: EXAMPLE_CODES } },
+  },
+  reauthenticate: {
+    request: { password: "plum-orchard-7-lantern" },
+    responses: { 200: { status: true, user: EXAMPLE_USER } },
+  },
+};

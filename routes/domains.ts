@@ -4,6 +4,7 @@
  */
 import type { Context } from "hono";
 import { assertSameOrigin } from "../auth/csrf.ts";
+import { domainRestricted, visibleDomainIds } from "../auth/key_policy.ts";
 import type { AppEnv } from "../auth/middleware.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
 import {
@@ -23,6 +24,8 @@ import {
   DomainLimitError,
   DomainNotVerifiedError,
   type DomainRecord,
+  filterName,
+  filterNamesOf,
 } from "../store/domains.ts";
 import type { TenantStore } from "../store/tenant.ts";
 import {
@@ -284,17 +287,132 @@ async function withCheckScope<T>(
 
 const store = (c: Context<AppEnv>) => c.var.store;
 
-/** Registers the five domain operations. */
-export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteOptions): void {
+/**
+ * A key restricted to some domains (auth/key_policy.ts) sees only those: any other id answers
+ * exactly like a nonexistent one (the same NotFound the store throws).
+ */
+function visible(c: Context<AppEnv>, id: string): string {
+  const ids = visibleDomainIds(c.var.principal);
+  if (ids && !ids.has(id)) throw new Deno.errors.NotFound("No such domain");
+  return id;
+}
+
+/** The list for a key restricted to `ids`: those domains matching the filter, newest first. */
+async function restrictedList(
+  tenant: TenantStore,
+  ids: ReadonlySet<string>,
+  filter: Parameters<TenantStore["domains"]["list"]>[0],
+  page: { limit: number; offset: number },
+): Promise<{ data: DomainRecord[]; total: number }> {
+  const wanted = filterName(filter);
+  const found = await mapLimited([...ids], 10, async (id) => {
+    try {
+      return [await tenant.domains.get(id)];
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return [];
+      throw err;
+    }
+  });
+  const matching = found.flat()
+    .filter((r) => filterNamesOf(r).includes(wanted))
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+  return {
+    data: matching.slice(page.offset, page.offset + page.limit),
+    total: matching.length,
+  };
+}
+
+/**
+ * Adding, checking and deleting a domain with the API's rules and messages: the API handlers
+ * below and the dashboard (routes/dashboard/domains_page.tsx) both call these, so there is one
+ * copy of the logic. Failures are the API's HttpErrors.
+ */
+export type DomainActions = {
+  /** Validates the name and adds it (400/403/409 as `POST /api/e2/domains`). */
+  add(store: TenantStore, input: string): Promise<DomainRecord>;
+  /** Looks the domain's records up and stores the outcome (as `GET …/:id?check=true`). */
+  check(c: Context<AppEnv>, id: string): Promise<Check>;
+  /** Deletes it (409 while it has subdomains in this account, as `DELETE …/:id`). */
+  remove(store: TenantStore, id: string): Promise<DomainRecord>;
+};
+
+function domainActions(checker: DnsChecker, mail: MailSettings, clock: () => number) {
+  const actions: DomainActions = {
+    async add(tenant, input) {
+      const parsed = parseDomainName(input);
+      if (!parsed.ok) throw validationError([{ path: "domain", message: parsed.problem }]);
+      const { name, ancestors } = parsed.value;
+      try {
+        return await tenant.domains.create({
+          domain: name,
+          ancestors,
+          plan: ({ domain, token, inherited }) => dnsPlan(domain, token, inherited, mail),
+        });
+      } catch (err) {
+        if (err instanceof DomainExistsError) {
+          throw err.owner === "own"
+            ? new HttpError(409, `The domain ${name} is already in your account.`, {
+              code: "DOMAIN_EXISTS",
+            }, NO_RETRY)
+            : new HttpError(409, `The domain ${name} is already registered.`, {
+              code: "DOMAIN_ALREADY_REGISTERED",
+            }, NO_RETRY);
+        }
+        if (err instanceof DomainLimitError) {
+          throw new HttpError(
+            403,
+            `This account has reached its limit of ${err.max} domains. Delete unused domains ` +
+              "first, or ask the operator to raise MAX_DOMAINS_PER_ACCOUNT.",
+            { code: "DOMAIN_LIMIT_REACHED", max: err.max },
+            NO_RETRY,
+          );
+        }
+        throw err;
+      }
+    },
+    check: (c, id) =>
+      withCheckScope(c, checker, async (scope) => {
+        const record = await store(c).domains.get(id);
+        return await runCheck(store(c), scope, record, clock);
+      }),
+    async remove(tenant, id) {
+      try {
+        return await tenant.domains.delete(id);
+      } catch (err) {
+        if (err instanceof DomainHasSubdomainsError) {
+          const more = err.total > err.subdomains.length ? ", …" : "";
+          throw new HttpError(
+            409,
+            `The domain still has ${err.total} subdomain(s) (${
+              err.subdomains.join(", ")
+            }${more}); delete them first.`,
+            { code: "DOMAIN_HAS_SUBDOMAINS" },
+            NO_RETRY,
+          );
+        }
+        throw err;
+      }
+    },
+  };
+  return actions;
+}
+
+/** Registers the five domain operations; returns the actions they share with the dashboard. */
+export function registerDomainRoutes(
+  registry: RouteRegistry,
+  opts: DomainRouteOptions,
+): DomainActions {
   const clock = opts.clock ?? Date.now;
   const checker = new DnsChecker({ ...opts.dnsLimits, resolver: opts.resolver, clock });
   const mail = opts.mail ?? DEFAULT_MAIL_SETTINGS;
   const tags = ["Domains"];
+  const actions = domainActions(checker, mail, clock);
 
   registry.add({
     method: "get",
     path: "/api/e2/domains",
     operationId: "listDomains",
+    scope: "domains:read",
     summary: "List domains",
     description: "The account's domains, newest first, with optional filters. " +
       "`pagination.hasMore` is `offset + data.length < total`.",
@@ -308,10 +426,11 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     handler: async (c, { query: q }) => {
       const limit = q.limit ?? 50;
       const offset = q.offset ?? 0;
-      const { data, total } = await store(c).domains.list(
-        { status: q.status, canReceive: q.canReceive },
-        { limit, offset },
-      );
+      const filter = { status: q.status, canReceive: q.canReceive };
+      const restrictedTo = visibleDomainIds(c.var.principal);
+      const { data, total } = restrictedTo
+        ? await restrictedList(store(c), restrictedTo, filter, { limit, offset })
+        : await store(c).domains.list(filter, { limit, offset });
       const items = q.check === "true"
         ? await withCheckScope(
           c,
@@ -341,6 +460,7 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     method: "post",
     path: "/api/e2/domains",
     operationId: "createDomain",
+    scope: "domains:write",
     summary: "Add a domain",
     description: "Adds a domain and returns the DNS records to publish. A subdomain of a " +
       "domain this account has verified is verified at once. 409 when the domain is already " +
@@ -355,37 +475,8 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     },
     errors: [400, 403, 409, 413, 415],
     handler: async (c, { body }) => {
-      const parsed = parseDomainName(body.domain);
-      if (!parsed.ok) throw validationError([{ path: "domain", message: parsed.problem }]);
-      const { name, ancestors } = parsed.value;
-      try {
-        const record = await store(c).domains.create({
-          domain: name,
-          ancestors,
-          plan: ({ domain, token, inherited }) => dnsPlan(domain, token, inherited, mail),
-        });
-        return jsonResponse(createView(record), 201);
-      } catch (err) {
-        if (err instanceof DomainExistsError) {
-          throw err.owner === "own"
-            ? new HttpError(409, `The domain ${name} is already in your account.`, {
-              code: "DOMAIN_EXISTS",
-            }, NO_RETRY)
-            : new HttpError(409, `The domain ${name} is already registered.`, {
-              code: "DOMAIN_ALREADY_REGISTERED",
-            }, NO_RETRY);
-        }
-        if (err instanceof DomainLimitError) {
-          throw new HttpError(
-            403,
-            `This account has reached its limit of ${err.max} domains. Delete unused domains ` +
-              "first, or ask the operator to raise MAX_DOMAINS_PER_ACCOUNT.",
-            { code: "DOMAIN_LIMIT_REACHED", max: err.max },
-            NO_RETRY,
-          );
-        }
-        throw err;
-      }
+      if (visibleDomainIds(c.var.principal)) throw domainRestricted();
+      return jsonResponse(createView(await actions.add(store(c), body.domain)), 201);
     },
   });
 
@@ -393,6 +484,7 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     method: "get",
     path: "/api/e2/domains/:id",
     operationId: "retrieveDomain",
+    scope: "domains:read",
     summary: "Get a domain",
     description: "The domain with its DNS records. `?check=true` looks the records up first and " +
       "updates the status (pending -> verified | failed); each record's result is in " +
@@ -407,14 +499,12 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     // 403: `check=true` with a session cookie from another site.
     errors: [400, 403, 404],
     handler: async (c, { params, query }) => {
+      visible(c, params.id);
       if (query.check !== "true") {
         return jsonResponse(retrieveView(await store(c).domains.get(params.id)));
       }
-      return await withCheckScope(c, checker, async (scope) => {
-        const record = await store(c).domains.get(params.id);
-        const check = await runCheck(store(c), scope, record, clock);
-        return jsonResponse(retrieveView(check.record, check));
-      });
+      const check = await actions.check(c, params.id);
+      return jsonResponse(retrieveView(check.record, check));
     },
   });
 
@@ -422,6 +512,7 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     method: "patch",
     path: "/api/e2/domains/:id",
     operationId: "updateDomain",
+    scope: "domains:write",
     summary: "Update catch-all settings",
     description: "Turns catch-all on (with the endpoint that receives it) or off. The domain " +
       "must be verified (400 otherwise).",
@@ -438,6 +529,7 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     },
     errors: [400, 404, 413, 415],
     handler: async (c, { params, body }) => {
+      visible(c, params.id);
       try {
         const r = await store(c).domains.updateCatchAll(params.id, {
           isCatchAllEnabled: body.isCatchAllEnabled,
@@ -470,6 +562,7 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     method: "delete",
     path: "/api/e2/domains/:id",
     operationId: "deleteDomain",
+    scope: "domains:write",
     summary: "Delete a domain",
     description: "Deletes the domain and its DNS record list. 409 while it has subdomains in " +
       "this account: delete those first.",
@@ -480,35 +573,22 @@ export function registerDomainRoutes(registry: RouteRegistry, opts: DomainRouteO
     },
     errors: [400, 404, 409],
     handler: async (c, { params }) => {
-      try {
-        const r = await store(c).domains.delete(params.id);
-        const body: DomainDeleteResponse = {
-          success: true,
-          message: `Domain ${r.domain} deleted.`,
-          deletedResources: {
-            blockedEmails: 0,
-            dnsRecords: r.dnsRecords.length,
-            domain: r.domain,
-            emailAddresses: 0,
-            sesIdentity: false,
-            sesReceiptRules: false,
-          },
-        };
-        return jsonResponse(body);
-      } catch (err) {
-        if (err instanceof DomainHasSubdomainsError) {
-          const more = err.total > err.subdomains.length ? ", …" : "";
-          throw new HttpError(
-            409,
-            `The domain still has ${err.total} subdomain(s) (${
-              err.subdomains.join(", ")
-            }${more}); delete them first.`,
-            { code: "DOMAIN_HAS_SUBDOMAINS" },
-            NO_RETRY,
-          );
-        }
-        throw err;
-      }
+      visible(c, params.id);
+      const r = await actions.remove(store(c), params.id);
+      const body: DomainDeleteResponse = {
+        success: true,
+        message: `Domain ${r.domain} deleted.`,
+        deletedResources: {
+          blockedEmails: 0,
+          dnsRecords: r.dnsRecords.length,
+          domain: r.domain,
+          emailAddresses: 0,
+          sesIdentity: false,
+          sesReceiptRules: false,
+        },
+      };
+      return jsonResponse(body);
     },
   });
+  return actions;
 }

@@ -3,6 +3,7 @@
  * schemas its routes validate with and answer in, plus a readable HTML rendering of it. Both are
  * served without authentication: `GET /api/e2/openapi.json` and `GET /api/e2/docs`.
  */
+import { DOCS_CONTENT_SECURITY_POLICY, renderApiDocsPage } from "./api_docs_page.ts";
 import { z } from "zod";
 import { SESSION_COOKIE_BASE } from "../auth/session.ts";
 import type { Site } from "../lib/client.ts";
@@ -86,6 +87,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
     "They set and read the session cookie; Bearer keys play no part here.",
   Documentation: "This document and its readable rendering.",
   Operations: "Health of the server, for load balancers and monitoring.",
+  "Audit log": "The account's security events, append-only, written with the changes they record.",
 };
 
 function parameters(
@@ -178,9 +180,10 @@ export function buildOpenApi(registry: RouteRegistry, info: OpenApiInfo = {}): J
     for (const status of [...errors].sort((a, b) => a - b)) {
       opResponses[String(status)] = errorResponse(status);
     }
+    // From the route's one declaration (routes/registry.ts): the scope a Bearer key needs.
     const security = auth
       ? (r.security ?? ["bearer", "session"]).map((s) =>
-        s === "bearer" ? { bearerAuth: [] } : { sessionCookie: [] }
+        s === "bearer" ? { bearerAuth: r.scope ? [r.scope] : [] } : { sessionCookie: [] }
       )
       : [];
     paths[path] ??= {};
@@ -263,6 +266,7 @@ export function registerOpenApiRoutes(registry: RouteRegistry, info: OpenApiInfo
   // Built on first request, when every route has been registered.
   let doc: Json | null = null;
   let html: string | null = null;
+  let interactive: string | null = null;
   const document = () => (doc ??= buildOpenApi(registry, info));
   registry.add({
     method: "get",
@@ -279,17 +283,35 @@ export function registerOpenApiRoutes(registry: RouteRegistry, info: OpenApiInfo
     path: DOCS_PATH,
     operationId: "getDocs",
     summary: "Readable API documentation",
+    description: "The interactive reference (Swagger UI served from this server, with try-it). " +
+      "`?view=plain` gives the same document as plain HTML without scripts.",
     tags: ["Documentation"],
     auth: false,
     responses: { 200: { description: "The document rendered as HTML.", html: true } },
-    handler: () =>
-      new Response(html ??= renderDocs(document()), {
-        headers: {
-          "Content-Type": "text/html; charset=utf-8",
-          "Content-Security-Policy":
-            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
-        },
-      }),
+    handler: (c) =>
+      c.req.query("view") === "plain"
+        ? new Response(html ??= renderDocs(document()), {
+          headers: {
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy":
+              "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+          },
+        })
+        : new Response(
+          interactive ??= renderApiDocsPage({
+            openApiUrl: OPENAPI_PATH,
+            plainUrl: `${DOCS_PATH}?view=plain`,
+          }),
+          {
+            headers: {
+              "Content-Type": "text/html; charset=utf-8",
+              "Content-Security-Policy": DOCS_CONTENT_SECURITY_POLICY,
+              "X-Content-Type-Options": "nosniff",
+              "Referrer-Policy": "same-origin",
+              "X-Frame-Options": "DENY",
+            },
+          },
+        ),
   });
 }
 
@@ -369,7 +391,10 @@ export function renderDocs(doc: Json): string {
         }</pre>`
         : "";
       const security = (op.security as Json[]).length
-        ? (op.security as Json[]).map((s) => Object.keys(s)[0]).join(" or ")
+        ? (op.security as Json[]).map((s) => {
+          const [scheme, scopes] = Object.entries(s)[0] as [string, string[]];
+          return scopes.length ? `${scheme} (scope ${scopes.join(", ")})` : scheme;
+        }).join(" or ")
         : "none";
       const responses = Object.entries(op.responses as Record<string, Json>).map(([status, r]) => {
         const res = typeof r.$ref === "string" ? resolveRef(doc, r.$ref) : r;

@@ -3,6 +3,8 @@
  * (routes/openapi.ts puts them on the media types). Values are realistic and must validate
  * against their own schemas: tests/openapi_examples_test.ts checks every one of them.
  */
+import { PASSKEY_EXAMPLES } from "./passkeys_docs.ts";
+import { TWO_FACTOR_EXAMPLES } from "./auth_docs.ts";
 
 export type OperationExamples = {
   /** The JSON request body. */
@@ -80,9 +82,16 @@ const keyView = {
   createdAt: NOW,
   lastUsedAt: LATER,
   expiresAt: null,
+  scopes: ["domains:read", "domains:write"],
+  domainIds: null,
+  allowedIps: null,
+  rateLimit: null,
+  disabled: false,
 };
 
 export const EXAMPLES: Record<string, OperationExamples> = {
+  ...PASSKEY_EXAMPLES,
+  ...TWO_FACTOR_EXAMPLES,
   getOpenApiDocument: {
     responses: {
       200: { openapi: "3.1.0", info: { title: "Inbound e2 API (self-hosted)", version: "0.20.0" } },
@@ -215,6 +224,13 @@ export const EXAMPLES: Record<string, OperationExamples> = {
       },
     },
   },
+  updateApiKey: {
+    params: { id: KEY_ID },
+    request: { scopes: ["domains:read"], allowedIps: ["203.0.113.0/24"] },
+    responses: {
+      200: { ...keyView, scopes: ["domains:read"], allowedIps: ["203.0.113.0/24"] },
+    },
+  },
   deleteApiKey: {
     params: { id: KEY_ID },
     responses: {
@@ -233,6 +249,88 @@ export const EXAMPLES: Record<string, OperationExamples> = {
         lastUsedAt: null,
         key: "inb_8sD3kW6yH1qN4tB7mV2xC5zF9gJ0rL3pA6eU8nQ1wT",
         previous: { id: KEY_ID, expiresAt: "2026-03-15T09:31:07.000Z", revoked: false },
+      },
+    },
+  },
+  retrieveApiKeyUsage: {
+    params: { id: KEY_ID, days: 3 },
+    responses: {
+      200: {
+        data: [
+          {
+            start: "2026-03-12T00:00:00.000Z",
+            requests: 0,
+            "2xx": 0,
+            "4xx": 0,
+            "429": 0,
+            "5xx": 0,
+          },
+          {
+            start: "2026-03-13T00:00:00.000Z",
+            requests: 1843,
+            "2xx": 1790,
+            "4xx": 41,
+            "429": 12,
+            "5xx": 0,
+          },
+          {
+            start: "2026-03-14T00:00:00.000Z",
+            requests: 377,
+            "2xx": 371,
+            "4xx": 6,
+            "429": 0,
+            "5xx": 0,
+          },
+        ],
+      },
+    },
+  },
+  listUsage: {
+    params: { days: 2, keyId: KEY_ID },
+    responses: {
+      200: {
+        data: [
+          {
+            keyId: KEY_ID,
+            name: "production-server",
+            start: "2026-03-13T00:00:00.000Z",
+            requests: 1843,
+            "2xx": 1790,
+            "4xx": 41,
+            "429": 12,
+            "5xx": 0,
+          },
+          {
+            keyId: NEW_KEY_ID,
+            name: null,
+            start: "2026-03-13T00:00:00.000Z",
+            requests: 25,
+            "2xx": 25,
+            "4xx": 0,
+            "429": 0,
+            "5xx": 0,
+          },
+          {
+            keyId: KEY_ID,
+            name: "production-server",
+            start: "2026-03-14T00:00:00.000Z",
+            requests: 377,
+            "2xx": 371,
+            "4xx": 6,
+            "429": 0,
+            "5xx": 0,
+          },
+          {
+            keyId: NEW_KEY_ID,
+            name: null,
+            start: "2026-03-14T00:00:00.000Z",
+            requests: 0,
+            "2xx": 0,
+            "4xx": 0,
+            "429": 0,
+            "5xx": 0,
+          },
+        ],
       },
     },
   },
@@ -299,6 +397,34 @@ export const EXAMPLES: Record<string, OperationExamples> = {
   deleteUser: {
     request: { password: "plum-orchard-7-lantern" },
     responses: { 200: { success: true, message: "User deleted" } },
+  },
+  listAuditLog: {
+    params: {
+      limit: 50,
+      cursor: "WyJhMSIsMTc3MzQ4MDAxMzAwMCwiZXZ0XzJLZDhRbTVWeDFUcjdMbjNXYjlQcTRaIl0",
+      action: "domain.created",
+      since: "2026-03-01T00:00:00.000Z",
+      format: "json",
+    },
+    responses: {
+      200: {
+        data: [{
+          id: "evt_6Gm2Xc8Vn4Tq1Lw7Rb3Kz5",
+          time: NOW,
+          action: "domain.created",
+          actor: { type: "api_key", id: KEY_ID },
+          target: { type: "domain", id: DOMAIN_ID, name: "example.com" },
+          ip: "203.0.113.7",
+          userAgent: "inbound-sdk/0.20.0",
+          outcome: "success",
+        }],
+        pagination: {
+          limit: 50,
+          nextCursor: "WyJhMSIsMTc3MzQ4MDAxMzAwMCwiZXZ0XzZHbTJYYzhWbjRUcTFMdzdSYjNLejUiXQ",
+          hasMore: true,
+        },
+      },
+    },
   },
 };
 

@@ -5,6 +5,8 @@
  */
 import { newId } from "../lib/crypto.ts";
 import type { Clock } from "../lib/clock.ts";
+import { type ApiScope, DEFAULT_SCOPES } from "../lib/scopes.ts";
+import { appendAudit, type AuditAction, type AuditContext } from "./audit.ts";
 import { ConflictError, RETRY, withRetries } from "./errors.ts";
 import { apiKeyCountKey, apiKeyHashIndexKey, apiKeyKey, apiKeyPrefix } from "./keys.ts";
 import { commitRevocation, processRevocations, type RevocationHub } from "./revocation.ts";
@@ -24,19 +26,86 @@ export type ApiKeyRecord = {
    * only until its (shortened) `expiresAt` and cannot be rolled again. Never returned.
    */
   replacedBy?: string;
+} & Partial<KeyGrant>;
+
+/** A per-key rate limit, never looser than the account's (checked by the route). */
+export type KeyRateLimit = { max: number; windowMs: number };
+
+/**
+ * What a key may do (issue 13). Records made before these fields existed lack them and read as
+ * `DEFAULT_GRANT` (`grantOf`): every scope but audit:read, no restriction, enabled.
+ */
+export type KeyGrant = {
+  scopes: ApiScope[];
+  /** The only domains the key sees; null: every domain of the account. */
+  domainIds: string[] | null;
+  /** CIDRs (IPv4/IPv6) the key may be used from; null: anywhere. */
+  allowedIps: string[] | null;
+  rateLimit: KeyRateLimit | null;
+  /** A disabled key authenticates nothing (the seed's 401) until enabled again. */
+  disabled: boolean;
 };
 
-/** What the pointer index stores: enough to authenticate with a single read. */
-export type ApiKeyPointer = { userId: string; keyId: string; expiresAt: number | null };
+export const DEFAULT_GRANT: Readonly<KeyGrant> = Object.freeze({
+  scopes: [...DEFAULT_SCOPES],
+  domainIds: null,
+  allowedIps: null,
+  rateLimit: null,
+  disabled: false,
+});
 
-/** The record as callers outside the server may see it: no digest. */
-export type ApiKeyView = Omit<ApiKeyRecord, "hash" | "replacedBy">;
+/** The grant of a record or pointer, old ones (without the fields) included. */
+export function grantOf(r: Partial<KeyGrant> | undefined): KeyGrant {
+  return {
+    scopes: r?.scopes ?? [...DEFAULT_SCOPES],
+    domainIds: r?.domainIds ?? null,
+    allowedIps: r?.allowedIps ?? null,
+    rateLimit: r?.rateLimit ?? null,
+    disabled: r?.disabled ?? false,
+  };
+}
+
+/** True when the grant is the default one (its pointer then carries no grant at all). */
+export function isDefaultGrant(g: KeyGrant): boolean {
+  return !g.disabled && g.domainIds === null && g.allowedIps === null && g.rateLimit === null &&
+    g.scopes.length === DEFAULT_SCOPES.length && DEFAULT_SCOPES.every((s) => g.scopes.includes(s));
+}
+
+/**
+ * What the pointer index stores: enough to authenticate, and to check the key's scopes, domains,
+ * addresses and limit, with a single read (the verifier caches it). Written in the same commit as
+ * the record; `grant` absent means the default grant (and every pointer made before grants).
+ */
+export type ApiKeyPointer = {
+  userId: string;
+  keyId: string;
+  expiresAt: number | null;
+  grant?: KeyGrant;
+};
+
+/** The record as callers outside the server may see it: no digest, the grant always spelled out. */
+export type ApiKeyView = Omit<ApiKeyRecord, "hash" | "replacedBy" | keyof KeyGrant> & KeyGrant;
 
 export function apiKeyView(
-  { hash: _hash, replacedBy: _replacedBy, ...view }: ApiKeyRecord,
+  {
+    hash: _hash,
+    replacedBy: _replacedBy,
+    scopes: _s,
+    domainIds: _d,
+    allowedIps: _a,
+    rateLimit: _r,
+    disabled: _x,
+    ...view
+  }: ApiKeyRecord,
 ): ApiKeyView {
-  return view;
+  return {
+    ...view,
+    ...grantOf({ scopes: _s, domainIds: _d, allowedIps: _a, rateLimit: _r, disabled: _x }),
+  };
 }
+
+/** The fields `update` may change (PATCH /api/e2/api-keys/{id}); absent fields stay. */
+export type ApiKeyPatch = Partial<KeyGrant> & { name?: string };
 
 /**
  * Only a live key that was not rolled yet can be rolled: an expired key is dead, and a key in its
@@ -75,9 +144,23 @@ export type ApiKeyStoreOptions = {
    * process's caches drop it at once; defaults to the process's hub (store/revocation.ts).
    */
   revocations?: RevocationHub;
+  /** AUDIT_RETENTION_DAYS for the `api_key.*` events (else the context's, else the default). */
+  auditRetentionDays?: number;
+  /**
+   * Who acts through this store (a request's `auditContextOf`, the CLI's ADMIN_AUDIT_CONTEXT):
+   * used for the `api_key.*` events when a call passes no context of its own.
+   */
+  audit?: AuditContext;
 };
 
-export type NewApiKey = { name: string; hash: string; start: string; expiresAtMs: number | null };
+export type NewApiKey = {
+  name: string;
+  hash: string;
+  start: string;
+  expiresAtMs: number | null;
+  /** Absent: the default grant. */
+  grant?: Partial<KeyGrant>;
+};
 
 /**
  * A roll's replacement. `lifetimeMs` counts from the roll: a number, null for a key that never
@@ -100,12 +183,40 @@ export function apiKeyStore(
     createdAt: new Date(clock()).toISOString(),
     lastUsedAt: null,
     expiresAt: input.expiresAtMs === null ? null : new Date(input.expiresAtMs).toISOString(),
+    ...(input.grant ? grantOf(input.grant) : {}),
   });
-  const pointerOf = (r: ApiKeyRecord): ApiKeyPointer => ({
-    userId,
-    keyId: r.id,
-    expiresAt: r.expiresAt === null ? null : Date.parse(r.expiresAt),
-  });
+  const pointerOf = (r: ApiKeyRecord): ApiKeyPointer => {
+    const grant = grantOf(r);
+    return {
+      userId,
+      keyId: r.id,
+      expiresAt: r.expiresAt === null ? null : Date.parse(r.expiresAt),
+      ...(isDefaultGrant(grant) ? {} : { grant }),
+    };
+  };
+  /** Adds the audit event of a key change to `op` when the caller says who made it. */
+  const audit = (
+    op: Deno.AtomicOperation,
+    ctx: AuditContext | undefined,
+    action: AuditAction,
+    r: ApiKeyRecord,
+    details?: Record<string, string | number | boolean | string[] | null>,
+  ) => {
+    ctx ??= opts.audit;
+    if (!ctx) return;
+    appendAudit(
+      op,
+      userId,
+      ctx,
+      {
+        action,
+        target: { type: "api_key", id: r.id, name: r.name },
+        ...(details ? { details } : {}),
+      },
+      clock(),
+      opts.auditRetentionDays,
+    );
+  };
 
   async function getEntry(keyId: string): Promise<Deno.KvEntry<ApiKeyRecord>> {
     const entry = await kv.get<ApiKeyRecord>(apiKeyKey(userId, keyId));
@@ -131,26 +242,93 @@ export function apiKeyStore(
     },
 
     /** Record, pointer and count in one checked commit; refuses past `maxKeys`. */
-    async create(input: NewApiKey): Promise<ApiKeyRecord> {
+    async create(input: NewApiKey, ctx?: AuditContext): Promise<ApiKeyRecord> {
       const record = recordOf(input);
       return await withRetries(async () => {
         const count = await kv.get<number>(apiKeyCountKey(userId));
         const n = count.value ?? 0;
         if (n >= opts.maxKeys) throw new ApiKeyLimitError(opts.maxKeys);
-        const res = await kv.atomic()
+        const op = kv.atomic()
           .check(count)
           .check({ key: apiKeyKey(userId, record.id), versionstamp: null })
           .check({ key: apiKeyHashIndexKey(record.hash), versionstamp: null })
           .set(apiKeyKey(userId, record.id), record)
           .set(apiKeyHashIndexKey(record.hash), pointerOf(record))
-          .set(apiKeyCountKey(userId), n + 1)
-          .commit();
+          .set(apiKeyCountKey(userId), n + 1);
+        audit(op, ctx, "api_key.created", record, { scopes: grantOf(record).scopes });
+        const res = await op.commit();
         return res.ok ? record : RETRY;
       });
     },
 
-    /** Removes record and pointer at once; other processes learn of it through the counter. */
-    async delete(keyId: string): Promise<ApiKeyRecord> {
+    /**
+     * Changes a key's name and grant: record and pointer in one commit that bumps the revocation
+     * counter, so every process's cached grant of the key is dropped (this one at once, others
+     * within a second), exactly like a revocation. Returns the updated record.
+     */
+    async update(keyId: string, patch: ApiKeyPatch, ctx?: AuditContext): Promise<ApiKeyRecord> {
+      return await withRetries(async () => {
+        const entry = await getEntry(keyId);
+        const before = entry.value;
+        const grant = grantOf(before);
+        const changed = (Object.keys(patch) as (keyof ApiKeyPatch)[]).filter((f) =>
+          patch[f] !== undefined &&
+          JSON.stringify(patch[f]) !==
+            JSON.stringify(f === "name" ? before.name : grant[f as keyof KeyGrant])
+        );
+        const updated: ApiKeyRecord = {
+          ...before,
+          ...grant,
+          ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)),
+        };
+        if (changed.length === 0) return before;
+        const op = kv.atomic()
+          .check(entry)
+          .set(entry.key, updated)
+          .set(apiKeyHashIndexKey(before.hash), pointerOf(updated));
+        audit(op, ctx, "api_key.updated", updated, { changed });
+        const res = await commitRevocation(op, { kind: "api_key", hash: before.hash }, revocations);
+        return res.ok ? updated : RETRY;
+      });
+    },
+
+    /**
+     * Records a refused request (scope or address) as `api_key.denied`. A refusal changes
+     * nothing, so this is a commit of its own, made off the request path by a caller that keeps
+     * it to at most one per key per minute (auth/key_policy.ts).
+     */
+    async recordDenied(
+      keyId: string,
+      keyName: string | undefined,
+      ctx: AuditContext,
+      details: Record<string, string>,
+    ): Promise<void> {
+      const op = kv.atomic();
+      appendAudit(
+        op,
+        userId,
+        ctx,
+        {
+          action: "api_key.denied",
+          target: { type: "api_key", id: keyId, ...(keyName ? { name: keyName } : {}) },
+          outcome: "denied",
+          details,
+        },
+        clock(),
+        opts.auditRetentionDays,
+      );
+      await op.commit();
+    },
+
+    /**
+     * Removes record and pointer at once; other processes learn of it through the counter.
+     * `action`: "api_key.revoked" when the key revoked itself, else "api_key.deleted".
+     */
+    async delete(
+      keyId: string,
+      ctx?: AuditContext,
+      action: "api_key.deleted" | "api_key.revoked" = "api_key.deleted",
+    ): Promise<ApiKeyRecord> {
       return await withRetries(async () => {
         const entry = await getEntry(keyId);
         const count = await kv.get<number>(apiKeyCountKey(userId));
@@ -160,6 +338,7 @@ export function apiKeyStore(
           .delete(entry.key)
           .delete(apiKeyHashIndexKey(entry.value.hash))
           .set(apiKeyCountKey(userId), Math.max(0, (count.value ?? 1) - 1));
+        audit(op, ctx, action, entry.value);
         const res = await commitRevocation(
           op,
           { kind: "api_key", hash: entry.value.hash },
@@ -179,6 +358,7 @@ export function apiKeyStore(
       keyId: string,
       replacement: Replacement,
       graceMs: number,
+      ctx?: AuditContext,
     ): Promise<{ created: ApiKeyRecord; old: ApiKeyRecord }> {
       return await withRetries(async () => {
         const oldEntry = await getEntry(keyId);
@@ -198,6 +378,8 @@ export function apiKeyStore(
           hash: replacement.hash,
           start: replacement.start,
           expiresAtMs: lifetimeMs === null ? null : now + lifetimeMs,
+          // The replacement may do exactly what the old key could.
+          grant: grantOf(old),
         });
         const count = await kv.get<number>(apiKeyCountKey(userId));
         const n = count.value ?? 0;
@@ -226,6 +408,10 @@ export function apiKeyStore(
             .set(apiKeyHashIndexKey(old.hash), pointerOf(updatedOld))
             .set(apiKeyCountKey(userId), n + 1);
         }
+        audit(op, ctx, "api_key.rolled", old, {
+          replacementId: created.id,
+          graceMs: Math.max(0, graceMs),
+        });
         const res = await commitRevocation(op, { kind: "api_key", hash: old.hash }, revocations);
         return res.ok ? { created, old: updatedOld } : RETRY;
       });

@@ -7,7 +7,7 @@
  *
  * Key: [userId, "audit", timeMs, eventId]: newest first is a reverse range read.
  */
-import { newId } from "../lib/crypto.ts";
+import { randomBase62 } from "../lib/crypto.ts";
 import { auditEventKey } from "./keys.ts";
 
 export const AUDIT_ACTIONS = [
@@ -40,7 +40,12 @@ export type AuditContext = {
   actor: AuditActor;
   ip: string | null;
   userAgent: string | null;
+  /** AUDIT_RETENTION_DAYS, when the caller knows the configuration (the app and the CLI do). */
+  retentionDays?: number;
 };
+
+/** What a store function needs to record the change it commits: who, and the caller's clock. */
+export type AuditStamp = { ctx: AuditContext; nowMs: number };
 
 export type AuditTarget = {
   type: "api_key" | "session" | "user" | "domain";
@@ -87,11 +92,11 @@ export function appendAudit(
   ctx: AuditContext,
   input: AuditInput,
   nowMs: number,
-  retentionDays = DEFAULT_AUDIT_RETENTION_DAYS,
+  retentionDays = ctx.retentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS,
 ): AuditEvent {
   const retentionMs = retentionDays * DAY_MS;
   const event: AuditEvent = {
-    id: newId("evt"),
+    id: nextEventId(),
     time: new Date(nowMs).toISOString(),
     action: input.action,
     actor: ctx.actor,
@@ -106,9 +111,39 @@ export function appendAudit(
   return event;
 }
 
+/**
+ * Records an event that is no change of its own (a failed sign-in: nothing else is written for
+ * it) in a commit of its own. Every event that records a change uses `appendAudit` instead.
+ */
+export async function recordAuditEvent(
+  kv: Deno.Kv,
+  userId: string,
+  ctx: AuditContext,
+  input: AuditInput,
+  nowMs: number,
+): Promise<AuditEvent> {
+  const op = kv.atomic();
+  const event = appendAudit(op, userId, ctx, input, nowMs);
+  const res = await op.commit();
+  // The key is fresh (a new random id): a failed check cannot happen.
+  if (!res.ok) throw new Error("audit event key already in use");
+  return event;
+}
+
 /** The context of a change made by an operator with the admin CLI. */
 export const ADMIN_AUDIT_CONTEXT: AuditContext = {
   actor: { type: "admin", id: "admin-cli" },
   ip: null,
   userAgent: null,
 };
+
+/**
+ * Event ids sort in the order this process wrote them: a per-process sequence (fixed width)
+ * before the random part, so two events in the same millisecond (a fake clock, a burst) still
+ * list newest first. Across processes same-millisecond events have no defined order.
+ */
+let sequence = 0;
+function nextEventId(): string {
+  sequence = (sequence + 1) % 36 ** 6;
+  return `evt_${sequence.toString(36).padStart(6, "0")}${randomBase62(16)}`;
+}

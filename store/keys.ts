@@ -23,6 +23,8 @@
  *                                                      (domainDescendantsRange; invariants: store/domains.ts)
  *   [userId, "rate", windowStartMs]                    Deno.KvU64: quota tokens leased to all instances in a
  *                                                      rate-limit window (never above the limit)
+ *   [userId, "key_rate", keyId, windowStartMs]         Deno.KvU64: the same for one API key's own limit
+ *                                                      (its grant's rateLimit), leased like the account's
  *   [userId, "password_reset"]                         PasswordResetRecord: SHA-256 of the latest reset token
  *                                                      and its expiresAt (checked on read); a newer token
  *                                                      replaces it, a reset deletes it in a checked commit
@@ -30,9 +32,26 @@
  *   [userId, "audit", timeMs, eventId]                 AuditEvent: append-only security log, written in the commit
  *                                                      of the change it records; expiresAtMs in the value
  *                                                      (AUDIT_RETENTION_DAYS, checked on read) (store/audit.ts)
+ *   [userId, "usage", keyId, hourStartMs, outcome]     Deno.KvU64: requests of one API key in one UTC hour with one
+ *                                                      outcome ("2xx", "4xx", "429", "5xx"), moved only by commutative
+ *                                                      `sum` mutations flushed from memory (auth/usage.ts); reads ignore
+ *                                                      hours older than 90 days, flushes delete them (store/usage.ts)
+ *   [userId, "usage_key", keyId]                       { lastHourMs }: a key that has usage (deleted keys too), so the
+ *                                                      account's usage is found without a scan; set with expireIn 91 days
  *   [userId, "flash", flashId]                         one-time dashboard flash (a new API key after Post/
  *                                                      Redirect/Get), expiresAtMs in the value (checked on
  *                                                      read), read-and-deleted in one checked commit (store/flash.ts)
+ *   [userId, "passkey", passkeyId]                     PasskeyRecord: a WebAuthn credential (credential id, public
+ *                                                      key, signature counter moved by checked commits, name)
+ *                                                      (store/passkeys.ts)
+ *   [userId, "two_factor"]                             TwoFactorRecord: the TOTP secret (base32, readable: it must
+ *                                                      be to verify codes), whether enrolment is complete, the
+ *                                                      last accepted time step (replay), SHA-256 digests of the
+ *                                                      recovery codes; changed by checked commits (store/two_factor.ts)
+ *   [userId, "two_factor_pending", sha256hex]          PendingSignIn: a password sign-in waiting for its second
+ *                                                      step, keyed by the digest of its cookie token;
+ *                                                      expiresAtMs in the value (checked on read), deleted by the
+ *                                                      checked commit that completes it (store/two_factor.ts)
  *
  * Pointer indexes: the only keys not under a userId. Each resolves a secret's digest or a
  * globally unique name to the owning account, and carries nothing else an attacker could use.
@@ -60,7 +79,15 @@
  *                                                      "change-password:user", "password-reset:ip",
  *                                                      "password-reset:email" (subject: SHA-256 of the
  *                                                      email), "reset-password:ip",
- *                                                      "delete-user:user"); store/throttle.ts
+ *                                                      "delete-user:user", "two-factor:user",
+ *                                                      "two-factor:ip" (second-step and
+ *                                                      re-authentication codes), "passkey:ip"
+ *                                                      (signed-out passkey ceremonies started));
+ *                                                      store/throttle.ts
+ *   ["webauthn_challenge", challengeId]                WebAuthnChallenge: one passkey ceremony's challenge, bound to a
+ *                                                      session, a pending sign-in or a challenge cookie; expiresAtMs
+ *                                                      in the value (checked on read), deleted by a checked commit
+ *                                                      when used (store/passkeys.ts)
  *   ["health"]                                         probe key read by /healthz
  */
 
@@ -132,9 +159,36 @@ export const auditEventKey = (userId: UserId, timeMs: number, eventId: string) =
   [userId, "audit", timeMs, eventId] as const;
 export const auditPrefix = (userId: UserId) => [userId, "audit"] as const;
 export const flashKey = (userId: UserId, flashId: string) => [userId, "flash", flashId] as const;
+/** One counter of one key's usage in one hour (store/usage.ts). */
+export const usageCounterKey = (
+  userId: UserId,
+  keyId: string,
+  hourStartMs: number,
+  outcome: string,
+) => [userId, "usage", keyId, hourStartMs, outcome] as const;
+export const usageKeyPrefix = (userId: UserId, keyId: string) => [userId, "usage", keyId] as const;
+/** The first counter key of an hour: range bounds for reads and pruning. */
+export const usageHourStart = (userId: UserId, keyId: string, hourStartMs: number) =>
+  [userId, "usage", keyId, hourStartMs] as const;
+export const usageIndexKey = (userId: UserId, keyId: string) =>
+  [userId, "usage_key", keyId] as const;
+export const usageIndexPrefix = (userId: UserId) => [userId, "usage_key"] as const;
+/** The account's TOTP enrolment and recovery-code digests (store/two_factor.ts). */
+export const twoFactorKey = (userId: UserId) => [userId, "two_factor"] as const;
+/** A password sign-in waiting for its second step (store/two_factor.ts). */
+export const twoFactorPendingKey = (userId: UserId, sha256hex: string) =>
+  [userId, "two_factor_pending", sha256hex] as const;
+export const twoFactorPendingPrefix = (userId: UserId) => [userId, "two_factor_pending"] as const;
+/** One WebAuthn credential of the account (store/passkeys.ts). */
+export const passkeyKey = (userId: UserId, passkeyId: string) =>
+  [userId, "passkey", passkeyId] as const;
+export const passkeyPrefix = (userId: UserId) => [userId, "passkey"] as const;
 export const passwordResetKey = (userId: UserId) => [userId, "password_reset"] as const;
 export const rateWindowKey = (userId: UserId, windowStartMs: number) =>
   [userId, "rate", windowStartMs] as const;
+/** One API key's own rate-limit window (auth/rate_limit.ts, a key's grant's rateLimit). */
+export const keyRateWindowKey = (userId: UserId, keyId: string, windowStartMs: number) =>
+  [userId, "key_rate", keyId, windowStartMs] as const;
 /** Everything an account owns: for dumps, invariant checks and account deletion. */
 export const accountPrefix = (userId: UserId) => [userId] as const;
 
@@ -153,6 +207,9 @@ export const accountDeletionKey = (userId: UserId) => ["meta", "deleting", userI
 export const accountDeletionPrefix = () => ["meta", "deleting"] as const;
 export const throttleKey = (scope: string, subject: string, windowStartMs: number) =>
   ["throttle", scope, subject, windowStartMs] as const;
+/** A single-use WebAuthn challenge (store/passkeys.ts). */
+export const webauthnChallengeKey = (challengeId: string) =>
+  ["webauthn_challenge", challengeId] as const;
 export const healthKey = () => ["health"] as const;
 
 /** True when `key` is one of the pointer indexes above (used by the isolation tests). */

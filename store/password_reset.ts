@@ -8,6 +8,7 @@
  */
 import { sha256Hex } from "../lib/sha256.ts";
 import { timingSafeEqual } from "../lib/crypto.ts";
+import { appendAudit, type AuditStamp } from "./audit.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { passwordResetKey, userKey } from "./keys.ts";
 import type { UserRecord } from "./users.ts";
@@ -99,6 +100,7 @@ export async function consumePasswordReset(
   token: string,
   nextHash: string,
   nowMs: number,
+  audit?: AuditStamp,
 ): Promise<UserRecord | null> {
   const userId = resetTokenUserId(token);
   if (!userId) return null;
@@ -113,10 +115,16 @@ export async function consumePasswordReset(
       passwordHash: nextHash,
       updatedAt: new Date(nowMs).toISOString(),
     };
-    const res = await kv.atomic().check(reset, user)
+    const op = kv.atomic().check(reset, user)
       .set(user.key, updated)
-      .delete(reset.key)
-      .commit();
+      .delete(reset.key);
+    if (audit) {
+      appendAudit(op, userId, audit.ctx, {
+        action: "user.password_reset",
+        target: { type: "user", id: userId, name: user.value.email },
+      }, audit.nowMs);
+    }
+    const res = await op.commit();
     return res.ok ? updated : RETRY;
   });
 }

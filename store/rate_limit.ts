@@ -25,11 +25,14 @@ export type LeaseRequest = {
   size: (remaining: number) => number;
   /** How long the counter outlives its window. */
   expireInMs: number;
+  /** The counter to lease from; default the account's (rateWindowKey). A key's own limit
+   * leases from keyRateWindowKey. */
+  counterKey?: Deno.KvKey;
 };
 
 /** Takes up to `size(remaining)` tokens of the account's quota for one window, atomically. */
 export async function leaseTokens(kv: Deno.Kv, userId: string, req: LeaseRequest): Promise<Lease> {
-  const key = rateWindowKey(userId, req.windowStartMs);
+  const key = req.counterKey ?? rateWindowKey(userId, req.windowStartMs);
   return await withRetries(async () => {
     const entry = await kv.get<Deno.KvU64>(key);
     const used = counterValue(entry.value);

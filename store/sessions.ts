@@ -8,6 +8,7 @@
  * commit), and suspending it deletes all of its sessions (`deleteAllSessions`, store/users.ts).
  */
 import { newId } from "../lib/crypto.ts";
+import { appendAudit, type AuditContext, type AuditStamp } from "./audit.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { sessionHashIndexKey, sessionKey, sessionPrefix, userKey } from "./keys.ts";
 import type { UserRecord } from "./users.ts";
@@ -28,6 +29,12 @@ export type SessionRecord = {
   ip?: string;
   /** A short summary of the User-Agent that started it, e.g. "Chrome on macOS". */
   userAgent?: string;
+  /**
+   * Epoch ms of the session's last proof of identity: its sign-in, then each re-authentication
+   * (`markSessionReauthenticated`). Sudo mode (auth/sudo.ts) reads it; absent on older records,
+   * which count from `createdAt`.
+   */
+  authenticatedAt?: number;
 };
 
 /** What the session list shows: never the digest. */
@@ -61,6 +68,8 @@ type NewSession = {
   ttlMs: number;
   ip?: string;
   userAgent?: string;
+  /** Records `session.created` in the session's commit (the new session is its actor). */
+  audit?: AuditContext;
 };
 
 /** The account is suspended (or otherwise not active): it may not start a session. */
@@ -114,6 +123,7 @@ function sessionWrite(
     createdAt: new Date(input.nowMs).toISOString(),
     expiresAt: new Date(expiresAtMs).toISOString(),
     lastSeenAt: new Date(input.nowMs).toISOString(),
+    authenticatedAt: input.nowMs,
     ...(input.ip !== undefined ? { ip: input.ip } : {}),
     ...(input.userAgent !== undefined ? { userAgent: input.userAgent } : {}),
   };
@@ -127,10 +137,19 @@ function sessionWrite(
     .check({ key: sessionHashIndexKey(input.hash), versionstamp: null })
     .set(sessionKey(input.userId, record.id), record, { expireIn: input.ttlMs })
     .set(sessionHashIndexKey(input.hash), pointer, { expireIn: input.ttlMs });
+  if (input.audit) {
+    appendAudit(op, input.userId, { ...input.audit, actor: { type: "session", id: record.id } }, {
+      action: "session.created",
+      target: { type: "session", id: record.id },
+    }, input.nowMs);
+  }
   return { record, op };
 }
 
-/** Sessions deleted per commit: two deletes each, well under KV's 1000 mutations a commit. */
+/**
+ * Sessions deleted per commit: two deletes each (and an audit event when recorded), well under
+ * KV's 1000 mutations a commit.
+ */
 export const SESSION_PURGE_BATCH = 250;
 
 /**
@@ -146,7 +165,11 @@ export const SESSION_PURGE_BATCH = 250;
  * unconditional: a session's keys are written once, at creation, under fresh random names, so
  * there is no concurrent writer to lose against.
  */
-export async function deleteAllSessions(kv: Deno.Kv, userId: string): Promise<number> {
+export async function deleteAllSessions(
+  kv: Deno.Kv,
+  userId: string,
+  audit?: AuditStamp,
+): Promise<number> {
   let deleted = 0;
   while (true) {
     const batch = await Array.fromAsync(
@@ -158,6 +181,7 @@ export async function deleteAllSessions(kv: Deno.Kv, userId: string): Promise<nu
       for (const entry of batch) {
         op.delete(entry.key);
         if (typeof entry.value?.hash === "string") op.delete(sessionHashIndexKey(entry.value.hash));
+        if (audit) auditRevoked(op, userId, String(entry.key[2]), audit);
       }
       const res = await op.commit();
       return res.ok ? true : RETRY;
@@ -179,19 +203,37 @@ export async function findSession(
   return pointer;
 }
 
+/** `session.revoked` for one deleted session, in the commit that deletes it. */
+function auditRevoked(
+  op: Deno.AtomicOperation,
+  userId: string,
+  sessionId: string,
+  audit: AuditStamp,
+): void {
+  appendAudit(op, userId, audit.ctx, {
+    action: "session.revoked",
+    target: { type: "session", id: sessionId },
+  }, audit.nowMs);
+}
+
 /** Deletes the session whose token has digest `hash` (pointer and record together). */
-export async function deleteSessionByHash(kv: Deno.Kv, hash: string): Promise<boolean> {
+export async function deleteSessionByHash(
+  kv: Deno.Kv,
+  hash: string,
+  audit?: AuditStamp,
+): Promise<boolean> {
   return await withRetries(async () => {
     const pointer = await kv.get<SessionPointer>(sessionHashIndexKey(hash));
     if (pointer.versionstamp === null || !pointer.value) return false;
     const recordKey = sessionKey(pointer.value.userId, pointer.value.sessionId);
     const record = await kv.get<SessionRecord>(recordKey);
-    const res = await kv.atomic()
+    const op = kv.atomic()
       .check(pointer)
       .check(record)
       .delete(pointer.key)
-      .delete(recordKey)
-      .commit();
+      .delete(recordKey);
+    if (audit) auditRevoked(op, pointer.value.userId, pointer.value.sessionId, audit);
+    const res = await op.commit();
     return res.ok ? true : RETRY;
   });
 }
@@ -227,12 +269,14 @@ export async function deleteSession(
   kv: Deno.Kv,
   userId: string,
   sessionId: string,
+  audit?: AuditStamp,
 ): Promise<boolean> {
   return await withRetries(async () => {
     const record = await kv.get<SessionRecord>(sessionKey(userId, sessionId));
     if (record.versionstamp === null || !record.value) return false;
     const op = kv.atomic().check(record).delete(record.key);
     if (typeof record.value.hash === "string") op.delete(sessionHashIndexKey(record.value.hash));
+    if (audit) auditRevoked(op, userId, sessionId, audit);
     const res = await op.commit();
     return res.ok ? true : RETRY;
   });
@@ -247,6 +291,7 @@ export async function deleteOtherSessions(
   kv: Deno.Kv,
   userId: string,
   keepSessionId: string,
+  audit?: AuditStamp,
 ): Promise<number> {
   let deleted = 0;
   let cursor: string | undefined;
@@ -264,12 +309,13 @@ export async function deleteOtherSessions(
         if (typeof entry.value?.hash === "string") {
           op.delete(sessionHashIndexKey(entry.value.hash));
         }
+        if (audit) auditRevoked(op, userId, String(entry.key[2]), audit);
       }
       if ((await op.commit()).ok) deleted += batch.length;
       else {
         // A record changed meanwhile (its lastSeenAt was touched): delete one by one, checked.
         for (const entry of batch) {
-          if (await deleteSession(kv, userId, String(entry.key[2]))) deleted++;
+          if (await deleteSession(kv, userId, String(entry.key[2]), audit)) deleted++;
         }
       }
     }
@@ -300,4 +346,30 @@ export async function touchSession(
     })
     .commit();
   return res.ok;
+}
+
+/**
+ * Records a fresh proof of identity (password, TOTP or passkey) for the session at `nowMs`: a
+ * checked write of `authenticatedAt` that keeps the record's expiry and never brings back a
+ * session deleted meanwhile. Throws `Deno.errors.NotFound` when the session is gone.
+ */
+export async function markSessionReauthenticated(
+  kv: Deno.Kv,
+  userId: string,
+  sessionId: string,
+  nowMs: number,
+): Promise<void> {
+  await withRetries(async () => {
+    const entry = await kv.get<SessionRecord>(sessionKey(userId, sessionId));
+    if (entry.versionstamp === null || !entry.value) {
+      throw new Deno.errors.NotFound("No such session");
+    }
+    const remaining = Date.parse(entry.value.expiresAt) - nowMs;
+    if (!(remaining > 0)) throw new Deno.errors.NotFound("No such session");
+    const res = await kv.atomic()
+      .check(entry)
+      .set(entry.key, { ...entry.value, authenticatedAt: nowMs }, { expireIn: remaining })
+      .commit();
+    return res.ok ? true : RETRY;
+  });
 }

@@ -4,6 +4,8 @@
  * never see the raw `Deno.Kv`, so there is no way to address another account.
  */
 import type { Clock } from "../lib/clock.ts";
+import type { AuditContext } from "./audit.ts";
+import { auditLogStore } from "./audit_log.ts";
 import { apiKeyStore, type ApiKeyStoreOptions } from "./api_keys.ts";
 import { domainStore } from "./domains.ts";
 import { flashStore } from "./flash.ts";
@@ -15,6 +17,10 @@ export type TenantStoreOptions = {
   maxDomains?: number;
   /** Where revocations are announced in this process; defaults to the process's hub. */
   revocations?: ApiKeyStoreOptions["revocations"];
+  /** Who is acting (auth/audit_context.ts): the stores add audit events to their commits. */
+  audit?: AuditContext;
+  /** AUDIT_RETENTION_DAYS, checked when the log is read (store/audit.ts's default when absent). */
+  auditRetentionDays?: number;
 };
 
 export function tenantStore(
@@ -30,7 +36,8 @@ export function tenantStore(
       maxKeys: opts.maxApiKeys,
       revocations: opts.revocations,
     }),
-    domains: domainStore(kv, userId, clock, { maxDomains: opts.maxDomains }),
+    domains: domainStore(kv, userId, clock, { maxDomains: opts.maxDomains, audit: opts.audit }),
+    auditLog: auditLogStore(kv, userId, clock, { retentionDays: opts.auditRetentionDays }),
     flash: flashStore(kv, userId, clock),
   };
 }

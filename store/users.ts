@@ -1,5 +1,6 @@
 /** Accounts: the user record under its own prefix and the email -> userId pointer index. */
 import { newId } from "../lib/crypto.ts";
+import { appendAudit, type AuditStamp } from "./audit.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { emailIndexKey, userKey } from "./keys.ts";
 import { commitRevocation, processRevocations, type RevocationHub } from "./revocation.ts";
@@ -89,6 +90,7 @@ export async function setUserStatus(
   userId: string,
   status: UserStatus,
   revocations: RevocationHub = processRevocations,
+  audit?: AuditStamp,
 ): Promise<UserRecord> {
   const current = await getUserOrThrow(kv, userId);
   if (status === "active" && current.status === "active") return current;
@@ -98,6 +100,13 @@ export async function setUserStatus(
     if (!entry.value) throw new Deno.errors.NotFound("No such account");
     const updated = { ...entry.value, status };
     const op = kv.atomic().check(entry).set(entry.key, updated);
+    // user.suspended / user.unsuspended, in the commit that changes the status.
+    if (audit && entry.value.status !== status) {
+      appendAudit(op, userId, audit.ctx, {
+        action: status === "active" ? "user.unsuspended" : "user.suspended",
+        target: { type: "user", id: userId, name: entry.value.email },
+      }, audit.nowMs);
+    }
     const res = await commitRevocation(op, { kind: "account", userId }, revocations);
     return res.ok ? updated : RETRY;
   });
@@ -116,13 +125,22 @@ export async function updatePasswordHash(
   current: string,
   next: string,
   changedAtMs?: number,
+  audit?: AuditStamp,
 ): Promise<boolean> {
   return await withRetries(async () => {
     const entry = await kv.get<UserRecord>(userKey(userId));
     if (!entry.value || entry.value.passwordHash !== current) return false;
     const updated: UserRecord = { ...entry.value, passwordHash: next };
     if (changedAtMs !== undefined) updated.updatedAt = new Date(changedAtMs).toISOString();
-    const res = await kv.atomic().check(entry).set(entry.key, updated).commit();
+    const op = kv.atomic().check(entry).set(entry.key, updated);
+    // user.password_changed (a rehash at new parameters passes no audit: nothing changed).
+    if (audit) {
+      appendAudit(op, userId, audit.ctx, {
+        action: "user.password_changed",
+        target: { type: "user", id: userId, name: entry.value.email },
+      }, audit.nowMs);
+    }
+    const res = await op.commit();
     return res.ok ? true : RETRY;
   });
 }

@@ -6,6 +6,7 @@ import {
   BASE,
   createKeyViaSession,
   json,
+  reauthenticate,
   SEED_401,
   signUp,
   statusOf,
@@ -14,7 +15,20 @@ import {
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const VIEW_FIELDS = ["createdAt", "expiresAt", "id", "lastUsedAt", "name", "start"];
+// Issue 13 adds the grant (scopes and restrictions) to the key's view.
+const VIEW_FIELDS = [
+  "allowedIps",
+  "createdAt",
+  "disabled",
+  "domainIds",
+  "expiresAt",
+  "id",
+  "lastUsedAt",
+  "name",
+  "rateLimit",
+  "scopes",
+  "start",
+];
 
 async function domainsStatus(app: App, key: string): Promise<number> {
   return await statusOf(app.request(`${BASE}/api/e2/domains`, bearer(key)));
@@ -248,6 +262,7 @@ Deno.test("rolling a key keeps the old one only for the grace period", async (t)
       assert.equal(await domainsStatus(ctx.app, old.key), 200);
       assert.equal(await domainsStatus(ctx.app, body.key), 200);
       ctx.clock.advance(2 * HOUR);
+      await reauthenticate(ctx.app, cookie); // sudo mode: the sign-in is now older than 10 minutes
       assert.equal(await domainsStatus(ctx.app, old.key), 401);
       assert.equal(await domainsStatus(ctx.app, body.key), 200);
     });
@@ -307,15 +322,18 @@ Deno.test("a rolled key's replacement gets a lifetime of its own, and only a liv
           expiresInDays: 30,
         });
         ctx.clock.advance(2 * DAY); // (the session lives 7 days)
+        await reauthenticate(ctx.app, cookie); // sudo mode: the sign-in is now older than 10 minutes
         const a = await (await roll(first.id, { expiresInHours: 1 })).json();
         assert.equal(a.expiresAt, new Date(ctx.clock() + 30 * DAY).toISOString());
         ctx.clock.advance(DAY);
+        await reauthenticate(ctx.app, cookie); // sudo mode: the sign-in is now older than 10 minutes
         const res = await roll(a.id, { expiresInHours: 1 });
         assert.equal(res.status, 201);
         const b = await res.json();
         assert.equal(b.expiresAt, new Date(ctx.clock() + 30 * DAY).toISOString());
         assert.equal(b.previous.expiresAt, new Date(ctx.clock() + HOUR).toISOString());
         ctx.clock.advance(2 * HOUR);
+        await reauthenticate(ctx.app, cookie); // sudo mode: the sign-in is now older than 10 minutes
         assert.equal(await domainsStatus(ctx.app, b.key), 200);
         assert.equal(await domainsStatus(ctx.app, a.key), 401);
       },
@@ -351,6 +369,7 @@ Deno.test("a rolled key's replacement gets a lifetime of its own, and only a liv
     await t.step("rolling an expired key answers 409 and issues nothing", async () => {
       const k = await createKeyViaSession(ctx.app, cookie, { name: "expired", expiresInDays: 1 });
       ctx.clock.advance(DAY);
+      await reauthenticate(ctx.app, cookie); // sudo mode: the sign-in is now older than 10 minutes
       const before = await ctx.app.request(`${BASE}/api/e2/api-keys`, withCookie(cookie));
       const count = (await before.json()).data.length;
       await assertNotRollable(await roll(k.id, { expiresInHours: 1 }));

@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
 import type { App } from "../app.ts";
 import { keyFlags } from "../routes/dashboard/api_keys_page.tsx";
-import type { ApiKeyView } from "../store/api_keys.ts";
+import { type ApiKeyView, grantOf } from "../store/api_keys.ts";
 import { bearer, makeTestApp, TEST_PASSWORD } from "./_helpers.ts";
-import { BASE, cookieFrom, freshEmail, statusOf, withCookie } from "./sessions_helpers.ts";
+import {
+  BASE,
+  cookieFrom,
+  freshEmail,
+  reauthenticate,
+  statusOf,
+  withCookie,
+} from "./sessions_helpers.ts";
 
 const DAY = 86_400_000;
 const SAME_ORIGIN = { Origin: BASE, "Sec-Fetch-Site": "same-origin" };
@@ -81,7 +88,8 @@ Deno.test("dashboard pages carry the security headers and no inline script", asy
         const scripts = [...html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
         assert.ok(scripts.length >= 1);
         for (const [, attrs, body] of scripts) {
-          assert.match(attrs, /src="\/assets\/dashboard\.js"/);
+          // dashboard.js everywhere; passkeys.js where a page offers passkeys.
+          assert.match(attrs, /src="\/assets\/(dashboard|passkeys)\.js"/);
           assert.equal(body.trim(), "");
         }
         assert.doesNotMatch(html, / on[a-z]+="/i, "inline event handler");
@@ -289,6 +297,7 @@ Deno.test("the key table marks unused and old keys with the action that fixes th
     createdAt: new Date(now - DAY).toISOString(),
     lastUsedAt: new Date(now - DAY).toISOString(),
     expiresAt: null,
+    ...grantOf(undefined),
     ...over,
   });
   await t.step("a recently used, young key has no flag", () => {
@@ -439,6 +448,7 @@ Deno.test("key hygiene marks: no focus-like ring, rolled pairs labelled, the cap
       assert.doesNotMatch(html, /Replaced by|Replaces/);
     });
     await t.step("at the cap: a banner and a disabled, described button", async () => {
+      await reauthenticate(ctx.app, cookie); // sudo mode: the clock moved an hour past sign-in
       await postThenGet(ctx.app, cookie, "/settings/api-keys", { name: "two" });
       const below = await (await ctx.app.request(`${BASE}/settings/api-keys`, withCookie(cookie)))
         .text();
@@ -449,7 +459,9 @@ Deno.test("key hygiene marks: no focus-like ring, rolled pairs labelled, the cap
       assert.match(html, /id="key-cap" role="status"><strong>Key limit reached:<\/strong>/);
       assert.match(html, /<button type="submit" disabled(="")? aria-describedby="key-cap">/);
       const css = await (await ctx.app.request(`${BASE}/assets/dashboard.css`)).text();
-      assert.match(css, /button:disabled[^{]*\{[^}]*background: #e4e7ed/);
+      // Issue 14 item 7 (dark mode) moved colours into variables: the light theme's is #e4e7ed.
+      assert.match(css, /button:disabled[^{]*\{[^}]*background: var\(--disabled-bg\)/);
+      assert.match(css, /:root \{[^}]*--disabled-bg: #e4e7ed/);
     });
   } finally {
     await ctx.close();

@@ -475,6 +475,7 @@ Deno.test("domain requests touch only their own account's keys and pointer index
       }),
     );
     await bApp.body?.cancel();
+    await app.idle(); // B's usage counters are flushed now, not during A's requests below
     const send = async (method: string, path: string, body?: unknown) => {
       accesses.length = 0;
       const res = await app.request(path, {

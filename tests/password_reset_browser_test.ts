@@ -101,7 +101,7 @@ Deno.test({
         await second.goto(`${base}/sign-in`);
         await second.getByLabel("Email").fill(email);
         await second.getByLabel("Password").fill(newPassword);
-        await second.getByRole("button", { name: "Sign in" }).click();
+        await second.getByRole("button", { name: "Sign in", exact: true }).click();
         await second.waitForURL(`${base}/settings/api-keys`);
       });
 

@@ -95,3 +95,20 @@ export class Jar {
     return { ...init, headers };
   }
 }
+
+/**
+ * Proves the password again for `cookie`'s session (sudo mode, auth/sudo.ts): needed before
+ * managing keys once the test's clock has moved more than 10 minutes past the sign-in.
+ */
+export async function reauthenticate(
+  app: App,
+  cookie: string,
+  password = TEST_PASSWORD,
+): Promise<void> {
+  const res = await app.request(
+    `${BASE}/api/auth/reauthenticate`,
+    withCookie(cookie, json({ password })),
+  );
+  if (res.status !== 200) throw new Error(`reauthenticate: ${res.status} ${await res.text()}`);
+  await res.body?.cancel();
+}

@@ -4,8 +4,10 @@
  * `<details>`, so everything works from the keyboard and without JavaScript; the static script
  * adds only the copy button.
  */
+import type { ApiScope } from "../../lib/scopes.ts";
 import type { ApiKeyView } from "../../store/api_keys.ts";
 import { Banner, Layout } from "./layout.tsx";
+import { Sparkline } from "./sparkline.tsx";
 
 const DAY_MS = 86_400_000;
 export const UNUSED_DAYS = 30;
@@ -28,6 +30,75 @@ export const GRACE_OPTIONS: { value: string; label: string }[] = [
   { value: "72", label: "Keep the old key for 3 days" },
   { value: "168", label: "Keep the old key for 7 days" },
 ];
+
+/** The create form's scope checkboxes (distinct names: the form parser keeps one value a name). */
+export const SCOPE_FIELDS: { scope: ApiScope; field: string; label: string; checked: boolean }[] = [
+  { scope: "domains:read", field: "scope_domains_read", label: "Read domains", checked: true },
+  {
+    scope: "domains:write",
+    field: "scope_domains_write",
+    label: "Add, change and delete domains",
+    checked: true,
+  },
+  {
+    scope: "audit:read",
+    field: "scope_audit_read",
+    label: "Read the security log",
+    checked: false,
+  },
+];
+
+const listOf = (text: string | undefined) =>
+  (text ?? "").split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+
+/**
+ * The create form's scope and restriction fields as `createKeyBody` fields (routes/api_keys.ts):
+ * scopes from the checkboxes (only when the form carried them), and the optional allowlist,
+ * domains and limit when filled in. Validation is createKeyBody's.
+ */
+export function grantFromForm(form: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (form.scopes_present) {
+    out.scopes = SCOPE_FIELDS.filter((f) => form[f.field]).map((f) => f.scope);
+  }
+  const ips = listOf(form.allowedIps);
+  if (ips.length) out.allowedIps = ips;
+  const domains = listOf(form.domainIds);
+  if (domains.length) out.domainIds = domains;
+  const max = (form.rateLimitMax ?? "").trim();
+  if (max !== "") {
+    const seconds = (form.rateLimitWindowSeconds ?? "").trim();
+    out.rateLimit = { max: Number(max), windowMs: Number(seconds === "" ? "1" : seconds) * 1000 };
+  }
+  return out;
+}
+
+/** The key's scopes and restrictions in a few words, for the table. */
+function GrantNote(props: { k: ApiKeyView }) {
+  const { k } = props;
+  return (
+    <div class="grant hint">
+      {k.disabled ? <span class="flag expired">Disabled</span> : null}
+      <span>
+        Scopes: {k.scopes.map((s, i) => (
+          <>
+            {i ? ", " : ""}
+            <code>{s}</code>
+          </>
+        ))}
+      </span>
+      {k.domainIds ? <span>; domains: {k.domainIds.length}</span> : null}
+      {k.allowedIps ? <span>; from {k.allowedIps.join(", ")}</span> : null}
+      {k.rateLimit
+        ? (
+          <span>
+            ; at most {k.rateLimit.max} requests per {k.rateLimit.windowMs / 1000} s
+          </span>
+        )
+        : null}
+    </div>
+  );
+}
 
 export type KeyFlag = { kind: "unused" | "old" | "expired"; label: string; advice: string };
 
@@ -131,7 +202,12 @@ type KeyRef = { name: string; start: string };
 /** Per key id: the key that replaced it (grace period running) or the key it replaces. */
 export type RollLinks = Record<string, { replacedBy?: KeyRef; replaces?: KeyRef }>;
 
+/** A key's requests per day over the last 30 days, oldest first (routes/usage.ts). */
+export type KeySeries = { values: number[]; starts: string[] };
+
 export type ApiKeysPageProps = {
+  /** Per key id: its 30-day series, drawn as a sparkline under its name. */
+  usage?: Record<string, KeySeries>;
   email: string;
   origin: string;
   keys: ApiKeyView[];
@@ -219,7 +295,12 @@ function RollNote(props: { link?: { replacedBy?: KeyRef; replaces?: KeyRef } }) 
 }
 
 function KeyRow(
-  props: { k: ApiKeyView; nowMs: number; link?: { replacedBy?: KeyRef; replaces?: KeyRef } },
+  props: {
+    k: ApiKeyView;
+    nowMs: number;
+    link?: { replacedBy?: KeyRef; replaces?: KeyRef };
+    usage?: KeySeries;
+  },
 ) {
   const { k, nowMs } = props;
   const { flags, suggest } = keyFlags(k, nowMs);
@@ -229,6 +310,20 @@ function KeyRow(
       <td>
         <strong>{k.name}</strong>
         <RollNote link={props.link} />
+        <GrantNote k={k} />
+        {props.usage
+          ? (
+            <div>
+              <a href="/settings/usage" class="spark">
+                <Sparkline
+                  values={props.usage.values}
+                  starts={props.usage.starts}
+                  label={`Requests per day, last 30 days, key ${k.name}`}
+                />
+              </a>
+            </div>
+          )
+          : null}
       </td>
       <td>
         <code>{k.start}…</code>
@@ -356,6 +451,64 @@ export function ApiKeysPage(props: ApiKeysPageProps) {
               </button>
             </div>
           </div>
+          <fieldset class="scopes">
+            <legend>Permissions</legend>
+            <input type="hidden" name="scopes_present" value="1" />
+            {SCOPE_FIELDS.map((f) => (
+              <label key={f.field} class="check">
+                <input type="checkbox" name={f.field} value="on" checked={f.checked} /> {f.label}
+                {" "}
+                (<code>{f.scope}</code>)
+              </label>
+            ))}
+          </fieldset>
+          <details class="restrictions">
+            <summary>Restrictions (optional)</summary>
+            <div class="field">
+              <label for="key-ips">Allowed addresses</label>
+              <input
+                type="text"
+                id="key-ips"
+                name="allowedIps"
+                placeholder="e.g. 203.0.113.0/24, 2001:db8::/32"
+                aria-describedby="key-ips-hint"
+              />
+              <p class="hint" id="key-ips-hint">
+                IPv4 or IPv6 addresses or CIDR ranges, separated by commas. Empty: anywhere.
+              </p>
+            </div>
+            <div class="field">
+              <label for="key-domains">Only these domains</label>
+              <input
+                type="text"
+                id="key-domains"
+                name="domainIds"
+                placeholder="e.g. dom_…, dom_…"
+                aria-describedby="key-domains-hint"
+              />
+              <p class="hint" id="key-domains-hint">
+                Domain ids, separated by commas. The key then sees only these and cannot add
+                domains. Empty: every domain.
+              </p>
+            </div>
+            <div class="row">
+              <div class="field">
+                <label for="key-rate-max">Rate limit (requests)</label>
+                <input type="number" id="key-rate-max" name="rateLimitMax" min={1} />
+              </div>
+              <div class="field">
+                <label for="key-rate-window">per (seconds)</label>
+                <input
+                  type="number"
+                  id="key-rate-window"
+                  name="rateLimitWindowSeconds"
+                  min={1}
+                  max={3600}
+                  placeholder="1"
+                />
+              </div>
+            </div>
+          </details>
           <p class="hint" id="key-name-hint">
             Use a separate key for each application and environment (development, staging,
             production).
@@ -387,7 +540,13 @@ export function ApiKeysPage(props: ApiKeysPageProps) {
               </thead>
               <tbody>
                 {props.keys.map((k) => (
-                  <KeyRow key={k.id} k={k} nowMs={props.nowMs} link={props.rolls?.[k.id]} />
+                  <KeyRow
+                    key={k.id}
+                    k={k}
+                    nowMs={props.nowMs}
+                    link={props.rolls?.[k.id]}
+                    usage={props.usage?.[k.id]}
+                  />
                 ))}
               </tbody>
             </table>

@@ -1,6 +1,7 @@
 /** Sign-up and sign-in pages: plain forms, posted to this origin, readable errors. */
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
 import { Banner, Layout } from "./layout.tsx";
+import { PasskeySignIn } from "./passkeys_section.tsx";
 
 export type AuthPageProps = {
   error?: string;
@@ -126,6 +127,7 @@ export function SignInPage(props: AuthPageProps) {
         </div>
         <button type="submit">Sign in</button>
       </form>
+      <PasskeySignIn />
       <p class="switch">
         <a href="/forgot-password" id="forgot-password">Forgot password?</a>
       </p>

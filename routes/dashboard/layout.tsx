@@ -27,6 +27,9 @@ export const SECURITY_HEADERS: Record<string, string> = {
   "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 };
 
+/** The interactive API reference (routes/api_docs_page.ts), linked from the account bar. */
+export const DOCS_LINK = "/api/e2/docs";
+
 export type LayoutProps = {
   title: string;
   /** Signed-in account: shows the account bar with its sign-out button. */
@@ -38,7 +41,10 @@ export type LayoutProps = {
 /** The settings pages, linked from the account bar. */
 export const SETTINGS_LINKS: { href: string; label: string }[] = [
   { href: "/settings/api-keys", label: "API Keys" },
+  { href: "/settings/domains", label: "Domains" },
+  { href: "/settings/usage", label: "Usage" },
   { href: "/settings/security", label: "Security" },
+  { href: "/settings/security-log", label: "Security log" },
 ];
 
 export function Layout(props: LayoutProps) {
@@ -47,7 +53,7 @@ export function Layout(props: LayoutProps) {
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="color-scheme" content="light" />
+        <meta name="color-scheme" content="light dark" />
         <title>{props.title} · Inbound</title>
         <link rel="icon" href="/assets/favicon.svg" type="image/svg+xml" />
         <link rel="stylesheet" href="/assets/dashboard.css" />
@@ -69,6 +75,7 @@ export function Layout(props: LayoutProps) {
                     {l.label}
                   </a>
                 ))}
+                <a href={DOCS_LINK}>API docs</a>
               </nav>
             )
             : null}

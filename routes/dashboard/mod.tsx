@@ -13,6 +13,7 @@ import {
   clientAddress,
   requestOrigin,
 } from "../../auth/accounts.ts";
+import { auditContextOf } from "../../auth/audit_context.ts";
 import { assertSameOrigin } from "../../auth/csrf.ts";
 import { deviceCookieHeader } from "../../auth/device_cookie.ts";
 import { issueApiKey, rollApiKey } from "../../auth/issue_api_key.ts";
@@ -29,6 +30,7 @@ import type { Clock } from "../../lib/clock.ts";
 import { accountSuspended, HttpError, writeConflict } from "../../lib/errors.ts";
 import { ConflictError } from "../../store/errors.ts";
 import { type ApiKeyRecord, apiKeyView } from "../../store/api_keys.ts";
+import type { AuditContext } from "../../store/audit.ts";
 import type { TenantStore } from "../../store/tenant.ts";
 import { createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "../api_keys.ts";
 import {
@@ -49,16 +51,43 @@ import {
 } from "./api_keys_page.tsx";
 import { DASHBOARD_CSS, DASHBOARD_JS, FAVICON_SVG } from "./assets.ts";
 import { SignInPage, SignUpPage } from "./auth_pages.tsx";
+import { pendingCookieHeader } from "../../auth/two_factor.ts";
+import {
+  dashboardSudo,
+  registerTwoFactorPages,
+  TWO_FACTOR_NOTICES,
+  TWO_FACTOR_SIGN_IN_PATH,
+  type TwoFactorPagesKit,
+  twoFactorView,
+} from "./two_factor_pages.tsx";
+import { PASSKEYS_JS, PASSKEYS_JS_PATH } from "./passkeys_section.tsx";
 import { FORGOT_PATH, ForgotPasswordPage, RESET_PATH, ResetPasswordPage } from "./reset_pages.tsx";
 import { SECURITY_HEADERS } from "./layout.tsx";
 import { SECURITY_PATH, SecurityPage, type SecurityPageProps } from "./security_page.tsx";
+import { USAGE_PATH, USAGE_PERIODS, UsagePage } from "./usage_page.tsx";
+import {
+  SECURITY_LOG_PAGE_SIZE,
+  SECURITY_LOG_PATH,
+  SecurityLogPage,
+} from "./security_log_page.tsx";
+import { InvalidCursorError, isAuditAction } from "../../store/audit_log.ts";
+import { accountTotals, type UsageReads } from "../usage.ts";
+import { registerDomainPages } from "./domains_page.tsx";
+import { apiDocsAsset, ASSETS_PREFIX as API_DOCS_ASSETS_PREFIX } from "../api_docs_page.ts";
+import type { DomainActions } from "../domains.ts";
 
 export type DashboardDeps = {
   accounts: AccountService;
   sessions: SessionManager;
-  storeFor: (userId: string) => TenantStore;
+  storeFor: (userId: string, audit?: AuditContext) => TenantStore;
   clock: Clock;
   maxKeys: number;
+  /** The domain rules the API uses (routes/domains.ts): Settings > Domains calls the same ones. */
+  domains: DomainActions;
+  /** Per-key usage (routes/usage.ts): the keys' sparklines and Settings > Usage. */
+  usage: UsageReads;
+  /** The account rate limit, drawn against the daily requests on Settings > Usage. */
+  rateLimit: { max: number; windowMs: number };
 };
 
 const MAX_FORM_BYTES = 16 * 1024;
@@ -202,7 +231,10 @@ export function dashboardRoutes(deps: DashboardDeps) {
     switch (outcome.kind) {
       case "ok":
         c.set("principal", outcome.principal);
-        c.set("store", storeFor(outcome.principal.userId));
+        c.set(
+          "store",
+          storeFor(outcome.principal.userId, auditContextOf(c.req.raw, outcome.principal)),
+        );
         await next();
         return;
       case "suspended":
@@ -215,8 +247,15 @@ export function dashboardRoutes(deps: DashboardDeps) {
   };
 
   app.get("/assets/dashboard.js", () => asset(DASHBOARD_JS, "text/javascript; charset=utf-8"));
+  app.get(PASSKEYS_JS_PATH, () => asset(PASSKEYS_JS, "text/javascript; charset=utf-8"));
   app.get("/assets/dashboard.css", () => asset(DASHBOARD_CSS, "text/css; charset=utf-8"));
   app.get("/assets/favicon.svg", () => asset(FAVICON_SVG, "image/svg+xml"));
+  // The API reference's Swagger UI files (routes/api_docs_page.ts), outside /api/e2's auth.
+  app.get(
+    `${API_DOCS_ASSETS_PREFIX}/:name`,
+    async (c) =>
+      await apiDocsAsset(c.req.param("name"), c.req.header("Accept-Encoding")) ?? c.notFound(),
+  );
   app.get("/favicon.ico", () => redirect("/assets/favicon.svg"));
 
   app.get("/", async (c) => {
@@ -284,6 +323,13 @@ export function dashboardRoutes(deps: DashboardDeps) {
     }
     try {
       const r = await accounts.signIn(parsed.data, c.req.raw, clientAddress(c));
+      if ("twoFactorRedirect" in r) {
+        // The second step (routes/dashboard/two_factor_pages.tsx): no session yet.
+        return redirect(TWO_FACTOR_SIGN_IN_PATH, [[
+          "Set-Cookie",
+          pendingCookieHeader(c.req.raw, r.pendingCookie, r.pendingMaxAgeSeconds),
+        ]]);
+      }
       return redirect(KEYS_PATH, [
         [
           "Set-Cookie",
@@ -343,7 +389,11 @@ export function dashboardRoutes(deps: DashboardDeps) {
       return page(<ResetPasswordPage token={token} valid error={error} />, 400);
     }
     try {
-      await accounts.resetPassword({ token, newPassword: parsed.data }, clientAddress(c));
+      await accounts.resetPassword(
+        { token, newPassword: parsed.data },
+        clientAddress(c),
+        c.req.raw,
+      );
       return redirect("/sign-in?notice=password-reset", [[
         "Set-Cookie",
         clearSessionCookieHeader(c.req.raw),
@@ -363,6 +413,29 @@ export function dashboardRoutes(deps: DashboardDeps) {
 
   app.get("/settings", () => redirect(KEYS_PATH));
   app.use("/settings/*", requireSession);
+  // Sudo mode for key and account changes: asks inline for a proof (two_factor_pages.tsx).
+  const twoFactorKit: TwoFactorPagesKit = {
+    page,
+    redirect,
+    formFields,
+    errorInfo,
+    sameOrigin,
+    formLimit,
+    accounts,
+    callerOf,
+    securityError: (c, err) => {
+      const e = errorInfo(err);
+      return securityPage(c, { error: e.message }, e.status, e.headers);
+    },
+  };
+  app.use("/settings/*", dashboardSudo(twoFactorKit));
+
+  // --- Settings > Domains (routes/dashboard/domains_page.tsx) -------------------------------
+  registerDomainPages(app, {
+    actions: deps.domains,
+    clock,
+    kit: { page, redirect, formFields, errorInfo, sameOrigin, formLimit },
+  });
 
   async function keysPage(
     c: Context<AppEnv>,
@@ -371,10 +444,19 @@ export function dashboardRoutes(deps: DashboardDeps) {
     headers: HeadersInit = {},
   ): Promise<Response> {
     const store = c.var.store;
-    const [user, keys] = await Promise.all([store.user(), store.apiKeys.list()]);
+    const [user, keys, used] = await Promise.all([
+      store.user(),
+      store.apiKeys.list(),
+      deps.usage.forAccount(store, 30),
+    ]);
     const nowMs = clock();
+    const usage = Object.fromEntries(used.map((u) => [u.keyId, {
+      values: u.days.map((d) => d.requests),
+      starts: u.days.map((d) => d.start),
+    }]));
     return page(
       <ApiKeysPage
+        usage={usage}
         email={user.email}
         origin={c.get("client").site.origin}
         keys={keys.map(apiKeyView)}
@@ -467,12 +549,69 @@ export function dashboardRoutes(deps: DashboardDeps) {
     }
   });
 
+  // --- Settings > Usage -------------------------------------------------------------------
+
+  app.get(USAGE_PATH, async (c) => {
+    const asked = Number(c.req.query("days") ?? "30");
+    const days = (USAGE_PERIODS as readonly number[]).includes(asked) ? asked : 30;
+    const store = c.var.store;
+    const [user, keys] = await Promise.all([store.user(), deps.usage.forAccount(store, days)]);
+    return page(
+      <UsagePage
+        email={user.email}
+        days={days}
+        totals={accountTotals(keys, days, clock())}
+        keys={keys}
+        rateLimit={deps.rateLimit}
+      />,
+    );
+  });
+
+  // --- Settings > Security log ------------------------------------------------------------
+
+  app.get(SECURITY_LOG_PATH, async (c) => {
+    const store = c.var.store;
+    const rawAction = c.req.query("action") ?? "";
+    const rawSince = c.req.query("since") ?? "";
+    const cursor = c.req.query("cursor") || undefined;
+    const action = isAuditAction(rawAction) ? rawAction : null;
+    const sinceOk = /^\d{4}-\d{2}-\d{2}$/.test(rawSince) && !isNaN(Date.parse(rawSince));
+    const errors: string[] = [];
+    if (rawAction && !action) errors.push("That event type does not exist.");
+    if (rawSince && !sinceOk) errors.push("Since must be a date (YYYY-MM-DD).");
+    const filter = {
+      action: action ?? undefined,
+      sinceMs: sinceOk ? Date.parse(rawSince) : undefined,
+    };
+    let result;
+    try {
+      result = await store.auditLog.page({ ...filter, limit: SECURITY_LOG_PAGE_SIZE, cursor });
+    } catch (err) {
+      if (!(err instanceof InvalidCursorError)) throw err;
+      errors.push("That page link is not valid; showing the newest events.");
+      result = await store.auditLog.page({ ...filter, limit: SECURITY_LOG_PAGE_SIZE });
+    }
+    const user = await store.user();
+    return page(
+      <SecurityLogPage
+        email={user.email}
+        events={result.data}
+        action={action}
+        since={sinceOk ? rawSince : ""}
+        nextCursor={result.nextCursor}
+        paged={cursor !== undefined && errors.length === 0}
+        error={errors.length ? errors.join(" ") : undefined}
+      />,
+      errors.length ? 400 : 200,
+    );
+  });
+
   // --- Settings > Security ----------------------------------------------------------------
 
   function callerOf(c: Context<AppEnv>): Caller {
     const p = c.get("principal");
     if (p.method !== "session" || !p.sessionId) throw new HttpError(401, "Sign in to continue.");
-    return { userId: p.userId, sessionId: p.sessionId };
+    return { userId: p.userId, sessionId: p.sessionId, audit: auditContextOf(c.req.raw, p) };
   }
 
   async function securityPage(
@@ -489,6 +628,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
       <SecurityPage
         email={user.email}
         name={user.name ?? null}
+        twoFactor={await twoFactorView(c, user.id)}
         sessions={list}
         nowMs={clock()}
         {...extra}
@@ -498,7 +638,11 @@ export function dashboardRoutes(deps: DashboardDeps) {
     );
   }
 
-  app.get(SECURITY_PATH, (c) => securityPage(c, { notice: NOTICES[c.req.query("notice") ?? ""] }));
+  app.get(SECURITY_PATH, (c) => {
+    const key = c.req.query("notice") ?? "";
+    return securityPage(c, { notice: NOTICES[key] ?? TWO_FACTOR_NOTICES[key] });
+  });
+  registerTwoFactorPages(app, twoFactorKit);
 
   app.post(`${SECURITY_PATH}/name`, sameOrigin, formLimit, async (c) => {
     const form = await formFields(c);

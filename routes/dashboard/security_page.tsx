@@ -10,6 +10,8 @@ import { MAX_NAME_LENGTH } from "../../store/users.ts";
 import { formatDate, relative } from "./api_keys_page.tsx";
 import { NewPasswordField } from "./auth_pages.tsx";
 import { Banner, Layout } from "./layout.tsx";
+import { PasskeysSection } from "./passkeys_section.tsx";
+import { TwoFactorSection, type TwoFactorView } from "./two_factor_pages.tsx";
 
 export const SECURITY_PATH = "/settings/security";
 
@@ -18,6 +20,8 @@ export type SecurityPageProps = {
   name: string | null;
   sessions: AccountSession[];
   nowMs: number;
+  /** Two-factor status and enrolment (two_factor_pages.tsx). */
+  twoFactor?: TwoFactorView;
   error?: string;
   notice?: string;
 };
@@ -108,6 +112,10 @@ export function SecurityPage(props: SecurityPageProps) {
           <button type="submit">Change password</button>
         </form>
       </section>
+
+      {props.twoFactor ? <TwoFactorSection {...props.twoFactor} /> : null}
+
+      <PasskeysSection />
 
       <section class="card" aria-labelledby="sessions-title">
         <h2 id="sessions-title">Sessions</h2>

@@ -1,0 +1,491 @@
+/**
+ * Second factors: TOTP enrolment and verification, recovery codes, and the pending second step of
+ * a password sign-in.
+ *
+ * A password sign-in of an account with a second factor starts no session: it answers
+ * `{ twoFactorRedirect: true }` with a short-lived pending cookie (`inbound_two_factor`, the
+ * session cookie's attributes, PENDING_SIGN_IN_TTL_MS). The cookie carries the account id and a
+ * random token; KV keeps only the token's SHA-256 digest (store/two_factor.ts). It authenticates
+ * nothing: `get-session` is null and every authenticated route answers 401 until
+ * `completePendingSignIn` (TOTP, a recovery code, or a passkey: auth/passkeys) turns it into a
+ * session, exactly as a password-only sign-in would have, and clears it.
+ *
+ * Codes are throttled like passwords, per account ("two-factor:user") and per client
+ * ("two-factor:ip"), every attempt counted. A TOTP code is accepted once (the accepted step is
+ * stored by a checked commit; it and earlier steps are refused), a recovery code once ever.
+ *
+ * The routes reach the service through the request (`bindTwoFactor`, mounted app-wide), so the
+ * passkey routes can call `readPendingSignIn(c)` / `completePendingSignIn(c, …)` with no wiring.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { generateCookie } from "hono/cookie";
+import { clientOf, throttleSubject } from "../lib/client.ts";
+import type { Clock } from "../lib/clock.ts";
+import type { Config } from "../lib/config.ts";
+import { HttpError, jsonResponse, unauthorized } from "../lib/errors.ts";
+import { sha256Hex } from "../lib/sha256.ts";
+import { generateTotpSecret, matchTotp, totpUri } from "../lib/totp.ts";
+import { summariseUserAgent } from "../lib/user_agent.ts";
+import { listPasskeys } from "../store/passkeys.ts";
+import { markSessionReauthenticated } from "../store/sessions.ts";
+import { recordAttempt } from "../store/throttle.ts";
+import {
+  acceptTotpStep,
+  beginEnrolment,
+  consumeBackupCode,
+  createPendingSignIn,
+  deleteTwoFactor,
+  findPendingSignIn,
+  getTwoFactor,
+  replaceBackupCodes,
+  takePendingSignIn,
+  TwoFactorAlreadyEnabledError,
+  type TwoFactorRecord,
+} from "../store/two_factor.ts";
+import { twoFactorKey } from "../store/keys.ts";
+import { getUser } from "../store/users.ts";
+import { type AccountService, emitAccountEvent, publicUser } from "./accounts.ts";
+import { auditContextOf } from "./audit_context.ts";
+import { deviceCookieHeader, deviceCookies, readDeviceCookie } from "./device_cookie.ts";
+import type { AppEnv } from "./middleware.ts";
+import { bindSudoDeps, type SudoDeps } from "./sudo.ts";
+import { secureCookies, sessionCookieHeader, type SessionManager, siteFor } from "./session.ts";
+
+/** How long the second step of a sign-in may take (better-auth's default, 10 minutes). */
+export const PENDING_SIGN_IN_TTL_MS = 10 * 60_000;
+export const PENDING_COOKIE_BASE = "inbound_two_factor";
+export const BACKUP_CODE_COUNT = 10;
+/** The issuer authenticator apps show next to the account. */
+export const TOTP_ISSUER = "Inbound";
+
+const PENDING_VALUE = /^(usr_[0-9A-Za-z]{1,64})\.([A-Za-z0-9_-]{43})$/;
+const BACKUP_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789";
+
+export type SecondFactorMethod = "totp" | "passkey";
+export type CompletionMethod = "totp" | "backup_code" | "passkey";
+
+/** A pending sign-in read from the request's cookie. */
+export type PendingSignInRef = { userId: string; hash: string; expiresAtMs: number };
+
+export type TwoFactorDeps = {
+  kv: Deno.Kv;
+  clock: Clock;
+  config: Config;
+  sessions: SessionManager;
+  accounts: AccountService;
+};
+
+/** The second factors an account has set up: a completed TOTP enrolment, passkeys. */
+export async function secondFactorMethods(
+  kv: Deno.Kv,
+  userId: string,
+): Promise<SecondFactorMethod[]> {
+  const [tf, passkeys] = await Promise.all([getTwoFactor(kv, userId), listPasskeys(kv, userId)]);
+  const out: SecondFactorMethod[] = [];
+  if (tf?.enabled) out.push("totp");
+  if (passkeys.length > 0) out.push("passkey");
+  return out;
+}
+
+/** A fresh recovery code: 10 characters, about 50 bits, shown as `xxxxx-xxxxx`. */
+export function generateBackupCode(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(10));
+  const chars = [...bytes].map((b) => BACKUP_ALPHABET[b & 31]).join("");
+  return `${chars.slice(0, 5)}-${chars.slice(5)}`;
+}
+
+/** The digest stored for a recovery code: case, spaces and the dash do not matter. */
+export function backupCodeDigest(code: string): string {
+  return sha256Hex(code.toLowerCase().replace(/[\s-]/g, ""));
+}
+
+function newBackupCodes(): { codes: string[]; digests: string[] } {
+  const codes = Array.from({ length: BACKUP_CODE_COUNT }, generateBackupCode);
+  return { codes, digests: codes.map(backupCodeDigest) };
+}
+
+/** The pending cookie's name for the request's site (`__Host-` prefixed when Secure). */
+export function pendingCookieName(req: Request): string {
+  return secureCookies(siteFor(req)) ? `__Host-${PENDING_COOKIE_BASE}` : PENDING_COOKIE_BASE;
+}
+
+/** `Set-Cookie` carrying a pending sign-in (empty value and max-age 0 clear it). */
+export function pendingCookieHeader(req: Request, value: string, maxAgeSeconds: number): string {
+  const secure = secureCookies(siteFor(req));
+  return generateCookie(PENDING_COOKIE_BASE, value, {
+    path: "/",
+    httpOnly: true,
+    sameSite: "Lax",
+    maxAge: maxAgeSeconds,
+    ...(secure ? { secure: true, prefix: "host" as const } : {}),
+  });
+}
+
+export function clearPendingCookieHeader(req: Request): string {
+  return pendingCookieHeader(req, "", 0);
+}
+
+function readPendingCookie(req: Request): { userId: string; token: string } | null {
+  const header = req.headers.get("Cookie");
+  if (!header) return null;
+  const name = pendingCookieName(req);
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    const m = PENDING_VALUE.exec(part.slice(eq + 1).trim());
+    if (m) return { userId: m[1], token: m[2] };
+  }
+  return null;
+}
+
+/** better-auth's user object (as routes/auth.ts `betterAuthUser`). */
+function betterAuthUserOf(u: ReturnType<typeof publicUser>) {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name ?? "",
+    emailVerified: false,
+    image: null,
+    createdAt: u.createdAt,
+    updatedAt: u.updatedAt,
+  };
+}
+
+function tooMany(retryAfterSeconds: number): HttpError {
+  return new HttpError(
+    429,
+    `Too many verification attempts. Retry after ${retryAfterSeconds} seconds.`,
+    { code: "TOO_MANY_ATTEMPTS" },
+    { "Retry-After": String(retryAfterSeconds) },
+  );
+}
+
+export function invalidCode(): HttpError {
+  return new HttpError(401, "Invalid code.", { code: "INVALID_CODE" });
+}
+
+export function invalidBackupCode(): HttpError {
+  return new HttpError(401, "Invalid backup code.", { code: "INVALID_BACKUP_CODE" });
+}
+
+export function invalidPendingSignIn(): HttpError {
+  return new HttpError(
+    401,
+    "The sign-in has expired or was already completed. Sign in again.",
+    { code: "INVALID_TWO_FACTOR_COOKIE" },
+  );
+}
+
+/** What a completed second step gives the caller to answer with (JSON or a redirect). */
+export type CompletedSignIn = {
+  user: ReturnType<typeof publicUser>;
+  sessionId: string;
+  expiresAt: string;
+  /** Set-Cookie lines: the session, the device cookie, and the pending cookie cleared. */
+  cookies: string[];
+};
+
+export function twoFactorService(deps: TwoFactorDeps) {
+  const { kv, clock, config, sessions, accounts } = deps;
+  const devices = deviceCookies(kv);
+
+  async function throttle(userId: string, ip: string): Promise<void> {
+    const limit = config.signInThrottle;
+    for (
+      const [scope, subject] of [["two-factor:user", userId], [
+        "two-factor:ip",
+        throttleSubject(ip),
+      ]]
+    ) {
+      const r = await recordAttempt(kv, scope, subject, clock(), limit);
+      if (!r.allowed) throw tooMany(r.retryAfterSeconds);
+    }
+  }
+
+  /**
+   * Verifies a TOTP code for the account and accepts its step (once): null when the code is
+   * wrong or its step was already used. Enrolment completes on the first accepted code.
+   */
+  async function verifyTotp(
+    userId: string,
+    code: string,
+    ctxReq: Request,
+    actor: { userId: string; method?: "session"; sessionId?: string },
+  ): Promise<TwoFactorRecord | null> {
+    for (let i = 0; i < 8; i++) {
+      const entry = await kv.get<TwoFactorRecord>(twoFactorKey(userId));
+      if (!entry.value) return null;
+      const step = await matchTotp(entry.value.secret, code.trim(), clock());
+      if (step === null) return null;
+      const principal = actor.sessionId
+        ? { userId, method: "session" as const, sessionId: actor.sessionId }
+        : { userId };
+      const r = await acceptTotpStep(kv, userId, entry, step, {
+        ctx: auditContextOf(ctxReq, principal),
+        nowMs: clock(),
+      });
+      if (r === "ok") return entry.value;
+      if (r === "replay") return null;
+    }
+    return null;
+  }
+
+  /** The live pending sign-in named by the request's cookie, or null. */
+  async function readPending(req: Request): Promise<PendingSignInRef | null> {
+    const cookie = readPendingCookie(req);
+    if (!cookie) return null;
+    const hash = sha256Hex(cookie.token);
+    const found = await findPendingSignIn(kv, cookie.userId, hash, clock());
+    return found ? { userId: found.userId, hash, expiresAtMs: found.expiresAtMs } : null;
+  }
+
+  /** Turns the pending sign-in into a session (once: the pending record is taken first). */
+  async function finishPending(
+    req: Request,
+    pending: PendingSignInRef,
+    method: CompletionMethod,
+  ): Promise<CompletedSignIn> {
+    if (!(await takePendingSignIn(kv, pending.userId, pending.hash))) throw invalidPendingSignIn();
+    const user = await getUser(kv, pending.userId);
+    if (!user) throw invalidPendingSignIn();
+    await sessions.end(req);
+    const ip = clientAddressOfReq(req);
+    // Its `session.created` audit event is written in the session's commit (auth/session.ts).
+    const session = await sessions.start(user.id, {
+      ip,
+      userAgent: summariseUserAgent(req.headers.get("User-Agent")),
+      audit: auditContextOf(req, { userId: user.id }),
+    });
+    emitAccountEvent(
+      { type: "sign-in", userId: user.id, ip, sessionId: session.sessionId },
+      clock(),
+    );
+    const device = await devices.issue(user.id, user.email, readDeviceCookie(req));
+    void method; // Every method ends the same way; the audit event of the factor is its own.
+    return {
+      user: publicUser(user),
+      sessionId: session.sessionId,
+      expiresAt: session.expiresAt,
+      cookies: [
+        sessionCookieHeader(req, session.token, sessions.cookieMaxAgeSeconds),
+        deviceCookieHeader(req, device),
+        clearPendingCookieHeader(req),
+      ],
+    };
+  }
+
+  return {
+    /** What sudo mode reads (auth/sudo.ts). */
+    sudoDeps: { kv, clock } as SudoDeps,
+    secondFactorMethods: (userId: string) => secondFactorMethods(kv, userId),
+
+    readPending,
+    finishPending,
+
+    /** Second step with a TOTP code. */
+    async completeWithTotp(req: Request, code: string): Promise<CompletedSignIn> {
+      const pending = await readPending(req);
+      if (!pending) throw invalidPendingSignIn();
+      await throttle(pending.userId, clientAddressOfReq(req));
+      if (!(await verifyTotp(pending.userId, code, req, { userId: pending.userId }))) {
+        throw invalidCode();
+      }
+      return await finishPending(req, pending, "totp");
+    },
+
+    /** Second step with a recovery code (used up). */
+    async completeWithBackupCode(req: Request, code: string): Promise<CompletedSignIn> {
+      const pending = await readPending(req);
+      if (!pending) throw invalidPendingSignIn();
+      await throttle(pending.userId, clientAddressOfReq(req));
+      if (!(await consumeBackupCode(kv, pending.userId, backupCodeDigest(code)))) {
+        throw invalidBackupCode();
+      }
+      return await finishPending(req, pending, "backup_code");
+    },
+
+    /**
+     * Starts (or restarts) TOTP enrolment for a signed-in account after its password: the URI
+     * and ten recovery codes, shown once. 400 when it is already enrolled.
+     */
+    async enable(
+      userId: string,
+      password: string,
+      ip: string,
+      issuer = TOTP_ISSUER,
+    ): Promise<{ totpURI: string; backupCodes: string[] }> {
+      await accounts.verifyPassword(userId, password, ip);
+      const user = await getUser(kv, userId);
+      if (!user) throw unauthorized();
+      const secret = generateTotpSecret();
+      const { codes, digests } = newBackupCodes();
+      try {
+        await beginEnrolment(kv, userId, { secret, backupCodeDigests: digests, nowMs: clock() });
+      } catch (err) {
+        if (err instanceof TwoFactorAlreadyEnabledError) {
+          throw new HttpError(400, err.message + " Disable it first to enrol again.", {
+            code: "TWO_FACTOR_ALREADY_ENABLED",
+          });
+        }
+        if (err instanceof Deno.errors.NotFound) throw unauthorized();
+        throw err;
+      }
+      return { totpURI: totpUri(secret, issuer, user.email), backupCodes: codes };
+    },
+
+    /** The pending enrolment's URI (the dashboard's QR code); null when none is pending. */
+    async pendingEnrolmentUri(userId: string): Promise<string | null> {
+      const [tf, user] = await Promise.all([getTwoFactor(kv, userId), getUser(kv, userId)]);
+      if (!tf || tf.enabled || !user) return null;
+      return totpUri(tf.secret, TOTP_ISSUER, user.email);
+    },
+
+    /**
+     * A signed-in account verifies a code: completes a pending enrolment, or simply checks the
+     * code. 400 without any enrolment.
+     */
+    async verifySignedIn(req: Request, userId: string, sessionId: string, code: string) {
+      const tf = await getTwoFactor(kv, userId);
+      if (!tf) {
+        throw new HttpError(400, "Two-factor authentication is not set up.", {
+          code: "TOTP_NOT_ENABLED",
+        });
+      }
+      await throttle(userId, clientAddressOfReq(req));
+      const ok = await verifyTotp(userId, code, req, { userId, method: "session", sessionId });
+      if (!ok) throw invalidCode();
+      return { completedEnrolment: !tf.enabled };
+    },
+
+    /** Re-authentication of a session with a TOTP code (marks it, see auth/sudo.ts). */
+    async reauthenticateWithCode(req: Request, userId: string, sessionId: string, code: string) {
+      const tf = await getTwoFactor(kv, userId);
+      if (!tf?.enabled) {
+        throw new HttpError(400, "Two-factor authentication is not enabled.", {
+          code: "TOTP_NOT_ENABLED",
+        });
+      }
+      await throttle(userId, clientAddressOfReq(req));
+      const ok = await verifyTotp(userId, code, req, { userId, method: "session", sessionId });
+      if (!ok) throw invalidCode();
+      await markSessionReauthenticated(kv, userId, sessionId, clock());
+    },
+
+    /** Removes TOTP and the recovery codes after the password. */
+    async disable(req: Request, userId: string, sessionId: string, password: string) {
+      await accounts.verifyPassword(userId, password, clientAddressOfReq(req));
+      await deleteTwoFactor(kv, userId, {
+        ctx: auditContextOf(req, { userId, method: "session", sessionId }),
+        nowMs: clock(),
+        change: "disabled",
+      });
+    },
+
+    /** New recovery codes, replacing the old set, after the password. */
+    async generateBackupCodes(
+      req: Request,
+      userId: string,
+      sessionId: string,
+      password: string,
+    ): Promise<string[]> {
+      await accounts.verifyPassword(userId, password, clientAddressOfReq(req));
+      const { codes, digests } = newBackupCodes();
+      const ok = await replaceBackupCodes(kv, userId, digests, {
+        ctx: auditContextOf(req, { userId, method: "session", sessionId }),
+        nowMs: clock(),
+      });
+      if (!ok) {
+        throw new HttpError(400, "Two-factor authentication is not enabled.", {
+          code: "TOTP_NOT_ENABLED",
+        });
+      }
+      return codes;
+    },
+
+    /** What the security page shows: enrolled or not, recovery codes left. Never the secret. */
+    async status(userId: string) {
+      const tf = await getTwoFactor(kv, userId);
+      return {
+        enabled: tf?.enabled === true,
+        pending: tf !== null && !tf.enabled,
+        backupCodesLeft: tf?.enabled ? tf.backupCodes.length : 0,
+      };
+    },
+  };
+}
+
+export type TwoFactorService = ReturnType<typeof twoFactorService>;
+
+/**
+ * Starts a pending sign-in for `userId`: the returned cookie value (account id and token) goes
+ * into Set-Cookie and nowhere else; KV keeps the token's digest.
+ */
+export async function startPendingSignIn(
+  kv: Deno.Kv,
+  userId: string,
+  nowMs: number,
+): Promise<{ cookie: string; maxAgeSeconds: number }> {
+  const token = generatePendingToken();
+  await createPendingSignIn(kv, userId, sha256Hex(token), nowMs, PENDING_SIGN_IN_TTL_MS);
+  return { cookie: `${userId}.${token}`, maxAgeSeconds: PENDING_SIGN_IN_TTL_MS / 1000 };
+}
+
+function generatePendingToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+function clientAddressOfReq(req: Request): string {
+  return clientOf(req).address;
+}
+
+// --- The request binding the routes (and the passkey routes) use ----------------------------
+
+/** Keyed by the request's Context: one per request, whatever wraps `c.req.raw` later. */
+const bound = new WeakMap<Context, TwoFactorService>();
+
+/**
+ * Makes `service` (and sudo mode's dependencies, auth/sudo.ts) reachable from the request's
+ * handlers; mounted app-wide in app.ts.
+ */
+export function bindTwoFactor(service: TwoFactorService): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    bound.set(c, service);
+    bindSudoDeps(c, service.sudoDeps);
+    await next();
+  };
+}
+
+/** The service bound to the request (bindTwoFactor); throws when none is. */
+export function twoFactorOf(c: Context): TwoFactorService {
+  const service = bound.get(c);
+  if (!service) throw new Error("two-factor service not bound to the request");
+  return service;
+}
+
+/** The live pending second step of a sign-in named by the request's cookie, or null. */
+export async function readPendingSignIn(c: Context): Promise<PendingSignInRef | null> {
+  return await twoFactorOf(c).readPending(c.req.raw);
+}
+
+/**
+ * Completes the pending sign-in with a verified second factor: a session exactly as a
+ * password-only sign-in makes (session and device cookies), the pending cookie cleared, answered
+ * as better-auth's verify endpoints answer: `{ token: null, user }` (the token is never sent).
+ */
+export async function completePendingSignIn(
+  c: Context,
+  pending: PendingSignInRef,
+  method: CompletionMethod,
+): Promise<Response> {
+  const done = await twoFactorOf(c).finishPending(c.req.raw, pending, method);
+  return completedSignInResponse(done);
+}
+
+/** The JSON answer to a completed second step. */
+export function completedSignInResponse(done: CompletedSignIn): Response {
+  const headers: [string, string][] = done.cookies.map((v) => ["Set-Cookie", v]);
+  headers.push(["Cache-Control", "no-store"]);
+  return jsonResponse({ token: null, user: betterAuthUserOf(done.user) }, 200, headers);
+}

@@ -1,0 +1,260 @@
+/**
+ * The usage recorder: counts each Bearer-key request's outcome in memory and flushes the counts to
+ * KV (store/usage.ts) off the request path.
+ *
+ * Hot path (`record`): one Map lookup by keyId and one increment; no await, no promise, and no
+ * allocation except the key's map entry when the process first sees it (or sees it again after a
+ * whole idle interval), and one small record when its UTC hour changes. A timer, started by the first count after a flush and unref'd, flushes
+ * `flushMs` later, so each key is flushed at most once per `flushMs` per process; `idle()`
+ * flushes at once and clears the timer (graceful shutdown, tests).
+ *
+ * Crash bound: counts reach KV within `flushMs` plus one commit of arriving, so a crash (SIGKILL,
+ * power loss) loses at most the requests this process answered in the last `flushMs` plus the
+ * commit in flight; a graceful stop loses nothing.
+ *
+ * A failed flush keeps its counts for the next one. What is kept is bounded: at most
+ * MAX_CARRIED key-hours (about 100 bytes each); past that, the oldest are dropped and logged,
+ * and hours older than the 90-day retention are dropped too.
+ */
+import type { MiddlewareHandler } from "hono";
+import type { Clock } from "../lib/clock.ts";
+import type { Logger } from "../lib/log.ts";
+import type { TenantStore } from "../store/tenant.ts";
+import {
+  addUsage,
+  type DayUsage,
+  type HourUsage,
+  keysWithUsage,
+  pruneUsage,
+  readDailyUsage,
+} from "../store/usage.ts";
+import type { AppEnv } from "./middleware.ts";
+
+/** Key-hours kept across failed flushes before the oldest are dropped. */
+export const MAX_CARRIED = 100_000;
+const PRUNE_EVERY_MS = 86_400_000;
+const MAX_SLOTS = 100_000;
+
+/** The outcome column of a status: 429, other 4xx, 5xx, and everything else as 2xx. */
+export function outcomeIndex(status: number): number {
+  return status === 429 ? 2 : status >= 500 ? 3 : status >= 400 ? 1 : 0;
+}
+
+/** One key's counts for its current hour in this process. */
+type Slot = {
+  userId: string;
+  keyId: string;
+  hourMs: number;
+  counts: [number, number, number, number];
+  dirty: boolean;
+};
+
+export class UsageRecorder {
+  readonly #slots = new Map<string, Slot>();
+  /** Hours closed (the hour rolled over) or refused by a failed flush, waiting to be written. */
+  #carried: HourUsage[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #flushing: Promise<void> | null = null;
+  readonly #pruned = new Map<string, number>();
+
+  constructor(
+    private readonly kv: Deno.Kv,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    readonly flushMs: number,
+  ) {}
+
+  /** Counts one answered request of `keyId`. Synchronous; never throws. */
+  record(userId: string, keyId: string, status: number): void {
+    const now = this.clock();
+    const hour = now - (now % 3_600_000);
+    let slot = this.#slots.get(keyId);
+    if (slot === undefined) {
+      if (this.#slots.size >= MAX_SLOTS) this.#closeAll();
+      slot = { userId, keyId, hourMs: hour, counts: [0, 0, 0, 0], dirty: false };
+      this.#slots.set(keyId, slot);
+    } else if (slot.hourMs !== hour) {
+      if (slot.dirty) this.#carry(slot);
+      slot.hourMs = hour;
+    }
+    slot.counts[outcomeIndex(status)]++;
+    slot.dirty = true;
+    if (this.#timer === undefined) this.#schedule();
+  }
+
+  #schedule(): void {
+    const timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.flush().catch(() => {/* logged in flush */});
+    }, this.flushMs);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  /** Moves a slot's counts to the carried list and zeroes it. */
+  #carry(slot: Slot): void {
+    this.#carried.push({
+      userId: slot.userId,
+      keyId: slot.keyId,
+      hourMs: slot.hourMs,
+      counts: [...slot.counts],
+    });
+    slot.counts.fill(0);
+    slot.dirty = false;
+  }
+
+  #closeAll(): void {
+    for (const slot of this.#slots.values()) if (slot.dirty) this.#carry(slot);
+    this.#slots.clear();
+  }
+
+  /** Counts not yet written, by outcome (tests). */
+  pending(): number {
+    let n = 0;
+    for (const s of this.#slots.values()) for (const c of s.counts) n += c;
+    for (const u of this.#carried) for (const c of u.counts) n += c;
+    return n;
+  }
+
+  /** Writes every count held; one flush at a time (a second call waits for the first). */
+  flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing.then(() => this.flush());
+    const run = this.#flush().finally(() => {
+      this.#flushing = null;
+    });
+    this.#flushing = run;
+    return run;
+  }
+
+  async #flush(): Promise<void> {
+    const hours = this.#carried;
+    this.#carried = [];
+    for (const [keyId, slot] of this.#slots) {
+      if (slot.dirty) {
+        this.#carry(slot);
+      } else {
+        // Idle for a whole interval: forget the slot (its next request makes a new one).
+        this.#slots.delete(keyId);
+      }
+    }
+    hours.push(...this.#carried);
+    this.#carried = [];
+    if (hours.length === 0) return;
+    const now = this.clock();
+    let firstError: unknown = null;
+    const failed = await addUsage(this.kv, hours, now, (err) => {
+      firstError ??= err;
+    });
+    if (failed.length > 0) {
+      const kept = this.#keep(failed);
+      this.log({
+        level: "warn",
+        msg: "usage flush failed; counts kept for the next flush",
+        keyHours: failed.length,
+        kept,
+        error: firstError instanceof Error ? firstError.name : "non-error thrown",
+      });
+      if (this.#timer === undefined) this.#schedule();
+    }
+    await this.#prune(hours, now);
+  }
+
+  /** Puts failed hours back, oldest dropped past MAX_CARRIED; returns how many were kept. */
+  #keep(failed: HourUsage[]): number {
+    this.#carried = [...failed, ...this.#carried];
+    const over = this.#carried.length - MAX_CARRIED;
+    if (over > 0) {
+      const dropped = this.#carried.splice(0, over);
+      const requests = dropped.reduce((s, u) => s + u.counts.reduce((a, b) => a + b, 0), 0);
+      this.log({ level: "error", msg: "usage counts dropped", keyHours: over, requests });
+    }
+    return failed.length;
+  }
+
+  /** Deletes past-retention hours of the keys just flushed, once a day per key. */
+  async #prune(hours: HourUsage[], now: number): Promise<void> {
+    for (const u of hours) {
+      const last = this.#pruned.get(u.keyId);
+      if (last !== undefined && now - last < PRUNE_EVERY_MS) continue;
+      this.#pruned.set(u.keyId, now);
+      if (this.#pruned.size > MAX_SLOTS) this.#pruned.clear();
+      try {
+        await pruneUsage(this.kv, u.userId, u.keyId, now);
+      } catch (err) {
+        this.log({
+          level: "warn",
+          msg: "usage prune failed",
+          error: err instanceof Error ? err.name : "non-error thrown",
+        });
+      }
+    }
+  }
+
+  /** Flushes everything now and stops the timer (graceful shutdown and tests). */
+  async idle(): Promise<void> {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    await this.flush().catch(() => {});
+    if (this.#timer !== undefined) {
+      // A failed flush rescheduled itself; idle() must leave no timer behind.
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
+
+/**
+ * Counts every answer to a Bearer-key request, mounted just before `authenticate`: it reads the
+ * status once the rest of the chain has answered, so refusals thrown after the key was
+ * identified (429, 403) and errors thrown by handlers (already turned into their response by the
+ * app's error handler) are counted too. A 401 identifies no key and is not counted.
+ */
+export function countUsage(recorder: UsageRecorder): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    await next();
+    const p = c.var.principal;
+    if (p !== undefined && p.method === "api_key" && p.keyId !== undefined) {
+      recorder.record(p.userId, p.keyId, c.res.status);
+    }
+  };
+}
+
+/**
+ * Reads of the usage counters for the routes and the dashboard, bound to the account of the
+ * tenant store they are handed (so a handler never names a userId or touches KV itself).
+ */
+export type UsageReads = {
+  /** A key of the store's account: its days, oldest first, zeros included. */
+  forKey(store: TenantStore, keyId: string, days: number): Promise<DayUsage[]>;
+  /**
+   * Every key of the account (newest first), then deleted keys that still have usage in the
+   * retention (name null), each with its days.
+   */
+  forAccount(store: TenantStore, days: number): Promise<KeyUsage[]>;
+};
+
+export type KeyUsage = { keyId: string; name: string | null; days: DayUsage[] };
+
+export function usageReads(kv: Deno.Kv, clock: Clock): UsageReads {
+  const forKey = (store: TenantStore, keyId: string, days: number) =>
+    readDailyUsage(kv, store.userId, keyId, days, clock());
+  return {
+    forKey,
+    async forAccount(store, days) {
+      const [keys, used] = await Promise.all([
+        store.apiKeys.list(),
+        keysWithUsage(kv, store.userId),
+      ]);
+      const live = new Set(keys.map((k) => k.id));
+      const all: { keyId: string; name: string | null }[] = [
+        ...keys.map((k) => ({ keyId: k.id, name: k.name })),
+        ...used.filter((id) => !live.has(id)).sort().map((id) => ({ keyId: id, name: null })),
+      ];
+      return await Promise.all(
+        all.map(async (k) => ({ ...k, days: await forKey(store, k.keyId, days) })),
+      );
+    },
+  };
+}
