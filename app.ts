@@ -109,11 +109,11 @@ export function createApp(deps: AppDeps): App {
       log,
       timeoutMs: config.requestTimeoutMs,
       client: config,
+      // Second factors and the pending sign-in, reachable from any handler (auth/two_factor.ts).
+      prepare: (c) => bindTwoFactor(c, twoFactor),
       decorate: (c) => limiter.decorate(c),
     }),
   );
-  // Second factors and the pending sign-in, reachable from any handler (auth/two_factor.ts).
-  app.use("*", bindTwoFactor(twoFactor));
 
   app.get("/healthz", async () => {
     try {

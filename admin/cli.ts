@@ -389,7 +389,12 @@ export async function runAdmin(
   const storeOf = async (email: string) => {
     const userId = await findUserIdByEmail(io.kv, email);
     if (!userId) throw new CommandError(`no account with email ${email}`);
-    return tenantStore(io.kv, userId, systemClock, { maxApiKeys: io.maxApiKeys });
+    // The operator's key changes are audited as actor admin (store/audit.ts).
+    return tenantStore(io.kv, userId, systemClock, {
+      maxApiKeys: io.maxApiKeys,
+      audit: ADMIN_AUDIT_CONTEXT,
+      auditRetentionDays: io.auditRetentionDays,
+    });
   };
 
   switch (command) {

@@ -22,15 +22,19 @@ export const REAUTHENTICATION_REQUIRED_MESSAGE =
 
 export type SudoDeps = { kv: Deno.Kv; clock: Clock };
 
-/** Per request (its Context), set app-wide by auth/two_factor.ts `bindTwoFactor`. */
-const boundDeps = new WeakMap<Context, SudoDeps>();
+/**
+ * Per request (its Context), set app-wide by auth/two_factor.ts `bindTwoFactor`; a property under
+ * a module-private symbol rather than a WeakMap entry (no per-request GC work).
+ */
+const DEPS = Symbol("inbound.sudoDeps");
+type WithDeps = Context & { [DEPS]?: SudoDeps };
 
 export function bindSudoDeps(c: Context, deps: SudoDeps): void {
-  boundDeps.set(c, deps);
+  (c as WithDeps)[DEPS] = deps;
 }
 
 function depsOf(c: Context, deps: SudoDeps | undefined): SudoDeps {
-  const found = deps ?? boundDeps.get(c);
+  const found = deps ?? (c as WithDeps)[DEPS];
   if (!found) throw new Error("sudo mode's dependencies are not bound to the request");
   return found;
 }

@@ -17,7 +17,7 @@
  * The routes reach the service through the request (`bindTwoFactor`, mounted app-wide), so the
  * passkey routes can call `readPendingSignIn(c)` / `completePendingSignIn(c, …)` with no wiring.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { generateCookie } from "hono/cookie";
 import { clientOf, throttleSubject } from "../lib/client.ts";
 import type { Clock } from "../lib/clock.ts";
@@ -47,8 +47,12 @@ import { getUser } from "../store/users.ts";
 import { type AccountService, emitAccountEvent, publicUser } from "./accounts.ts";
 import { auditContextOf } from "./audit_context.ts";
 import { deviceCookieHeader, deviceCookies, readDeviceCookie } from "./device_cookie.ts";
-import type { AppEnv } from "./middleware.ts";
-import { bindSudoDeps, type SudoDeps } from "./sudo.ts";
+import {
+  bindSudoDeps,
+  isRecentlyAuthenticated,
+  reauthenticationRequired,
+  type SudoDeps,
+} from "./sudo.ts";
 import { secureCookies, sessionCookieHeader, type SessionManager, siteFor } from "./session.ts";
 
 /** How long the second step of a sign-in may take (better-auth's default, 10 minutes). */
@@ -211,10 +215,13 @@ export function twoFactorService(deps: TwoFactorDeps) {
     code: string,
     ctxReq: Request,
     actor: { userId: string; method?: "session"; sessionId?: string },
+    enrolled: "completed" | "any",
   ): Promise<TwoFactorRecord | null> {
     for (let i = 0; i < 8; i++) {
       const entry = await kv.get<TwoFactorRecord>(twoFactorKey(userId));
       if (!entry.value) return null;
+      // An unfinished enrolment proves nothing: only its owner's signed-in session completes it.
+      if (enrolled === "completed" && !entry.value.enabled) return null;
       const step = await matchTotp(entry.value.secret, code.trim(), clock());
       if (step === null) return null;
       const principal = actor.sessionId
@@ -287,7 +294,8 @@ export function twoFactorService(deps: TwoFactorDeps) {
       const pending = await readPending(req);
       if (!pending) throw invalidPendingSignIn();
       await throttle(pending.userId, clientAddressOfReq(req));
-      if (!(await verifyTotp(pending.userId, code, req, { userId: pending.userId }))) {
+      const actor = { userId: pending.userId };
+      if (!(await verifyTotp(pending.userId, code, req, actor, "completed"))) {
         throw invalidCode();
       }
       return await finishPending(req, pending, "totp");
@@ -333,10 +341,19 @@ export function twoFactorService(deps: TwoFactorDeps) {
       return { totpURI: totpUri(secret, issuer, user.email), backupCodes: codes };
     },
 
-    /** The pending enrolment's URI (the dashboard's QR code); null when none is pending. */
-    async pendingEnrolmentUri(userId: string): Promise<string | null> {
+    /**
+     * The pending enrolment's URI (the dashboard's QR code); null when none is pending, or when
+     * `sessionId` is given and that session is not in sudo mode (the URI carries the secret).
+     */
+    async pendingEnrolmentUri(userId: string, sessionId?: string): Promise<string | null> {
       const [tf, user] = await Promise.all([getTwoFactor(kv, userId), getUser(kv, userId)]);
       if (!tf || tf.enabled || !user) return null;
+      if (
+        sessionId !== undefined &&
+        !(await isRecentlyAuthenticated({ kv, clock }, userId, sessionId))
+      ) {
+        return null;
+      }
       return totpUri(tf.secret, TOTP_ISSUER, user.email);
     },
 
@@ -351,8 +368,17 @@ export function twoFactorService(deps: TwoFactorDeps) {
           code: "TOTP_NOT_ENABLED",
         });
       }
+      // Completing an enrolment turns the second factor on: sudo mode, as `enable` needs. A stale
+      // (perhaps stolen) session must not finish an enrolment someone else left pending.
+      if (!tf.enabled && !(await isRecentlyAuthenticated({ kv, clock }, userId, sessionId))) {
+        throw reauthenticationRequired();
+      }
       await throttle(userId, clientAddressOfReq(req));
-      const ok = await verifyTotp(userId, code, req, { userId, method: "session", sessionId });
+      const ok = await verifyTotp(userId, code, req, {
+        userId,
+        method: "session",
+        sessionId,
+      }, "any");
       if (!ok) throw invalidCode();
       return { completedEnrolment: !tf.enabled };
     },
@@ -366,7 +392,11 @@ export function twoFactorService(deps: TwoFactorDeps) {
         });
       }
       await throttle(userId, clientAddressOfReq(req));
-      const ok = await verifyTotp(userId, code, req, { userId, method: "session", sessionId });
+      const ok = await verifyTotp(userId, code, req, {
+        userId,
+        method: "session",
+        sessionId,
+      }, "completed");
       if (!ok) throw invalidCode();
       await markSessionReauthenticated(kv, userId, sessionId, clock());
     },
@@ -442,24 +472,27 @@ function clientAddressOfReq(req: Request): string {
 
 // --- The request binding the routes (and the passkey routes) use ----------------------------
 
-/** Keyed by the request's Context: one per request, whatever wraps `c.req.raw` later. */
-const bound = new WeakMap<Context, TwoFactorService>();
+/**
+ * The service rides on the request's Context under a module-private symbol. Not a WeakMap: a
+ * WeakMap entry per request costs garbage-collection work (ephemerons) on every request, hot
+ * path included (measured for lib/client.ts); a property dies with the Context.
+ */
+const SERVICE = Symbol("inbound.twoFactor");
+type WithService = Context & { [SERVICE]?: TwoFactorService };
 
 /**
  * Makes `service` (and sudo mode's dependencies, auth/sudo.ts) reachable from the request's
- * handlers; mounted app-wide in app.ts.
+ * handlers; called for every request by routes/request_context.ts's `prepare` hook (app.ts),
+ * so it adds no middleware layer.
  */
-export function bindTwoFactor(service: TwoFactorService): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    bound.set(c, service);
-    bindSudoDeps(c, service.sudoDeps);
-    await next();
-  };
+export function bindTwoFactor(c: Context, service: TwoFactorService): void {
+  (c as WithService)[SERVICE] = service;
+  bindSudoDeps(c, service.sudoDeps);
 }
 
 /** The service bound to the request (bindTwoFactor); throws when none is. */
 export function twoFactorOf(c: Context): TwoFactorService {
-  const service = bound.get(c);
+  const service = (c as WithService)[SERVICE];
   if (!service) throw new Error("two-factor service not bound to the request");
   return service;
 }

@@ -6,6 +6,7 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
+import { visibleDomainIds } from "../auth/key_policy.ts";
 import type { AppEnv } from "../auth/middleware.ts";
 import { jsonResponse, validationError } from "../lib/errors.ts";
 import { AUDIT_ACTIONS } from "../store/audit.ts";
@@ -163,6 +164,11 @@ export function registerAuditLogRoutes(registry: RouteRegistry): void {
     errors: [400, 403],
     handler: async (c: Context<AppEnv>, { query }) => {
       const store = c.get("store");
+      // A key restricted to some domains sees no event about the others: like their ids, the
+      // log must not tell it they exist (a page may then hold fewer than `limit` events).
+      const restrictedTo = visibleDomainIds(c.var.principal);
+      const shown = (e: AuditEventView) =>
+        restrictedTo === null || e.target.type !== "domain" || restrictedTo.has(e.target.id);
       const filter: AuditFilter = {
         action: query.action,
         sinceMs: query.since === undefined ? undefined : Date.parse(query.since),
@@ -179,7 +185,7 @@ export function registerAuditLogRoutes(registry: RouteRegistry): void {
         if (query.format === "jsonl") {
           return streamed(
             (async function* () {
-              for await (const e of events) yield JSON.stringify(e) + "\n";
+              for await (const e of events) if (shown(e)) yield JSON.stringify(e) + "\n";
             })(),
             "application/x-ndjson; charset=utf-8",
             "audit-log.jsonl",
@@ -188,7 +194,7 @@ export function registerAuditLogRoutes(registry: RouteRegistry): void {
         return streamed(
           (async function* () {
             yield AUDIT_CSV_COLUMNS.join(",") + "\r\n";
-            for await (const e of events) yield auditCsvRow(e);
+            for await (const e of events) if (shown(e)) yield auditCsvRow(e);
           })(),
           "text/csv; charset=utf-8",
           "audit-log.csv",
@@ -204,7 +210,7 @@ export function registerAuditLogRoutes(registry: RouteRegistry): void {
       }
       return jsonResponse(
         {
-          data: page.data,
+          data: page.data.filter(shown),
           pagination: { limit, nextCursor: page.nextCursor, hasMore: page.nextCursor !== null },
         },
         200,

@@ -23,12 +23,17 @@ export type RequestContextOptions = {
   timeoutMs: number;
   /** TRUST_PROXY and PUBLIC_URL; by default nothing is trusted. */
   client?: ClientPolicy;
+  /**
+   * Binds per-app services to the request before any handler runs (no extra middleware layer
+   * on the hot path).
+   */
+  prepare?: (c: Context<AppEnv>) => void;
   /** Adds headers to the final response (which may be an error response). */
   decorate?: (c: Context<AppEnv>) => void;
 };
 
 export function requestContext(opts: RequestContextOptions): MiddlewareHandler<AppEnv> {
-  const { log, decorate } = opts;
+  const { log, prepare, decorate } = opts;
   const deadlines = new Deadlines(opts.timeoutMs);
   const logging = log !== silentLogger;
   const policy = opts.client ?? DEFAULT_POLICY;
@@ -43,6 +48,7 @@ export function requestContext(opts: RequestContextOptions): MiddlewareHandler<A
     const client = new RequestClient(c.req.raw, c.env, policy);
     bindClient(c.req.raw, client);
     c.set("client", client);
+    prepare?.(c);
     if (await deadlines.within(next(), deadline) === "timed out") {
       if (body?.waitingOnClient) {
         // The client, not the server, is slow: stop reading its body and say so (408, not 500).

@@ -35,6 +35,8 @@ export function tenantStore(
     apiKeys: apiKeyStore(kv, userId, clock, {
       maxKeys: opts.maxApiKeys,
       revocations: opts.revocations,
+      audit: opts.audit,
+      auditRetentionDays: opts.auditRetentionDays,
     }),
     domains: domainStore(kv, userId, clock, { maxDomains: opts.maxDomains, audit: opts.audit }),
     auditLog: auditLogStore(kv, userId, clock, { retentionDays: opts.auditRetentionDays }),

@@ -57,6 +57,11 @@ Deno.test({
       { name: "domains", open: async (p) => void await p.goto(`${url}/settings/domains`) },
       { name: "a domain", open: async (p) => void await p.goto(`${url}${domainPath}`) },
       { name: "security", open: async (p) => void await p.goto(`${url}/settings/security`) },
+      { name: "usage", open: async (p) => void await p.goto(`${url}/settings/usage`) },
+      {
+        name: "security log",
+        open: async (p) => void await p.goto(`${url}/settings/security-log`),
+      },
       {
         name: "API docs",
         open: async (p) => {

@@ -467,3 +467,54 @@ Deno.test("key hygiene marks: no focus-like ring, rolled pairs labelled, the cap
     await ctx.close();
   }
 });
+
+Deno.test("the dashboard's create form gives the key the scopes and restrictions it was filled in with", async (t) => {
+  const ctx = await makeTestApp();
+  try {
+    const cookie = await signUpByForm(ctx.app);
+    await t.step("read-only, one address, a tighter limit", async () => {
+      const { html } = await postThenGet(ctx.app, cookie, "/settings/api-keys", {
+        name: "monitoring",
+        expiresInDays: "",
+        scopes_present: "1",
+        scope_domains_read: "on",
+        allowedIps: "127.0.0.1/32, ::1",
+        rateLimitMax: "5",
+        rateLimitWindowSeconds: "1",
+      });
+      const key = html.match(/inb_[0-9A-Za-z]{20,}/)?.[0] ?? "";
+      assert.ok(key, "the new key is shown once");
+      const list = await (await ctx.app.request(`${BASE}/api/e2/api-keys`, withCookie(cookie)))
+        .json();
+      const made = list.data.find((k: { name: string }) => k.name === "monitoring");
+      assert.deepEqual(made.scopes, ["domains:read"]);
+      assert.deepEqual(made.allowedIps, ["127.0.0.1/32", "::1"]);
+      assert.deepEqual(made.rateLimit, { max: 5, windowMs: 1000 });
+      const log = await (await ctx.app.request(
+        `${BASE}/api/e2/audit-log?action=api_key.created`,
+        withCookie(cookie),
+      )).json();
+      const event = log.data.find((e: { target: { id: string } }) => e.target.id === made.id);
+      assert.ok(event, "the dashboard's create is in the audit log");
+      assert.equal(event.actor.type, "session");
+    });
+    await t.step(
+      "a limit above the account's is refused with the reason, nothing made",
+      async () => {
+        const before = (await (await ctx.app.request(`${BASE}/api/e2/api-keys`, withCookie(cookie)))
+          .json()).data.length;
+        const res = await ctx.app.request(
+          `${BASE}/settings/api-keys`,
+          withCookieForm(cookie, { name: "greedy", rateLimitMax: "100000000" }),
+        );
+        assert.equal(res.status, 400);
+        await res.body?.cancel();
+        const after = (await (await ctx.app.request(`${BASE}/api/e2/api-keys`, withCookie(cookie)))
+          .json()).data.length;
+        assert.equal(after, before);
+      },
+    );
+  } finally {
+    await ctx.close();
+  }
+});

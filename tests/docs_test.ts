@@ -21,7 +21,7 @@ Deno.test("every environment variable the server reads is in the README's table 
   const tasks = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).tasks;
   for (const name of ENV_NAMES) {
     assert.ok(readme.includes(`| \`${name}\``), `${name} in the README's configuration table`);
-    for (const task of ["dev", "start", "admin"]) {
+    for (const task of ["dev", "start", "serve", "admin"]) {
       assert.ok(tasks[task].includes(name), `${name} allowed in the ${task} task`);
     }
   }

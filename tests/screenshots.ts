@@ -1,11 +1,13 @@
 /**
- * Regenerates the README screenshots (desktop 1280x800 and phone 390x844) of Settings › API Keys
- * and Settings › Domains in headless Chromium, against an in-process server with a fake DNS:
+ * Regenerates the README screenshots (desktop 1280x800 and phone 390x844) of Settings › API Keys,
+ * Settings › Domains and Settings › Security (enrolling an authenticator app) in headless
+ * Chromium, against an in-process server with a fake DNS:
  *
- *   deno run -A tests/screenshots.ts      # writes docs/screenshots/{api-keys,domains}-*.png
+ *   deno run -A tests/screenshots.ts      # writes docs/screenshots/{api-keys,domains,security}-*.png
  */
 import type { Page } from "playwright-core";
 import { addDomainInPage, DESKTOP, liveDashboard, PHONE } from "./_dashboard_browser.ts";
+import { TEST_PASSWORD } from "./_helpers.ts";
 
 const OUT = new URL("../docs/screenshots/", import.meta.url);
 
@@ -13,7 +15,12 @@ async function generateKey(page: Page, name: string, expires: string): Promise<v
   await page.getByLabel("Name", { exact: true }).fill(name);
   await page.getByLabel("Expires").selectOption({ label: expires });
   await page.getByRole("button", { name: "Generate API key" }).click();
-  await page.locator("#new-key").waitFor();
+  await page.locator("#new-key").waitFor({ timeout: 5000 }).catch(async (e) => {
+    console.log(
+      (await page.content()).replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").slice(0, 1500),
+    );
+    throw e;
+  });
 }
 
 await Deno.mkdir(OUT, { recursive: true });
@@ -55,6 +62,14 @@ for (const [size, viewport] of [["desktop", DESKTOP], ["phone", PHONE]] as const
     path: new URL(`domain-records-${size}.png`, OUT).pathname,
     fullPage: true,
   });
+  // Settings › Security while enrolling an authenticator app: the server-rendered QR code.
+  await page.goto(`${url}/settings/security`);
+  if (size === "desktop") {
+    await page.locator("#enable-two-factor-password").fill(TEST_PASSWORD);
+    await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+    await page.locator("#totp-qr").waitFor();
+  }
+  await page.screenshot({ path: new URL(`security-${size}.png`, OUT).pathname, fullPage: true });
   await context.close();
 }
 console.log(`screenshots written to ${OUT.pathname}`);

@@ -152,6 +152,11 @@ export const DASHBOARD_CSS = `:root {
   }
 }
 * { box-sizing: border-box; }
+/* The enrolment QR code: scannable size, quiet zone kept white in dark mode too. */
+.qr { width: 220px; max-width: 100%; background: #fff; padding: 8px; border-radius: 6px; }
+.qr svg { display: block; width: 100%; height: auto; }
+/* The security log: ids, addresses and user agents wrap instead of widening the page. */
+table.log td { overflow-wrap: anywhere; }
 body {
   margin: 0; background: var(--bg); color: var(--text);
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;

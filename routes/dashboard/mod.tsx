@@ -32,7 +32,7 @@ import { ConflictError } from "../../store/errors.ts";
 import { type ApiKeyRecord, apiKeyView } from "../../store/api_keys.ts";
 import type { AuditContext } from "../../store/audit.ts";
 import type { TenantStore } from "../../store/tenant.ts";
-import { createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "../api_keys.ts";
+import { checkKeyGrant, createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "../api_keys.ts";
 import {
   changePasswordBody,
   deleteUserBody,
@@ -46,6 +46,7 @@ import {
   ApiKeysPage,
   type ApiKeysPageProps,
   formatDate,
+  grantFromForm,
   type NewKeyShown,
   type RollLinks,
 } from "./api_keys_page.tsx";
@@ -486,20 +487,31 @@ export function dashboardRoutes(deps: DashboardDeps) {
   app.post(KEYS_PATH, sameOrigin, formLimit, async (c) => {
     const form = await formFields(c);
     const days = (form.expiresInDays ?? "").trim();
+    // The same schema and grant checks as POST /api/e2/api-keys (routes/api_keys.ts).
     const parsed = createKeyBody.safeParse({
       name: form.name ?? "",
       expiresInDays: days === "" ? null : Number(days),
+      ...grantFromForm(form),
     });
     if (!parsed.success) {
-      const error = firstProblem(parsed.error, { name: "Name", expiresInDays: "Expiry" });
+      const error = firstProblem(parsed.error, {
+        name: "Name",
+        expiresInDays: "Expiry",
+        scopes: "Scopes",
+        domainIds: "Domains",
+        allowedIps: "Allowed addresses",
+        rateLimit: "Rate limit",
+      });
       return keysPage(c, { error, formName: form.name }, 400);
     }
     try {
+      const grant = await checkKeyGrant(c, parsed.data, deps.rateLimit);
       const { key, record } = await keyErrors(() =>
         issueApiKey(c.var.store.apiKeys, {
           name: parsed.data.name,
           expiresInDays: parsed.data.expiresInDays ?? null,
           nowMs: clock(),
+          grant,
         })
       );
       return await redirectWithKey(c, {

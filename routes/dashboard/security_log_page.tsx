@@ -142,7 +142,7 @@ export function SecurityLogPage(props: SecurityLogPageProps) {
         {props.events.length === 0
           ? <p class="muted">No events{props.action || props.since ? " match" : " yet"}.</p>
           : (
-            <table>
+            <table class="log">
               <caption class="visually-hidden">Security events, newest first</caption>
               <thead>
                 <tr>

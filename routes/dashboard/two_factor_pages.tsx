@@ -37,7 +37,7 @@ const MAX_FORM_BYTES = 16 * 1024;
 const SUDO_PATHS = [
   /^\/settings\/api-keys(\/.*)?$/,
   /^\/settings\/security\/(password|delete)$/,
-  /^\/settings\/security\/two-factor\/(enable|disable|backup-codes)$/,
+  /^\/settings\/security\/two-factor\/(enable|verify|disable|backup-codes)$/,
 ];
 
 export function needsSudo(method: string, path: string): boolean {
@@ -326,7 +326,8 @@ export async function twoFactorView(c: Context<AppEnv>, userId: string): Promise
   const [status, methods, uri] = await Promise.all([
     tf.status(userId),
     tf.secondFactorMethods(userId),
-    tf.pendingEnrolmentUri(userId),
+    // The URI carries the secret: shown only to a session in sudo mode (auth/sudo.ts).
+    tf.pendingEnrolmentUri(userId, c.get("principal")?.sessionId),
   ]);
   const flashId = c.req.query("codes");
   const flash = flashId ? await c.var.store.flash.take<{ backupCodes: string[] }>(flashId) : null;
