@@ -84,6 +84,19 @@ export function publicUser(u: UserRecord): PublicUser {
   };
 }
 
+/** better-auth's user object, as its client expects it (routes/auth.ts, two-factor, passkeys). */
+export function betterAuthUser(u: PublicUser) {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name ?? "",
+    emailVerified: false,
+    image: null,
+    createdAt: u.createdAt,
+    updatedAt: u.updatedAt,
+  };
+}
+
 /**
  * Account events: every account flow reports here, and only here, what it did (never a secret:
  * ids, counts and the client address only). A no-op for now; the audit log hooks in with

@@ -44,7 +44,7 @@ import {
 } from "../store/two_factor.ts";
 import { twoFactorKey } from "../store/keys.ts";
 import { getUser } from "../store/users.ts";
-import { type AccountService, emitAccountEvent, publicUser } from "./accounts.ts";
+import { type AccountService, betterAuthUser, emitAccountEvent, publicUser } from "./accounts.ts";
 import { auditContextOf } from "./audit_context.ts";
 import { deviceCookieHeader, deviceCookies, readDeviceCookie } from "./device_cookie.ts";
 import {
@@ -140,19 +140,6 @@ function readPendingCookie(req: Request): { userId: string; token: string } | nu
     if (m) return { userId: m[1], token: m[2] };
   }
   return null;
-}
-
-/** better-auth's user object (as routes/auth.ts `betterAuthUser`). */
-function betterAuthUserOf(u: ReturnType<typeof publicUser>) {
-  return {
-    id: u.id,
-    email: u.email,
-    name: u.name ?? "",
-    emailVerified: false,
-    image: null,
-    createdAt: u.createdAt,
-    updatedAt: u.updatedAt,
-  };
 }
 
 function tooMany(retryAfterSeconds: number): HttpError {
@@ -520,5 +507,5 @@ export async function completePendingSignIn(
 export function completedSignInResponse(done: CompletedSignIn): Response {
   const headers: [string, string][] = done.cookies.map((v) => ["Set-Cookie", v]);
   headers.push(["Cache-Control", "no-store"]);
-  return jsonResponse({ token: null, user: betterAuthUserOf(done.user) }, 200, headers);
+  return jsonResponse({ token: null, user: betterAuthUser(done.user) }, 200, headers);
 }

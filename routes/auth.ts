@@ -9,6 +9,7 @@ import type { Context } from "hono";
 import {
   type AccountService,
   type AccountSession,
+  betterAuthUser,
   type Caller,
   clientAddress,
   type PublicUser,
@@ -128,17 +129,6 @@ export const signInEmailBody = signInBody.extend({
 });
 
 /** better-auth's user object. No e-mail verification here: `emailVerified` is always false. */
-export function betterAuthUser(u: PublicUser) {
-  return {
-    id: u.id,
-    email: u.email,
-    name: u.name ?? "",
-    emailVerified: false,
-    image: null,
-    createdAt: u.createdAt,
-    updatedAt: u.updatedAt,
-  };
-}
 
 /**
  * better-auth's session object. Its `token` is the session's id: the cookie token is a secret

@@ -17,6 +17,7 @@ import { z } from "zod";
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from "@simplewebauthn/server";
 import {
   type AccountService,
+  betterAuthUser,
   clientAddress,
   emitAccountEvent,
   type PublicUser,
@@ -57,7 +58,7 @@ import {
 import { markSessionReauthenticated } from "../store/sessions.ts";
 import { recordAttempt } from "../store/throttle.ts";
 import { getUser } from "../store/users.ts";
-import { betterAuthSession, betterAuthUser } from "./auth.ts";
+import { betterAuthSession } from "./auth.ts";
 import { parseJsonBody } from "./validation.ts";
 import type { AuditContext } from "../store/audit.ts";
 

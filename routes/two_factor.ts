@@ -15,7 +15,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { z } from "zod";
-import { type AccountService, publicUser } from "../auth/accounts.ts";
+import { type AccountService, betterAuthUser, publicUser } from "../auth/accounts.ts";
 import { assertSameOrigin } from "../auth/csrf.ts";
 import type { AppEnv } from "../auth/middleware.ts";
 import { assertNever, type Principal } from "../auth/principal.ts";
@@ -101,7 +101,7 @@ export function twoFactorRoutes(deps: TwoFactorRouteDeps) {
     if (current.kind === "suspended") throw accountSuspended();
     if (current.kind === "ok") {
       await tf.verifySignedIn(c.req.raw, current.user.id, current.session.id, body.code);
-      return noStore({ token: null, user: betterAuthUserOf(current.user) });
+      return noStore({ token: null, user: betterAuthUser(current.user) });
     }
     return completedSignInResponse(await tf.completeWithTotp(c.req.raw, body.code));
   });
@@ -156,21 +156,8 @@ export function twoFactorRoutes(deps: TwoFactorRouteDeps) {
     }
     const user = await getUser(tf.sudoDeps.kv, who.userId);
     if (!user) throw unauthorized();
-    return noStore({ status: true, user: betterAuthUserOf(publicUser(user)) });
+    return noStore({ status: true, user: betterAuthUser(publicUser(user)) });
   });
 
   return app;
-}
-
-/** better-auth's user object (as routes/auth.ts `betterAuthUser`). */
-function betterAuthUserOf(u: ReturnType<typeof publicUser>) {
-  return {
-    id: u.id,
-    email: u.email,
-    name: u.name ?? "",
-    emailVerified: false,
-    image: null,
-    createdAt: u.createdAt,
-    updatedAt: u.updatedAt,
-  };
 }
