@@ -29,19 +29,44 @@ export function tenantStore(
   clock: Clock,
   opts: TenantStoreOptions = { maxApiKeys: 50 },
 ) {
+  // One of these is made per authenticated request and most requests use one sub-store, so each
+  // is built on first use (each is a bundle of closures: building all four on every request is
+  // garbage on the hot path).
+  let apiKeys: ApiKeyStore | undefined;
+  let domains: DomainStore | undefined;
+  let auditLog: AuditLogStore | undefined;
+  let flash: FlashStore | undefined;
   return {
     userId,
     user: () => getUserOrThrow(kv, userId),
-    apiKeys: apiKeyStore(kv, userId, clock, {
-      maxKeys: opts.maxApiKeys,
-      revocations: opts.revocations,
-      audit: opts.audit,
-      auditRetentionDays: opts.auditRetentionDays,
-    }),
-    domains: domainStore(kv, userId, clock, { maxDomains: opts.maxDomains, audit: opts.audit }),
-    auditLog: auditLogStore(kv, userId, clock, { retentionDays: opts.auditRetentionDays }),
-    flash: flashStore(kv, userId, clock),
+    get apiKeys(): ApiKeyStore {
+      return apiKeys ??= apiKeyStore(kv, userId, clock, {
+        maxKeys: opts.maxApiKeys,
+        revocations: opts.revocations,
+        audit: opts.audit,
+        auditRetentionDays: opts.auditRetentionDays,
+      });
+    },
+    get domains(): DomainStore {
+      return domains ??= domainStore(kv, userId, clock, {
+        maxDomains: opts.maxDomains,
+        audit: opts.audit,
+      });
+    },
+    get auditLog(): AuditLogStore {
+      return auditLog ??= auditLogStore(kv, userId, clock, {
+        retentionDays: opts.auditRetentionDays,
+      });
+    },
+    get flash(): FlashStore {
+      return flash ??= flashStore(kv, userId, clock);
+    },
   };
 }
+
+type ApiKeyStore = ReturnType<typeof apiKeyStore>;
+type DomainStore = ReturnType<typeof domainStore>;
+type AuditLogStore = ReturnType<typeof auditLogStore>;
+type FlashStore = ReturnType<typeof flashStore>;
 
 export type TenantStore = ReturnType<typeof tenantStore>;
