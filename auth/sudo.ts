@@ -75,7 +75,7 @@ export async function isRecentlyAuthenticated(
 export async function requireRecentAuth(
   c: Context<AppEnv>,
   deps?: SudoDeps,
-  principal: Pick<Principal, "userId" | "method" | "sessionId"> = c.var.principal,
+  principal: Pick<Principal, "userId" | "method" | "sessionId"> = c.get("principal"),
 ): Promise<void> {
   if (principal.method !== "session") return;
   deps = depsOf(c, deps);

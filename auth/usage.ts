@@ -16,7 +16,7 @@
  * MAX_CARRIED key-hours (about 100 bytes each); past that, the oldest are dropped and logged,
  * and hours older than the 90-day retention are dropped too.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { Clock } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import type { TenantStore } from "../store/tenant.ts";
@@ -206,19 +206,17 @@ export class UsageRecorder {
 }
 
 /**
- * Counts every answer to a Bearer-key request, mounted just before `authenticate`: it reads the
- * status once the rest of the chain has answered, so refusals thrown after the key was
- * identified (429, 403) and errors thrown by handlers (already turned into their response by the
- * app's error handler) are counted too. A 401 identifies no key and is not counted.
+ * Counts the answer to a Bearer-key request. Called by the outermost middleware once the final
+ * response exists (routes/request_context.ts `decorate`), so refusals thrown after the key was
+ * identified (429, 403), errors thrown by handlers (already turned into their response by the
+ * app's error handler) and deadline answers are counted too, and no middleware layer is added to
+ * the hot path. A 401 identifies no key and is not counted; sessions are not keys.
  */
-export function countUsage(recorder: UsageRecorder): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    await next();
-    const p = c.var.principal;
-    if (p !== undefined && p.method === "api_key" && p.keyId !== undefined) {
-      recorder.record(p.userId, p.keyId, c.res.status);
-    }
-  };
+export function countUsage(recorder: UsageRecorder, c: Context<AppEnv>): void {
+  const p = c.get("principal");
+  if (p !== undefined && p.method === "api_key" && p.keyId !== undefined) {
+    recorder.record(p.userId, p.keyId, c.res.status);
+  }
 }
 
 /**

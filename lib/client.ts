@@ -552,9 +552,11 @@ export class RequestClient {
     private readonly policy: ClientPolicy,
   ) {}
 
-  /** The socket peer's address, or "unknown". */
+  #peer: string | undefined;
+
+  /** The socket peer's address, or "unknown" (read once: Deno's `remoteAddr` is a getter). */
   get peer(): string {
-    return (this.env as PeerInfo)?.remoteAddr?.hostname ?? "unknown";
+    return this.#peer ??= (this.env as PeerInfo)?.remoteAddr?.hostname ?? "unknown";
   }
 
   /** The client's address: the peer's unless a trusted proxy forwarded another. */

@@ -2,7 +2,7 @@
  * Key management, registered in the route table (routes/registry.ts) like every API route:
  * `/api/e2/api-keys` (session only: a Bearer key cannot list, create, change, roll or delete
  * keys, so a leaked key cannot mint more or widen itself) and `/api/e2/auth/revoke-key` (Bearer:
- * revokes the key that authenticated the request). Handlers reach KV only through `c.var.store`;
+ * revokes the key that authenticated the request). Handlers reach KV only through `c.get("store")`;
  * every change writes its audit event in its own commit (store/api_keys.ts).
  */
 import { z } from "zod";
@@ -135,7 +135,7 @@ const NO_STORE = { "Cache-Control": "no-store" };
 
 /** 403 unless the request was authenticated by a session cookie (kept for other routers). */
 export const requireSession: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.var.principal.method !== "session") throw sessionRequired();
+  if (c.get("principal").method !== "session") throw sessionRequired();
   await next();
 };
 
@@ -217,7 +217,7 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
   const { clock } = deps;
   const tags = ["API keys"];
   const session = { tags, security: ["session" as const] };
-  const ctxOf = (c: Context<AppEnv>) => auditContextOf(c.req.raw, c.var.principal);
+  const ctxOf = (c: Context<AppEnv>) => auditContextOf(c.req.raw, c.get("principal"));
 
   registry.add({
     ...session,
@@ -235,7 +235,7 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
     },
     errors: [403],
     handler: async (c) => {
-      const keys = await c.var.store.apiKeys.list();
+      const keys = await c.get("store").apiKeys.list();
       return NO_STORE_JSON({ data: keys.map(apiKeyView) });
     },
   });
@@ -259,7 +259,7 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
       await requireRecentAuth(c, { kv: deps.kv, clock });
       const grant = await checkKeyGrant(c, body, deps.accountRateLimit);
       const { key, record } = await keyErrors(() =>
-        issueApiKey(c.var.store.apiKeys, {
+        issueApiKey(c.get("store").apiKeys, {
           name: body.name,
           expiresInDays: body.expiresInDays ?? null,
           nowMs: clock(),
@@ -293,7 +293,7 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
       await requireRecentAuth(c, { kv: deps.kv, clock });
       const grant = await checkKeyGrant(c, body, deps.accountRateLimit);
       const updated = await keyErrors(() =>
-        c.var.store.apiKeys.update(id, {
+        c.get("store").apiKeys.update(id, {
           ...grant,
           ...(body.name !== undefined ? { name: body.name } : {}),
           ...(body.disabled !== undefined ? { disabled: body.disabled } : {}),
@@ -318,7 +318,7 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
     handler: async (c, { params }) => {
       await requireRecentAuth(c, { kv: deps.kv, clock });
       const id = keyIdParam(params.id);
-      const deleted = await keyErrors(() => c.var.store.apiKeys.delete(id, ctxOf(c)));
+      const deleted = await keyErrors(() => c.get("store").apiKeys.delete(id, ctxOf(c)));
       return NO_STORE_JSON({
         success: true,
         id: deleted.id,
@@ -356,7 +356,7 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
       await requireRecentAuth(c, { kv: deps.kv, clock });
       const id = keyIdParam(params.id);
       const { key, record, old } = await keyErrors(() =>
-        rollApiKey(c.var.store.apiKeys, id, body.expiresInHours * HOUR_MS, {
+        rollApiKey(c.get("store").apiKeys, id, body.expiresInHours * HOUR_MS, {
           expiresInDays: body.expiresInDays,
           audit: ctxOf(c),
         })
@@ -380,7 +380,7 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
     responses: { 200: { description: "Revoked.", schema: deletedSchema, name: "ApiKeyRevoked" } },
     errors: [400, 404],
     handler: async (c) => {
-      const { principal } = c.var;
+      const principal = c.get("principal");
       if (principal.method !== "api_key" || !principal.keyId) {
         throw new HttpError(
           400,
@@ -392,7 +392,7 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
       }
       const keyId = principal.keyId;
       const deleted = await keyErrors(() =>
-        c.var.store.apiKeys.delete(keyId, ctxOf(c), "api_key.revoked")
+        c.get("store").apiKeys.delete(keyId, ctxOf(c), "api_key.revoked")
       );
       return NO_STORE_JSON({
         success: true,
@@ -430,7 +430,7 @@ export async function checkKeyGrant(
       const problems: { path: string; message: string }[] = [];
       await Promise.all(ids.map(async (id, i) => {
         try {
-          await c.var.store.domains.get(id);
+          await c.get("store").domains.get(id);
         } catch (err) {
           if (!(err instanceof Deno.errors.NotFound)) throw err;
           problems.push({ path: `domainIds.${i}`, message: "is not a domain of this account" });

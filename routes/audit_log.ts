@@ -166,7 +166,7 @@ export function registerAuditLogRoutes(registry: RouteRegistry): void {
       const store = c.get("store");
       // A key restricted to some domains sees no event about the others: like their ids, the
       // log must not tell it they exist (a page may then hold fewer than `limit` events).
-      const restrictedTo = visibleDomainIds(c.var.principal);
+      const restrictedTo = visibleDomainIds(c.get("principal"));
       const shown = (e: AuditEventView) =>
         restrictedTo === null || e.target.type !== "domain" || restrictedTo.has(e.target.id);
       const filter: AuditFilter = {

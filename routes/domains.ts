@@ -265,7 +265,7 @@ async function withCheckScope<T>(
   checker: DnsChecker,
   work: (scope: DnsCheckScope, deadlineSignal: AbortSignal | undefined) => Promise<T>,
 ): Promise<T> {
-  if (c.var.principal.method === "session") {
+  if (c.get("principal").method === "session") {
     assertSameOrigin(c.req.raw, { stateChanging: true });
   }
   const deadline = c.get("deadline") as AppEnv["Variables"]["deadline"] | undefined;
@@ -285,14 +285,14 @@ async function withCheckScope<T>(
   }
 }
 
-const store = (c: Context<AppEnv>) => c.var.store;
+const store = (c: Context<AppEnv>) => c.get("store");
 
 /**
  * A key restricted to some domains (auth/key_policy.ts) sees only those: any other id answers
  * exactly like a nonexistent one (the same NotFound the store throws).
  */
 function visible(c: Context<AppEnv>, id: string): string {
-  const ids = visibleDomainIds(c.var.principal);
+  const ids = visibleDomainIds(c.get("principal"));
   if (ids && !ids.has(id)) throw new Deno.errors.NotFound("No such domain");
   return id;
 }
@@ -427,7 +427,7 @@ export function registerDomainRoutes(
       const limit = q.limit ?? 50;
       const offset = q.offset ?? 0;
       const filter = { status: q.status, canReceive: q.canReceive };
-      const restrictedTo = visibleDomainIds(c.var.principal);
+      const restrictedTo = visibleDomainIds(c.get("principal"));
       const { data, total } = restrictedTo
         ? await restrictedList(store(c), restrictedTo, filter, { limit, offset })
         : await store(c).domains.list(filter, { limit, offset });
@@ -475,7 +475,7 @@ export function registerDomainRoutes(
     },
     errors: [400, 403, 409, 413, 415],
     handler: async (c, { body }) => {
-      if (visibleDomainIds(c.var.principal)) throw domainRestricted();
+      if (visibleDomainIds(c.get("principal"))) throw domainRestricted();
       return jsonResponse(createView(await actions.add(store(c), body.domain)), 201);
     },
   });

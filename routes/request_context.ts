@@ -3,9 +3,9 @@
  * hold a request forever (500 with the request id), response decoration (rate-limit headers) in
  * the same pass, and one JSON log line per request.
  *
- * Handlers find the deadline in `c.var.deadline`: its `signal` (made on first use) aborts when the
+ * Handlers find the deadline in `c.get("deadline")`: its `signal` (made on first use) aborts when the
  * deadline passes or the request has its answer, so work started for the request stops with it.
- * The client (address, scheme, host: lib/client.ts) is `c.var.client`, also reachable from the
+ * The client (address, scheme, host: lib/client.ts) is `c.get("client")`, also reachable from the
  * bare Request with `clientOf(req)`; it is resolved on first use, so a request nothing asks about
  * (a Bearer call with logging off) never parses a forwarding header.
  */

@@ -87,7 +87,7 @@ export function registerUsageRoutes(registry: RouteRegistry, reads: UsageReads):
     errors: [400, 403, 404],
     handler: async (c, { params, query }) => {
       const id = keyIdParam(params.id);
-      const store = c.var.store;
+      const store = c.get("store");
       await keyErrors(() => store.apiKeys.get(id));
       const data = await reads.forKey(store, id, query.days ?? DEFAULT_USAGE_DAYS);
       return jsonResponse({ data }, 200, NO_STORE);
@@ -115,7 +115,7 @@ export function registerUsageRoutes(registry: RouteRegistry, reads: UsageReads):
     errors: [400, 403],
     handler: async (c, { query }) => {
       const days = query.days ?? DEFAULT_USAGE_DAYS;
-      let keys = await reads.forAccount(c.var.store, days);
+      let keys = await reads.forAccount(c.get("store"), days);
       if (query.keyId !== undefined) keys = keys.filter((k) => k.keyId === query.keyId);
       const data = [];
       for (let d = 0; d < days; d++) {

@@ -6,7 +6,13 @@
 import { newId } from "../lib/crypto.ts";
 import type { Clock } from "../lib/clock.ts";
 import { type ApiScope, DEFAULT_SCOPES } from "../lib/scopes.ts";
-import { appendAudit, type AuditAction, type AuditContext } from "./audit.ts";
+import {
+  appendAudit,
+  type AuditAction,
+  type AuditContext,
+  type AuditSource,
+  resolveAudit,
+} from "./audit.ts";
 import { ConflictError, RETRY, withRetries } from "./errors.ts";
 import { apiKeyCountKey, apiKeyHashIndexKey, apiKeyKey, apiKeyPrefix } from "./keys.ts";
 import { commitRevocation, processRevocations, type RevocationHub } from "./revocation.ts";
@@ -150,7 +156,7 @@ export type ApiKeyStoreOptions = {
    * Who acts through this store (a request's `auditContextOf`, the CLI's ADMIN_AUDIT_CONTEXT):
    * used for the `api_key.*` events when a call passes no context of its own.
    */
-  audit?: AuditContext;
+  audit?: AuditSource;
 };
 
 export type NewApiKey = {
@@ -202,7 +208,7 @@ export function apiKeyStore(
     r: ApiKeyRecord,
     details?: Record<string, string | number | boolean | string[] | null>,
   ) => {
-    ctx ??= opts.audit;
+    ctx ??= resolveAudit(opts.audit);
     if (!ctx) return;
     appendAudit(
       op,

@@ -44,6 +44,18 @@ export type AuditContext = {
   retentionDays?: number;
 };
 
+/**
+ * A store's standing audit context, or a function that makes it when a change is first recorded:
+ * a request's context is only needed if the request writes, so the hot path (a read) never builds
+ * it (the client address, the User-Agent, the actor).
+ */
+export type AuditSource = AuditContext | (() => AuditContext);
+
+/** The context of a source, made at most once per call site that keeps the result. */
+export function resolveAudit(source: AuditSource | undefined): AuditContext | undefined {
+  return typeof source === "function" ? source() : source;
+}
+
 /** What a store function needs to record the change it commits: who, and the caller's clock. */
 export type AuditStamp = { ctx: AuditContext; nowMs: number };
 

@@ -63,7 +63,7 @@ import type { Clock } from "../lib/clock.ts";
 import { newId, randomBase62 } from "../lib/crypto.ts";
 import type { DnsRecordKind, DnsRecordSpec, RecordCheck } from "../lib/dns.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
-import { appendAudit, type AuditAction, type AuditContext } from "./audit.ts";
+import { appendAudit, type AuditAction, type AuditSource, resolveAudit } from "./audit.ts";
 import { applyPlan, counterNumber, planDomainWrite } from "./domain_plan.ts";
 import { ConflictError, RETRY, withRetries, WRITE_ATTEMPTS } from "./errors.ts";
 import {
@@ -266,7 +266,7 @@ export function evaluateCheck(
 export type DomainStoreOptions = {
   maxDomains?: number;
   /** Who is acting: domain.created, domain.verified and domain.deleted join the change's commit. */
-  audit?: AuditContext;
+  audit?: AuditSource;
 };
 
 export function domainStore(
@@ -279,8 +279,9 @@ export function domainStore(
 
   /** Adds the audit event of a domain change to the commit that makes it (no-op without ctx). */
   function audited(op: Deno.AtomicOperation, action: AuditAction, r: DomainRecord): void {
-    if (!opts.audit) return;
-    appendAudit(op, userId, opts.audit, {
+    const ctx = resolveAudit(opts.audit);
+    if (!ctx) return;
+    appendAudit(op, userId, ctx, {
       action,
       target: { type: "domain", id: r.id, name: r.domain },
     }, clock());

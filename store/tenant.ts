@@ -4,7 +4,7 @@
  * never see the raw `Deno.Kv`, so there is no way to address another account.
  */
 import type { Clock } from "../lib/clock.ts";
-import type { AuditContext } from "./audit.ts";
+import type { AuditContext, AuditSource } from "./audit.ts";
 import { auditLogStore } from "./audit_log.ts";
 import { apiKeyStore, type ApiKeyStoreOptions } from "./api_keys.ts";
 import { domainStore } from "./domains.ts";
@@ -17,8 +17,11 @@ export type TenantStoreOptions = {
   maxDomains?: number;
   /** Where revocations are announced in this process; defaults to the process's hub. */
   revocations?: ApiKeyStoreOptions["revocations"];
-  /** Who is acting (auth/audit_context.ts): the stores add audit events to their commits. */
-  audit?: AuditContext;
+  /**
+   * Who is acting (auth/audit_context.ts): the stores add audit events to their commits. A
+   * function is called once, when the first event is recorded.
+   */
+  audit?: AuditSource;
   /** AUDIT_RETENTION_DAYS, checked when the log is read (store/audit.ts's default when absent). */
   auditRetentionDays?: number;
 };
@@ -36,6 +39,11 @@ export function tenantStore(
   let domains: DomainStore | undefined;
   let auditLog: AuditLogStore | undefined;
   let flash: FlashStore | undefined;
+  let auditContext: AuditContext | undefined;
+  const source = opts.audit;
+  const audit: AuditSource | undefined = typeof source === "function"
+    ? () => (auditContext ??= source())
+    : source;
   return {
     userId,
     user: () => getUserOrThrow(kv, userId),
@@ -43,14 +51,14 @@ export function tenantStore(
       return apiKeys ??= apiKeyStore(kv, userId, clock, {
         maxKeys: opts.maxApiKeys,
         revocations: opts.revocations,
-        audit: opts.audit,
+        audit,
         auditRetentionDays: opts.auditRetentionDays,
       });
     },
     get domains(): DomainStore {
       return domains ??= domainStore(kv, userId, clock, {
         maxDomains: opts.maxDomains,
-        audit: opts.audit,
+        audit,
       });
     },
     get auditLog(): AuditLogStore {

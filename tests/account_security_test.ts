@@ -233,7 +233,7 @@ Deno.test("Settings > Security lists sessions and signs them out, Post/Redirect/
 
     await t.step("a cross-site post is refused", async () => {
       const res = await h.app.request(
-        `${BASE}/settings/security/sessions/revoke-others`,
+        `${BASE}/settings/security/other-sessions/revoke`,
         form(a.cookie, {}, { Origin: "https://evil.example", "Sec-Fetch-Site": "cross-site" }),
       );
       assert.equal(res.status, 403);
@@ -265,7 +265,7 @@ Deno.test("Settings > Security lists sessions and signs them out, Post/Redirect/
         ),
       );
       const res = await h.app.request(
-        `${BASE}/settings/security/sessions/revoke-others`,
+        `${BASE}/settings/security/other-sessions/revoke`,
         form(a.cookie),
       );
       assert.equal(res.status, 303);

@@ -344,7 +344,7 @@ export function registerDomainPages(
     headers: HeadersInit = {},
   ): Promise<Response> {
     const page = pageNumber(c.req.query("page"));
-    const store = c.var.store;
+    const store = c.get("store");
     const [user, { data, total }] = await Promise.all([
       store.user(),
       store.domains.list({}, {
@@ -366,7 +366,7 @@ export function registerDomainPages(
     status = 200,
     headers: HeadersInit = {},
   ): Promise<Response> {
-    const store = c.var.store;
+    const store = c.get("store");
     let domain: DomainRecord;
     try {
       domain = await store.domains.get(id);
@@ -386,11 +386,11 @@ export function registerDomainPages(
 
   async function takeFlash(c: Context<AppEnv>): Promise<DomainFlash | null> {
     const id = c.req.query("flash");
-    return id ? await c.var.store.flash.take<DomainFlash>(id) : null;
+    return id ? await c.get("store").flash.take<DomainFlash>(id) : null;
   }
 
   async function redirectWithFlash(c: Context<AppEnv>, to: string, flash: DomainFlash) {
-    const id = await c.var.store.flash.put(flash);
+    const id = await c.get("store").flash.put(flash);
     return kit.redirect(`${to}?flash=${id}`);
   }
 
@@ -403,7 +403,7 @@ export function registerDomainPages(
     const form = await kit.formFields(c);
     const input = (form.domain ?? "").trim();
     try {
-      const record = await actions.add(c.var.store, input);
+      const record = await actions.add(c.get("store"), input);
       const notice = record.inheritsFromParent
         ? `Added ${record.domain}: verified through ${record.parentDomain}. ` +
           "Publish the MX record to receive email."
@@ -464,7 +464,7 @@ export function registerDomainPages(
   app.post(`${DOMAINS_PATH}/:id/delete`, kit.sameOrigin, kit.formLimit, async (c) => {
     const id = domainId(c.req.param("id"));
     try {
-      const r = await actions.remove(c.var.store, id);
+      const r = await actions.remove(c.get("store"), id);
       return await redirectWithFlash(c, DOMAINS_PATH, { notice: `Domain ${r.domain} deleted.` });
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {

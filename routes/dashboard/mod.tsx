@@ -1,7 +1,7 @@
 /**
  * The dashboard: server-rendered pages (hono/jsx) whose forms post back here. Every response
  * carries the security headers of layout.tsx; every POST is refused from another origin (403
- * JSON); pages under /settings need a session and reach KV only through `c.var.store`.
+ * JSON); pages under /settings need a session and reach KV only through `c.get("store")`.
  */
 import { Hono } from "hono";
 import type { Context, MiddlewareHandler } from "hono";
@@ -30,7 +30,7 @@ import type { Clock } from "../../lib/clock.ts";
 import { accountSuspended, HttpError, writeConflict } from "../../lib/errors.ts";
 import { ConflictError } from "../../store/errors.ts";
 import { type ApiKeyRecord, apiKeyView } from "../../store/api_keys.ts";
-import type { AuditContext } from "../../store/audit.ts";
+import type { AuditSource } from "../../store/audit.ts";
 import type { TenantStore } from "../../store/tenant.ts";
 import { checkKeyGrant, createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "../api_keys.ts";
 import {
@@ -80,7 +80,7 @@ import type { DomainActions } from "../domains.ts";
 export type DashboardDeps = {
   accounts: AccountService;
   sessions: SessionManager;
-  storeFor: (userId: string, audit?: AuditContext) => TenantStore;
+  storeFor: (userId: string, audit?: AuditSource) => TenantStore;
   clock: Clock;
   maxKeys: number;
   /** The domain rules the API uses (routes/domains.ts): Settings > Domains calls the same ones. */
@@ -444,7 +444,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
     status = 200,
     headers: HeadersInit = {},
   ): Promise<Response> {
-    const store = c.var.store;
+    const store = c.get("store");
     const [user, keys, used] = await Promise.all([
       store.user(),
       store.apiKeys.list(),
@@ -473,13 +473,13 @@ export function dashboardRoutes(deps: DashboardDeps) {
 
   /** Post/Redirect/Get: the new key waits in a one-time server-side flash named by an opaque id. */
   async function redirectWithKey(c: Context<AppEnv>, flash: KeyFlash): Promise<Response> {
-    const id = await c.var.store.flash.put(flash);
+    const id = await c.get("store").flash.put(flash);
     return redirect(`${KEYS_PATH}?flash=${id}`);
   }
 
   app.get(KEYS_PATH, async (c) => {
     const flashId = c.req.query("flash");
-    const flash = flashId ? await c.var.store.flash.take<KeyFlash>(flashId) : null;
+    const flash = flashId ? await c.get("store").flash.take<KeyFlash>(flashId) : null;
     const notice = flash?.notice ?? NOTICES[c.req.query("notice") ?? ""];
     return keysPage(c, { notice, ...(flash ? { newKey: flash.newKey } : {}) });
   });
@@ -507,7 +507,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
     try {
       const grant = await checkKeyGrant(c, parsed.data, deps.rateLimit);
       const { key, record } = await keyErrors(() =>
-        issueApiKey(c.var.store.apiKeys, {
+        issueApiKey(c.get("store").apiKeys, {
           name: parsed.data.name,
           expiresInDays: parsed.data.expiresInDays ?? null,
           nowMs: clock(),
@@ -526,7 +526,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
   app.post(`${KEYS_PATH}/:id/delete`, sameOrigin, formLimit, async (c) => {
     try {
       const id = keyIdParam(c.req.param("id"));
-      await keyErrors(() => c.var.store.apiKeys.delete(id));
+      await keyErrors(() => c.get("store").apiKeys.delete(id));
       return redirect(`${KEYS_PATH}?notice=deleted`);
     } catch (err) {
       const e = errorInfo(err);
@@ -544,7 +544,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
       }
       const hours = parsed.data.expiresInHours;
       const { key, record, old } = await keyErrors(() =>
-        rollApiKey(c.var.store.apiKeys, id, hours * 3_600_000)
+        rollApiKey(c.get("store").apiKeys, id, hours * 3_600_000)
       );
       const notice = hours === 0 || old.expiresAt === null
         ? `Rolled “${old.name}”: the old key was revoked.`
@@ -566,7 +566,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
   app.get(USAGE_PATH, async (c) => {
     const asked = Number(c.req.query("days") ?? "30");
     const days = (USAGE_PERIODS as readonly number[]).includes(asked) ? asked : 30;
-    const store = c.var.store;
+    const store = c.get("store");
     const [user, keys] = await Promise.all([store.user(), deps.usage.forAccount(store, days)]);
     return page(
       <UsagePage
@@ -582,7 +582,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
   // --- Settings > Security log ------------------------------------------------------------
 
   app.get(SECURITY_LOG_PATH, async (c) => {
-    const store = c.var.store;
+    const store = c.get("store");
     const rawAction = c.req.query("action") ?? "";
     const rawSince = c.req.query("since") ?? "";
     const cursor = c.req.query("cursor") || undefined;
@@ -633,7 +633,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
     headers: HeadersInit = {},
   ): Promise<Response> {
     const [user, list] = await Promise.all([
-      c.var.store.user(),
+      c.get("store").user(),
       accounts.listSessions(callerOf(c)),
     ]);
     return page(
@@ -708,7 +708,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
     }
   });
 
-  app.post(`${SECURITY_PATH}/sessions/revoke-others`, sameOrigin, formLimit, async (c) => {
+  app.post(`${SECURITY_PATH}/other-sessions/revoke`, sameOrigin, formLimit, async (c) => {
     try {
       await accounts.revokeOtherSessions(callerOf(c));
       return redirect(`${SECURITY_PATH}?notice=others-ended`);

@@ -134,7 +134,7 @@ export function SecurityPage(props: SecurityPageProps) {
             {props.sessions.map((s) => <SessionRow key={s.id} s={s} nowMs={props.nowMs} />)}
           </tbody>
         </table>
-        <form method="post" action={`${SECURITY_PATH}/sessions/revoke-others`}>
+        <form method="post" action={`${SECURITY_PATH}/other-sessions/revoke`}>
           <button type="submit" class="danger" disabled={others === 0}>
             Sign out everywhere else
           </button>

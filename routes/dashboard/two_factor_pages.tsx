@@ -330,7 +330,9 @@ export async function twoFactorView(c: Context<AppEnv>, userId: string): Promise
     tf.pendingEnrolmentUri(userId, c.get("principal")?.sessionId),
   ]);
   const flashId = c.req.query("codes");
-  const flash = flashId ? await c.var.store.flash.take<{ backupCodes: string[] }>(flashId) : null;
+  const flash = flashId
+    ? await c.get("store").flash.take<{ backupCodes: string[] }>(flashId)
+    : null;
   const enrolment = uri
     ? {
       uri,
@@ -378,7 +380,7 @@ export function dashboardSudo(kit: TwoFactorPagesKit): MiddlewareHandler<AppEnv>
         if (k !== SUDO_PASSWORD && k !== SUDO_CODE && k !== "username") original[k] = v;
       }
       const status = await tf.status(principal.userId);
-      const user = await c.var.store.user();
+      const user = await c.get("store").user();
       const prompt = (error?: string) =>
         kit.page(
           <SudoPromptPage
@@ -461,7 +463,7 @@ export function registerTwoFactorPages(app: Hono<AppEnv>, kit: TwoFactorPagesKit
         form.password ?? "",
         clientOf(c.req.raw).address,
       );
-      const id = await c.var.store.flash.put({ backupCodes: r.backupCodes });
+      const id = await c.get("store").flash.put({ backupCodes: r.backupCodes });
       return redirect(`/settings/security?codes=${id}#two-factor`);
     } catch (err) {
       return await kit.securityError(c, err);
@@ -505,7 +507,7 @@ export function registerTwoFactorPages(app: Hono<AppEnv>, kit: TwoFactorPagesKit
         caller.sessionId,
         form.password ?? "",
       );
-      const id = await c.var.store.flash.put({ backupCodes: codes });
+      const id = await c.get("store").flash.put({ backupCodes: codes });
       return redirect(`/settings/security?codes=${id}#two-factor`);
     } catch (err) {
       return await kit.securityError(c, err);
