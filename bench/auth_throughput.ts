@@ -25,11 +25,7 @@
  * Needs `wrk` on PATH (Debian: apt-get install -y wrk).
  */
 import { parseArgs } from "node:util";
-import { hashPassword } from "../auth/password.ts";
-import { issueApiKey } from "../auth/issue_api_key.ts";
-import { systemClock } from "../lib/clock.ts";
-import { tenantStore } from "../store/tenant.ts";
-import { createUser } from "../store/users.ts";
+import { type SeededKey, seedKeys } from "./_seed.ts";
 import { cpuMicros, runWrk, spawn, startTaskArgs, type WrkResult } from "./_server.ts";
 
 const { values: args } = parseArgs({
@@ -51,8 +47,6 @@ const CONNECTIONS = Number(args.connections);
 const THREADS = Number(args.threads);
 const ACCOUNTS = Number(args.accounts);
 const KEYS = Number(args.keys);
-const KEYS_PER_ACCOUNT = Math.ceil(KEYS / ACCOUNTS);
-if (KEYS_PER_ACCOUNT > 50) throw new Error("at most 50 keys per account: raise --accounts");
 const LUA = new URL("./rotate_keys.lua", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -60,42 +54,15 @@ type Figures = WrkResult & { rps: number; cpuPerRequestUs?: number };
 
 async function seed(kvPath: string, keysFile: string, scopedFile: string): Promise<void> {
   const kv = await Deno.openKv(kvPath);
-  const lines: string[] = [];
-  const scoped: string[] = [];
-  const passwordHash = await hashPassword("bench password, never used to sign in", 10);
+  let seeded;
   try {
-    await Promise.all(Array.from({ length: ACCOUNTS }, async (_, a) => {
-      const user = await createUser(kv, {
-        email: `bench-${a}-${crypto.randomUUID()}@example.com`,
-        passwordHash,
-        nowMs: systemClock(),
-      });
-      // Twice the usual keys: the plain ones and the scoped, IP-restricted ones.
-      const store = tenantStore(kv, user.id, systemClock, { maxApiKeys: 100 });
-      for (let k = 0; k < KEYS_PER_ACCOUNT && lines.length < KEYS; k++) {
-        const { key } = await issueApiKey(store.apiKeys, {
-          name: `bench ${k}`,
-          nowMs: systemClock(),
-        });
-        lines.push(`${key} ${user.id}`);
-      }
-      for (let k = 0; k < KEYS_PER_ACCOUNT && scoped.length < KEYS; k++) {
-        const { key } = await issueApiKey(store.apiKeys, {
-          name: `bench scoped ${k}`,
-          nowMs: systemClock(),
-          grant: { scopes: ["domains:read"], allowedIps: ["127.0.0.1/32"] },
-        });
-        scoped.push(`${key} ${user.id}`);
-      }
-    }));
+    seeded = await seedKeys(kv, ACCOUNTS, KEYS);
   } finally {
     kv.close();
   }
-  // Interleave accounts so consecutive requests hit different accounts.
-  lines.sort(() => Math.random() - 0.5);
-  scoped.sort(() => Math.random() - 0.5);
-  await Deno.writeTextFile(keysFile, lines.join("\n") + "\n", { mode: 0o600 });
-  await Deno.writeTextFile(scopedFile, scoped.join("\n") + "\n", { mode: 0o600 });
+  const lines = (list: SeededKey[]) => list.map((k) => `${k.key} ${k.userId}\n`).join("");
+  await Deno.writeTextFile(keysFile, lines(seeded.plain), { mode: 0o600 });
+  await Deno.writeTextFile(scopedFile, lines(seeded.scoped), { mode: 0o600 });
 }
 
 function wrk(port: number, seconds: number, keysFile: string): Promise<Figures> {

@@ -4,6 +4,7 @@
  */
 const SCRIPTS = [
   { name: "auth throughput (issue 4)", path: "bench/auth_throughput.ts" },
+  { name: "auth cost in process (issues 4, 13)", path: "bench/auth_in_process.ts" },
   { name: "domains at scale (issue 5)", path: "bench/domains_scale.ts" },
   { name: "password flood (issue 9)", path: "bench/password_flood.ts" },
   { name: "domain creates under contention (issue 9)", path: "bench/domains_contention.ts" },

@@ -1,0 +1,53 @@
+/** For the auth benchmarks: accounts with plain keys and scoped, IP-restricted keys. */
+import { hashPassword } from "../auth/password.ts";
+import { issueApiKey } from "../auth/issue_api_key.ts";
+import { systemClock } from "../lib/clock.ts";
+import { tenantStore } from "../store/tenant.ts";
+import { createUser } from "../store/users.ts";
+
+/** A key and the account it belongs to (the unauthenticated baseline is told the account). */
+export type SeededKey = { key: string; userId: string };
+
+/**
+ * `accounts` accounts holding `keys` plain keys and `keys` keys scoped to `domains:read` and
+ * restricted to 127.0.0.1/32, spread evenly; each list shuffled so that consecutive requests hit
+ * different accounts.
+ */
+export async function seedKeys(
+  kv: Deno.Kv,
+  accounts: number,
+  keys: number,
+): Promise<{ plain: SeededKey[]; scoped: SeededKey[] }> {
+  const perAccount = Math.ceil(keys / accounts);
+  if (perAccount > 50) throw new Error("at most 50 keys per account: raise --accounts");
+  const plain: SeededKey[] = [];
+  const scoped: SeededKey[] = [];
+  const passwordHash = await hashPassword("bench password, never used to sign in", 10);
+  await Promise.all(Array.from({ length: accounts }, async (_, a) => {
+    const user = await createUser(kv, {
+      email: `bench-${a}-${crypto.randomUUID()}@example.com`,
+      passwordHash,
+      nowMs: systemClock(),
+    });
+    // Twice the usual keys: the plain ones and the scoped, IP-restricted ones.
+    const store = tenantStore(kv, user.id, systemClock, { maxApiKeys: 100 });
+    for (let k = 0; k < perAccount && plain.length < keys; k++) {
+      const { key } = await issueApiKey(store.apiKeys, {
+        name: `bench ${k}`,
+        nowMs: systemClock(),
+      });
+      plain.push({ key, userId: user.id });
+    }
+    for (let k = 0; k < perAccount && scoped.length < keys; k++) {
+      const { key } = await issueApiKey(store.apiKeys, {
+        name: `bench scoped ${k}`,
+        nowMs: systemClock(),
+        grant: { scopes: ["domains:read"], allowedIps: ["127.0.0.1/32"] },
+      });
+      scoped.push({ key, userId: user.id });
+    }
+  }));
+  plain.sort(() => Math.random() - 0.5);
+  scoped.sort(() => Math.random() - 0.5);
+  return { plain, scoped };
+}
