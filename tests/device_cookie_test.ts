@@ -159,7 +159,11 @@ Deno.test("the device cookie is long-lived, HttpOnly, bound to its account and k
       const good = jar.get("inbound_device")!;
       const [id, user, mac] = good.split(".");
       const flipped = (mac[0] === "A" ? "B" : "A") + mac.slice(1);
-      for (const forged of [`${id}.${user}.${flipped}`, `x${id.slice(1)}.${user}.${mac}`, "junk"]) {
+      // Another device id: its first character changed (a fixed "x" was the same id whenever the
+      // random id began with "x", one run in 64, and the "forgery" then rightly signed in).
+      const otherId = (id[0] === "x" ? "y" : "x") + id.slice(1);
+      for (const forged of [`${id}.${user}.${flipped}`, `${otherId}.${user}.${mac}`, "junk"]) {
+        assert.notEqual(forged, good);
         jar.set("inbound_device", forged);
         assert.equal(await statusOf(signIn(ctx, owner, TEST_PASSWORD, OWNER_IP, jar)), 429);
       }
