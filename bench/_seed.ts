@@ -9,15 +9,17 @@ import { createUser } from "../store/users.ts";
 export type SeededKey = { key: string; userId: string };
 
 /**
- * `accounts` accounts holding `keys` plain keys and `keys` keys scoped to `domains:read` and
- * restricted to 127.0.0.1/32, spread evenly; each list shuffled so that consecutive requests hit
- * different accounts.
+ * `accounts` accounts holding `keys` plain keys and (unless `scoped: false`) `keys` keys scoped to
+ * `domains:read` and restricted to 127.0.0.1/32, spread evenly; each list shuffled so that
+ * consecutive requests hit different accounts.
  */
 export async function seedKeys(
   kv: Deno.Kv,
   accounts: number,
   keys: number,
+  opts: { scoped?: boolean } = {},
 ): Promise<{ plain: SeededKey[]; scoped: SeededKey[] }> {
+  const scopedKeys = opts.scoped === false ? 0 : keys;
   const perAccount = Math.ceil(keys / accounts);
   if (perAccount > 50) throw new Error("at most 50 keys per account: raise --accounts");
   const plain: SeededKey[] = [];
@@ -38,7 +40,7 @@ export async function seedKeys(
       });
       plain.push({ key, userId: user.id });
     }
-    for (let k = 0; k < perAccount && scoped.length < keys; k++) {
+    for (let k = 0; k < perAccount && scoped.length < scopedKeys; k++) {
       const { key } = await issueApiKey(store.apiKeys, {
         name: `bench scoped ${k}`,
         nowMs: systemClock(),
@@ -50,4 +52,11 @@ export async function seedKeys(
   plain.sort(() => Math.random() - 0.5);
   scoped.sort(() => Math.random() - 0.5);
   return { plain, scoped };
+}
+
+/** Writes keys as the wrk scripts read them: a line `<key> <userId>` each, readable by owner only. */
+export async function writeKeysFile(path: string, keys: SeededKey[]): Promise<void> {
+  await Deno.writeTextFile(path, keys.map((k) => `${k.key} ${k.userId}\n`).join(""), {
+    mode: 0o600,
+  });
 }

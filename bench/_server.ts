@@ -106,3 +106,8 @@ export async function runWrk(opts: {
   const r: WrkResult = JSON.parse(m[1]);
   return { ...r, rps: r.requests / (r.duration_us / 1e6) };
 }
+
+/** Removes a SQLite KV file and its -shm and -wal companions (missing ones are fine). */
+export async function removeKvFiles(path: string): Promise<void> {
+  for (const suffix of ["", "-shm", "-wal"]) await Deno.remove(path + suffix).catch(() => {});
+}

@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import { createApp } from "../app.ts";
 import { loadConfig } from "../lib/config.ts";
 import { openKv } from "../store/open.ts";
+import { removeKvFiles } from "./_server.ts";
 import { type SeededKey, seedKeys } from "./_seed.ts";
 import { unauthenticatedApp } from "./unauthenticated_server.ts";
 
@@ -120,5 +121,5 @@ try {
   );
 } finally {
   kv.close();
-  for (const suffix of ["", "-shm", "-wal"]) await Deno.remove(kvPath + suffix).catch(() => {});
+  await removeKvFiles(kvPath);
 }

@@ -27,8 +27,15 @@
  * Needs `wrk` on PATH (Debian: apt-get install -y wrk).
  */
 import { parseArgs } from "node:util";
-import { type SeededKey, seedKeys } from "./_seed.ts";
-import { cpuMicros, runWrk, spawn, startTaskArgs, type WrkResult } from "./_server.ts";
+import { seedKeys, writeKeysFile } from "./_seed.ts";
+import {
+  cpuMicros,
+  removeKvFiles,
+  runWrk,
+  spawn,
+  startTaskArgs,
+  type WrkResult,
+} from "./_server.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -64,9 +71,8 @@ async function seed(kvPath: string, keysFile: string, scopedFile: string): Promi
   } finally {
     kv.close();
   }
-  const lines = (list: SeededKey[]) => list.map((k) => `${k.key} ${k.userId}\n`).join("");
-  await Deno.writeTextFile(keysFile, lines(seeded.plain), { mode: 0o600 });
-  await Deno.writeTextFile(scopedFile, lines(seeded.scoped), { mode: 0o600 });
+  await writeKeysFile(keysFile, seeded.plain);
+  await writeKeysFile(scopedFile, seeded.scoped);
 }
 
 function wrk(port: number, seconds: number, keysFile: string): Promise<Figures> {
@@ -212,9 +218,7 @@ async function main() {
   } finally {
     await Deno.remove(keysFile).catch(() => {});
     await Deno.remove(scopedFile).catch(() => {});
-    for (const suffix of ["", "-shm", "-wal"]) {
-      await Deno.remove(`${ROOT}/${kvPath}${suffix}`).catch(() => {});
-    }
+    await removeKvFiles(`${ROOT}/${kvPath}`);
   }
 }
 

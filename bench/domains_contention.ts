@@ -19,7 +19,7 @@ import { hashPassword } from "../auth/password.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser } from "../store/users.ts";
-import { runWrk, spawn, startTaskArgs, type WrkResult } from "./_server.ts";
+import { removeKvFiles, runWrk, spawn, startTaskArgs, type WrkResult } from "./_server.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -132,9 +132,7 @@ async function main() {
       }); non-2xx ${non2xx} (goal 0: ${non2xx === 0 ? "met" : "NOT met"})`,
     );
   } finally {
-    for (const suffix of ["", "-shm", "-wal"]) {
-      await Deno.remove(`${ROOT}/${kvPath}${suffix}`).catch(() => {});
-    }
+    await removeKvFiles(`${ROOT}/${kvPath}`);
   }
 }
 

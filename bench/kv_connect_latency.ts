@@ -19,12 +19,15 @@
  * Needs `wrk` on PATH. The machine's 2 cores are shared by wrk, the server and the backend.
  */
 import { parseArgs } from "node:util";
-import { hashPassword } from "../auth/password.ts";
-import { issueApiKey } from "../auth/issue_api_key.ts";
-import { systemClock } from "../lib/clock.ts";
-import { tenantStore } from "../store/tenant.ts";
-import { createUser } from "../store/users.ts";
-import { runWrk, type Server, spawn, startTaskArgs, type WrkResult } from "./_server.ts";
+import {
+  removeKvFiles,
+  runWrk,
+  type Server,
+  spawn,
+  startTaskArgs,
+  type WrkResult,
+} from "./_server.ts";
+import { seedKeys, writeKeysFile } from "./_seed.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -79,38 +82,22 @@ async function startBackend(rttMs: number, file: string): Promise<Store> {
     async stop() {
       child.kill("SIGTERM");
       await child.status;
-      await removeKv(file);
+      await removeKvFiles(file);
     },
   };
 }
 
-async function removeKv(path: string): Promise<void> {
-  for (const suffix of ["", "-shm", "-wal"]) await Deno.remove(path + suffix).catch(() => {});
-}
-
 async function seed(kvPath: string, keysFile: string): Promise<string> {
   const kv = await Deno.openKv(kvPath);
-  const passwordHash = await hashPassword("bench password, never used to sign in", 10);
-  const lines: string[] = [];
+  let keys;
   try {
-    for (let a = 0; a <= ACCOUNTS; a++) {
-      const user = await createUser(kv, {
-        email: `bench-${a}-${crypto.randomUUID()}@example.com`,
-        passwordHash,
-        nowMs: systemClock(),
-      });
-      const { key } = await issueApiKey(tenantStore(kv, user.id, systemClock).apiKeys, {
-        name: "bench",
-        nowMs: systemClock(),
-      });
-      lines.push(`${key} ${user.id}`);
-    }
+    keys = (await seedKeys(kv, ACCOUNTS + 1, ACCOUNTS + 1, { scoped: false })).plain;
   } finally {
     kv.close();
   }
-  // The last account creates; the others list.
-  const creator = lines.pop()!.split(" ")[0];
-  await Deno.writeTextFile(keysFile, lines.join("\n") + "\n", { mode: 0o600 });
+  // One account creates; the others list.
+  const creator = keys.pop()!.key;
+  await writeKeysFile(keysFile, keys);
   return creator;
 }
 
@@ -202,7 +189,11 @@ async function main() {
   const setups: (() => Promise<Store>)[] = [
     () => {
       const kvPath = `./data/bench/${crypto.randomUUID()}.sqlite3`;
-      return Promise.resolve({ label: "local SQLite file", kvPath, stop: () => removeKv(kvPath) });
+      return Promise.resolve({
+        label: "local SQLite file",
+        kvPath,
+        stop: () => removeKvFiles(kvPath),
+      });
     },
     ...RTTS.map((rtt) => () => startBackend(rtt, `./data/bench/${crypto.randomUUID()}.sqlite3`)),
   ];

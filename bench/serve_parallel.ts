@@ -13,12 +13,15 @@
  *     [--duration 5] [--rounds 3] [--connections 32] [--workers <CPUs>]
  */
 import { parseArgs } from "node:util";
-import { hashPassword } from "../auth/password.ts";
-import { issueApiKey } from "../auth/issue_api_key.ts";
-import { systemClock } from "../lib/clock.ts";
-import { tenantStore } from "../store/tenant.ts";
-import { createUser } from "../store/users.ts";
-import { runWrk, type Server, spawn, startTaskArgs, type WrkResult } from "./_server.ts";
+import {
+  removeKvFiles,
+  runWrk,
+  type Server,
+  spawn,
+  startTaskArgs,
+  type WrkResult,
+} from "./_server.ts";
+import { seedKeys, writeKeysFile } from "./_seed.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -53,25 +56,11 @@ function freePort(): number {
 
 async function seed(kvPath: string, keysFile: string): Promise<void> {
   const kv = await Deno.openKv(kvPath);
-  const passwordHash = await hashPassword("bench password, never used to sign in", 10);
-  const lines: string[] = [];
   try {
-    for (let a = 0; a < 20; a++) {
-      const user = await createUser(kv, {
-        email: `bench-${a}-${crypto.randomUUID()}@example.com`,
-        passwordHash,
-        nowMs: systemClock(),
-      });
-      const { key } = await issueApiKey(tenantStore(kv, user.id, systemClock).apiKeys, {
-        name: "bench",
-        nowMs: systemClock(),
-      });
-      lines.push(`${key} ${user.id}`);
-    }
+    await writeKeysFile(keysFile, (await seedKeys(kv, 20, 20, { scoped: false })).plain);
   } finally {
     kv.close();
   }
-  await Deno.writeTextFile(keysFile, lines.join("\n") + "\n", { mode: 0o600 });
 }
 
 const ms = (us: number) => `${(us / 1000).toFixed(2).padStart(6)} ms`;
@@ -123,7 +112,7 @@ async function main() {
   } finally {
     for (const [, s] of servers) await s.stop();
     await Deno.remove(keysFile).catch(() => {});
-    for (const suffix of ["", "-shm", "-wal"]) await Deno.remove(kvPath + suffix).catch(() => {});
+    await removeKvFiles(kvPath);
   }
 }
 

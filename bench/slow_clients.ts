@@ -23,7 +23,7 @@ import { issueApiKey } from "../auth/issue_api_key.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser } from "../store/users.ts";
-import { runWrk, type Server, startTaskArgs } from "./_server.ts";
+import { removeKvFiles, runWrk, type Server, startTaskArgs } from "./_server.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -323,9 +323,7 @@ async function main() {
     }
     await server?.stop();
     await Deno.remove(keysFile).catch(() => {});
-    for (const suffix of ["", "-shm", "-wal"]) {
-      await Deno.remove(`${ROOT}/${kvPath}${suffix}`).catch(() => {});
-    }
+    await removeKvFiles(`${ROOT}/${kvPath}`);
   }
 }
 
