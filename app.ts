@@ -72,10 +72,7 @@ export function createApp(deps: AppDeps): App {
     tenantStore(kv, userId, clock, {
       maxApiKeys: config.maxApiKeysPerAccount,
       maxDomains: config.maxDomainsPerAccount,
-      audit: audit && (() => ({
-        ...(typeof audit === "function" ? audit() : audit),
-        retentionDays: config.auditRetentionDays,
-      })),
+      audit,
       auditRetentionDays: config.auditRetentionDays,
     });
 

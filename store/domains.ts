@@ -267,6 +267,8 @@ export type DomainStoreOptions = {
   maxDomains?: number;
   /** Who is acting: domain.created, domain.verified and domain.deleted join the change's commit. */
   audit?: AuditSource;
+  /** AUDIT_RETENTION_DAYS for those events (else the context's, else the default). */
+  auditRetentionDays?: number;
 };
 
 export function domainStore(
@@ -281,10 +283,17 @@ export function domainStore(
   function audited(op: Deno.AtomicOperation, action: AuditAction, r: DomainRecord): void {
     const ctx = resolveAudit(opts.audit);
     if (!ctx) return;
-    appendAudit(op, userId, ctx, {
-      action,
-      target: { type: "domain", id: r.id, name: r.domain },
-    }, clock());
+    appendAudit(
+      op,
+      userId,
+      ctx,
+      {
+        action,
+        target: { type: "domain", id: r.id, name: r.domain },
+      },
+      clock(),
+      opts.auditRetentionDays,
+    );
   }
 
   async function getMany(ids: string[]): Promise<DomainRecord[]> {

@@ -79,6 +79,7 @@ export class TenantStore {
     return this.#domains ??= domainStore(this.#kv, this.userId, this.#clock, {
       maxDomains: this.#opts.maxDomains,
       audit: this.#audit,
+      auditRetentionDays: this.#opts.auditRetentionDays,
     });
   }
 

@@ -552,6 +552,17 @@ Deno.test("events older than the retention period are not listed", async (t) => 
       assert.equal(await seededListed(app, s.email), 2);
       clock.advance(2 * DAY);
       assert.equal(await seededListed(app, s.email), 0);
+      // A domain event, written by the domain store through the request's tenant store (a fresh
+      // account: the first one's session has expired by now).
+      const later = await signUp(app);
+      const created = await app.request(
+        `${BASE}/api/e2/domains`,
+        withCookie(later.cookie, json({ domain: "retention.example" })),
+      );
+      assert.equal(created.status, 201, await created.clone().text());
+      const domainEvent = (await eventsOf(kv, later.userId))
+        .find((e) => e.action === "domain.created");
+      assert.equal(domainEvent?.expiresAtMs, clock() + 7 * DAY);
     } finally {
       await ctx.close();
     }
