@@ -454,64 +454,60 @@ export function registerTwoFactorPages(app: Hono<AppEnv>, kit: TwoFactorPagesKit
   });
 
   // --- Settings > Security ---------------------------------------------------------------
-  app.post(`${TWO_FACTOR_PATH}/enable`, sameOrigin, formLimit, async (c) => {
-    try {
-      const caller = kit.callerOf(c);
-      const form = await formFields(c);
-      const r = await twoFactorOf(c).enable(
-        caller.userId,
-        form.password ?? "",
-        clientOf(c.req.raw).address,
-      );
-      const id = await c.get("store").flash.put({ backupCodes: r.backupCodes });
-      return redirect(`/settings/security?codes=${id}#two-factor`);
-    } catch (err) {
-      return await kit.securityError(c, err);
-    }
+  /**
+   * A Settings > Security form: the signed-in caller and the posted fields go to `act`, which
+   * answers where to go next; a refusal re-renders the page through `securityError`.
+   */
+  const securityForm = (
+    action: string,
+    act: (
+      c: Context<AppEnv>,
+      caller: Caller,
+      form: Record<string, string>,
+    ) => Promise<string>,
+  ) =>
+    app.post(`${TWO_FACTOR_PATH}/${action}`, sameOrigin, formLimit, async (c) => {
+      try {
+        return redirect(await act(c, kit.callerOf(c), await formFields(c)));
+      } catch (err) {
+        return await kit.securityError(c, err);
+      }
+    });
+
+  securityForm("enable", async (c, caller, form) => {
+    const r = await twoFactorOf(c).enable(
+      caller.userId,
+      form.password ?? "",
+      clientOf(c.req.raw).address,
+    );
+    const id = await c.get("store").flash.put({ backupCodes: r.backupCodes });
+    return `/settings/security?codes=${id}#two-factor`;
   });
 
-  app.post(`${TWO_FACTOR_PATH}/verify`, sameOrigin, formLimit, async (c) => {
-    try {
-      const caller = kit.callerOf(c);
-      const form = await formFields(c);
-      await twoFactorOf(c).verifySignedIn(
-        c.req.raw,
-        caller.userId,
-        caller.sessionId,
-        (form.code ?? "").trim(),
-      );
-      return redirect("/settings/security?notice=two-factor-on#two-factor");
-    } catch (err) {
-      return await kit.securityError(c, err);
-    }
+  securityForm("verify", async (c, caller, form) => {
+    await twoFactorOf(c).verifySignedIn(
+      c.req.raw,
+      caller.userId,
+      caller.sessionId,
+      (form.code ?? "").trim(),
+    );
+    return "/settings/security?notice=two-factor-on#two-factor";
   });
 
-  app.post(`${TWO_FACTOR_PATH}/disable`, sameOrigin, formLimit, async (c) => {
-    try {
-      const caller = kit.callerOf(c);
-      const form = await formFields(c);
-      await twoFactorOf(c).disable(c.req.raw, caller.userId, caller.sessionId, form.password ?? "");
-      return redirect("/settings/security?notice=two-factor-off#two-factor");
-    } catch (err) {
-      return await kit.securityError(c, err);
-    }
+  securityForm("disable", async (c, caller, form) => {
+    await twoFactorOf(c).disable(c.req.raw, caller.userId, caller.sessionId, form.password ?? "");
+    return "/settings/security?notice=two-factor-off#two-factor";
   });
 
-  app.post(`${TWO_FACTOR_PATH}/backup-codes`, sameOrigin, formLimit, async (c) => {
-    try {
-      const caller = kit.callerOf(c);
-      const form = await formFields(c);
-      const codes = await twoFactorOf(c).generateBackupCodes(
-        c.req.raw,
-        caller.userId,
-        caller.sessionId,
-        form.password ?? "",
-      );
-      const id = await c.get("store").flash.put({ backupCodes: codes });
-      return redirect(`/settings/security?codes=${id}#two-factor`);
-    } catch (err) {
-      return await kit.securityError(c, err);
-    }
+  securityForm("backup-codes", async (c, caller, form) => {
+    const codes = await twoFactorOf(c).generateBackupCodes(
+      c.req.raw,
+      caller.userId,
+      caller.sessionId,
+      form.password ?? "",
+    );
+    const id = await c.get("store").flash.put({ backupCodes: codes });
+    return `/settings/security?codes=${id}#two-factor`;
   });
 }
 
