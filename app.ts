@@ -26,6 +26,7 @@ import { describeAccountRoutes } from "./routes/account_docs.ts";
 import { registerAuditLogRoutes } from "./routes/audit_log.ts";
 import { denoResolver, type DnsResolver } from "./lib/dns.ts";
 import { accountService } from "./auth/accounts.ts";
+import { emailNotVerified, EmailNotVerifiedError } from "./auth/email_verification.ts";
 import { sessionManager } from "./auth/session.ts";
 import { countUsage, usageReads, UsageRecorder } from "./auth/usage.ts";
 import { registerUsageRoutes } from "./routes/usage.ts";
@@ -74,6 +75,7 @@ export function createApp(deps: AppDeps): App {
       maxDomains: config.maxDomainsPerAccount,
       audit,
       auditRetentionDays: config.auditRetentionDays,
+      requireVerifiedEmail: config.emailVerification === "required",
     });
 
   // RegExpRouter, named rather than left to SmartRouter's choice: one regular expression for all
@@ -88,7 +90,7 @@ export function createApp(deps: AppDeps): App {
     resolver: deps.resolver ?? denoResolver(),
     clock,
   });
-  registerApiKeyRoutes(registry, { clock, kv, accountRateLimit: config.rateLimit });
+  registerApiKeyRoutes(registry, { clock, accountRateLimit: config.rateLimit });
   describeAccountRoutes(registry);
   describePasskeyRoutes(registry);
   registerAuditLogRoutes(registry);
@@ -148,7 +150,10 @@ export function createApp(deps: AppDeps): App {
     }),
   );
   registry.mount(app, { auth: true });
-  app.route("/api/auth", authRoutes({ accounts, sessions }));
+  app.route(
+    "/api/auth",
+    authRoutes({ accounts, sessions, clock, auditRetentionDays: config.auditRetentionDays }),
+  );
   app.route(
     "/api/auth/passkey",
     passkeyRoutes({
@@ -171,6 +176,7 @@ export function createApp(deps: AppDeps): App {
       domains,
       usage: usageRead,
       rateLimit: config.rateLimit,
+      signUpOpen: config.signUp.open,
     }),
   );
 
@@ -183,6 +189,7 @@ export function createApp(deps: AppDeps): App {
       return jsonResponse(errorBody(404, "Not found."), 404);
     }
     if (err instanceof ConflictError) return writeConflict().toResponse();
+    if (err instanceof EmailNotVerifiedError) return emailNotVerified(err).toResponse();
     const requestId = c.get("requestId");
     log({ level: "error", msg: "unhandled error", requestId, error: errorName(err) });
     return jsonResponse(

@@ -65,6 +65,8 @@ const server = serveResilient({
       publicUrl: config.publicUrl,
       // Only which kind: SMTP_URL carries credentials and is never printed.
       mail: config.smtp ? "smtp" : "log",
+      emailVerification: config.emailVerification,
+      signUp: config.signUp.open ? (config.signUp.emailDomains ?? "open") : "closed",
       passwordHashing: {
         cost: config.passwordHashCost,
         concurrency: config.passwordHashConcurrency,
@@ -78,6 +80,17 @@ const server = serveResilient({
         msg: `PUBLIC_URL is plain HTTP (${config.publicUrl}): session cookies travel unencrypted ` +
           "and anyone on the network can read and reuse them. Use it only on a private network " +
           "you trust; anywhere else, serve HTTPS.",
+      });
+    }
+    if (
+      config.emailVerification === "off" && config.signUp.open && config.publicUrl &&
+      !isLoopbackOrigin(config.publicUrl)
+    ) {
+      log({
+        level: "warn",
+        msg: `EMAIL_VERIFICATION is off on ${config.publicUrl}: anyone can sign up with an ` +
+          "address they do not own. Set SMTP_URL (verification is then required by default), " +
+          "or SIGN_UP=closed and make accounts with `deno task admin user:create`.",
       });
     }
     if (!config.smtp) {

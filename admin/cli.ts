@@ -1,6 +1,7 @@
 /**
  * Operator CLI on the same KV as the server:
  *   deno task admin user:create --email E [--password P | password on stdin]
+ *   deno task admin user:verify-email --email E   (marks the address verified)
  *   deno task admin user:suspend --email E        (signs it out; its keys answer 403 within 1 s)
  *   deno task admin user:unsuspend --email E      (its keys work again; old sessions stay ended)
  *   deno task admin user:sessions --email E       (one JSON line per live session; never a token)
@@ -42,12 +43,14 @@ import { issuePasswordReset } from "../store/password_reset.ts";
 import { getUser } from "../store/users.ts";
 import { ADMIN_AUDIT_CONTEXT, type AuditStamp } from "../store/audit.ts";
 import { removeSecondFactors } from "../store/two_factor.ts";
+import { markEmailVerified } from "../store/email_verification.ts";
 
 class UsageError extends Error {}
 class CommandError extends Error {}
 
 const USAGE = `usage:
   admin user:create --email E [--password P]   (without --password: prompts, or reads stdin)
+  admin user:verify-email --email E   (marks the account's address verified)
   admin user:suspend   --email E
   admin user:unsuspend --email E
   admin user:sessions --email E
@@ -73,11 +76,19 @@ type CommandHelp = { usage: string; about: string; flags: string; env?: string }
 const COMMANDS: Record<string, CommandHelp> = {
   "user:create": {
     usage: "admin user:create --email E [--password P]",
-    about: "Creates an active account. Prints {id, email, createdAt} as JSON.",
+    about: "Creates an active account, its address verified (the operator vouches for it). " +
+      "Prints {id, email, createdAt, emailVerified} as JSON.",
     flags: `  --email E      the account's email (unique)
   --password P   at least 12 characters. Without it: on a terminal, prompts twice without
                  echoing; otherwise reads the password from stdin (one line)`,
     env: "  PASSWORD_HASH_COST    log2 of scrypt's N for the hash (default 17)",
+  },
+  "user:verify-email": {
+    usage: "admin user:verify-email --email E",
+    about: "Marks the account's email address verified (EMAIL_VERIFICATION=required lets it " +
+      "create API keys, add domains and enrol second factors from then on). Prints {id, email, " +
+      "emailVerified}. Confirm the address is the owner's first.",
+    flags: "  --email E      the account",
   },
   "user:suspend": {
     usage: "admin user:suspend --email E",
@@ -130,7 +141,8 @@ const COMMANDS: Record<string, CommandHelp> = {
   "user:reset-link": {
     usage: "admin user:reset-link --email E",
     about: "Prints a password-reset link for the account alone on stdout: valid 1 hour, works " +
-      "once, replaces any earlier link, and using it signs the account out everywhere. It " +
+      "once (earlier links keep working until one is used), and using it signs the account " +
+      "out everywhere; any credential change revokes it. It " +
       "carries a secret token: hand it only to the account's owner.",
     flags: "  --email E      the account",
     env:
@@ -312,6 +324,7 @@ export function parseCommand(argv: string[]): { command: string; values: Args } 
       }
       break;
     }
+    case "user:verify-email":
     case "user:suspend":
     case "user:unsuspend":
     case "user:sessions":
@@ -409,8 +422,14 @@ export async function runAdmin(
           email,
           passwordHash: await hashPassword(password, io.passwordCost),
           nowMs: now,
+          emailVerified: true,
         });
-        io.out(JSON.stringify({ id: user.id, email: user.email, createdAt: user.createdAt }));
+        io.out(JSON.stringify({
+          id: user.id,
+          email: user.email,
+          createdAt: user.createdAt,
+          emailVerified: true,
+        }));
       } catch (err) {
         if (err instanceof Deno.errors.AlreadyExists) throw new CommandError(err.message);
         throw err;
@@ -436,6 +455,15 @@ export async function runAdmin(
       const store = await storeOf(email);
       const { key } = await issueApiKey(store.apiKeys, { name, expiresInDays: days, nowMs: now });
       io.out(key);
+      return;
+    }
+    case "user:verify-email": {
+      const email = required(values, "email");
+      const userId = await findUserIdByEmail(io.kv, email);
+      if (!userId || !(await markEmailVerified(io.kv, userId, now, adminStamp()))) {
+        throw new CommandError(`no account with email ${email}`);
+      }
+      io.out(JSON.stringify({ id: userId, email, emailVerified: true }));
       return;
     }
     case "user:suspend":

@@ -11,7 +11,9 @@
  *   - every counter ([userId, "count", …]) equals the number of records it counts (domain
  *     counters are Deno.KvU64, moved by `sum`);
  *   - every domain holds its own quota slot, and no account holds more than `maxDomains`;
- *   - nothing is stored under an account prefix whose user record is gone;
+ *   - nothing is stored under an account prefix whose user record is gone
+ *     ("orphan_account_data", usage counters included: a flush must never land after a
+ *     deletion's purge, store/usage.ts); `admin user:delete --id` removes it;
  *   - no account deletion is left unfinished (a tombstone ["meta", "deleting", userId]:
  *     "deletion_unfinished"; `admin user:delete --id` finishes it). The half-deleted account's
  *     remaining keys and pointers are that one violation, not orphans or dangling entries.
@@ -26,6 +28,7 @@ import { listUnfinishedDeletions } from "../store/account_deletion.ts";
 import { DEFAULT_MAX_DOMAINS, filterNamesOf } from "../store/domains.ts";
 import { accountDeletionKey } from "../store/keys.ts";
 import { POINTER_INDEXES, reverseDomainName } from "../store/keys.ts";
+import { USAGE_OUTCOMES } from "../store/usage.ts";
 
 export type Violation = {
   kind: string;
@@ -90,6 +93,8 @@ const ACCOUNT_FAMILIES = new Set([
   "two_factor",
   "two_factor_pending",
   "audit",
+  "usage",
+  "usage_key",
 ]);
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -125,6 +130,17 @@ export function sessionDigestOf(record: Record<string, unknown>): unknown {
 
 function expiryMs(value: unknown): number | null {
   return typeof value === "string" ? Date.parse(value) : typeof value === "number" ? value : null;
+}
+
+/**
+ * A usage counter [u, "usage", keyId, hourStartMs, outcome] (a Deno.KvU64) or a usage index
+ * entry [u, "usage_key", keyId] (store/usage.ts): both point nowhere and belong to the account.
+ */
+function isUsageKey(key: Deno.KvKey, value: unknown): boolean {
+  if (typeof key[2] !== "string") return false;
+  if (key[1] === "usage_key") return key.length === 3;
+  return key.length === 5 && typeof key[3] === "number" && value instanceof Deno.KvU64 &&
+    (USAGE_OUTCOMES as readonly unknown[]).includes(key[4]);
 }
 
 class Collector {
@@ -343,6 +359,10 @@ export async function verifyStore(
           unknown(key);
         }
         break;
+      case "usage":
+      case "usage_key":
+        if (!isUsageKey(key, entry.value)) unknown(key);
+        break;
     }
   }
   await checkPointers(kv, pending, v, deleting);
@@ -374,7 +394,12 @@ async function checkAccount(
 ): Promise<void> {
   if (!a.user) {
     for (const key of a.keys) {
-      v.add("orphan_account_data", key, `no user record at [${a.userId}, "user"]`);
+      v.add(
+        "orphan_account_data",
+        key,
+        `no user record at [${a.userId}, "user"]; ` +
+          `run: deno task admin user:delete --id ${a.userId}`,
+      );
     }
   }
   // The pointer entries this account's records should have, read in one batched pass.

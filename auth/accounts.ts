@@ -55,6 +55,7 @@ import {
   type UserRecord,
 } from "../store/users.ts";
 import { deviceCookies, readDeviceCookie } from "./device_cookie.ts";
+import { EmailVerification } from "./email_verification.ts";
 import type { Kdf } from "./password.ts";
 import { PasswordHasher } from "./password_pool.ts";
 import type { IssuedSession, SessionManager } from "./session.ts";
@@ -72,6 +73,8 @@ export type PublicUser = {
   name: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Whether the owner proved the address (auth/email_verification.ts). */
+  emailVerified: boolean;
 };
 
 export function publicUser(u: UserRecord): PublicUser {
@@ -79,6 +82,7 @@ export function publicUser(u: UserRecord): PublicUser {
     id: u.id,
     email: u.email,
     name: u.name ?? null,
+    emailVerified: u.emailVerified === true,
     createdAt: u.createdAt,
     updatedAt: u.updatedAt ?? u.createdAt,
   };
@@ -90,7 +94,7 @@ export function betterAuthUser(u: PublicUser) {
     id: u.id,
     email: u.email,
     name: u.name ?? "",
-    emailVerified: false,
+    emailVerified: u.emailVerified,
     image: null,
     createdAt: u.createdAt,
     updatedAt: u.updatedAt,
@@ -181,15 +185,32 @@ export const RESET_REQUESTED_MESSAGE =
   "If this email exists in our system, check your email for the reset link";
 
 /**
+ * The reset-mail rule: at most one reset mail per account per RESET_MAIL_INTERVAL_MS (5
+ * minutes). A request within that time of the account's last link sends nothing and changes
+ * nothing, so the link already mailed stays valid; a later one mails a new link beside it (both
+ * work until one is used, their hour is up, or a credential change revokes them). Only the
+ * token's digest is stored, so a live link cannot be sent again: within the interval the owner
+ * uses the mail already sent. An anonymous client can thus neither flood an inbox nor kill the
+ * link its owner is about to use. The rule is decided after the answer, which is the same either
+ * way, and atomically with the new link (store/password_reset.ts `issuePasswordReset`).
+ */
+export const RESET_MAIL_INTERVAL_MS = 5 * 60 * 1000;
+
+/**
  * `redirectTo` of a reset request as a same-site path: a path ("/…", not "//…"), or an absolute
  * URL on `origin` (the site's, PUBLIC_URL's when set). Anything else is refused (400), so a reset
  * link never sends its token elsewhere.
  */
-export function resetRedirectPath(redirectTo: string | undefined, origin: string): string {
+export function resetRedirectPath(
+  redirectTo: string | undefined,
+  origin: string,
+  field = "redirectTo",
+): string {
   if (redirectTo === undefined || redirectTo === "") return DEFAULT_RESET_PATH;
   const bad = () =>
-    new HttpError(400, "redirectTo must be a path on this site or a URL on its origin.", {
+    new HttpError(400, `${field} must be a path on this site or a URL on its origin.`, {
       code: "INVALID_REDIRECT",
+      field,
     });
   // deno-lint-ignore no-control-regex
   if (/[\\\u0000-\u001f\u007f]/.test(redirectTo)) throw bad();
@@ -236,6 +257,14 @@ export function accountService(deps: AccountDeps) {
   const devices = deviceCookies(kv);
   const background = new Set<Promise<void>>();
   const log = deps.log ?? (() => {});
+  const verifications = new EmailVerification({
+    kv,
+    clock,
+    config,
+    mailer: deps.mailer,
+    log,
+    inBackground: (what, work) => inBackground(what, work),
+  });
 
   /** Runs `work` off the request path; `idle()` waits for it. Failures are logged, by code. */
   function inBackground(what: string, work: () => Promise<void>): void {
@@ -285,11 +314,16 @@ export function accountService(deps: AccountDeps) {
     });
   }
 
-  /** Issues a token and mails the link; nothing for an unknown or suspended account. */
+  /**
+   * Issues a token and mails the link; nothing for an unknown or suspended account, nor within
+   * RESET_MAIL_INTERVAL_MS of the account's last link (the reset-mail rule, enforced here only).
+   */
   async function mailResetLink(email: string, origin: string, path: string, ip: string) {
     const user = await findUserByEmail(kv, email);
     if (!user || user.status !== "active" || !deps.mailer) return;
-    const issued = await issuePasswordReset(kv, user.id, clock());
+    const issued = await issuePasswordReset(kv, user.id, clock(), {
+      minIntervalMs: RESET_MAIL_INTERVAL_MS,
+    });
     if (!issued) return;
     emitAccountEvent({ type: "password-reset-requested", userId: user.id, ip }, clock());
     const link = resetLink(origin, path, issued.token);
@@ -300,8 +334,39 @@ export function accountService(deps: AccountDeps) {
         `Someone (hopefully you) asked to reset the password of your account ${user.email}.\n\n` +
         `Open this link within ${PASSWORD_RESET_TTL_MS / 60_000} minutes to choose a new one:\n\n` +
         `${link}\n\nIt works once. Resetting signs out every session of the account. ` +
+        `Asking again within ${RESET_MAIL_INTERVAL_MS / 60_000} minutes sends no new mail: ` +
+        `use this one. ` +
         `If you did not ask for this, ignore this mail: your password stays as it is.\n`,
     });
+  }
+
+  /** createUser, once more after a replaceable unverified holder of the address is deleted. */
+  async function createAccount(
+    input: { email: string; passwordHash: string; name?: string },
+  ): Promise<UserRecord> {
+    const make = () =>
+      createUser(kv, {
+        email: input.email,
+        passwordHash: input.passwordHash,
+        nowMs: clock(),
+        verificationRequired: verifications.required,
+        ...(input.name !== undefined ? { name: input.name } : {}),
+      });
+    try {
+      return await make();
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      if (await verifications.releaseUnverified(input.email)) {
+        try {
+          return await make();
+        } catch (again) {
+          if (!(again instanceof Deno.errors.AlreadyExists)) throw again;
+        }
+      }
+      throw new HttpError(409, "An account with that email already exists. Sign in instead.", {
+        code: "EMAIL_TAKEN",
+      }, { "x-should-retry": "false" });
+    }
   }
 
   async function throttle(
@@ -321,6 +386,9 @@ export function accountService(deps: AccountDeps) {
   }
 
   return {
+    /** E-mail verification and the sign-up policy (auth/email_verification.ts). */
+    emailVerification: verifications,
+
     /** Resolves once background work (reset mail) has finished. */
     async idle(): Promise<void> {
       while (background.size > 0) await Promise.allSettled([...background]);
@@ -329,7 +397,8 @@ export function accountService(deps: AccountDeps) {
     /**
      * A reset request: throttled per address and per email, then answered at once, the same
      * whether or not the email has an account. The lookup, the token and the mail happen after
-     * the answer, so neither the store nor SMTP latency tells who has an account. `origin` is
+     * the answer, so neither the store nor SMTP latency tells who has an account, and neither
+     * does the reset-mail rule (RESET_MAIL_INTERVAL_MS), decided there too. `origin` is
      * where the link points (PUBLIC_URL's, or a loopback origin in development), or null: then
      * no link can be made safely and none is sent (a Host header is the client's to choose).
      */
@@ -427,33 +496,27 @@ export function accountService(deps: AccountDeps) {
       }
     },
 
-    /** Creates the account and signs it in. 409 when the email is taken. */
+    /**
+     * Creates the account and signs it in. 403 when SIGN_UP or SIGN_UP_EMAIL_DOMAINS refuse the
+     * address, 409 when it is taken (unless its holder may be replaced: auth/email_verification.ts).
+     * With EMAIL_VERIFICATION=required a link is mailed, returning to `verification.callbackPath`.
+     */
     async signUp(
       input: { email: string; password: string; name?: string },
       ip: string,
       userAgent?: string,
       req?: Request,
+      verification?: { origin: string | null; callbackPath: string },
     ): Promise<SignedIn> {
+      verifications.assertSignUpAllowed(input.email);
       // Per-address limits count an IPv6 client by its /64 (lib/client.ts throttleSubject).
       const subject = throttleSubject(ip);
       using admission = hashing.admit(subject);
       await throttle("sign-up:ip", subject, "sign-up");
       const passwordHash = await admission.hash(input.password);
-      let user: UserRecord;
-      try {
-        user = await createUser(kv, {
-          email: input.email,
-          passwordHash,
-          nowMs: clock(),
-          ...(input.name !== undefined ? { name: input.name } : {}),
-        });
-      } catch (err) {
-        if (err instanceof Deno.errors.AlreadyExists) {
-          throw new HttpError(409, "An account with that email already exists. Sign in instead.", {
-            code: "EMAIL_TAKEN",
-          }, { "x-should-retry": "false" });
-        }
-        throw err;
+      const user = await createAccount({ ...input, passwordHash });
+      if (verification?.origin) {
+        verifications.send(user, verification.origin, verification.callbackPath);
       }
       const session = await sessions.start(user.id, {
         ip,
@@ -530,7 +593,8 @@ export function accountService(deps: AccountDeps) {
       // A second factor set up: no session until it is verified (auth/two_factor.ts).
       const methods = await secondFactorMethods(kv, user.id);
       if (methods.length > 0) {
-        const pending = await startPendingSignIn(kv, user.id, clock());
+        const audit = stamp(anonymousContext("sign-in", ip, req));
+        const pending = await startPendingSignIn(kv, user, methods, audit);
         return {
           twoFactorRedirect: true,
           twoFactorMethods: methods,

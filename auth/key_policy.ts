@@ -1,11 +1,13 @@
 /**
  * What a restricted API key may do, and the answers when it tries more (issue 13):
  * - scope: each authenticated route declares the scope a Bearer key needs (routes/registry.ts);
- *   `guardRoute` refuses with 403 INSUFFICIENT_SCOPE and RFC 6750's `WWW-Authenticate`;
+ *   `guardRoute` refuses with 403 INSUFFICIENT_SCOPE and RFC 6750's `WWW-Authenticate`, through
+ *   `requireScope`, which an operation needing more for some input also calls (`check=true`);
  * - addresses: `checkClientIp` (auth/middleware.ts) refuses a key used outside its `allowedIps`
  *   with 403 IP_NOT_ALLOWED, against the proxy-aware client address (lib/client.ts);
  * - domains: `visibleDomainIds` is the set a key restricted to some domains sees
- *   (routes/domains.ts answers the others 404, exactly like nonexistent ids).
+ *   (routes/domains.ts answers the others 404, exactly like nonexistent ids), and
+ *   `visibleDomainNames` the names of them a message may list (the others only counted).
  * Everything a check needs rides on the principal, built once per verified-key cache fill from
  * the pointer (`keyAccessOf`): the hot path reads nothing from KV.
  *
@@ -90,6 +92,22 @@ export function visibleDomainIds(principal: Principal): ReadonlySet<string> | nu
 }
 
 /**
+ * What a message listing `domains` may say to the principal: the names (at most `max`, in the
+ * given order) of those it may see, and how many others there are, unnamed. A key restricted to
+ * some domains answers 404 for the others, so no message names them either (issue 20): their
+ * number is all it learns.
+ */
+export function visibleDomainNames(
+  principal: Principal,
+  domains: readonly { id: string; domain: string }[],
+  max: number,
+): { names: string[]; others: number } {
+  const ids = visibleDomainIds(principal);
+  const names = domains.filter((d) => !ids || ids.has(d.id)).slice(0, max).map((d) => d.domain);
+  return { names, others: domains.length - names.length };
+}
+
+/**
  * Parsed client addresses: a restricted key is used from few addresses, and parsing one costs
  * ~1.3 us (a split, four regular expressions, a typed array), measured; the lookup ~0.1 us.
  * Cleared when full, so a flood of distinct addresses costs a parse each, as without it.
@@ -144,15 +162,20 @@ export function guardRoute(c: Context<AppEnv>, route: RouteAccess): void {
   const principal = c.get("principal");
   if (principal.method === "session") return;
   if (route.security && !route.security.includes("bearer")) throw sessionRequired();
-  if (route.scope && !hasScope(principal, route.scope)) {
-    noteDenial(
-      c,
-      principal,
-      { reason: "insufficient_scope", scope: route.scope },
-      () => c.get("store"),
-    );
-    throw insufficientScope(route.scope);
-  }
+  if (route.scope) requireScope(c, route.scope);
+}
+
+/**
+ * Refuses (403 INSUFFICIENT_SCOPE, recorded as `api_key.denied`) a key without `scope`; a
+ * session passes. `guardRoute` runs it for a route's declared scope; an operation that needs
+ * more than its route's scope for some input (`GET …/domains?check=true` writes, so it needs
+ * domains:write: routes/domains.ts `withCheckScope`) runs it itself, before doing anything.
+ */
+export function requireScope(c: Context<AppEnv>, scope: ApiScope): void {
+  const principal = c.get("principal");
+  if (hasScope(principal, scope)) return;
+  noteDenial(c, principal, { reason: "insufficient_scope", scope }, () => c.get("store"));
+  throw insufficientScope(scope);
 }
 
 const DENIAL_INTERVAL_MS = 60_000;

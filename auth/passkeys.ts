@@ -7,6 +7,14 @@
  * origin (PUBLIC_URL's when set). Each ceremony's challenge is stored in KV (store/passkeys.ts),
  * named by a short-lived HttpOnly cookie, bound to the session or account it was issued for, and
  * taken (read and deleted) before the response is verified, so it is used at most once.
+ *
+ * User verification (the authenticator's PIN, biometric or screen lock, the UV flag) is required
+ * in every ceremony: asked for as "required" in the options (USER_VERIFICATION) and checked on
+ * every response (requireUserVerified), here and nowhere else. A passkey stands in for both the
+ * password and the second factor, so user presence alone (a security key touched without its PIN,
+ * in anyone's hand) proves nothing about who holds it. One rule for sign-in, the second step of a
+ * pending sign-in and re-authentication alike: registration demands UV too, so every stored
+ * passkey can give it, and a rule per purpose would buy nothing but a place to get it wrong.
  */
 import {
   type AuthenticationResponseJSON,
@@ -41,6 +49,10 @@ import { secureCookies, siteFor } from "./session.ts";
 export const RP_NAME = "Inbound";
 export const CHALLENGE_COOKIE_BASE = "inbound_webauthn";
 export const PASSKEY_FAILED_MESSAGE = "The passkey could not be verified. Try again.";
+
+/** What every ceremony's options ask of the authenticator (WebAuthn `userVerification`). */
+export const USER_VERIFICATION = "required";
+export const USER_VERIFICATION_REQUIRED_CODE = "PASSKEY_USER_VERIFICATION_REQUIRED";
 
 /** The relying party of the request's site. */
 export function relyingParty(req: Request): { rpID: string; origin: string } {
@@ -86,6 +98,22 @@ function readChallengeCookie(req: Request): string | null {
 
 function failed(): HttpError {
   return new HttpError(401, PASSKEY_FAILED_MESSAGE, { code: "PASSKEY_VERIFICATION_FAILED" });
+}
+
+/**
+ * The passkey policy's one check: the response, its signature verified, carried the UV flag.
+ * Checked here rather than by the library's `requireUserVerification` so that the refusal has
+ * its own code and message: the library only throws, like for any other mismatch. `status`: 400
+ * for a registration (as its other failures), 401 for an assertion.
+ */
+function requireUserVerified(userVerified: boolean, status: 400 | 401): void {
+  if (userVerified) return;
+  throw new HttpError(
+    status,
+    "The passkey was used without its PIN, fingerprint or screen lock, which passkeys here " +
+      "need. Try again and confirm it on your device.",
+    { code: USER_VERIFICATION_REQUIRED_CODE },
+  );
 }
 
 /**
@@ -136,7 +164,7 @@ export async function registrationOptions(
       id: p.credentialId,
       transports: asTransports(p.transports),
     })),
-    authenticatorSelection: { residentKey: "required", userVerification: "preferred" },
+    authenticatorSelection: { residentKey: "required", userVerification: USER_VERIFICATION },
   });
   const challengeId = await putChallenge(kv, {
     challenge: options.challenge,
@@ -149,7 +177,8 @@ export async function registrationOptions(
 
 /**
  * Verifies a registration response against the request's challenge (issued to this session)
- * and stores the passkey with its audit event. 400 for a response that does not verify.
+ * and stores the passkey with its audit event. 400 for a response that does not verify or was
+ * made without user verification.
  */
 export async function verifyRegistration(
   kv: Deno.Kv,
@@ -174,6 +203,7 @@ export async function verifyRegistration(
       expectedChallenge: challenge.challenge,
       expectedOrigin: origin,
       expectedRPID: rpID,
+      // Checked below by requireUserVerified, with its own code.
       requireUserVerification: false,
     });
   } catch {
@@ -187,6 +217,7 @@ export async function verifyRegistration(
     });
   }
   const info = verified.registrationInfo;
+  requireUserVerified(info.userVerified, 400);
   try {
     return await addPasskey(
       kv,
@@ -230,7 +261,7 @@ export async function authenticationOptions(
   const allow = bound ? await listPasskeys(kv, bound.userId) : [];
   const options = await generateAuthenticationOptions({
     rpID,
-    userVerification: "preferred",
+    userVerification: USER_VERIFICATION,
     ...(bound
       ? {
         allowCredentials: allow.map((p) => ({
@@ -268,7 +299,9 @@ function userIdFromHandle(handle: string | undefined): string | null {
  * Verifies an assertion against the request's challenge and records the use (counter and
  * lastUsedAt, in a checked commit). `expectUserId`: the account the passkey must belong to (a
  * pending sign-in's, a session's); the challenge must have been issued for it too. Returns the
- * account whose passkey answered. 401 for anything that does not verify.
+ * account whose passkey answered. 401 for anything that does not verify, and for an assertion
+ * without user verification (PASSKEY_USER_VERIFICATION_REQUIRED, its use not recorded): every
+ * caller (sign-in, second step, re-authentication) comes through here.
  */
 export async function verifyAuthentication(
   kv: Deno.Kv,
@@ -304,6 +337,7 @@ export async function verifyAuthentication(
         counter: entry.value.counter,
         transports: entry.value.transports,
       },
+      // Checked below by requireUserVerified (after the signature that covers the flag).
       requireUserVerification: false,
     });
   } catch {
@@ -311,6 +345,7 @@ export async function verifyAuthentication(
     throw failed();
   }
   if (!verified.verified) throw failed();
+  requireUserVerified(verified.authenticationInfo.userVerified, 401);
   try {
     await recordPasskeyUse(kv, entry, verified.authenticationInfo.newCounter, nowMs);
   } catch (err) {

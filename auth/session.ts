@@ -72,6 +72,16 @@ export function siteFor(target: Request | string | URL): Site {
   return siteOf(resolveClient("unknown", new Headers(), String(target), TRUST_NOTHING), null);
 }
 
+/**
+ * The origin a mailed link (password reset, e-mail verification) may point to: PUBLIC_URL's, or
+ * in development a loopback origin; null otherwise, since the Host header is the client's to
+ * choose (a link to it would hand the token to whoever asked for the mail).
+ */
+export function mailLinkOrigin(req: Request): string | null {
+  const site = siteFor(req);
+  return site.configured || site.loopback ? site.origin : null;
+}
+
 /** The session cookie's name for the request's site: `__Host-` prefixed when Secure. */
 export function sessionCookieName(target: Request | string | URL): string {
   return secureCookies(siteFor(target)) ? `__Host-${SESSION_COOKIE_BASE}` : SESSION_COOKIE_BASE;

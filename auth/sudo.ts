@@ -13,6 +13,37 @@ import { getSessionRecord } from "../store/sessions.ts";
 import type { AppEnv } from "./middleware.ts";
 import type { Principal } from "./principal.ts";
 
+/**
+ * The operations that need sudo mode, by the API document's operationId: the one list. The JSON
+ * API's route table (routes/registry.ts `mount`) checks it before a body is parsed; the
+ * dashboard's forms name the operation each performs and its guard
+ * (routes/dashboard/two_factor_pages.tsx `dashboardSudo`) checks it before a body is read; the
+ * routes mounted outside the table (routes/auth.ts, routes/two_factor.ts, routes/passkeys.ts) call
+ * `requireRecentAuth` for exactly these. `verifyTotp` needs it only from a signed-in session that
+ * completes an enrolment (auth/two_factor.ts `verifySignedIn`), which is what the dashboard's
+ * verify form does.
+ */
+export const SUDO_OPERATIONS: ReadonlySet<string> = new Set([
+  "createApiKey",
+  "updateApiKey",
+  "rollApiKey",
+  "deleteApiKey",
+  "changePassword",
+  "deleteUser",
+  "enableTwoFactor",
+  "verifyTotp",
+  "disableTwoFactor",
+  "generateBackupCodes",
+  "passkeyGenerateRegisterOptions",
+  "passkeyVerifyRegistration",
+  "passkeyDelete",
+]);
+
+/** Whether the operation (its operationId) needs a session in sudo mode. */
+export function needsSudo(operationId: string): boolean {
+  return SUDO_OPERATIONS.has(operationId);
+}
+
 /** How long a proof of identity keeps a session in sudo mode. */
 export const SUDO_WINDOW_MS = 10 * 60 * 1000;
 

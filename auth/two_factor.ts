@@ -12,7 +12,13 @@
  *
  * Codes are throttled like passwords, per account ("two-factor:user") and per client
  * ("two-factor:ip"), every attempt counted. A TOTP code is accepted once (the accepted step is
- * stored by a checked commit; it and earlier steps are refused), a recovery code once ever.
+ * stored by a checked commit; it and earlier steps are refused), a recovery code once ever; at
+ * sign-in, in the commit that takes the pending sign-in, so a losing racer consumes nothing.
+ *
+ * The security log sees both steps: the pending sign-in's commit carries
+ * `session.second_factor_required` (the password was right), and every wrong code the throttle
+ * admitted records `session.second_factor_failed` (`secondStep`, the one path of the JSON routes
+ * and the dashboard's form).
  *
  * The routes reach the service through the request (`bindTwoFactor`, mounted app-wide), so the
  * passkey routes can call `readPendingSignIn(c)` / `completePendingSignIn(c, …)` with no wiring.
@@ -28,16 +34,21 @@ import { generateTotpSecret, matchTotp, totpUri } from "../lib/totp.ts";
 import { summariseUserAgent } from "../lib/user_agent.ts";
 import { listPasskeys } from "../store/passkeys.ts";
 import { markSessionReauthenticated } from "../store/sessions.ts";
+import { type AuditContext, type AuditStamp, recordAuditEvent } from "../store/audit.ts";
 import { recordAttempt } from "../store/throttle.ts";
 import {
   acceptTotpStep,
   beginEnrolment,
-  consumeBackupCode,
   createPendingSignIn,
   deleteTwoFactor,
   findPendingSignIn,
   getTwoFactor,
+  isLivePending,
+  type PendingSignIn,
+  readSecondStep,
+  redeemBackupCode,
   replaceBackupCodes,
+  type SecondStepOutcome,
   takePendingSignIn,
   TwoFactorAlreadyEnabledError,
   type TwoFactorRecord,
@@ -193,35 +204,52 @@ export function twoFactorService(deps: TwoFactorDeps) {
     }
   }
 
+  /** The request's audit context with AUDIT_RETENTION_DAYS (before sign-in, the user's). */
+  function auditOf(
+    req: Request,
+    principal: { userId: string } | { userId: string; method: "session"; sessionId: string },
+  ): AuditContext {
+    return { ...auditContextOf(req, principal), retentionDays: config.auditRetentionDays };
+  }
+
+  /** The two-factor record, and with `pendingHash` the live pending sign-in too (or "gone"). */
+  async function readForCode(userId: string, pendingHash: string | undefined): Promise<
+    [Deno.KvEntryMaybe<TwoFactorRecord>, Deno.KvEntry<PendingSignIn> | undefined] | "gone"
+  > {
+    if (pendingHash === undefined) {
+      return [await kv.get<TwoFactorRecord>(twoFactorKey(userId)), undefined];
+    }
+    const [entry, pending] = await readSecondStep(kv, userId, pendingHash);
+    return isLivePending(pending, clock()) ? [entry, pending] : "gone";
+  }
+
   /**
-   * Verifies a TOTP code for the account and accepts its step (once): null when the code is
-   * wrong or its step was already used. Enrolment completes on the first accepted code.
+   * Verifies a TOTP code for the account and accepts its step (once): "invalid" when the code is
+   * wrong or its step was already used. Enrolment completes on the first accepted code. With
+   * `pendingHash` (a sign-in's second step) the step is accepted in the commit that takes that
+   * pending sign-in: "no_pending" when it is gone, and then no step is used up.
    */
   async function verifyTotp(
     userId: string,
     code: string,
-    ctxReq: Request,
-    actor: { userId: string; method?: "session"; sessionId?: string },
+    ctx: AuditContext,
     enrolled: "completed" | "any",
-  ): Promise<TwoFactorRecord | null> {
+    pendingHash?: string,
+  ): Promise<SecondStepOutcome> {
     for (let i = 0; i < 8; i++) {
-      const entry = await kv.get<TwoFactorRecord>(twoFactorKey(userId));
-      if (!entry.value) return null;
+      const read = await readForCode(userId, pendingHash);
+      if (read === "gone") return "no_pending";
+      const [entry, pending] = read;
+      if (!entry.value) return "invalid";
       // An unfinished enrolment proves nothing: only its owner's signed-in session completes it.
-      if (enrolled === "completed" && !entry.value.enabled) return null;
+      if (enrolled === "completed" && !entry.value.enabled) return "invalid";
       const step = await matchTotp(entry.value.secret, code.trim(), clock());
-      if (step === null) return null;
-      const principal = actor.sessionId
-        ? { userId, method: "session" as const, sessionId: actor.sessionId }
-        : { userId };
-      const r = await acceptTotpStep(kv, userId, entry, step, {
-        ctx: auditContextOf(ctxReq, principal),
-        nowMs: clock(),
-      });
-      if (r === "ok") return entry.value;
-      if (r === "replay") return null;
+      if (step === null) return "invalid";
+      const r = await acceptTotpStep(kv, userId, entry, step, { ctx, nowMs: clock() }, pending);
+      if (r === "ok") return "ok";
+      if (r === "replay") return "invalid";
     }
-    return null;
+    return "invalid";
   }
 
   /** The live pending sign-in named by the request's cookie, or null. */
@@ -240,7 +268,57 @@ export function twoFactorService(deps: TwoFactorDeps) {
     method: CompletionMethod,
   ): Promise<CompletedSignIn> {
     if (!(await takePendingSignIn(kv, pending.userId, pending.hash))) throw invalidPendingSignIn();
-    const user = await getUser(kv, pending.userId);
+    void method; // Every method ends the same way; the audit event of the factor is its own.
+    return await openSession(req, pending.userId);
+  }
+
+  /**
+   * `session.second_factor_failed` for a wrong code on a live pending sign-in (so the password
+   * was right): no change goes with it, so it is a commit of its own, written only for an attempt
+   * the throttle admitted (store/audit.ts `recordAuditEvent`). Never the code.
+   */
+  async function recordSecondFactorFailure(
+    req: Request,
+    userId: string,
+    method: "totp" | "backup_code",
+  ): Promise<void> {
+    const user = await getUser(kv, userId);
+    if (!user) return;
+    await recordAuditEvent(kv, userId, auditOf(req, { userId }), {
+      action: "session.second_factor_failed",
+      target: { type: "user", id: userId, name: user.email },
+      outcome: "failure",
+      details: { method },
+    }, clock());
+  }
+
+  /**
+   * The second step of a sign-in with a code, the one path of the JSON routes and the dashboard's
+   * form: the pending sign-in of the request's cookie; the attempt counted by the throttle (beyond
+   * it 429, recording nothing); then `redeem` accepts the code in the commit that takes the
+   * pending sign-in. A wrong code records `session.second_factor_failed`; an attempt whose pending
+   * sign-in was taken meanwhile consumes and records nothing.
+   */
+  async function secondStep(
+    req: Request,
+    method: "totp" | "backup_code",
+    redeem: (pending: PendingSignInRef) => Promise<SecondStepOutcome>,
+  ): Promise<CompletedSignIn> {
+    const pending = await readPending(req);
+    if (!pending) throw invalidPendingSignIn();
+    await throttle(pending.userId, clientAddressOfReq(req));
+    const outcome = await redeem(pending);
+    if (outcome === "no_pending") throw invalidPendingSignIn();
+    if (outcome === "invalid") {
+      await recordSecondFactorFailure(req, pending.userId, method);
+      throw method === "totp" ? invalidCode() : invalidBackupCode();
+    }
+    return await openSession(req, pending.userId);
+  }
+
+  /** A session for the account whose pending sign-in was just taken, as a password sign-in. */
+  async function openSession(req: Request, userId: string): Promise<CompletedSignIn> {
+    const user = await getUser(kv, userId);
     if (!user) throw invalidPendingSignIn();
     await sessions.end(req);
     const ip = clientAddressOfReq(req);
@@ -255,7 +333,6 @@ export function twoFactorService(deps: TwoFactorDeps) {
       clock(),
     );
     const device = await devices.issue(user.id, user.email, readDeviceCookie(req));
-    void method; // Every method ends the same way; the audit event of the factor is its own.
     return {
       user: publicUser(user),
       sessionId: session.sessionId,
@@ -277,26 +354,18 @@ export function twoFactorService(deps: TwoFactorDeps) {
     finishPending,
 
     /** Second step with a TOTP code. */
-    async completeWithTotp(req: Request, code: string): Promise<CompletedSignIn> {
-      const pending = await readPending(req);
-      if (!pending) throw invalidPendingSignIn();
-      await throttle(pending.userId, clientAddressOfReq(req));
-      const actor = { userId: pending.userId };
-      if (!(await verifyTotp(pending.userId, code, req, actor, "completed"))) {
-        throw invalidCode();
-      }
-      return await finishPending(req, pending, "totp");
+    completeWithTotp(req: Request, code: string): Promise<CompletedSignIn> {
+      return secondStep(req, "totp", (p) => {
+        const ctx = auditOf(req, { userId: p.userId });
+        return verifyTotp(p.userId, code, ctx, "completed", p.hash);
+      });
     },
 
     /** Second step with a recovery code (used up). */
-    async completeWithBackupCode(req: Request, code: string): Promise<CompletedSignIn> {
-      const pending = await readPending(req);
-      if (!pending) throw invalidPendingSignIn();
-      await throttle(pending.userId, clientAddressOfReq(req));
-      if (!(await consumeBackupCode(kv, pending.userId, backupCodeDigest(code)))) {
-        throw invalidBackupCode();
-      }
-      return await finishPending(req, pending, "backup_code");
+    completeWithBackupCode(req: Request, code: string): Promise<CompletedSignIn> {
+      return secondStep(req, "backup_code", (p) => {
+        return redeemBackupCode(kv, p.userId, p.hash, backupCodeDigest(code), clock());
+      });
     },
 
     /**
@@ -309,6 +378,8 @@ export function twoFactorService(deps: TwoFactorDeps) {
       ip: string,
       issuer = TOTP_ISSUER,
     ): Promise<{ totpURI: string; backupCodes: string[] }> {
+      // Before any password work: EMAIL_VERIFICATION=required (auth/email_verification.ts).
+      await accounts.emailVerification.requireVerified(userId, "set up two-factor sign-in");
       await accounts.verifyPassword(userId, password, ip);
       const user = await getUser(kv, userId);
       if (!user) throw unauthorized();
@@ -361,12 +432,8 @@ export function twoFactorService(deps: TwoFactorDeps) {
         throw reauthenticationRequired();
       }
       await throttle(userId, clientAddressOfReq(req));
-      const ok = await verifyTotp(userId, code, req, {
-        userId,
-        method: "session",
-        sessionId,
-      }, "any");
-      if (!ok) throw invalidCode();
+      const ctx = auditOf(req, { userId, method: "session", sessionId });
+      if ((await verifyTotp(userId, code, ctx, "any")) !== "ok") throw invalidCode();
       return { completedEnrolment: !tf.enabled };
     },
 
@@ -379,12 +446,8 @@ export function twoFactorService(deps: TwoFactorDeps) {
         });
       }
       await throttle(userId, clientAddressOfReq(req));
-      const ok = await verifyTotp(userId, code, req, {
-        userId,
-        method: "session",
-        sessionId,
-      }, "completed");
-      if (!ok) throw invalidCode();
+      const ctx = auditOf(req, { userId, method: "session", sessionId });
+      if ((await verifyTotp(userId, code, ctx, "completed")) !== "ok") throw invalidCode();
       await markSessionReauthenticated(kv, userId, sessionId, clock());
     },
 
@@ -392,7 +455,7 @@ export function twoFactorService(deps: TwoFactorDeps) {
     async disable(req: Request, userId: string, sessionId: string, password: string) {
       await accounts.verifyPassword(userId, password, clientAddressOfReq(req));
       await deleteTwoFactor(kv, userId, {
-        ctx: auditContextOf(req, { userId, method: "session", sessionId }),
+        ctx: auditOf(req, { userId, method: "session", sessionId }),
         nowMs: clock(),
         change: "disabled",
       });
@@ -408,7 +471,7 @@ export function twoFactorService(deps: TwoFactorDeps) {
       await accounts.verifyPassword(userId, password, clientAddressOfReq(req));
       const { codes, digests } = newBackupCodes();
       const ok = await replaceBackupCodes(kv, userId, digests, {
-        ctx: auditContextOf(req, { userId, method: "session", sessionId }),
+        ctx: auditOf(req, { userId, method: "session", sessionId }),
         nowMs: clock(),
       });
       if (!ok) {
@@ -434,17 +497,29 @@ export function twoFactorService(deps: TwoFactorDeps) {
 export type TwoFactorService = ReturnType<typeof twoFactorService>;
 
 /**
- * Starts a pending sign-in for `userId`: the returned cookie value (account id and token) goes
- * into Set-Cookie and nowhere else; KV keeps the token's digest.
+ * Starts a pending sign-in for `user` (its password was right; `methods` its second factors): the
+ * returned cookie value (account id and token) goes into Set-Cookie and nowhere else; KV keeps the
+ * token's digest. Its commit carries `session.second_factor_required` (`audit`: who, from where),
+ * so the log shows a correct password even when no second step follows; it is bounded by the
+ * sign-in throttle that admitted the password attempt.
  */
 export async function startPendingSignIn(
   kv: Deno.Kv,
-  userId: string,
-  nowMs: number,
+  user: { id: string; email: string },
+  methods: SecondFactorMethod[],
+  audit: AuditStamp,
 ): Promise<{ cookie: string; maxAgeSeconds: number }> {
   const token = generatePendingToken();
-  await createPendingSignIn(kv, userId, sha256Hex(token), nowMs, PENDING_SIGN_IN_TTL_MS);
-  return { cookie: `${userId}.${token}`, maxAgeSeconds: PENDING_SIGN_IN_TTL_MS / 1000 };
+  const hash = sha256Hex(token);
+  await createPendingSignIn(kv, user.id, hash, audit.nowMs, PENDING_SIGN_IN_TTL_MS, {
+    ctx: audit.ctx,
+    input: {
+      action: "session.second_factor_required",
+      target: { type: "user", id: user.id, name: user.email },
+      details: { methods },
+    },
+  });
+  return { cookie: `${user.id}.${token}`, maxAgeSeconds: PENDING_SIGN_IN_TTL_MS / 1000 };
 }
 
 function generatePendingToken(): string {

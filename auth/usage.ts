@@ -15,6 +15,10 @@
  * A failed flush keeps its counts for the next one. What is kept is bounded: at most
  * MAX_CARRIED key-hours (about 100 bytes each); past that, the oldest are dropped and logged,
  * and hours older than the 90-day retention are dropped too.
+ *
+ * Counts of an account deleted before its flush lands are dropped by the flush (store/usage.ts
+ * `addUsage` checks each account's user record in the commit), so nothing is written under a
+ * deleted account, whichever process counted it and however late it flushes.
  */
 import type { Context } from "hono";
 import type { Clock } from "../lib/clock.ts";
@@ -23,10 +27,13 @@ import type { TenantStore } from "../store/tenant.ts";
 import {
   addUsage,
   type DayUsage,
+  eachBounded,
+  hasUsage,
   type HourUsage,
-  keysWithUsage,
   pruneUsage,
   readDailyUsage,
+  readDeletedKeysUsage,
+  USAGE_READ_CONCURRENCY,
 } from "../store/usage.ts";
 import type { AppEnv } from "./middleware.ts";
 
@@ -39,6 +46,9 @@ const MAX_SLOTS = 100_000;
 export function outcomeIndex(status: number): number {
   return status === 429 ? 2 : status >= 500 ? 3 : status >= 400 ? 1 : 0;
 }
+
+const requestsOf = (hours: HourUsage[]) =>
+  hours.reduce((s, u) => s + u.counts.reduce((a, b) => a + b, 0), 0);
 
 /** One key's counts for its current hour in this process. */
 type Slot = {
@@ -142,9 +152,17 @@ export class UsageRecorder {
     if (hours.length === 0) return;
     const now = this.clock();
     let firstError: unknown = null;
-    const failed = await addUsage(this.kv, hours, now, (err) => {
+    const { failed, dropped } = await addUsage(this.kv, hours, now, (err) => {
       firstError ??= err;
     });
+    if (dropped.length > 0) {
+      this.log({
+        level: "info",
+        msg: "usage of deleted accounts dropped",
+        keyHours: dropped.length,
+        requests: requestsOf(dropped),
+      });
+    }
     if (failed.length > 0) {
       const kept = this.#keep(failed);
       this.log({
@@ -156,7 +174,8 @@ export class UsageRecorder {
       });
       if (this.#timer === undefined) this.#schedule();
     }
-    await this.#prune(hours, now);
+    const gone = new Set(dropped.map((u) => u.userId));
+    await this.#prune(hours.filter((u) => !gone.has(u.userId)), now);
   }
 
   /** Puts failed hours back, oldest dropped past MAX_CARRIED; returns how many were kept. */
@@ -165,8 +184,12 @@ export class UsageRecorder {
     const over = this.#carried.length - MAX_CARRIED;
     if (over > 0) {
       const dropped = this.#carried.splice(0, over);
-      const requests = dropped.reduce((s, u) => s + u.counts.reduce((a, b) => a + b, 0), 0);
-      this.log({ level: "error", msg: "usage counts dropped", keyHours: over, requests });
+      this.log({
+        level: "error",
+        msg: "usage counts dropped",
+        keyHours: over,
+        requests: requestsOf(dropped),
+      });
     }
     return failed.length;
   }
@@ -221,38 +244,79 @@ export function countUsage(recorder: UsageRecorder, c: Context<AppEnv>): void {
 
 /**
  * Reads of the usage counters for the routes and the dashboard, bound to the account of the
- * tenant store they are handed (so a handler never names a userId or touches KV itself).
+ * tenant store they are handed (so a handler never names a userId or touches KV itself). This is
+ * the one place the shape of an account's usage is decided, for the JSON API and both dashboard
+ * pages: live keys one series each, every deleted key together in one (issue 20), so the work
+ * and the answer are bounded by the account's live keys (at most its key limit), never by how
+ * many keys it has created and deleted.
  */
 export type UsageReads = {
   /** A key of the store's account: its days, oldest first, zeros included. */
   forKey(store: TenantStore, keyId: string, days: number): Promise<DayUsage[]>;
   /**
-   * Every key of the account (newest first), then deleted keys that still have usage in the
-   * retention (name null), each with its days.
+   * Every key of the account (newest first), each with its days, then, when deleted keys still
+   * have usage in the retention, ONE series of them all (`name` null, see DELETED_KEYS_ID).
+   * `{ deleted: false }` leaves that series out and reads none of them (the API keys page).
    */
-  forAccount(store: TenantStore, days: number): Promise<KeyUsage[]>;
+  forAccount(
+    store: TenantStore,
+    days: number,
+    opts?: { deleted?: boolean },
+  ): Promise<KeyUsage[]>;
+  /**
+   * One key of the account, live or deleted (its own days; `name` null once deleted), or null
+   * when the account has no such key and no usage of one. `keyId` must be well formed.
+   */
+  forAccountKey(store: TenantStore, keyId: string, days: number): Promise<KeyUsage | null>;
 };
 
-export type KeyUsage = { keyId: string; name: string | null; days: DayUsage[] };
+/**
+ * One series of an account's usage. The deleted keys' series has `name` null and `deletedKeys`
+ * (how many it sums); its `keyId` is the deleted key's own id while there is one, and
+ * DELETED_KEYS_ID once there are several.
+ */
+export type KeyUsage = {
+  keyId: string;
+  name: string | null;
+  days: DayUsage[];
+  deletedKeys?: number;
+};
+
+/** The `keyId` of the series that sums two or more deleted keys (never a key's id: `key_…`). */
+export const DELETED_KEYS_ID = "deleted";
 
 export function usageReads(kv: Deno.Kv, clock: Clock): UsageReads {
   const forKey = (store: TenantStore, keyId: string, days: number) =>
     readDailyUsage(kv, store.userId, keyId, days, clock());
   return {
     forKey,
-    async forAccount(store, days) {
-      const [keys, used] = await Promise.all([
-        store.apiKeys.list(),
-        keysWithUsage(kv, store.userId),
-      ]);
+    async forAccount(store, days, opts = {}) {
+      const nowMs = clock();
+      const keys = await store.apiKeys.list();
+      const out: KeyUsage[] = keys.map((k) => ({ keyId: k.id, name: k.name, days: [] }));
+      await eachBounded(out, USAGE_READ_CONCURRENCY, async (k) => {
+        k.days = await readDailyUsage(kv, store.userId, k.keyId, days, nowMs);
+      });
+      if (opts.deleted === false) return out;
       const live = new Set(keys.map((k) => k.id));
-      const all: { keyId: string; name: string | null }[] = [
-        ...keys.map((k) => ({ keyId: k.id, name: k.name })),
-        ...used.filter((id) => !live.has(id)).sort().map((id) => ({ keyId: id, name: null })),
-      ];
-      return await Promise.all(
-        all.map(async (k) => ({ ...k, days: await forKey(store, k.keyId, days) })),
-      );
+      const gone = await readDeletedKeysUsage(kv, store.userId, live, days, nowMs);
+      if (gone.keys > 0) {
+        out.push({
+          keyId: gone.onlyKeyId ?? DELETED_KEYS_ID,
+          name: null,
+          days: gone.days,
+          deletedKeys: gone.keys,
+        });
+      }
+      return out;
+    },
+    async forAccountKey(store, keyId, days) {
+      const key = await store.apiKeys.get(keyId).catch((err) => {
+        if (err instanceof Deno.errors.NotFound) return null;
+        throw err;
+      });
+      if (key === null && !await hasUsage(kv, store.userId, keyId)) return null;
+      return { keyId, name: key?.name ?? null, days: await forKey(store, keyId, days) };
     },
   };
 }

@@ -23,6 +23,9 @@ export const ENV_NAMES = [
   "MAIL_FROM",
   "AUDIT_RETENTION_DAYS",
   "USAGE_FLUSH_MS",
+  "EMAIL_VERIFICATION",
+  "SIGN_UP",
+  "SIGN_UP_EMAIL_DOMAINS",
 ] as const;
 
 export type EnvName = (typeof ENV_NAMES)[number];
@@ -82,7 +85,22 @@ export type Config = {
   smtp: SmtpConfig | null;
   /** The From address of mail the server sends (`MAIL_FROM`). */
   mailFrom: string;
+  /**
+   * EMAIL_VERIFICATION: "required" (the default when SMTP_URL is set) keeps an account from
+   * creating API keys, adding domains or enrolling second factors until it proved its address
+   * (auth/email_verification.ts); "off" (the default without SMTP) only records it.
+   */
+  emailVerification: EmailVerificationMode;
+  /**
+   * SIGN_UP ("open" by default, or "closed": accounts then come from `admin user:create`) and
+   * SIGN_UP_EMAIL_DOMAINS (open sign-up only for addresses at these domains; null: any).
+   */
+  signUp: SignUpPolicy;
 };
+
+export type EmailVerificationMode = "required" | "off";
+
+export type SignUpPolicy = { open: boolean; emailDomains: string[] | null };
 
 /** `SMTP_URL` parsed: `smtp://user:pass@host:port` (STARTTLS when offered), `smtps://` (TLS). */
 export type SmtpConfig = {
@@ -143,6 +161,35 @@ function mailFrom(env: Env): string {
     );
   }
   return raw.trim();
+}
+
+function oneOf<T extends string>(env: Env, name: EnvName, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = raw.trim().toLowerCase();
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
+  }
+  return value as T;
+}
+
+const EMAIL_DOMAIN_RE = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+/** SIGN_UP and SIGN_UP_EMAIL_DOMAINS (comma-separated domain names, case-insensitive). */
+function signUpPolicy(env: Env): SignUpPolicy {
+  const open = oneOf(env, "SIGN_UP", ["open", "closed"], "open") === "open";
+  const raw = env.SIGN_UP_EMAIL_DOMAINS;
+  if (raw === undefined || raw.trim() === "") return { open, emailDomains: null };
+  const domains = raw.split(",").map((d) => d.trim().toLowerCase()).filter((d) => d !== "");
+  for (const d of domains) {
+    if (!EMAIL_DOMAIN_RE.test(d)) {
+      throw new ConfigError(
+        `SIGN_UP_EMAIL_DOMAINS must be domain names separated by commas ` +
+          `(example.com,example.org), got "${d}"`,
+      );
+    }
+  }
+  return { open, emailDomains: domains };
 }
 
 export class ConfigError extends Error {
@@ -232,6 +279,7 @@ export function loadConfig(env: Env): Config {
   const onDeploy = Boolean(env.DENO_DEPLOYMENT_ID);
   const kvPath = env.DENO_KV_PATH || (onDeploy ? null : "./data/kv.sqlite3");
   const hashing = passwordHashing(env);
+  const smtp = parseSmtpUrl(env.SMTP_URL);
   return {
     port: int(env, "PORT", 8000, 0, 65535),
     hostname: env.HOSTNAME || "0.0.0.0",
@@ -255,8 +303,15 @@ export function loadConfig(env: Env): Config {
     signInThrottle: { max: 10, windowMs: 60_000 },
     trustProxy: parsed("TRUST_PROXY", env, parseTrustProxy),
     publicUrl: parsed("PUBLIC_URL", env, parsePublicUrl),
-    smtp: parseSmtpUrl(env.SMTP_URL),
+    smtp,
     mailFrom: mailFrom(env),
+    emailVerification: oneOf(
+      env,
+      "EMAIL_VERIFICATION",
+      ["required", "off"],
+      smtp ? "required" : "off",
+    ),
+    signUp: signUpPolicy(env),
   };
 }
 

@@ -15,7 +15,6 @@ import {
 } from "../auth/issue_api_key.ts";
 import { SESSION_REQUIRED_MESSAGE, sessionRequired } from "../auth/key_policy.ts";
 import type { AppEnv } from "../auth/middleware.ts";
-import { requireRecentAuth } from "../auth/sudo.ts";
 import { parseCidr } from "../lib/client.ts";
 import type { Clock } from "../lib/clock.ts";
 import { HttpError, jsonResponse, validationError } from "../lib/errors.ts";
@@ -178,8 +177,6 @@ export function keyIdParam(id: string): string {
 
 export type ApiKeyRouteDeps = {
   clock: Clock;
-  /** For the sudo check of PATCH (auth/sudo.ts). */
-  kv: Deno.Kv;
   /** The account's limit: a key's own limit may not be looser. */
   accountRateLimit: KeyRateLimit;
 };
@@ -256,7 +253,6 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
     },
     errors: [400, 403, 409, 413, 415],
     handler: async (c, { body }) => {
-      await requireRecentAuth(c, { kv: deps.kv, clock });
       const grant = await checkKeyGrant(c, body, deps.accountRateLimit);
       const { key, record } = await keyErrors(() =>
         issueApiKey(c.get("store").apiKeys, {
@@ -290,7 +286,6 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
     errors: [400, 403, 404, 413, 415],
     handler: async (c, { params, body }) => {
       const id = keyIdParam(params.id);
-      await requireRecentAuth(c, { kv: deps.kv, clock });
       const grant = await checkKeyGrant(c, body, deps.accountRateLimit);
       const updated = await keyErrors(() =>
         c.get("store").apiKeys.update(id, {
@@ -316,7 +311,6 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
     },
     errors: [403, 404],
     handler: async (c, { params }) => {
-      await requireRecentAuth(c, { kv: deps.kv, clock });
       const id = keyIdParam(params.id);
       const deleted = await keyErrors(() => c.get("store").apiKeys.delete(id, ctxOf(c)));
       return NO_STORE_JSON({
@@ -353,7 +347,6 @@ export function registerApiKeyRoutes(registry: RouteRegistry, deps: ApiKeyRouteD
     },
     errors: [400, 403, 404, 409, 413, 415],
     handler: async (c, { params, body }) => {
-      await requireRecentAuth(c, { kv: deps.kv, clock });
       const id = keyIdParam(params.id);
       const { key, record, old } = await keyErrors(() =>
         rollApiKey(c.get("store").apiKeys, id, body.expiresInHours * HOUR_MS, {

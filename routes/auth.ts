@@ -28,6 +28,7 @@ import type { AppEnv } from "../auth/middleware.ts";
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../auth/password.ts";
 import {
   clearSessionCookieHeader,
+  mailLinkOrigin,
   sessionCookieHeader,
   type SessionManager,
   siteFor,
@@ -36,6 +37,8 @@ import { assertNever } from "../auth/principal.ts";
 import { accountSuspended, jsonResponse, unauthorized } from "../lib/errors.ts";
 import { MAX_NAME_LENGTH } from "../store/users.ts";
 import { parseJsonBody } from "./validation.ts";
+import { emailVerificationRoutes, verifiedCallbackPath } from "./email_verification.ts";
+import type { Clock } from "../lib/clock.ts";
 
 export const emailSchema = z.string().trim().max(254, "must be at most 254 characters").pipe(
   z.email("must be a valid email address"),
@@ -98,8 +101,7 @@ export const resetPasswordBody = z.strictObject({
  * to whoever asked for the reset).
  */
 export function resetLinkOrigin(req: Request): string | null {
-  const site = siteFor(req);
-  return site.configured || site.loopback ? site.origin : null;
+  return mailLinkOrigin(req);
 }
 
 /** better-auth names the session to revoke `token`; here it is the session's id, never a token. */
@@ -128,8 +130,6 @@ export const signInEmailBody = signInBody.extend({
   rememberMe: z.boolean().optional(),
 });
 
-/** better-auth's user object. No e-mail verification here: `emailVerified` is always false. */
-
 /**
  * better-auth's session object. Its `token` is the session's id: the cookie token is a secret
  * and appears in no response body (README, Accounts). `lastSeenAt` and `current` are extras.
@@ -152,6 +152,8 @@ export function betterAuthSession(userId: string, s: AccountSession) {
 export type AuthRouteDeps = {
   accounts: AccountService;
   sessions: SessionManager;
+  clock: Clock;
+  auditRetentionDays: number;
 };
 
 function signedInResponse(req: Request, sessions: SessionManager, r: SignedIn, status: number) {
@@ -229,10 +231,19 @@ export function authRoutes(deps: AuthRouteDeps) {
     }
   }
 
-  async function signUp(c: Context<AppEnv>, body: z.output<typeof signUpBody>) {
+  /** `callbackURL`: where the verification link returns (better-auth's sign-up/email). */
+  async function signUp(
+    c: Context<AppEnv>,
+    body: z.output<typeof signUpBody> & { callbackURL?: string },
+  ) {
     const origin = requestOrigin(c);
     const input = { email: body.email, password: body.password, name: body.name };
-    return await accounts.signUp(input, origin.ip, origin.userAgent, c.req.raw);
+    const linkOrigin = resetLinkOrigin(c.req.raw);
+    const callbackPath = verifiedCallbackPath(body.callbackURL, siteFor(c.req.raw).origin);
+    return await accounts.signUp(input, origin.ip, origin.userAgent, c.req.raw, {
+      origin: linkOrigin,
+      callbackPath,
+    });
   }
 
   async function signOut(c: Context<AppEnv>) {
@@ -263,6 +274,11 @@ export function authRoutes(deps: AuthRouteDeps) {
 
   // Second factors and re-authentication (routes/two_factor.ts).
   app.route("/", twoFactorRoutes({ accounts }));
+  // E-mail verification (routes/email_verification.ts).
+  app.route(
+    "/",
+    emailVerificationRoutes({ ...deps, emailVerification: accounts.emailVerification }),
+  );
 
   // --- better-auth's routes (README, Accounts) -------------------------------------------
 
@@ -363,7 +379,10 @@ export function authRoutes(deps: AuthRouteDeps) {
     );
   });
 
-  /** The same answer whether or not the email has an account; the mail goes out afterwards. */
+  /**
+   * The same answer whether or not the email has an account, and whether or not a mail goes out
+   * (at most one per account per 5 minutes: auth/accounts.ts RESET_MAIL_INTERVAL_MS).
+   */
   app.post("/request-password-reset", async (c) => {
     assertSameOrigin(c.req.raw);
     const body = await parseJsonBody(c, requestPasswordResetBody);

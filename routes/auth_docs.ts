@@ -17,6 +17,7 @@ import {
   updateUserBody,
 } from "./auth.ts";
 import type { OperationExamples } from "./openapi_examples.ts";
+import { sendVerificationEmailBody, verifyEmailQuery } from "./email_verification.ts";
 import type { RouteRegistry } from "./registry.ts";
 import {
   enableTwoFactorBody,
@@ -26,19 +27,24 @@ import {
   verifyTotpBody,
 } from "./two_factor.ts";
 
+const VERIFIED = "Whether the owner opened the verification link (or completed a password " +
+  "reset). With EMAIL_VERIFICATION=required an unverified account cannot create API keys, add " +
+  "domains or enrol second factors (403 `EMAIL_NOT_VERIFIED`).";
+
 const user = z.object({
   id: z.string().describe("The account's id (usr_…)."),
   email: z.string(),
   name: z.string().nullable().describe("Display name; null for accounts made before names."),
   createdAt: z.string(),
   updatedAt: z.string(),
+  emailVerified: z.boolean().describe(VERIFIED),
 });
 
 const baUser = z.object({
   id: z.string(),
   email: z.string(),
   name: z.string(),
-  emailVerified: z.boolean().describe("Always false: this server does not verify e-mail."),
+  emailVerified: z.boolean().describe(VERIFIED),
   image: z.null(),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -274,6 +280,43 @@ export function describeAuthRoutes(registry: RouteRegistry): void {
     })
     .describe({
       method: "post",
+      path: "/api/auth/send-verification-email",
+      operationId: "sendVerificationEmail",
+      summary: "E-mail a new verification link",
+      description: "better-auth's resend. With a session: for its own address only (400 " +
+        "`EMAIL_MISMATCH`, `EMAIL_ALREADY_VERIFIED`); without one, the same answer for any " +
+        "address. At most one mail per account every 5 minutes: inside that time nothing is " +
+        "sent and the last link keeps working. 400 `VERIFICATION_EMAIL_NOT_ENABLED` when " +
+        "EMAIL_VERIFICATION is off. " + SAME_ORIGIN,
+      ...open,
+      body: sendVerificationEmailBody,
+      bodyName: "SendVerificationEmailParams",
+      responses: { 200: { description: "Requested.", schema: status } },
+      errors: [400, 403, 413, 415],
+    })
+    .describe({
+      method: "get",
+      path: "/api/auth/verify-email",
+      operationId: "verifyEmail",
+      summary: "Verify an e-mail address (the mailed link)",
+      description: "Consumes the link's token (it works once, for one hour) and marks the " +
+        "account verified. With `callbackURL` (a path on this site; the mailed links carry " +
+        "one) the answer is a 302 there, with `?error=INVALID_TOKEN` for a wrong, used or " +
+        "expired link; without it, JSON (401 `INVALID_TOKEN`).",
+      ...open,
+      query: verifyEmailQuery,
+      responses: {
+        200: {
+          description: "Verified.",
+          schema: z.object({ status: z.literal(true), user: z.null() }),
+          name: "EmailVerified",
+        },
+        302: { description: "Back to `callbackURL`." },
+      },
+      errors: [400, 401],
+    })
+    .describe({
+      method: "post",
       path: "/api/auth/request-password-reset",
       operationId: "requestPasswordReset",
       summary: "E-mail a password reset link",
@@ -423,7 +466,7 @@ const EXAMPLE_USER = {
   id: "usr_5Qx8kP2mVt7nLr4WcZa9Hd",
   email: "ada@example.com",
   name: "Ada Lovelace",
-  emailVerified: false,
+  emailVerified: true,
   image: null,
   createdAt: "2026-03-14T09:26:53.000Z",
   updatedAt: "2026-03-14T09:26:53.000Z",

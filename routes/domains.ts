@@ -4,7 +4,12 @@
  */
 import type { Context } from "hono";
 import { assertSameOrigin } from "../auth/csrf.ts";
-import { domainRestricted, visibleDomainIds } from "../auth/key_policy.ts";
+import {
+  domainRestricted,
+  requireScope,
+  visibleDomainIds,
+  visibleDomainNames,
+} from "../auth/key_policy.ts";
 import type { AppEnv } from "../auth/middleware.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
 import {
@@ -26,6 +31,7 @@ import {
   type DomainRecord,
   filterName,
   filterNamesOf,
+  SUBDOMAINS_NAMED,
 } from "../store/domains.ts";
 import type { TenantStore } from "../store/tenant.ts";
 import {
@@ -66,6 +72,12 @@ const LIST_CHECK_CONCURRENCY = 10;
  * time is left for writing the results, so a slow resolver yields a 200, not the deadline's 500.
  */
 const CHECK_BUDGET_SHARE = 0.6;
+
+/**
+ * The scope `check=true` needs: a check writes (status, `lastDnsCheck`, a verified name's claim),
+ * so a `domains:read` key may read a domain but not check it (issue 20).
+ */
+const CHECK_SCOPE = "domains:write";
 
 /** The SDK retries 409s unless told not to; a name conflict does not resolve by retrying. */
 const NO_RETRY = { "x-should-retry": "false" };
@@ -256,15 +268,18 @@ async function mapLimited<T, U>(
  * at the latest. `work` gets the deadline's signal too, to start no further writes once the
  * request's answer has been given.
  *
- * `check=true` is state-changing (it writes the results and starts lookups), so a request
+ * `check=true` is state-changing (it writes the results and starts lookups): a key needs
+ * CHECK_SCOPE (403 INSUFFICIENT_SCOPE otherwise, before any lookup), and a request
  * authenticated by a session cookie must come from this site: 403 CROSS_SITE_REQUEST otherwise,
- * as for a cross-site POST. Bearer requests are not affected.
+ * as for a cross-site POST. Every check (the list's, the retrieve's, the dashboard's through
+ * `DomainActions.check`) starts here, so this is where that rule is enforced.
  */
 async function withCheckScope<T>(
   c: Context<AppEnv>,
   checker: DnsChecker,
   work: (scope: DnsCheckScope, deadlineSignal: AbortSignal | undefined) => Promise<T>,
 ): Promise<T> {
+  requireScope(c, CHECK_SCOPE);
   if (c.get("principal").method === "session") {
     assertSameOrigin(c.req.raw, { stateChanging: true });
   }
@@ -332,9 +347,22 @@ export type DomainActions = {
   add(store: TenantStore, input: string): Promise<DomainRecord>;
   /** Looks the domain's records up and stores the outcome (as `GET …/:id?check=true`). */
   check(c: Context<AppEnv>, id: string): Promise<Check>;
-  /** Deletes it (409 while it has subdomains in this account, as `DELETE …/:id`). */
-  remove(store: TenantStore, id: string): Promise<DomainRecord>;
+  /**
+   * Deletes it (409 while it has subdomains in this account, as `DELETE …/:id`, naming only
+   * those the request's principal may see).
+   */
+  remove(c: Context<AppEnv>, id: string): Promise<DomainRecord>;
 };
+
+/**
+ * " (a.example, b.example and 3 others)": the subdomains in the way that the principal may see
+ * (auth/key_policy.ts), the rest only counted; "" when it may see none of them.
+ */
+function subdomainList(c: Context<AppEnv>, err: DomainHasSubdomainsError): string {
+  const { names, others } = visibleDomainNames(c.get("principal"), err.below, SUBDOMAINS_NAMED);
+  if (names.length === 0) return "";
+  return ` (${names.join(", ")}${others > 0 ? ` and ${others} other(s)` : ""})`;
+}
 
 function domainActions(checker: DnsChecker, mail: MailSettings, clock: () => number) {
   const actions: DomainActions = {
@@ -375,17 +403,16 @@ function domainActions(checker: DnsChecker, mail: MailSettings, clock: () => num
         const record = await store(c).domains.get(id);
         return await runCheck(store(c), scope, record, clock);
       }),
-    async remove(tenant, id) {
+    async remove(c, id) {
       try {
-        return await tenant.domains.delete(id);
+        return await store(c).domains.delete(id);
       } catch (err) {
         if (err instanceof DomainHasSubdomainsError) {
-          const more = err.total > err.subdomains.length ? ", …" : "";
           throw new HttpError(
             409,
-            `The domain still has ${err.total} subdomain(s) (${
-              err.subdomains.join(", ")
-            }${more}); delete them first.`,
+            `The domain still has ${err.total} subdomain(s)${
+              subdomainList(c, err)
+            }; delete them first.`,
             { code: "DOMAIN_HAS_SUBDOMAINS" },
             NO_RETRY,
           );
@@ -397,6 +424,14 @@ function domainActions(checker: DnsChecker, mail: MailSettings, clock: () => num
   return actions;
 }
 
+/** What the route registrations share. */
+type RouteDeps = {
+  checker: DnsChecker;
+  clock: () => number;
+  actions: DomainActions;
+  tags: string[];
+};
+
 /** Registers the five domain operations; returns the actions they share with the dashboard. */
 export function registerDomainRoutes(
   registry: RouteRegistry,
@@ -405,9 +440,20 @@ export function registerDomainRoutes(
   const clock = opts.clock ?? Date.now;
   const checker = new DnsChecker({ ...opts.dnsLimits, resolver: opts.resolver, clock });
   const mail = opts.mail ?? DEFAULT_MAIL_SETTINGS;
-  const tags = ["Domains"];
   const actions = domainActions(checker, mail, clock);
+  const deps: RouteDeps = { checker, clock, actions, tags: ["Domains"] };
+  // In this order: the OpenAPI document lists the operations as they are registered.
+  registerListAndCreate(registry, deps);
+  registerRetrieve(registry, deps);
+  registerUpdateAndDelete(registry, deps);
+  return actions;
+}
 
+/** `GET` and `POST /api/e2/domains`. */
+function registerListAndCreate(
+  registry: RouteRegistry,
+  { checker, clock, actions, tags }: RouteDeps,
+): void {
   registry.add({
     method: "get",
     path: "/api/e2/domains",
@@ -415,44 +461,53 @@ export function registerDomainRoutes(
     scope: "domains:read",
     summary: "List domains",
     description: "The account's domains, newest first, with optional filters. " +
-      "`pagination.hasMore` is `offset + data.length < total`.",
+      "`pagination.hasMore` is `offset + data.length < total`. `check=true` re-checks the DNS " +
+      "records of the page's domains and stores the results, so it needs the `domains:write` " +
+      "scope: a key without it gets 403 `INSUFFICIENT_SCOPE` before any lookup (a plain list " +
+      "needs only `domains:read`).",
     tags,
     query: listDomainsQuery,
     responses: {
       200: { description: "One page of domains.", schema: domainListResponse, name: "DomainList" },
     },
-    // 403: `check=true` with a session cookie from another site.
+    // 403: `check=true` by a key without domains:write, or with a session cookie from another
+    // site.
     errors: [400, 403],
     handler: async (c, { query: q }) => {
       const limit = q.limit ?? 50;
       const offset = q.offset ?? 0;
       const filter = { status: q.status, canReceive: q.canReceive };
       const restrictedTo = visibleDomainIds(c.get("principal"));
-      const { data, total } = restrictedTo
-        ? await restrictedList(store(c), restrictedTo, filter, { limit, offset })
-        : await store(c).domains.list(filter, { limit, offset });
-      const items = q.check === "true"
-        ? await withCheckScope(
-          c,
-          checker,
-          async (scope, deadlineSignal) =>
-            (await mapLimited(data, LIST_CHECK_CONCURRENCY, async (r) => {
-              try {
-                const check = await runCheck(store(c), scope, r, clock);
-                return [listItem(check.record, check)];
-              } catch (err) {
-                // Deleted by another request since the page was read: it is no longer listed.
-                if (err instanceof Deno.errors.NotFound) return [];
-                throw err;
-              }
-            }, deadlineSignal)).flat(),
-        )
-        : data.map((r) => listItem(r));
-      const body: DomainListResponse = {
-        data: items,
-        pagination: { limit, offset, total, hasMore: offset + data.length < total },
+      const read = () =>
+        restrictedTo
+          ? restrictedList(store(c), restrictedTo, filter, { limit, offset })
+          : store(c).domains.list(filter, { limit, offset });
+      const page = (items: DomainListItem[], pageLength: number, total: number) => {
+        const body: DomainListResponse = {
+          data: items,
+          pagination: { limit, offset, total, hasMore: offset + pageLength < total },
+        };
+        return jsonResponse(body);
       };
-      return jsonResponse(body);
+      if (q.check !== "true") {
+        const { data, total } = await read();
+        return page(data.map((r) => listItem(r)), data.length, total);
+      }
+      // The page is read inside the check's scope: its access rules come before any read.
+      return await withCheckScope(c, checker, async (scope, deadlineSignal) => {
+        const { data, total } = await read();
+        const items = (await mapLimited(data, LIST_CHECK_CONCURRENCY, async (r) => {
+          try {
+            const check = await runCheck(store(c), scope, r, clock);
+            return [listItem(check.record, check)];
+          } catch (err) {
+            // Deleted by another request since the page was read: it is no longer listed.
+            if (err instanceof Deno.errors.NotFound) return [];
+            throw err;
+          }
+        }, deadlineSignal)).flat();
+        return page(items, data.length, total);
+      });
     },
   });
 
@@ -479,7 +534,10 @@ export function registerDomainRoutes(
       return jsonResponse(createView(await actions.add(store(c), body.domain)), 201);
     },
   });
+}
 
+/** `GET /api/e2/domains/{id}`, with `check=true`. */
+function registerRetrieve(registry: RouteRegistry, { actions, tags }: RouteDeps): void {
   registry.add({
     method: "get",
     path: "/api/e2/domains/:id",
@@ -489,14 +547,18 @@ export function registerDomainRoutes(
     description: "The domain with its DNS records. `?check=true` looks the records up first and " +
       "updates the status (pending -> verified | failed); each record's result is in " +
       "`verificationCheck`, a failed lookup included. DNS answers are cached for 30 s; a " +
-      "lookup that cannot finish within the request's time is reported on its record.",
+      "lookup that cannot finish within the request's time is reported on its record. " +
+      "`check=true` stores the results, so it needs the `domains:write` scope: a key without " +
+      "it gets 403 `INSUFFICIENT_SCOPE` before any lookup (a plain get needs only " +
+      "`domains:read`).",
     tags,
     params: domainIdParams,
     query: retrieveDomainQuery,
     responses: {
       200: { description: "The domain.", schema: domainRetrieveResponse, name: "DomainRetrieve" },
     },
-    // 403: `check=true` with a session cookie from another site.
+    // 403: `check=true` by a key without domains:write, or with a session cookie from another
+    // site.
     errors: [400, 403, 404],
     handler: async (c, { params, query }) => {
       visible(c, params.id);
@@ -507,7 +569,10 @@ export function registerDomainRoutes(
       return jsonResponse(retrieveView(check.record, check));
     },
   });
+}
 
+/** `PATCH` and `DELETE /api/e2/domains/{id}`. */
+function registerUpdateAndDelete(registry: RouteRegistry, { actions, tags }: RouteDeps): void {
   registry.add({
     method: "patch",
     path: "/api/e2/domains/:id",
@@ -565,7 +630,8 @@ export function registerDomainRoutes(
     scope: "domains:write",
     summary: "Delete a domain",
     description: "Deletes the domain and its DNS record list. 409 while it has subdomains in " +
-      "this account: delete those first.",
+      "this account: delete those first. The message names those the key may see (a key " +
+      "restricted to some domains learns only how many others there are).",
     tags,
     params: domainIdParams,
     responses: {
@@ -574,7 +640,7 @@ export function registerDomainRoutes(
     errors: [400, 404, 409],
     handler: async (c, { params }) => {
       visible(c, params.id);
-      const r = await actions.remove(store(c), params.id);
+      const r = await actions.remove(c, params.id);
       const body: DomainDeleteResponse = {
         success: true,
         message: `Domain ${r.domain} deleted.`,
@@ -590,5 +656,4 @@ export function registerDomainRoutes(
       return jsonResponse(body);
     },
   });
-  return actions;
 }

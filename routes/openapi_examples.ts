@@ -32,8 +32,9 @@ const user = {
   name: "Ada Lovelace",
   createdAt: NOW,
   updatedAt: NOW,
+  emailVerified: true,
 };
-const baUser = { ...user, emailVerified: false, image: null };
+const baUser = { ...user, image: null };
 const baSession = {
   id: SESSION_ID,
   token: SESSION_ID,
@@ -303,6 +304,7 @@ export const EXAMPLES: Record<string, OperationExamples> = {
           {
             keyId: NEW_KEY_ID,
             name: null,
+            deletedKeys: 1,
             start: "2026-03-13T00:00:00.000Z",
             requests: 25,
             "2xx": 25,
@@ -323,6 +325,7 @@ export const EXAMPLES: Record<string, OperationExamples> = {
           {
             keyId: NEW_KEY_ID,
             name: null,
+            deletedKeys: 1,
             start: "2026-03-14T00:00:00.000Z",
             requests: 0,
             "2xx": 0,
@@ -389,6 +392,17 @@ export const EXAMPLES: Record<string, OperationExamples> = {
         message: "If this email exists in our system, check your email for the reset link",
       },
     },
+  },
+  sendVerificationEmail: {
+    request: { email: "ada@example.com", callbackURL: "/email-verified" },
+    responses: { 200: { status: true } },
+  },
+  verifyEmail: {
+    params: {
+      token: "usr_5Qx8kP2mVt7nLr4WcZa9Hd.Yx3Tq8Wm1Kp6Vn4Rz9Lb2Hd7Cf5Jg0Sa8Ue2Io6Pw4Lk",
+      callbackURL: "/email-verified",
+    },
+    responses: { 200: { status: true, user: null } },
   },
   resetPassword: {
     request: { newPassword: "analytical engine 1843", token: "Yx3Tq8Wm1Kp6Vn4Rz9Lb2Hd7Cf5" },

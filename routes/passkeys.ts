@@ -190,10 +190,19 @@ export function passkeyRoutes(deps: PasskeyRouteDeps) {
   const sudo = (c: Context<AppEnv>, who: SignedInCaller) =>
     requireRecentAuth(c, { kv, clock }, who.principal);
 
+  /**
+   * Enrolling a passkey: sudo mode, and a verified address when EMAIL_VERIFICATION=required
+   * (auth/email_verification.ts), before any challenge is made or credential stored.
+   */
+  const mayEnrol = async (c: Context<AppEnv>, who: SignedInCaller) => {
+    await sudo(c, who);
+    await accounts.emailVerification.requireVerified(who.user.id, "add a passkey");
+  };
+
   /** GET, as better-auth's plugin answers it. */
   app.get("/generate-register-options", async (c) => {
     const who = await caller(c);
-    await sudo(c, who);
+    await mayEnrol(c, who);
     const { options, challengeId } = await registrationOptions(kv, c.req.raw, {
       userId: who.user.id,
       sessionId: who.sessionId,
@@ -206,7 +215,7 @@ export function passkeyRoutes(deps: PasskeyRouteDeps) {
   app.post("/verify-registration", async (c) => {
     assertSameOrigin(c.req.raw);
     const who = await caller(c);
-    await sudo(c, who);
+    await mayEnrol(c, who);
     const body = await parseJsonBody(c, verifyRegistrationBody);
     const nowMs = clock();
     const record = await verifyRegistration(

@@ -3,6 +3,7 @@
  * router), with the request schemas those routes validate with.
  */
 import { z } from "zod";
+import { USER_VERIFICATION, USER_VERIFICATION_REQUIRED_CODE } from "../auth/passkeys.ts";
 import type { OperationExamples } from "./openapi_examples.ts";
 import {
   deletePasskeyBody,
@@ -32,7 +33,10 @@ const creationOptions = z.object({
   pubKeyCredParams: z.array(z.object({ alg: z.number(), type: z.literal("public-key") })),
   timeout: z.number().optional(),
   excludeCredentials: z.array(descriptor),
-  authenticatorSelection: z.object({}).loose(),
+  authenticatorSelection: z.object({
+    residentKey: z.literal("required"),
+    userVerification: z.literal(USER_VERIFICATION),
+  }).loose(),
   attestation: z.string(),
 }).loose().describe("PublicKeyCredentialCreationOptionsJSON (WebAuthn Level 3).");
 
@@ -40,7 +44,7 @@ const requestOptions = z.object({
   challenge: z.string(),
   rpId: z.string(),
   allowCredentials: z.array(descriptor).optional(),
-  userVerification: z.string(),
+  userVerification: z.literal(USER_VERIFICATION),
   timeout: z.number().optional(),
 }).loose().describe("PublicKeyCredentialRequestOptionsJSON (WebAuthn Level 3).");
 
@@ -54,6 +58,9 @@ const status = z.object({ status: z.boolean() });
 
 const SAME_ORIGIN = "Refused with 403 from another origin (CSRF).";
 const CHALLENGE = "Sets a short-lived HttpOnly cookie naming the ceremony's single-use challenge.";
+const UV = `User verification (the authenticator's PIN, biometric or screen lock) is ` +
+  `${USER_VERIFICATION}: a response without the UV flag is refused with ` +
+  `${USER_VERIFICATION_REQUIRED_CODE}.`;
 const SUDO = "Needs sudo mode: a proof of identity in the last 10 minutes of the session, else " +
   "403 REAUTHENTICATION_REQUIRED.";
 
@@ -67,7 +74,8 @@ export function describePasskeyRoutes(registry: RouteRegistry): void {
       path: "/api/auth/passkey/generate-register-options",
       operationId: "passkeyGenerateRegisterOptions",
       summary: "Start registering a passkey",
-      description: `Options for navigator.credentials.create(). ${CHALLENGE} ${SUDO}`,
+      description: `Options for navigator.credentials.create(): a discoverable credential, ` +
+        `userVerification "${USER_VERIFICATION}". ${CHALLENGE} ${SUDO}`,
       ...session,
       responses: { 200: { description: "The options.", schema: creationOptions } },
       errors: [403],
@@ -77,7 +85,7 @@ export function describePasskeyRoutes(registry: RouteRegistry): void {
       path: "/api/auth/passkey/verify-registration",
       operationId: "passkeyVerifyRegistration",
       summary: "Finish registering a passkey",
-      description: `The credential's toJSON(), and a name. ${SUDO} ${SAME_ORIGIN}`,
+      description: `The credential's toJSON(), and a name. ${UV} (400) ${SUDO} ${SAME_ORIGIN}`,
       ...session,
       body: verifyRegistrationBody,
       bodyName: "PasskeyRegistrationParams",
@@ -90,7 +98,8 @@ export function describePasskeyRoutes(registry: RouteRegistry): void {
       operationId: "passkeyGenerateAuthenticateOptions",
       summary: "Start a passkey sign-in",
       description: "Options for navigator.credentials.get(): any discoverable passkey of this " +
-        "site, or with a pending sign-in only that account's passkeys. " + CHALLENGE,
+        "site, or with a pending sign-in only that account's passkeys; userVerification " +
+        `"${USER_VERIFICATION}". ${CHALLENGE}`,
       ...open,
       responses: { 200: { description: "The options.", schema: requestOptions } },
       errors: [429],
@@ -101,7 +110,8 @@ export function describePasskeyRoutes(registry: RouteRegistry): void {
       operationId: "passkeyVerifyAuthentication",
       summary: "Sign in with a passkey",
       description: "A passkey alone signs in (sets the session and device cookies); with a " +
-        "pending sign-in it completes that one as its second step. " + SAME_ORIGIN,
+        `pending sign-in it completes that one as its second step. ${UV} (401, no session) ` +
+        SAME_ORIGIN,
       ...open,
       body: verifyAuthenticationBody,
       bodyName: "PasskeyAuthenticationParams",
@@ -113,7 +123,8 @@ export function describePasskeyRoutes(registry: RouteRegistry): void {
       path: "/api/auth/passkey/generate-reauthenticate-options",
       operationId: "passkeyGenerateReauthenticateOptions",
       summary: "Start a passkey re-authentication",
-      description: `Only the signed-in account's passkeys may answer. ${CHALLENGE} ${SAME_ORIGIN}`,
+      description: `Only the signed-in account's passkeys may answer; userVerification ` +
+        `"${USER_VERIFICATION}". ${CHALLENGE} ${SAME_ORIGIN}`,
       ...session,
       responses: { 200: { description: "The options.", schema: requestOptions } },
       errors: [403],
@@ -123,7 +134,8 @@ export function describePasskeyRoutes(registry: RouteRegistry): void {
       path: "/api/auth/passkey/reauthenticate",
       operationId: "passkeyReauthenticate",
       summary: "Re-authenticate with a passkey (sudo mode)",
-      description: `A fresh proof of identity for this session. ${SAME_ORIGIN}`,
+      description: `A fresh proof of identity for this session, standing in for the password. ` +
+        `${UV} (401, sudo mode stays off) ${SAME_ORIGIN}`,
       ...session,
       body: verifyAuthenticationBody,
       bodyName: "PasskeyAuthenticationParams",
@@ -200,7 +212,7 @@ const assertion = {
 const requestExample = {
   challenge: CHALLENGE_VALUE,
   rpId: "inbound.example.com",
-  userVerification: "preferred",
+  userVerification: USER_VERIFICATION,
   timeout: 60000,
 };
 
@@ -221,7 +233,7 @@ export const PASSKEY_EXAMPLES: Record<string, OperationExamples> = {
         }],
         timeout: 60000,
         excludeCredentials: [],
-        authenticatorSelection: { residentKey: "required", userVerification: "preferred" },
+        authenticatorSelection: { residentKey: "required", userVerification: USER_VERIFICATION },
         attestation: "none",
       },
     },

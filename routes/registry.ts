@@ -33,6 +33,7 @@ import { getPath } from "hono/utils/url";
 import type { z } from "zod";
 import { guardRoute } from "../auth/key_policy.ts";
 import type { AppEnv } from "../auth/middleware.ts";
+import { needsSudo, requireRecentAuth } from "../auth/sudo.ts";
 import { validationError } from "../lib/errors.ts";
 import type { ApiScope } from "../lib/scopes.ts";
 import { parseJsonBody, parseQuery } from "./validation.ts";
@@ -140,11 +141,14 @@ export class RouteRegistry {
       }
       const handler = r.handler;
       // The declared access is checked before the body is parsed (a key without the scope
-      // learns nothing about the body's shape).
+      // learns nothing about the body's shape), and so is sudo mode for the operations that need
+      // it (auth/sudo.ts `SUDO_OPERATIONS`, the list the dashboard's forms use too).
+      const sudo = needsSudo(r.operationId);
       const guarded = opts.auth
-        ? (c: Context<AppEnv>) => {
+        ? async (c: Context<AppEnv>) => {
           guardRoute(c, r);
-          return handler(c);
+          if (sudo) await requireRecentAuth(c);
+          return await handler(c);
         }
         : handler;
       app.on(r.method.toUpperCase(), paths, guarded);

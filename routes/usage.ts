@@ -5,15 +5,18 @@
  * Counts come from store/usage.ts (hourly counters summed into days); they trail the requests by
  * at most USAGE_FLUSH_MS per process (auth/usage.ts). A key of another account answers 404
  * exactly like a key that does not exist. Handlers read through `UsageReads` (auth/usage.ts) and
- * the tenant store, never KV itself.
+ * the tenant store, never KV itself; what the account's usage is made of (live keys one series
+ * each, deleted keys one series together, issue 20) is decided there, for this route and the
+ * dashboard alike.
  */
 import { z } from "zod";
-import type { KeyUsage, UsageReads } from "../auth/usage.ts";
+import { DELETED_KEYS_ID, type KeyUsage, type UsageReads } from "../auth/usage.ts";
 import { jsonResponse } from "../lib/errors.ts";
 import { type DayUsage, USAGE_RETENTION_DAYS } from "../store/usage.ts";
 import { keyErrors, keyIdParam } from "./api_keys.ts";
 import type { RouteRegistry } from "./registry.ts";
 
+export { DELETED_KEYS_ID };
 export type { KeyUsage, UsageReads };
 
 export const DEFAULT_USAGE_DAYS = 30;
@@ -38,7 +41,8 @@ export const keyUsageQuery = z.object({ days: daysParam });
 export const accountUsageQuery = z.object({
   days: daysParam,
   keyId: z.string().optional().describe(
-    "Only this key's items (an id that is not the account's answers an empty list).",
+    "Only this key's items, a deleted key's included (its own days, `name: null`); an id " +
+      "that is not the account's answers an empty list.",
   ),
 });
 
@@ -53,8 +57,16 @@ const dayFields = {
 
 export const dayUsageSchema = z.object(dayFields);
 export const keyDayUsageSchema = z.object({
-  keyId: z.string().describe("The key (key_…)."),
-  name: z.string().nullable().describe("The key's name; null once the key has been deleted."),
+  keyId: z.string().describe(
+    `The key (key_…). The deleted keys' series has the deleted key's id while there is one, ` +
+      `and \`${DELETED_KEYS_ID}\` once it sums several.`,
+  ),
+  name: z.string().nullable().describe(
+    "The key's name; null for the deleted keys' series (and for a deleted key asked by `keyId`).",
+  ),
+  deletedKeys: z.number().int().min(1).optional().describe(
+    "Only on the deleted keys' series: how many deleted keys it sums.",
+  ),
   ...dayFields,
 });
 
@@ -99,9 +111,13 @@ export function registerUsageRoutes(registry: RouteRegistry, reads: UsageReads):
     operationId: "listUsage",
     summary: "Usage of the account, by key",
     description: "Requests per API key and UTC day, by outcome: one item per key and day, " +
-      "oldest day first and, within a day, the account's keys newest first, then deleted keys " +
-      "that still have usage (`name: null`). Every key of the account is listed, with zeros for " +
-      `idle days. Sum the items of a day for the account's total. ${FRESHNESS} ${SESSION_ONLY}`,
+      "oldest day first and, within a day, the account's keys newest first, then ONE series " +
+      "for every deleted key that still has usage (`name: null`, `deletedKeys` says how many; " +
+      `its \`keyId\` is the deleted key's while there is one, \`${DELETED_KEYS_ID}\` once ` +
+      "there are several), so the list is at most (keys + 1) x days long however many keys " +
+      "were deleted. Every key of the account is listed, with zeros for idle days. Sum the " +
+      "items of a day for the account's total. `keyId` narrows to one key, a deleted one " +
+      `included. ${FRESHNESS} ${SESSION_ONLY}`,
     tags,
     security: ["session"],
     query: accountUsageQuery,
@@ -115,15 +131,31 @@ export function registerUsageRoutes(registry: RouteRegistry, reads: UsageReads):
     errors: [400, 403],
     handler: async (c, { query }) => {
       const days = query.days ?? DEFAULT_USAGE_DAYS;
-      let keys = await reads.forAccount(c.get("store"), days);
-      if (query.keyId !== undefined) keys = keys.filter((k) => k.keyId === query.keyId);
+      const store = c.get("store");
+      const keys = query.keyId === undefined
+        ? await reads.forAccount(store, days)
+        : wellFormedKeyId(query.keyId)
+        ? [await reads.forAccountKey(store, query.keyId, days)].filter((k) => k !== null)
+        : [];
       const data = [];
       for (let d = 0; d < days; d++) {
-        for (const k of keys) data.push({ keyId: k.keyId, name: k.name, ...k.days[d] });
+        for (const k of keys) {
+          const deleted = k.deletedKeys === undefined ? {} : { deletedKeys: k.deletedKeys };
+          data.push({ keyId: k.keyId, name: k.name, ...deleted, ...k.days[d] });
+        }
       }
       return jsonResponse({ data }, 200, NO_STORE);
     },
   });
+}
+
+/** Whether `id` can be a key's id at all (anything else narrows the list to nothing, unread). */
+function wellFormedKeyId(id: string): boolean {
+  try {
+    return keyIdParam(id) === id;
+  } catch {
+    return false;
+  }
 }
 
 /** The account's requests per day: every key's items summed (the dashboard's bar chart). */

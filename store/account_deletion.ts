@@ -24,6 +24,10 @@
  * ("deletion_unfinished") and `admin user:delete --id usr_…` (or `deleteAccount`) finishes it.
  * A request that authenticated before step 1 and writes after the last listing could leave a
  * stray key; `admin verify` would show it as orphan data, and `user:delete --id` removes it.
+ * Usage counts are the writes most likely to come late (each process flushes them up to
+ * USAGE_FLUSH_MS after the request, auth/usage.ts), so their one writer checks the user record
+ * in every commit (store/usage.ts `addUsage`): counts of an account deleted by step 1 are
+ * dropped, and nothing of the kind re-creates keys under a purged account.
  */
 import { ConflictError } from "./errors.ts";
 import {
@@ -116,10 +120,21 @@ function emptySummary(userId: string, email: string | null): DeletionSummary {
  * that one (the caller just checked the password against it). Idempotent: an existing tombstone
  * is returned as is.
  */
+/**
+ * `passwordHash`: only while the account's hash is still this one (409 otherwise); `onlyIf`: only
+ * when the user record, as the first commit checks it, passes (null otherwise: nothing deleted).
+ */
+export type DeletionOptions = {
+  nowMs: number;
+  passwordHash?: string;
+  revocations?: RevocationHub;
+  onlyIf?: (user: UserRecord) => boolean;
+};
+
 export async function beginAccountDeletion(
   kv: Deno.Kv,
   userId: string,
-  opts: { nowMs: number; passwordHash?: string; revocations?: RevocationHub },
+  opts: DeletionOptions,
 ): Promise<{ tombstone: DeletionTombstone; began: boolean } | null> {
   for (let attempt = 0; attempt < MAX_FRUITLESS_ROUNDS; attempt++) {
     const [user, tomb] = await kv.getMany<[UserRecord, DeletionTombstone]>([
@@ -135,6 +150,8 @@ export async function beginAccountDeletion(
     if (opts.passwordHash !== undefined && user.value?.passwordHash !== opts.passwordHash) {
       throw new ConflictError("The password changed meanwhile.");
     }
+    // Decided on the record this commit checks, so a change in between cannot slip past it.
+    if (opts.onlyIf && (!user.value || !opts.onlyIf(user.value))) return null;
     const email = user.value?.email ?? null;
     const tombstone: DeletionTombstone = {
       userId,
@@ -191,7 +208,7 @@ export async function purgeAccount(kv: Deno.Kv, userId: string): Promise<Deletio
 export async function deleteAccount(
   kv: Deno.Kv,
   userId: string,
-  opts: { nowMs: number; passwordHash?: string; revocations?: RevocationHub },
+  opts: DeletionOptions,
 ): Promise<DeletionSummary | null> {
   const begun = await beginAccountDeletion(kv, userId, opts);
   if (!begun) return null;

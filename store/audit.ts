@@ -19,9 +19,12 @@ export const AUDIT_ACTIONS = [
   "api_key.denied",
   "session.created",
   "session.sign_in_failed",
+  "session.second_factor_required",
+  "session.second_factor_failed",
   "session.revoked",
   "user.password_changed",
   "user.password_reset",
+  "user.email_verified",
   "user.two_factor_changed",
   "user.suspended",
   "user.unsuspended",
@@ -124,8 +127,14 @@ export function appendAudit(
 }
 
 /**
- * Records an event that is no change of its own (a failed sign-in: nothing else is written for
- * it) in a commit of its own. Every event that records a change uses `appendAudit` instead.
+ * Records an event that is no change of its own (a failed sign-in, a wrong second factor: nothing
+ * else is written for it) in a commit of its own. Every event that records a change uses
+ * `appendAudit` instead.
+ *
+ * Such an event is written only for an attempt its throttle has already admitted and counted (the
+ * sign-in throttle for `session.sign_in_failed`, auth/accounts.ts; the two-factor throttle for
+ * `session.second_factor_failed`, auth/two_factor.ts `secondStep`): a refused attempt (429)
+ * records nothing, so nobody can write more events into an account than its throttle allows.
  */
 export async function recordAuditEvent(
   kv: Deno.Kv,

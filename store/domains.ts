@@ -177,11 +177,26 @@ export class DomainExistsError extends Error {
   }
 }
 
+/** A domain of the account by id and name. */
+export type DomainRef = { id: string; domain: string };
+
 export class DomainHasSubdomainsError extends Error {
-  /** `subdomains`: the first few names below the domain; `total`: how many there are. */
-  constructor(readonly subdomains: string[], readonly total: number) {
+  /**
+   * `below`: every domain below it in this account, in name order (at most the account's domain
+   * limit), with ids: a caller that may see only some domains names only those
+   * (auth/key_policy.ts `visibleDomainNames`).
+   */
+  constructor(readonly below: readonly DomainRef[]) {
     super("Domain still has subdomains");
     this.name = "DomainHasSubdomainsError";
+  }
+  /** The first SUBDOMAINS_NAMED names below the domain. */
+  get subdomains(): string[] {
+    return this.below.slice(0, SUBDOMAINS_NAMED).map((d) => d.domain);
+  }
+  /** How many domains are below it. */
+  get total(): number {
+    return this.below.length;
   }
 }
 
@@ -225,7 +240,7 @@ const SLOT_PROBES = 10;
 const GET_MANY_LIMIT = 10;
 
 /** A refused delete names at most this many of the subdomains in the way. */
-const SUBDOMAINS_NAMED = 10;
+export const SUBDOMAINS_NAMED = 10;
 
 const ms = (iso: string) => Date.parse(iso);
 
@@ -594,14 +609,13 @@ export function domainStore(
         // I7: read the reversed-name entry BEFORE scanning; the commit checks it, and every
         // create of a descendant rewrites it, so one created after this read fails the commit.
         const byName = await kv.get<string>(domainByNameKey(userId, r.domain));
-        const below: string[] = [];
-        let total = 0;
+        const below: DomainRef[] = [];
         for await (
           const d of kv.list<string>(domainDescendantsRange(userId, r.domain), { batchSize: 100 })
         ) {
-          if (total++ < SUBDOMAINS_NAMED) below.push(reverseDomainName(String(d.key[2])));
+          below.push({ id: d.value, domain: reverseDomainName(String(d.key[2])) });
         }
-        if (total > 0) throw new DomainHasSubdomainsError(below, total);
+        if (below.length > 0) throw new DomainHasSubdomainsError(below);
         const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(r.domain));
         const op = kv.atomic().check(entry).check(pointer).check(byName);
         // Never remove a name entry that names another record (only a broken store has one).

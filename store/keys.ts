@@ -25,10 +25,14 @@
  *                                                      rate-limit window (never above the limit)
  *   [userId, "key_rate", keyId, windowStartMs]         Deno.KvU64: the same for one API key's own limit
  *                                                      (its grant's rateLimit), leased like the account's
- *   [userId, "password_reset"]                         PasswordResetRecord: SHA-256 of the latest reset token
- *                                                      and its expiresAt (checked on read); a newer token
- *                                                      replaces it, a reset deletes it in a checked commit
- *                                                      (store/password_reset.ts)
+ *   [userId, "password_reset"]                         PasswordResetRecord: SHA-256 and expiresAt (checked on
+ *                                                      read) of each live reset link; a newer link is added
+ *                                                      beside them, a reset or any credential change deletes
+ *                                                      them in its commit (store/password_reset.ts)
+ *   [userId, "email_verification"]                     EmailVerificationRecord: SHA-256 of the latest verification
+ *                                                      token, the address it was mailed to, expiresAt (checked on
+ *                                                      read); consumed with the user record's `emailVerified` mark
+ *                                                      in one checked commit (store/email_verification.ts)
  *   [userId, "audit", timeMs, eventId]                 AuditEvent: append-only security log, written in the commit
  *                                                      of the change it records; expiresAtMs in the value
  *                                                      (AUDIT_RETENTION_DAYS, checked on read) (store/audit.ts)
@@ -184,6 +188,8 @@ export const passkeyKey = (userId: UserId, passkeyId: string) =>
   [userId, "passkey", passkeyId] as const;
 export const passkeyPrefix = (userId: UserId) => [userId, "passkey"] as const;
 export const passwordResetKey = (userId: UserId) => [userId, "password_reset"] as const;
+/** The account's live e-mail verification link (store/email_verification.ts). */
+export const emailVerificationKey = (userId: UserId) => [userId, "email_verification"] as const;
 export const rateWindowKey = (userId: UserId, windowStartMs: number) =>
   [userId, "rate", windowStartMs] as const;
 /** One API key's own rate-limit window (auth/rate_limit.ts, a key's grant's rateLimit). */

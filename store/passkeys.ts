@@ -13,6 +13,7 @@
  */
 import { newId } from "../lib/crypto.ts";
 import { appendAudit, type AuditContext } from "./audit.ts";
+import { revokeOnCredentialChange } from "./credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { passkeyKey, passkeyPrefix, webauthnChallengeKey } from "./keys.ts";
 
@@ -133,6 +134,7 @@ export async function addPasskey(
     const op = kv.atomic().check({ key: passkeyKey(input.userId, record.id), versionstamp: null });
     for (const e of existing) op.check(e);
     op.set(passkeyKey(input.userId, record.id), record);
+    revokeOnCredentialChange(op, input.userId);
     appendAudit(op, input.userId, ctx, {
       action: "user.two_factor_changed",
       target: { type: "user", id: input.userId },
@@ -168,7 +170,7 @@ export async function deletePasskey(
   return await withRetries(async () => {
     const e = await kv.get<PasskeyRecord>(passkeyKey(userId, passkeyId));
     if (e.versionstamp === null || !e.value) return false;
-    const op = kv.atomic().check(e).delete(e.key);
+    const op = revokeOnCredentialChange(kv.atomic().check(e).delete(e.key), userId);
     appendAudit(op, userId, ctx, {
       action: "user.two_factor_changed",
       target: { type: "user", id: userId },
@@ -191,7 +193,7 @@ export async function deleteAllPasskeys(
   return await withRetries(async () => {
     const all = await Array.fromAsync(kv.list<PasskeyRecord>({ prefix: passkeyPrefix(userId) }));
     if (all.length === 0) return 0;
-    const op = kv.atomic();
+    const op = revokeOnCredentialChange(kv.atomic(), userId);
     for (const e of all) op.check(e).delete(e.key);
     if (ctx) {
       appendAudit(op, userId, ctx, {

@@ -9,6 +9,7 @@
  */
 import { newId } from "../lib/crypto.ts";
 import { appendAudit, type AuditContext, type AuditStamp } from "./audit.ts";
+import { revokeOnCredentialChange } from "./credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { sessionHashIndexKey, sessionKey, sessionPrefix, userKey } from "./keys.ts";
 import type { UserRecord } from "./users.ts";
@@ -155,7 +156,9 @@ export const SESSION_PURGE_BATCH = 250;
 /**
  * Deletes every session of `userId`, record and pointer always in the same commit, in batches of
  * SESSION_PURGE_BATCH sessions (an account may hold any number of sessions; one commit may not
- * hold more than 1000 mutations). Returns how many were deleted.
+ * hold more than 1000 mutations). Returns how many were deleted. Signing out everywhere is a
+ * credential change: the first commit also revokes what one revokes (store/credentials.ts), and
+ * is made even when there is no session to delete.
  *
  * The batches are not one transaction, so callers make a half-finished purge harmless: the
  * account is suspended before its sessions are purged (from then on every remaining session
@@ -171,13 +174,14 @@ export async function deleteAllSessions(
   audit?: AuditStamp,
 ): Promise<number> {
   let deleted = 0;
+  let revoked = false;
   while (true) {
     const batch = await Array.fromAsync(
       kv.list<SessionRecord>({ prefix: sessionPrefix(userId) }, { limit: SESSION_PURGE_BATCH }),
     );
-    if (batch.length === 0) return deleted;
+    if (batch.length === 0 && revoked) return deleted;
     await withRetries(async () => {
-      const op = kv.atomic();
+      const op = revoked ? kv.atomic() : revokeOnCredentialChange(kv.atomic(), userId);
       for (const entry of batch) {
         op.delete(entry.key);
         if (typeof entry.value?.hash === "string") op.delete(sessionHashIndexKey(entry.value.hash));
@@ -186,6 +190,8 @@ export async function deleteAllSessions(
       const res = await op.commit();
       return res.ok ? true : RETRY;
     });
+    revoked = true;
+    if (batch.length === 0) return deleted;
     deleted += batch.length;
   }
 }
@@ -285,7 +291,9 @@ export async function deleteSession(
 /**
  * Deletes every session of `userId` except `keepSessionId`, in checked batches of
  * SESSION_PURGE_BATCH (each record checked unchanged, deleted with its pointer). Returns how
- * many were deleted.
+ * many were deleted. Signing out everywhere else is a credential change: it revokes what one
+ * revokes (store/credentials.ts), in the first batch's commit, or in a commit of its own when
+ * that one did not go through or there was nothing to delete.
  */
 export async function deleteOtherSessions(
   kv: Deno.Kv,
@@ -294,6 +302,7 @@ export async function deleteOtherSessions(
   audit?: AuditStamp,
 ): Promise<number> {
   let deleted = 0;
+  let revoked = false;
   let cursor: string | undefined;
   while (true) {
     const iter = kv.list<SessionRecord>({ prefix: sessionPrefix(userId) }, {
@@ -303,7 +312,7 @@ export async function deleteOtherSessions(
     const listed = await Array.fromAsync(iter);
     const batch = listed.filter((e) => e.key[2] !== keepSessionId);
     if (batch.length > 0) {
-      const op = kv.atomic();
+      const op = revoked ? kv.atomic() : revokeOnCredentialChange(kv.atomic(), userId);
       for (const entry of batch) {
         op.check(entry).delete(entry.key);
         if (typeof entry.value?.hash === "string") {
@@ -311,15 +320,20 @@ export async function deleteOtherSessions(
         }
         if (audit) auditRevoked(op, userId, String(entry.key[2]), audit);
       }
-      if ((await op.commit()).ok) deleted += batch.length;
-      else {
+      if ((await op.commit()).ok) {
+        deleted += batch.length;
+        revoked = true;
+      } else {
         // A record changed meanwhile (its lastSeenAt was touched): delete one by one, checked.
         for (const entry of batch) {
           if (await deleteSession(kv, userId, String(entry.key[2]), audit)) deleted++;
         }
       }
     }
-    if (listed.length < SESSION_PURGE_BATCH) return deleted;
+    if (listed.length < SESSION_PURGE_BATCH) {
+      if (!revoked) await revokeOnCredentialChange(kv.atomic(), userId).commit();
+      return deleted;
+    }
     cursor = iter.cursor;
   }
 }

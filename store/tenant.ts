@@ -10,6 +10,7 @@ import { apiKeyStore, type ApiKeyStoreOptions } from "./api_keys.ts";
 import { domainStore } from "./domains.ts";
 import { flashStore } from "./flash.ts";
 import { getUserOrThrow } from "./users.ts";
+import { requireVerifiedEmail } from "./email_verification.ts";
 
 export type TenantStoreOptions = {
   maxApiKeys: number;
@@ -24,6 +25,12 @@ export type TenantStoreOptions = {
   audit?: AuditSource;
   /** AUDIT_RETENTION_DAYS, checked when the log is read (store/audit.ts's default when absent). */
   auditRetentionDays?: number;
+  /**
+   * EMAIL_VERIFICATION=required: creating and rolling API keys and adding domains need a
+   * verified address (store/email_verification.ts requireVerifiedEmail), whichever surface
+   * (API, dashboard) asks, because all of them create through this store.
+   */
+  requireVerifiedEmail?: boolean;
 };
 
 export function tenantStore(
@@ -67,20 +74,40 @@ export class TenantStore {
   }
 
   get apiKeys(): ApiKeyStore {
-    return this.#apiKeys ??= apiKeyStore(this.#kv, this.userId, this.#clock, {
-      maxKeys: this.#opts.maxApiKeys,
-      revocations: this.#opts.revocations,
-      audit: this.#audit,
-      auditRetentionDays: this.#opts.auditRetentionDays,
-    });
+    return this.#apiKeys ??= this.#gated(
+      apiKeyStore(this.#kv, this.userId, this.#clock, {
+        maxKeys: this.#opts.maxApiKeys,
+        revocations: this.#opts.revocations,
+        audit: this.#audit,
+        auditRetentionDays: this.#opts.auditRetentionDays,
+      }),
+      { create: "create API keys", roll: "roll API keys" },
+    );
   }
 
   get domains(): DomainStore {
-    return this.#domains ??= domainStore(this.#kv, this.userId, this.#clock, {
-      maxDomains: this.#opts.maxDomains,
-      audit: this.#audit,
-      auditRetentionDays: this.#opts.auditRetentionDays,
-    });
+    return this.#domains ??= this.#gated(
+      domainStore(this.#kv, this.userId, this.#clock, {
+        maxDomains: this.#opts.maxDomains,
+        audit: this.#audit,
+        auditRetentionDays: this.#opts.auditRetentionDays,
+      }),
+      { create: "add domains" },
+    );
+  }
+
+  /** `store` with `methods` behind the verified-address gate when the options ask for it. */
+  #gated<S extends object>(store: S, methods: Partial<Record<keyof S, string>>): S {
+    if (!this.#opts.requireVerifiedEmail) return store;
+    const gated = { ...store } as Record<string, unknown>;
+    for (const [name, action] of Object.entries(methods) as [string, string][]) {
+      const method = gated[name] as (...args: unknown[]) => Promise<unknown>;
+      gated[name] = async (...args: unknown[]) => {
+        await requireVerifiedEmail(this.#kv, this.userId, action);
+        return await method(...args);
+      };
+    }
+    return gated as unknown as S;
   }
 
   get auditLog(): AuditLogStore {

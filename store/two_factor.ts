@@ -6,10 +6,15 @@
  * (its digest leaves the list in the commit that accepts it). Changes that the audit log records
  * (`user.two_factor_changed`) append their event to the same commit.
  *
+ * A code completing a sign-in is accepted in the commit that takes the pending sign-in, checked on
+ * both entries: of attempts racing on one pending sign-in exactly one wins, and a loser consumes
+ * nothing (no recovery code, no time step).
+ *
  * The TOTP secret is stored as it is: verifying a code needs it readable, so it cannot be hashed
  * like a password. Whoever can read the KV can mint codes; the KV must be protected (README).
  */
-import { appendAudit, type AuditContext } from "./audit.ts";
+import { appendAudit, type AuditContext, type AuditInput } from "./audit.ts";
+import { revokeOnCredentialChange } from "./credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { deleteAllPasskeys } from "./passkeys.ts";
 import { twoFactorKey, twoFactorPendingKey, twoFactorPendingPrefix, userKey } from "./keys.ts";
@@ -92,11 +97,35 @@ export async function beginEnrolment(
   });
 }
 
+/** What a code offered for a pending sign-in came to. */
+export type SecondStepOutcome = "ok" | "invalid" | "no_pending";
+
+/** Whether `entry` is a pending sign-in that is live at `nowMs` (expiry checked on read). */
+export function isLivePending(
+  entry: Deno.KvEntryMaybe<PendingSignIn>,
+  nowMs: number,
+): entry is Deno.KvEntry<PendingSignIn> {
+  return entry.versionstamp !== null && entry.value !== null && entry.value.expiresAtMs > nowMs;
+}
+
+/** The account's two-factor record and its pending sign-in `hash`, read together. */
+export async function readSecondStep(
+  kv: Deno.Kv,
+  userId: string,
+  hash: string,
+): Promise<[Deno.KvEntryMaybe<TwoFactorRecord>, Deno.KvEntryMaybe<PendingSignIn>]> {
+  return await kv.getMany<[TwoFactorRecord, PendingSignIn]>([
+    twoFactorKey(userId),
+    twoFactorPendingKey(userId, hash),
+  ]);
+}
+
 /**
  * Accepts TOTP step `step` for the account (its code was verified against `expected.secret`):
  * refused (false) when the step is not after the last accepted one, or the record changed since
  * it was read (then the caller reads again). A pending enrolment completes here, with its audit
- * event in the same commit.
+ * event in the same commit. With `pending` (a sign-in's second step) the pending sign-in is taken
+ * in the same commit, checked too: "changed" when another attempt took it first.
  */
 export async function acceptTotpStep(
   kv: Deno.Kv,
@@ -104,6 +133,7 @@ export async function acceptTotpStep(
   expected: Deno.KvEntryMaybe<TwoFactorRecord>,
   step: number,
   a: Omit<TwoFactorAudit, "change">,
+  pending?: Deno.KvEntry<PendingSignIn>,
 ): Promise<"ok" | "replay" | "changed"> {
   const r = expected.value;
   if (!r) return "changed";
@@ -116,23 +146,34 @@ export async function acceptTotpStep(
     lastAcceptedStep: step,
   };
   const op = kv.atomic().check(expected).set(twoFactorKey(userId), next);
+  if (pending) op.check(pending).delete(pending.key);
+  if (completing) revokeOnCredentialChange(op, userId);
   if (completing) audit(op, userId, { ...a, change: "enabled" });
   return (await op.commit()).ok ? "ok" : "changed";
 }
 
-/** Uses up the recovery code with digest `digest`: false when the account has no such code. */
-export async function consumeBackupCode(
+/**
+ * Completes the pending sign-in `hash` with the recovery code of digest `digest`: the code leaves
+ * the list and the pending sign-in is deleted in one commit, checked on both. "no_pending" when the
+ * pending sign-in is gone or expired (another attempt won: nothing is consumed), "invalid" when
+ * the account has no such code.
+ */
+export async function redeemBackupCode(
   kv: Deno.Kv,
   userId: string,
+  hash: string,
   digest: string,
-): Promise<boolean> {
+  nowMs: number,
+): Promise<SecondStepOutcome> {
   return await withRetries(async () => {
-    const entry = await kv.get<TwoFactorRecord>(twoFactorKey(userId));
+    const [entry, pending] = await readSecondStep(kv, userId, hash);
+    if (!isLivePending(pending, nowMs)) return "no_pending";
     const r = entry.value;
-    if (!r || !r.enabled || !r.backupCodes.includes(digest)) return false;
+    if (!r || !r.enabled || !r.backupCodes.includes(digest)) return "invalid";
     const next = { ...r, backupCodes: r.backupCodes.filter((d) => d !== digest) };
-    const res = await kv.atomic().check(entry).set(entry.key, next).commit();
-    return res.ok ? true : RETRY;
+    const res = await kv.atomic().check(entry).check(pending)
+      .set(entry.key, next).delete(pending.key).commit();
+    return res.ok ? "ok" : RETRY;
   });
 }
 
@@ -147,6 +188,7 @@ export async function replaceBackupCodes(
     const entry = await kv.get<TwoFactorRecord>(twoFactorKey(userId));
     if (!entry.value?.enabled) return false;
     const op = kv.atomic().check(entry).set(entry.key, { ...entry.value, backupCodes: digests });
+    revokeOnCredentialChange(op, userId);
     audit(op, userId, { ...a, change: "backup_codes_regenerated" });
     return (await op.commit()).ok ? true : RETRY;
   });
@@ -166,6 +208,7 @@ export async function deleteTwoFactor(
     const entry = await kv.get<TwoFactorRecord>(twoFactorKey(userId));
     if (entry.versionstamp === null) return false;
     const op = kv.atomic().check(entry).delete(entry.key);
+    if (entry.value.enabled) revokeOnCredentialChange(op, userId);
     if (a && entry.value.enabled) audit(op, userId, a);
     return (await op.commit()).ok ? true : RETRY;
   });
@@ -175,18 +218,23 @@ export async function deleteTwoFactor(
   return removed;
 }
 
-/** Stores a pending sign-in under the digest of its cookie token. */
+/**
+ * Stores a pending sign-in under the digest of its cookie token; with `event` (the password was
+ * right: `session.second_factor_required`) its audit event goes in the same commit.
+ */
 export async function createPendingSignIn(
   kv: Deno.Kv,
   userId: string,
   hash: string,
   nowMs: number,
   ttlMs: number,
+  event?: { ctx: AuditContext; input: AuditInput },
 ): Promise<PendingSignIn> {
   const pending: PendingSignIn = { userId, createdAtMs: nowMs, expiresAtMs: nowMs + ttlMs };
   const key = twoFactorPendingKey(userId, hash);
-  const res = await kv.atomic().check({ key, versionstamp: null })
-    .set(key, pending, { expireIn: ttlMs }).commit();
+  const op = kv.atomic().check({ key, versionstamp: null }).set(key, pending, { expireIn: ttlMs });
+  if (event) appendAudit(op, userId, event.ctx, event.input, nowMs);
+  const res = await op.commit();
   if (!res.ok) throw new Error("pending sign-in key already in use");
   return pending;
 }
@@ -199,8 +247,7 @@ export async function findPendingSignIn(
   nowMs: number,
 ): Promise<PendingSignIn | null> {
   const entry = await kv.get<PendingSignIn>(twoFactorPendingKey(userId, hash));
-  if (entry.versionstamp === null || !entry.value) return null;
-  return entry.value.expiresAtMs > nowMs ? entry.value : null;
+  return isLivePending(entry, nowMs) ? entry.value : null;
 }
 
 /** Deletes the pending sign-in (checked: true only for the one caller that removed it). */

@@ -11,6 +11,18 @@
  *
  * `[userId, "usage_key", keyId]` records that a key has usage (deleted keys too), refreshed by
  * every flush with `expireIn` 91 days, so the account's usage is found without a scan.
+ *
+ * Only under an account that exists (issue 20): `addUsage` is the one writer, and each of its
+ * commits checks the user record of every account it writes for, as read just before. Counts
+ * still in memory when their account is deleted (or whose commit races the deletion: the
+ * deletion deletes the user record first, so the check loses) are dropped, never written under
+ * the gone account after its purge. The check costs one `getMany` per commit (at most
+ * MAX_ACCOUNTS_PER_COMMIT accounts), once per flush interval, off the request path.
+ *
+ * Reads are bounded by the account's live keys, not by how many keys it ever had: the keys of the
+ * account come one by one, and the deleted keys that still have usage are summed into ONE series
+ * (`readDeletedKeysUsage`), at most USAGE_READ_CONCURRENCY range reads at a time, so memory
+ * holds one series per live key plus one, however many keys were created, used and deleted.
  */
 import {
   usageCounterKey,
@@ -18,6 +30,7 @@ import {
   usageIndexKey,
   usageIndexPrefix,
   usageKeyPrefix,
+  userKey,
 } from "./keys.ts";
 
 export const USAGE_OUTCOMES = ["2xx", "4xx", "429", "5xx"] as const;
@@ -28,6 +41,12 @@ export const DAY_MS = 86_400_000;
 export const USAGE_RETENTION_DAYS = 90;
 /** Mutations per commit: far inside denokv's 1000 (and its 800 KiB commit size). */
 export const MAX_MUTATIONS_PER_COMMIT = 100;
+/** Accounts per commit, one user-record check each: denokv / KV Connect allow 10 checks. */
+export const MAX_ACCOUNTS_PER_COMMIT = 10;
+/** Range reads of one usage request running at once. */
+export const USAGE_READ_CONCURRENCY = 8;
+/** Commits of one batch retried after a lost check (a user record changed meanwhile). */
+const CHECK_ATTEMPTS = 3;
 const INDEX_EXPIRE_MS = (USAGE_RETENTION_DAYS + 1) * DAY_MS;
 
 /** Requests of one key in one hour, by outcome (indexes as USAGE_OUTCOMES). */
@@ -68,44 +87,81 @@ export function usageMutations(u: HourUsage, nowMs: number): Deno.KvMutation[] {
   return out;
 }
 
+/** What `addUsage` could not write. */
+export type AddUsageResult = {
+  /** Hours whose commit failed (store error, or checks lost every attempt): keep and retry. */
+  failed: HourUsage[];
+  /** Hours of accounts that no longer exist (deleted, or being deleted): dropped for good. */
+  dropped: HourUsage[];
+};
+
 /**
- * Adds every hour's counts in commits of at most MAX_MUTATIONS_PER_COMMIT mutations (an hour's
- * mutations never straddle two commits). Hours older than the retention are skipped. Returns the
- * hours whose commit failed, for the caller to keep and retry; never throws.
+ * Adds every hour's counts in commits of at most MAX_MUTATIONS_PER_COMMIT mutations and
+ * MAX_ACCOUNTS_PER_COMMIT accounts (an hour's mutations never straddle two commits). Each commit
+ * checks the user record of each of its accounts: hours of an account without one are dropped
+ * (see the header). Hours older than the retention are skipped. Never throws.
  */
 export async function addUsage(
   kv: Deno.Kv,
   hours: HourUsage[],
   nowMs: number,
   onError: (err: unknown) => void = () => {},
-): Promise<HourUsage[]> {
-  const failed: HourUsage[] = [];
+): Promise<AddUsageResult> {
+  const result: AddUsageResult = { failed: [], dropped: [] };
   const oldest = retentionStartMs(nowMs);
   let batch: HourUsage[] = [];
-  let mutations: Deno.KvMutation[] = [];
-  const commit = async () => {
-    if (mutations.length === 0) return;
-    const [b, m] = [batch, mutations];
-    batch = [];
-    mutations = [];
-    try {
-      const res = await kv.atomic().mutate(...m).commit();
-      if (!res.ok) throw new Error("usage commit refused");
-    } catch (err) {
-      onError(err);
-      failed.push(...b);
-    }
-  };
+  let users = new Set<string>();
+  let mutations = 0;
   for (const u of hours) {
     if (u.hourMs < oldest) continue;
-    const m = usageMutations(u, nowMs);
-    if (m.length === 0) continue;
-    if (mutations.length + m.length > MAX_MUTATIONS_PER_COMMIT) await commit();
+    const n = usageMutations(u, nowMs).length;
+    if (n === 0) continue;
+    const newUser = !users.has(u.userId);
+    if (
+      mutations + n > MAX_MUTATIONS_PER_COMMIT ||
+      (newUser && users.size >= MAX_ACCOUNTS_PER_COMMIT)
+    ) {
+      await commitChecked(kv, batch, nowMs, result, onError);
+      [batch, users, mutations] = [[], new Set(), 0];
+    }
     batch.push(u);
-    mutations.push(...m);
+    users.add(u.userId);
+    mutations += n;
   }
-  await commit();
-  return failed;
+  await commitChecked(kv, batch, nowMs, result, onError);
+  return result;
+}
+
+/**
+ * One commit of `hours`, checked against its accounts' user records as just read; an account
+ * found gone has its hours dropped, a lost check (a record changed or went meanwhile) reads again.
+ */
+async function commitChecked(
+  kv: Deno.Kv,
+  hours: HourUsage[],
+  nowMs: number,
+  result: AddUsageResult,
+  onError: (err: unknown) => void,
+): Promise<void> {
+  let pending = hours;
+  try {
+    for (let attempt = 0; attempt < CHECK_ATTEMPTS && pending.length > 0; attempt++) {
+      const ids = [...new Set(pending.map((u) => u.userId))];
+      const records = await kv.getMany(ids.map(userKey));
+      const present = new Set(records.filter((e) => e.versionstamp !== null).map((e) => e.key[0]));
+      result.dropped.push(...pending.filter((u) => !present.has(u.userId)));
+      pending = pending.filter((u) => present.has(u.userId));
+      if (pending.length === 0) return;
+      const op = kv.atomic();
+      for (const e of records) if (e.versionstamp !== null) op.check(e);
+      for (const u of pending) op.mutate(...usageMutations(u, nowMs));
+      if ((await op.commit()).ok) return;
+    }
+    if (pending.length > 0) throw new Error("usage commit refused");
+  } catch (err) {
+    onError(err);
+    result.failed.push(...pending);
+  }
 }
 
 /** Deletes a key's counters older than the retention, in commits of bounded size. */
@@ -188,11 +244,77 @@ export async function readDailyUsage(
   return out;
 }
 
-/** The ids of the account's keys with usage in the last 91 days (deleted keys included). */
-export async function keysWithUsage(kv: Deno.Kv, userId: string): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const e of kv.list({ prefix: usageIndexPrefix(userId) })) {
-    if (typeof e.key[2] === "string") ids.push(e.key[2]);
+/** Whether the account has usage of `keyId` in the last 91 days (a deleted key's outlives it). */
+export async function hasUsage(kv: Deno.Kv, userId: string, keyId: string): Promise<boolean> {
+  return (await kv.get(usageIndexKey(userId, keyId))).versionstamp !== null;
+}
+
+/** Adds `from`'s counts into `into`, day by day (the same days, as readDailyUsage makes them). */
+export function addDays(into: DayUsage[], from: DayUsage[]): void {
+  for (let d = 0; d < into.length && d < from.length; d++) {
+    into[d].requests += from[d].requests;
+    for (const o of USAGE_OUTCOMES) into[d][o] += from[d][o];
   }
-  return ids;
+}
+
+/** The usage of an account's deleted keys, summed into one series. */
+export type DeletedKeysUsage = {
+  /** Deleted keys with usage in the last 91 days (0: `days` are all zeros). */
+  keys: number;
+  /** The deleted key's id when there is exactly one, else null. */
+  onlyKeyId: string | null;
+  days: DayUsage[];
+};
+
+/**
+ * Every key of the account with usage in the last 91 days that is not in `live`, its days summed
+ * into one series: the index is streamed and at most USAGE_READ_CONCURRENCY keys are read at a
+ * time, so memory is one series (plus the reads in flight) however many keys were deleted.
+ */
+export async function readDeletedKeysUsage(
+  kv: Deno.Kv,
+  userId: string,
+  live: ReadonlySet<string>,
+  days: number,
+  nowMs: number,
+): Promise<DeletedKeysUsage> {
+  const out: DeletedKeysUsage = { keys: 0, onlyKeyId: null, days: emptyDays(days, nowMs) };
+  async function* deleted(): AsyncGenerator<string> {
+    for await (const e of kv.list({ prefix: usageIndexPrefix(userId) }, { batchSize: 500 })) {
+      const keyId = e.key[2];
+      if (typeof keyId === "string" && !live.has(keyId)) yield keyId;
+    }
+  }
+  await eachBounded(deleted(), USAGE_READ_CONCURRENCY, async (keyId) => {
+    out.keys++;
+    out.onlyKeyId = out.keys === 1 ? keyId : null;
+    addDays(out.days, await readDailyUsage(kv, userId, keyId, days, nowMs));
+  });
+  return out;
+}
+
+/**
+ * Runs `fn` on each item, at most `limit` at once, pulling items only as slots free up (an async
+ * source is read no faster than the work goes). After a failure no new item starts; the first
+ * error is thrown once those running have settled.
+ */
+export async function eachBounded<T>(
+  items: Iterable<T> | AsyncIterable<T>,
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  const running = new Set<Promise<void>>();
+  let failure: { err: unknown } | null = null;
+  for await (const item of items) {
+    if (failure) break;
+    const p: Promise<void> = fn(item)
+      .catch((err) => {
+        failure ??= { err };
+      })
+      .finally(() => running.delete(p));
+    running.add(p);
+    if (running.size >= limit) await Promise.race(running);
+  }
+  await Promise.all(running);
+  if (failure) throw (failure as { err: unknown }).err;
 }

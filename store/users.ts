@@ -1,6 +1,7 @@
 /** Accounts: the user record under its own prefix and the email -> userId pointer index. */
 import { newId } from "../lib/crypto.ts";
 import { appendAudit, type AuditStamp } from "./audit.ts";
+import { revokeOnCredentialChange } from "./credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { emailIndexKey, userKey } from "./keys.ts";
 import { commitRevocation, processRevocations, type RevocationHub } from "./revocation.ts";
@@ -19,6 +20,17 @@ export type UserRecord = {
   name?: string;
   /** When the name or password last changed; absent until then. */
   updatedAt?: string;
+  /**
+   * Whether the owner proved the address (a verification link, a completed password reset, or
+   * an operator: store/email_verification.ts). Absent means false. Never goes back to false.
+   */
+  emailVerified?: boolean;
+  emailVerifiedAt?: string;
+  /**
+   * Made while EMAIL_VERIFICATION=required: such an account, never verified, can be replaced by
+   * a new sign-up for its address once its link has expired (auth/email_verification.ts).
+   */
+  verificationRequired?: boolean;
 };
 
 export const MAX_NAME_LENGTH = 100;
@@ -30,16 +42,28 @@ export function normaliseEmail(email: string): string {
 /** Creates the account; throws `Deno.errors.AlreadyExists` when the email is taken. */
 export async function createUser(
   kv: Deno.Kv,
-  input: { email: string; passwordHash: string; nowMs: number; name?: string },
+  input: {
+    email: string;
+    passwordHash: string;
+    nowMs: number;
+    name?: string;
+    /** Operators' accounts (`admin user:create`) are verified from the start. */
+    emailVerified?: boolean;
+    /** EMAIL_VERIFICATION=required at sign-up (UserRecord.verificationRequired). */
+    verificationRequired?: boolean;
+  },
 ): Promise<UserRecord> {
   const email = normaliseEmail(input.email);
+  const createdAt = new Date(input.nowMs).toISOString();
   const user: UserRecord = {
     id: newId("usr"),
     email,
     passwordHash: input.passwordHash,
     status: "active",
-    createdAt: new Date(input.nowMs).toISOString(),
+    createdAt,
     ...(input.name !== undefined ? { name: input.name } : {}),
+    ...(input.emailVerified ? { emailVerified: true, emailVerifiedAt: createdAt } : {}),
+    ...(input.verificationRequired ? { verificationRequired: true } : {}),
   };
   const res = await kv.atomic()
     .check({ key: emailIndexKey(email), versionstamp: null })
@@ -117,7 +141,9 @@ export async function setUserStatus(
 /**
  * Replaces the account's password hash with `next` (a rehash at new parameters after a sign-in),
  * in one checked commit, only while it is still `current`: false when the account is gone or its
- * hash changed meanwhile, so a concurrent change is never overwritten.
+ * hash changed meanwhile, so a concurrent change is never overwritten. A change of password
+ * (`changedAtMs` given) is a credential change: its commit revokes what one revokes
+ * (store/credentials.ts); a rehash changes no credential and revokes nothing.
  */
 export async function updatePasswordHash(
   kv: Deno.Kv,
@@ -133,6 +159,7 @@ export async function updatePasswordHash(
     const updated: UserRecord = { ...entry.value, passwordHash: next };
     if (changedAtMs !== undefined) updated.updatedAt = new Date(changedAtMs).toISOString();
     const op = kv.atomic().check(entry).set(entry.key, updated);
+    if (changedAtMs !== undefined) revokeOnCredentialChange(op, userId);
     // user.password_changed (a rehash at new parameters passes no audit: nothing changed).
     if (audit) {
       appendAudit(op, userId, audit.ctx, {

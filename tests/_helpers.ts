@@ -5,6 +5,7 @@ import { hashPassword } from "../auth/password.ts";
 import { type Clock, fakeClock } from "../lib/clock.ts";
 import { type Config, testConfig } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";
+import type { Mailer } from "../lib/mailer.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser } from "../store/users.ts";
 
@@ -20,12 +21,18 @@ export type TestApp = {
 
 /** An app on a fresh `:memory:` KV with a fake clock. Close it at the end of the test. */
 export async function makeTestApp(
-  opts: { config?: Partial<Config>; kv?: Deno.Kv; clock?: Clock; logger?: Logger } = {},
+  opts: {
+    config?: Partial<Config>;
+    kv?: Deno.Kv;
+    clock?: Clock;
+    logger?: Logger;
+    mailer?: Mailer;
+  } = {},
 ): Promise<TestApp> {
   const kv = opts.kv ?? await Deno.openKv(":memory:");
   const clock = (opts.clock as ReturnType<typeof fakeClock>) ?? fakeClock(Date.now());
   const config = testConfig(opts.config);
-  const app = createApp({ kv, clock, config, logger: opts.logger });
+  const app = createApp({ kv, clock, config, logger: opts.logger, mailer: opts.mailer });
   return {
     app,
     kv,

@@ -47,6 +47,11 @@ export type SmtpSink = {
   received: ReceivedMail[];
   /** Resolves with the `n`th message (1-based) once it has arrived (polls, bounded). */
   waitFor(n: number, timeoutMs?: number): Promise<ReceivedMail>;
+  /**
+   * Resolves with the `n`th message (1-based) whose text matches `re`, once it has arrived: a
+   * server with SMTP_URL also mails verification links at sign-up (EMAIL_VERIFICATION).
+   */
+  waitForMatching(re: RegExp, n?: number, timeoutMs?: number): Promise<ReceivedMail>;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 };
@@ -104,6 +109,15 @@ export async function startSmtpSink(): Promise<SmtpSink> {
         await new Promise((r) => setTimeout(r, 10));
       }
       return received[n - 1];
+    },
+    async waitForMatching(re, n = 1, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = received.filter((m) => re.test(m.text));
+        if (found.length >= n) return found[n - 1];
+        if (Date.now() > deadline) throw new Error(`mail ${n} matching ${re} did not arrive`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
     },
     close,
     [Symbol.asyncDispose]: close,

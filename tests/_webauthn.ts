@@ -1,7 +1,7 @@
 /**
  * A software WebAuthn authenticator (P-256, "none" attestation, written from the WebAuthn spec)
- * and the JSON calls of the passkey routes, shared by tests/passkeys_test.ts and
- * tests/attack_passkeys_test.ts.
+ * and the JSON calls of the passkey routes, shared by tests/passkeys_test.ts,
+ * tests/attack_passkeys_test.ts and tests/attack_passkey_uv_test.ts.
  */
 import assert from "node:assert/strict";
 import { TEST_PASSWORD, type TestApp } from "./_helpers.ts";
@@ -70,6 +70,20 @@ export type Options = {
   user?: { id: string };
 };
 
+/** Authenticator data flags (WebAuthn § 6.1): user present, user verified, attested data. */
+const UP = 0x01;
+const UV = 0x04;
+const AT = 0x40;
+
+/**
+ * `userVerified: false` answers with the user-presence bit only, as a security key touched
+ * without its PIN does (anyone holding it can); the default is a verified user (UP | UV).
+ */
+export type CeremonyOptions = { userVerified?: boolean };
+
+const flags = (opts: CeremonyOptions, extra = 0) =>
+  new Uint8Array([UP | (opts.userVerified === false ? 0 : UV) | extra]);
+
 export class SoftAuthenticator {
   counter = 0;
   readonly credentialId = crypto.getRandomValues(new Uint8Array(32));
@@ -89,7 +103,7 @@ export class SoftAuthenticator {
     return b64url(this.credentialId);
   }
 
-  async register(options: Options, origin = BASE) {
+  async register(options: Options, origin = BASE, opts: CeremonyOptions = {}) {
     const rpId = options.rp!.id;
     this.userHandle = options.user!.id;
     const raw = new Uint8Array(await crypto.subtle.exportKey("raw", this.keys.publicKey));
@@ -98,7 +112,7 @@ export class SoftAuthenticator {
     );
     const authData = concat(
       await sha256(enc.encode(rpId)),
-      new Uint8Array([0x45]), // UP | UV | AT
+      flags(opts, AT),
       new Uint8Array(4),
       new Uint8Array(16),
       new Uint8Array([0, this.credentialId.length]),
@@ -128,13 +142,16 @@ export class SoftAuthenticator {
     };
   }
 
-  async assert(options: Options, opts: { origin?: string; counter?: number } = {}) {
+  async assert(
+    options: Options,
+    opts: { origin?: string; counter?: number } & CeremonyOptions = {},
+  ) {
     this.counter = opts.counter ?? this.counter + 1;
     const count = new Uint8Array(4);
     new DataView(count.buffer).setUint32(0, this.counter);
     const authData = concat(
       await sha256(enc.encode(options.rpId!)),
-      new Uint8Array([0x05]), // UP | UV
+      flags(opts),
       count,
     );
     const clientData = enc.encode(JSON.stringify({

@@ -229,7 +229,7 @@ Deno.test("the better-auth client resets a password by e-mail over SMTP", async 
       assert.equal(known.error, null, JSON.stringify(known.error));
       assert.deepEqual(unknown.data, known.data);
       assert.equal(known.data?.status, true);
-      const link = linkIn(await smtp.waitFor(1));
+      const link = linkIn(await smtp.waitForMatching(/reset the password/));
       assert.equal(link.origin, server.url);
       token = link.searchParams.get("token") ?? "";
     });
@@ -250,6 +250,86 @@ Deno.test("the better-auth client resets a password by e-mail over SMTP", async 
       assert.equal(again.error?.status, 400);
       assert.equal(again.error?.code, "INVALID_TOKEN");
     });
+  } finally {
+    await server.stop();
+    await removeKvFile(kvPath);
+  }
+});
+
+Deno.test("the better-auth client verifies an e-mail address over SMTP before keys and domains", async (t) => {
+  await using smtp = await startSmtpSink();
+  const kvPath = await tempKvPath();
+  // SMTP_URL set and EMAIL_VERIFICATION unset: verification is required (the default with mail).
+  const server = await startServer({
+    DENO_KV_PATH: kvPath,
+    SMTP_URL: `smtp://${smtp.user}:${smtp.pass}@127.0.0.1:${smtp.config.port}`,
+  });
+  try {
+    const email = `ba-verify-${crypto.randomUUID()}@example.com`;
+    const a = browser(server.url, CHROME_MAC);
+    type Answer = { data: unknown; error: { status: number; code?: string } | null };
+    const api = async (path: string, body: unknown): Promise<Answer> =>
+      await a.client.$fetch(`${server.url}${path}`, {
+        method: "POST",
+        body,
+        throw: false,
+      }) as Answer;
+
+    await t.step("sign-up answers emailVerified: false and mails a link", async () => {
+      const r = await a.client.signUp.email({
+        name: "Ada",
+        email,
+        password: TEST_PASSWORD,
+        callbackURL: "/settings/api-keys",
+      });
+      assert.equal(r.error, null, JSON.stringify(r.error));
+      assert.equal(r.data?.user.emailVerified, false);
+    });
+
+    await t.step("before verification: API keys and domains are refused", async () => {
+      const key = await api("/api/e2/api-keys", { name: "first" });
+      assert.equal(key.error?.status, 403);
+      assert.equal(key.error?.code, "EMAIL_NOT_VERIFIED");
+      const domain = await api("/api/e2/domains", { domain: "example.com" });
+      assert.equal(domain.error?.status, 403);
+      assert.equal(domain.error?.code, "EMAIL_NOT_VERIFIED");
+    });
+
+    let token = "";
+    await t.step("the mail arrived over SMTP, with a link to this server", async () => {
+      const mail = await smtp.waitForMatching(/confirm the address/);
+      assert.deepEqual(mail.to, [email]);
+      const link = linkIn(mail);
+      assert.equal(link.origin, server.url);
+      assert.equal(link.pathname, "/api/auth/verify-email");
+      assert.equal(link.searchParams.get("callbackURL"), "/settings/api-keys");
+      token = link.searchParams.get("token") ?? "";
+    });
+
+    await t.step("verifyEmail marks the account, and get-session says so", async () => {
+      const r = await a.client.verifyEmail({ query: { token } });
+      assert.equal(r.error, null, JSON.stringify(r.error));
+      assert.equal(r.data?.status, true);
+      const session = await a.client.getSession();
+      assert.equal(session.data?.user.emailVerified, true);
+      const again = await a.client.verifyEmail({ query: { token } });
+      assert.equal(again.error?.status, 401);
+    });
+
+    await t.step("verified: the same session creates a key", async () => {
+      const key = await api("/api/e2/api-keys", { name: "first" });
+      assert.equal(key.error, null, JSON.stringify(key.error));
+      assert.match((key.data as { key: string }).key, /^inb_/);
+    });
+
+    await t.step(
+      "sendVerificationEmail for a verified address: EMAIL_ALREADY_VERIFIED",
+      async () => {
+        const r = await a.client.sendVerificationEmail({ email });
+        assert.equal(r.error?.status, 400);
+        assert.equal(r.error?.code, "EMAIL_ALREADY_VERIFIED");
+      },
+    );
   } finally {
     await server.stop();
     await removeKvFile(kvPath);

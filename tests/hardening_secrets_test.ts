@@ -138,6 +138,16 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
     const s2 = /inbound_session=([^;]+)/.exec(inn.headers.get("Set-Cookie") ?? "")![1];
     addSecret("sign-in session token", s2);
     const cookie = { Cookie: `inbound_session=${s2}` };
+    // With SMTP_URL, EMAIL_VERIFICATION is required: the mailed link first (its token is a
+    // secret too), then keys.
+    const verifyLink = linkIn(await smtp.waitForMatching(/confirm the address/));
+    const verifyToken = verifyLink.searchParams.get("token")!;
+    addSecret("verification token", verifyToken);
+    addSecret("verification token random part", verifyToken.split(".")[1]);
+    const verified = await call("verify email", `${verifyLink.pathname}${verifyLink.search}`, {
+      redirect: "manual",
+    });
+    assert.equal(verified.status, 302, verified.body);
     const made = JSON.parse(
       (await call("key create", "/api/e2/api-keys", jsonPost({ name: "web" }, cookie))).body,
     );
@@ -226,7 +236,8 @@ Deno.test("no key, session token, password or digest of them reaches the logs or
       );
       assert.equal(r.status, 200, r.body);
     }
-    const resetToken = linkIn(await smtp.waitFor(1)).searchParams.get("token")!;
+    const resetToken = linkIn(await smtp.waitForMatching(/reset the password/)).searchParams
+      .get("token")!;
     addSecret("reset token", resetToken);
     addSecret("reset token random part", resetToken.split(".")[1]);
     const passwordReset = `reset pass ${crypto.randomUUID()}`;

@@ -208,6 +208,12 @@ function authBodyRoutes(
       200,
       () => Promise.resolve({ headers: {}, valid: { email: `nobody-${next()}@example.com` } }),
     ),
+    // E-mail verification is off in the test config: the valid shape is refused as such (400).
+    route(
+      "/api/auth/send-verification-email",
+      400,
+      () => Promise.resolve({ headers: {}, valid: { email: `nobody-${next()}@example.com` } }),
+    ),
     // No reset token here: the valid shape reaches the token check, which refuses it (400).
     route(
       "/api/auth/reset-password",

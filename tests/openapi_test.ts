@@ -19,6 +19,8 @@ const PUBLIC_OPERATIONS = [
   "get /api/auth/get-session",
   "post /api/auth/request-password-reset",
   "post /api/auth/reset-password",
+  "post /api/auth/send-verification-email",
+  "get /api/auth/verify-email",
   "get /api/auth/passkey/generate-authenticate-options",
   "post /api/auth/passkey/verify-authentication",
   "post /api/auth/two-factor/verify-totp",

@@ -67,7 +67,7 @@ Deno.test("passkeys: registration, sign-in with a passkey alone, and what is sto
         const o = r.body as Record<string, Record<string, unknown>>;
         assert.equal(o.rp.id, "localhost");
         assert.equal(o.authenticatorSelection.residentKey, "required");
-        assert.equal(o.authenticatorSelection.userVerification, "preferred");
+        assert.equal(o.authenticatorSelection.userVerification, "required");
         assert.ok(jar.get("inbound_webauthn"), "the challenge is named by its own cookie");
       },
     );

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { outcomeIndex, UsageRecorder } from "../auth/usage.ts";
 import { fakeClock } from "../lib/clock.ts";
 import { silentLogger } from "../lib/log.ts";
-import { usageCounterKey } from "../store/keys.ts";
+import { usageCounterKey, userKey } from "../store/keys.ts";
 import {
   addUsage,
   DAY_MS,
@@ -28,6 +28,14 @@ import { BASE, withCookie } from "./sessions_helpers.ts";
 async function counter(kv: Deno.Kv, userId: string, keyId: string, hourMs: number, o: string) {
   const e = await kv.get<Deno.KvU64>(usageCounterKey(userId, keyId, hourMs, o));
   return e.value === null ? 0 : Number(e.value.value);
+}
+
+/**
+ * A user record for a made-up account: usage is written only under an account that exists
+ * (store/usage.ts `addUsage`, issue 20).
+ */
+async function seedUser(kv: Deno.Kv, userId = "usr_a") {
+  await kv.set(userKey(userId), { id: userId });
 }
 
 async function usageEntries(kv: Deno.Kv, userId: string): Promise<number> {
@@ -152,6 +160,7 @@ Deno.test("the outcome columns are 2xx below 400, 429 alone, other 4xx, and 5xx"
 
 Deno.test("the recorder flushes by itself once the interval has passed, and a failed flush keeps its counts", async (t) => {
   const faulty = new FaultyKv(await Deno.openKv(":memory:"));
+  await seedUser(faulty.inner);
   const clock = fakeClock(Date.UTC(2026, 2, 14, 9, 30));
   const recorder = new UsageRecorder(faulty.kv, clock, silentLogger, 50);
   const hour = hourOf(clock());
@@ -191,6 +200,7 @@ Deno.test("the recorder flushes by itself once the interval has passed, and a fa
 
 Deno.test("under steady traffic a key is written at most once per flush interval", async () => {
   await using kv = await Deno.openKv(":memory:");
+  await seedUser(kv);
   const { kv: recorded, accesses } = recordingKv(kv);
   const flushMs = 150;
   const recorder = new UsageRecorder(recorded, () => Date.now(), silentLogger, flushMs);
@@ -222,6 +232,7 @@ Deno.test("under steady traffic a key is written at most once per flush interval
 
 Deno.test("a flush of many keys commits at most 100 mutations at a time", async () => {
   await using kv = await Deno.openKv(":memory:");
+  await seedUser(kv);
   const rec = recordingKv(kv);
   const commits: number[] = [];
   const counting = new Proxy(rec.kv, {
@@ -261,6 +272,7 @@ Deno.test("a flush of many keys commits at most 100 mutations at a time", async 
 
 Deno.test("usage older than 90 days is never read, and a flush deletes it", async (t) => {
   await using kv = await Deno.openKv(":memory:");
+  await seedUser(kv);
   const now = Date.UTC(2026, 5, 1, 12, 30);
   const old = hourOf(now) - 91 * DAY_MS;
   const recent = hourOf(now) - 2 * DAY_MS;

@@ -464,7 +464,7 @@ export function registerDomainPages(
   app.post(`${DOMAINS_PATH}/:id/delete`, kit.sameOrigin, kit.formLimit, async (c) => {
     const id = domainId(c.req.param("id"));
     try {
-      const r = await actions.remove(c.get("store"), id);
+      const r = await actions.remove(c, id);
       return await redirectWithFlash(c, DOMAINS_PATH, { notice: `Domain ${r.domain} deleted.` });
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {

@@ -63,7 +63,15 @@ import {
 } from "./two_factor_pages.tsx";
 import { PASSKEYS_JS, PASSKEYS_JS_PATH } from "./passkeys_section.tsx";
 import { FORGOT_PATH, ForgotPasswordPage, RESET_PATH, ResetPasswordPage } from "./reset_pages.tsx";
-import { SECURITY_HEADERS } from "./layout.tsx";
+import { Banner, Layout, SECURITY_HEADERS } from "./layout.tsx";
+import {
+  EMAIL_VERIFIED_PATH,
+  EmailVerifiedPage,
+  SignUpClosedPage,
+  VERIFY_EMAIL_RESEND_PATH,
+  withVerifyEmailBanner,
+} from "./email_verification_pages.tsx";
+import { emailNotVerified, EmailNotVerifiedError } from "../../auth/email_verification.ts";
 import { SECURITY_PATH, SecurityPage, type SecurityPageProps } from "./security_page.tsx";
 import { USAGE_PATH, USAGE_PERIODS, UsagePage } from "./usage_page.tsx";
 import {
@@ -89,6 +97,8 @@ export type DashboardDeps = {
   usage: UsageReads;
   /** The account rate limit, drawn against the daily requests on Settings > Usage. */
   rateLimit: { max: number; windowMs: number };
+  /** SIGN_UP: false shows the closed page instead of the form (the API answers 403 too). */
+  signUpOpen?: boolean;
 };
 
 const MAX_FORM_BYTES = 16 * 1024;
@@ -142,18 +152,81 @@ function asset(body: string, type: string): Response {
   });
 }
 
-/** The form's fields as strings (files and repeated fields are ignored). */
-async function formFields(c: Context): Promise<Record<string, string>> {
-  const type = c.req.header("Content-Type") ?? "";
-  if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) {
-    throw new HttpError(415, "Forms must be posted as application/x-www-form-urlencoded.");
+/** A form the dashboard will not read: answered with an HTML page (`formErrorPage`). */
+class FormError extends HttpError {}
+
+const URLENCODED = /^application\/x-www-form-urlencoded\s*(;|$)/i;
+
+function formTooLarge(): FormError {
+  return new FormError(413, `Forms must be at most ${MAX_FORM_BYTES} bytes.`);
+}
+
+/**
+ * The dashboard's one form reader, for every form and for the sudo guard's copy of one
+ * (two_factor_pages.tsx `dashboardSudo`): the fields of an `application/x-www-form-urlencoded`
+ * body of at most MAX_FORM_BYTES, as strings (a repeated field keeps its last value). A request
+ * with neither a body nor a Content-Type is an empty form. Anything else is refused before a
+ * byte is parsed: 415 for another type, multipart included (the dashboard's forms never send it,
+ * and a parser that never runs cannot fail on a broken body), 413 over the limit, 400 for bytes
+ * that are not UTF-8.
+ */
+async function readForm(req: Request): Promise<Record<string, string>> {
+  const type = req.headers.get("Content-Type");
+  if (type === null && req.body === null) return {};
+  if (type === null || !URLENCODED.test(type)) {
+    throw new FormError(415, "Forms must be posted as application/x-www-form-urlencoded.");
   }
-  const body = await c.req.parseBody();
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(body)) {
-    if (typeof value === "string") out[name] = value;
+  const bytes = req.body ? await readAtMost(req.body, MAX_FORM_BYTES) : new Uint8Array();
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new FormError(400, "The form could not be read: its body is not valid UTF-8.");
   }
-  return out;
+  return Object.fromEntries(new URLSearchParams(text));
+}
+
+/** The stream's bytes; 413 (and the rest left unread) once they pass `max`. */
+async function readAtMost(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      throw formTooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/** The posted form's fields (`readForm` of the request's body). */
+function formFields(c: Context): Promise<Record<string, string>> {
+  return readForm(c.req.raw);
+}
+
+/** A form refused before its handler ran (wrong type, too large, unreadable), as a page. */
+function formErrorPage(err: HttpError): Promise<Response> {
+  return page(
+    <Layout title="Form not accepted" narrow>
+      <h1>Form not accepted</h1>
+      <Banner kind="error" id="form-error">{err.message}</Banner>
+      <p class="switch">
+        <a href="/">Back to the dashboard</a>
+      </p>
+    </Layout>,
+    err.status,
+  );
 }
 
 /** The first validation problem as a sentence a person can act on, e.g. "Name is required." */
@@ -167,6 +240,7 @@ function firstProblem(error: z.ZodError, labels: Record<string, string>): string
 /** Re-renders `render` with the error's message and status (and Retry-After for 429). */
 function errorInfo(err: unknown): { message: string; status: number; headers: HeadersInit } {
   if (err instanceof ConflictError) err = writeConflict();
+  if (err instanceof EmailNotVerifiedError) err = emailNotVerified(err);
   if (err instanceof HttpError) {
     const h = new Headers(err.headers);
     const retry = h.get("Retry-After");
@@ -186,6 +260,8 @@ function plainHttp(c: Context<AppEnv>): { plainHttpOrigin?: string } {
 }
 
 const NOTICES: Record<string, string> = {
+  "verification-sent": "If this account's address is not verified yet, a link is on its way " +
+    "(at most one every 5 minutes: the last one keeps working).",
   deleted: "API key deleted. It no longer authenticates.",
   "signed-out": "You have signed out.",
   "name-saved": "Name saved.",
@@ -201,11 +277,17 @@ const NOTICES: Record<string, string> = {
 export function dashboardRoutes(deps: DashboardDeps) {
   const { accounts, sessions, storeFor, clock, maxKeys } = deps;
   const app = new Hono<AppEnv>();
+  const signUpOpen = deps.signUpOpen ?? true;
+
+  // A form the reader refuses is a bad input like any other: a page, before any handler acts.
+  app.onError((err) => {
+    if (err instanceof FormError) return formErrorPage(err);
+    throw err;
+  });
 
   const limitBody = bodyLimit({
     maxSize: MAX_FORM_BYTES,
-    onError: () =>
-      new HttpError(413, `Forms must be at most ${MAX_FORM_BYTES} bytes.`).toResponse(),
+    onError: () => formErrorPage(formTooLarge()),
   });
   /**
    * The body limit replaces `c.req.raw` with a wrapped Request: the resolved client is bound to
@@ -237,6 +319,11 @@ export function dashboardRoutes(deps: DashboardDeps) {
           storeFor(outcome.principal.userId, auditContextOf(c.req.raw, outcome.principal)),
         );
         await next();
+        // EMAIL_VERIFICATION=required: every settings page says what is missing, and offers
+        // to send the link again (routes/dashboard/email_verification_pages.tsx).
+        if (accounts.emailVerification.required && outcome.user.emailVerified !== true) {
+          c.res = await withVerifyEmailBanner(c.res, outcome.user.email);
+        }
         return;
       case "suspended":
         return page(<SignInPage {...plainHttp(c)} error={accountSuspended().message} />, 403);
@@ -274,8 +361,12 @@ export function dashboardRoutes(deps: DashboardDeps) {
 
   // --- Sign up, sign in, sign out ---------------------------------------------------------
 
-  app.get("/sign-up", (c) => page(<SignUpPage {...plainHttp(c)} />));
+  app.get("/sign-up", (c) => {
+    if (!signUpOpen) return page(<SignUpClosedPage />, 403);
+    return page(<SignUpPage {...plainHttp(c)} />);
+  });
   app.post("/sign-up", sameOrigin, formLimit, async (c) => {
+    if (!signUpOpen) return page(<SignUpClosedPage />, 403);
     const form = await formFields(c);
     const name = (form.name ?? "").trim();
     const parsed = signUpBody.safeParse({
@@ -293,7 +384,10 @@ export function dashboardRoutes(deps: DashboardDeps) {
     }
     try {
       const origin = requestOrigin(c);
-      const r = await accounts.signUp(parsed.data, origin.ip, origin.userAgent, c.req.raw);
+      const r = await accounts.signUp(parsed.data, origin.ip, origin.userAgent, c.req.raw, {
+        origin: resetLinkOrigin(c.req.raw),
+        callbackPath: EMAIL_VERIFIED_PATH,
+      });
       return redirect(KEYS_PATH, [
         [
           "Set-Cookie",
@@ -419,6 +513,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
     page,
     redirect,
     formFields,
+    readForm,
     errorInfo,
     sameOrigin,
     formLimit,
@@ -448,7 +543,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
     const [user, keys, used] = await Promise.all([
       store.user(),
       store.apiKeys.list(),
-      deps.usage.forAccount(store, 30),
+      deps.usage.forAccount(store, 30, { deleted: false }),
     ]);
     const nowMs = clock();
     const usage = Object.fromEntries(used.map((u) => [u.keyId, {
@@ -476,6 +571,20 @@ export function dashboardRoutes(deps: DashboardDeps) {
     const id = await c.get("store").flash.put(flash);
     return redirect(`${KEYS_PATH}?flash=${id}`);
   }
+
+  // E-mail verification: the link's landing page, and the banner's "send the link again".
+  app.get(
+    EMAIL_VERIFIED_PATH,
+    (c) => page(<EmailVerifiedPage error={c.req.query("error") !== undefined} />),
+  );
+  app.post(VERIFY_EMAIL_RESEND_PATH, sameOrigin, formLimit, async (c) => {
+    const user = await c.get("store").user();
+    const origin = resetLinkOrigin(c.req.raw);
+    if (origin !== null && user.emailVerified !== true) {
+      accounts.emailVerification.resend(user.email, user, origin, EMAIL_VERIFIED_PATH);
+    }
+    return redirect(`${KEYS_PATH}?notice=verification-sent`);
+  });
 
   app.get(KEYS_PATH, async (c) => {
     const flashId = c.req.query("flash");

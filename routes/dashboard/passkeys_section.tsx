@@ -19,8 +19,9 @@ export function PasskeysSection() {
     <section class="card" aria-labelledby="passkeys-title" id="passkeys" data-passkeys>
       <h2 id="passkeys-title">Passkeys</h2>
       <p class="hint">
-        A passkey signs you in with your device's screen lock or a security key instead of a
-        password, and counts as a second factor on its own.
+        A passkey signs you in with your device's screen lock, or a security key and its PIN,
+        instead of a password, and counts as a second factor on its own. A touch alone is not
+        enough.
       </p>
       <p class="muted" data-passkeys-unsupported>
         Passkeys need JavaScript and a browser that supports them.

@@ -21,9 +21,12 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   "api_key.denied": "API key refused",
   "session.created": "Signed in",
   "session.sign_in_failed": "Sign-in failed",
+  "session.second_factor_required": "Password accepted, second factor required",
+  "session.second_factor_failed": "Second factor failed",
   "session.revoked": "Session ended",
   "user.password_changed": "Password changed",
   "user.password_reset": "Password reset",
+  "user.email_verified": "Email address verified",
   "user.two_factor_changed": "Two-factor changed",
   "user.suspended": "Account suspended",
   "user.unsuspended": "Account reactivated",
@@ -69,6 +72,26 @@ function actorText(e: AuditEventView): string {
   }
 }
 
+/** How a second factor is named on the page (an event's `details.method` / `methods`). */
+const FACTOR_NAMES: Record<string, string> = {
+  totp: "authenticator code",
+  backup_code: "recovery code",
+  passkey: "passkey",
+};
+
+/** The action's label, with the second factor it concerns when the event names one. */
+function actionText(e: AuditEventView): string {
+  const label = ACTION_LABELS[e.action] ?? e.action;
+  const d = e.details;
+  if (e.action === "session.second_factor_failed" && typeof d?.method === "string") {
+    return `${label} (${FACTOR_NAMES[d.method] ?? d.method})`;
+  }
+  if (e.action === "session.second_factor_required" && Array.isArray(d?.methods)) {
+    return `${label} (${d.methods.map((m) => FACTOR_NAMES[m] ?? m).join(" or ")})`;
+  }
+  return label;
+}
+
 function EventRow(props: { e: AuditEventView }) {
   const { e } = props;
   return (
@@ -77,7 +100,7 @@ function EventRow(props: { e: AuditEventView }) {
         <time datetime={e.time}>{formatDate(e.time)}</time>
       </td>
       <td>
-        {ACTION_LABELS[e.action] ?? e.action}
+        {actionText(e)}
         <span class="muted">
           {" "}
           <code>{e.action}</code>
@@ -106,8 +129,9 @@ export function SecurityLogPage(props: SecurityLogPageProps) {
       <nav class="crumbs" aria-label="Breadcrumb">Settings › Security log</nav>
       <h1>Security log</h1>
       <p class="muted">
-        Sign-ins, ended sessions, password and key changes, and domain changes of this account,
-        newest first. Events are kept for a limited time and cannot be changed or deleted.
+        Sign-ins (second-factor steps included), ended sessions, password and key changes, and
+        domain changes of this account, newest first. Events are kept for a limited time and cannot
+        be changed or deleted.
       </p>
       {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
 

@@ -2,7 +2,8 @@
  * Settings > Usage: the account's requests per UTC day against its rate limit, as a
  * server-rendered SVG bar chart (no script, no CDN, no inline style: colours are SVG presentation
  * attributes) with the same numbers in an accessible table, and each key's share with its
- * sparkline. The period is a plain GET form (7, 30 or 90 days).
+ * sparkline. The period is a plain GET form (7, 30 or 90 days). Deleted keys are one row
+ * together (auth/usage.ts `forAccount`), so the page grows with the live keys only.
  */
 import type { DayUsage } from "../../store/usage.ts";
 import type { KeyUsage } from "../usage.ts";
@@ -233,16 +234,25 @@ function DayRow(props: { d: DayUsage }) {
   );
 }
 
+/** The row's label: the key's name, or the deleted keys' series (one key, or how many). */
+function keyLabel(k: KeyUsage): { title: string; id?: string; note?: string; text: string } {
+  if (k.name !== null) return { title: k.name, id: k.keyId, text: k.name };
+  const n = k.deletedKeys ?? 1;
+  if (n === 1) return { title: "Deleted key", id: k.keyId, text: `Deleted key ${k.keyId}` };
+  return { title: "Deleted keys", note: `${fmt(n)} keys`, text: `${fmt(n)} deleted keys` };
+}
+
 function KeyRow(props: { k: KeyUsage; days: number }) {
   const { k } = props;
   const values = k.days.map((d) => d.requests);
   const total = values.reduce((a, b) => a + b, 0);
   const limited = k.days.reduce((s, d) => s + d["429"], 0);
-  const name = k.name ?? `Deleted key ${k.keyId}`;
+  const label = keyLabel(k);
   return (
     <tr>
       <td data-label="Key">
-        <strong>{k.name ?? "Deleted key"}</strong> <code class="muted">{k.keyId}</code>
+        <strong>{label.title}</strong>{" "}
+        {label.id ? <code class="muted">{label.id}</code> : <span class="muted">{label.note}</span>}
       </td>
       <td data-label="Requests">{fmt(total)}</td>
       <td data-label="Rate limited">{fmt(limited)}</td>
@@ -250,7 +260,7 @@ function KeyRow(props: { k: KeyUsage; days: number }) {
         <Sparkline
           values={values}
           starts={k.days.map((d) => d.start)}
-          label={`Requests per day, last ${props.days} days, ${name}`}
+          label={`Requests per day, last ${props.days} days, ${label.text}`}
         />
       </td>
     </tr>

@@ -22,6 +22,11 @@ export const LIMITS = {
   MAX_QUEUE_UNDELIVERED_KEYS: 10,
   MAX_QUEUE_BACKOFF_INTERVALS: 10,
   MAX_QUEUE_BACKOFF_MS: 3600000,
+  /**
+   * The largest request body read: denokv takes bodies through axum's `Bytes` and `Json`
+   * extractors, whose default limit (axum `DefaultBodyLimit`) is 2 MiB; more is a 413.
+   */
+  MAX_BODY_BYTES: 2 * 1024 * 1024,
 } as const;
 
 /** Deno's client-side limits (deno ext/kv/lib.rs), for tests that show what the client refuses. */
