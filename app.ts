@@ -3,39 +3,40 @@
  * it an in-memory KV, a fake clock and their own configuration.
  */
 import { Hono } from "hono";
+import type { ErrorHandler } from "hono";
 import { RegExpRouter } from "hono/router/reg-exp-router";
+import { type AccountEventSink, accountService } from "./auth/accounts.ts";
 import { ApiKeyVerifier } from "./auth/api_key_verifier.ts";
-import { RateLimiter } from "./auth/rate_limit.ts";
+import { emailNotVerified, EmailNotVerifiedError } from "./auth/email_verification.ts";
 import { type AppEnv, authenticate } from "./auth/middleware.ts";
+import { RateLimiter } from "./auth/rate_limit.ts";
+import { sessionManager } from "./auth/session.ts";
+import { SudoMode } from "./auth/sudo.ts";
+import { twoFactorService } from "./auth/two_factor.ts";
+import { countUsage, usageReads, UsageRecorder } from "./auth/usage.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import type { Config } from "./lib/config.ts";
+import { denoResolver, type DnsResolver } from "./lib/dns.ts";
 import { errorBody, HttpError, jsonResponse, writeConflict } from "./lib/errors.ts";
 import { jsonLogger, type Logger, silentLogger } from "./lib/log.ts";
-import { withTimeout } from "./lib/async.ts";
 import { logMailer, type Mailer, smtpMailer } from "./lib/mailer.ts";
-import type { AuditSource } from "./store/audit.ts";
-import { healthKey } from "./store/keys.ts";
-import { tenantStore } from "./store/tenant.ts";
-import { retryingKv } from "./store/retrying_kv.ts";
-import { ConflictError } from "./store/errors.ts";
-import { registerDomainRoutes } from "./routes/domains.ts";
-import { requestContext } from "./routes/request_context.ts";
-import { apiAliasPath, RouteRegistry } from "./routes/registry.ts";
-import { registerOpenApiRoutes } from "./routes/openapi.ts";
-import { describeAccountRoutes } from "./routes/account_docs.ts";
-import { registerAuditLogRoutes } from "./routes/audit_log.ts";
-import { denoResolver, type DnsResolver } from "./lib/dns.ts";
-import { accountService } from "./auth/accounts.ts";
-import { emailNotVerified, EmailNotVerifiedError } from "./auth/email_verification.ts";
-import { sessionManager } from "./auth/session.ts";
-import { countUsage, usageReads, UsageRecorder } from "./auth/usage.ts";
-import { registerUsageRoutes } from "./routes/usage.ts";
-import { authRoutes } from "./routes/auth.ts";
-import { bindTwoFactor, twoFactorService } from "./auth/two_factor.ts";
-import { passkeyRoutes } from "./routes/passkeys.ts";
-import { describePasskeyRoutes } from "./routes/passkeys_docs.ts";
-import { registerApiKeyRoutes } from "./routes/api_keys.ts";
+import { registerAccountRoutes } from "./routes/accounts/operations.ts";
+import { registerApiKeyRoutes } from "./routes/api_keys/operations.ts";
+import { registerAuditLogRoutes } from "./routes/audit_log/operations.ts";
 import { dashboardRoutes } from "./routes/dashboard/mod.tsx";
+import { registerDomainRoutes } from "./routes/domains/operations.ts";
+import { registerEmailVerificationRoutes } from "./routes/email_verification/operations.ts";
+import { registerHealthRoute } from "./routes/health.ts";
+import { registerOpenApiRoutes } from "./routes/openapi/document.ts";
+import { registerPasskeyRoutes } from "./routes/passkeys/operations.ts";
+import { apiAliasPath, RouteRegistry } from "./routes/registry.ts";
+import { requestContext } from "./routes/request_context.ts";
+import { registerTwoFactorRoutes } from "./routes/two_factor/operations.ts";
+import { registerUsageRoutes } from "./routes/usage/operations.ts";
+import type { AuditSource } from "./store/audit.ts";
+import { ConflictError } from "./store/errors.ts";
+import { retryingKv } from "./store/retrying_kv.ts";
+import { tenantStore } from "./store/tenant.ts";
 
 export type AppDeps = {
   kv: Deno.Kv;
@@ -49,6 +50,8 @@ export type AppDeps = {
    * lib/mailer.ts).
    */
   mailer?: Mailer;
+  /** Where account events go (auth/accounts/events.ts); by default nowhere. */
+  accountEvents?: AccountEventSink;
 };
 
 export type App = Hono<AppEnv> & {
@@ -56,19 +59,15 @@ export type App = Hono<AppEnv> & {
   idle(): Promise<void>;
 };
 
-const HEALTH_TIMEOUT_MS = 1000;
+/** What the app is made of, built once at start-up and handed to the routes that need it. */
+type Services = ReturnType<typeof buildServices>;
 
-export function createApp(deps: AppDeps): App {
+function buildServices(deps: AppDeps) {
   const { config } = deps;
   // Every read and commit of the app retries SQLite's transient lock (no-op if already wrapped).
   const kv = retryingKv(deps.kv);
   const clock = deps.clock ?? systemClock;
   const log = deps.logger ?? (config.logRequests ? jsonLogger : silentLogger);
-  const verifier = new ApiKeyVerifier(kv, clock, log);
-  const limiter = new RateLimiter(kv, config.rateLimit, clock, log);
-  // Per-key usage: counted in memory, flushed every USAGE_FLUSH_MS off the request path.
-  const usage = new UsageRecorder(kv, clock, log, config.usageFlushMs);
-  const usageRead = usageReads(kv, clock);
   const storeFor = (userId: string, audit?: AuditSource) =>
     tenantStore(kv, userId, clock, {
       maxApiKeys: config.maxApiKeysPerAccount,
@@ -77,24 +76,6 @@ export function createApp(deps: AppDeps): App {
       auditRetentionDays: config.auditRetentionDays,
       requireVerifiedEmail: config.emailVerification === "required",
     });
-
-  // RegExpRouter, named rather than left to SmartRouter's choice: one regular expression for all
-  // routes, measured ~3 us per request cheaper than the TrieRouter that SmartRouter silently
-  // falls back to when one route is ambiguous for it (a literal segment beside a parameter
-  // under a common prefix). Named, such a route fails at start-up and in every test instead.
-  const app = new Hono<AppEnv>({ getPath: apiAliasPath, router: new RegExpRouter() });
-  // API routes that describe themselves for the OpenAPI document (routes/registry.ts).
-  const registry = new RouteRegistry();
-  registerOpenApiRoutes(registry);
-  const domains = registerDomainRoutes(registry, {
-    resolver: deps.resolver ?? denoResolver(),
-    clock,
-  });
-  registerApiKeyRoutes(registry, { clock, accountRateLimit: config.rateLimit });
-  describeAccountRoutes(registry);
-  describePasskeyRoutes(registry);
-  registerAuditLogRoutes(registry);
-  registerUsageRoutes(registry, usageRead);
   const sessions = sessionManager({
     kv,
     clock,
@@ -107,17 +88,81 @@ export function createApp(deps: AppDeps): App {
         name: config.publicUrl ? new URL(config.publicUrl).hostname : undefined,
       })
       : logMailer(deps.logger ?? jsonLogger));
-  const accounts = accountService({ kv, clock, config, sessions, mailer, log });
-  const twoFactor = twoFactorService({ kv, clock, config, sessions, accounts });
+  const accounts = accountService({
+    kv,
+    clock,
+    config,
+    sessions,
+    mailer,
+    log,
+    events: deps.accountEvents,
+  });
+  return {
+    kv,
+    clock,
+    config,
+    log,
+    storeFor,
+    sessions,
+    accounts,
+    sudo: new SudoMode({ kv, clock }),
+    twoFactor: twoFactorService({ kv, clock, config, sessions, accounts }),
+    verifier: new ApiKeyVerifier(kv, clock, log),
+    limiter: new RateLimiter(kv, config.rateLimit, clock, log),
+    // Per-key usage: counted in memory, flushed every USAGE_FLUSH_MS off the request path.
+    usage: new UsageRecorder(kv, clock, log, config.usageFlushMs),
+    usageRead: usageReads(kv, clock),
+    resolver: deps.resolver ?? denoResolver(),
+  };
+}
 
+/**
+ * Every operation, each declared once with its handler (routes/registry.ts): the registry mounts
+ * them, runs their policies and writes the OpenAPI document from them.
+ */
+function declareOperations(s: Services) {
+  const { kv, clock, config, accounts, sessions, twoFactor, sudo } = s;
+  const registry = new RouteRegistry({ sudo, session: (req) => sessions.resolve(req) });
+  registerOpenApiRoutes(registry);
+  registerHealthRoute(registry, kv);
+  const domains = registerDomainRoutes(registry, { resolver: s.resolver, clock });
+  registerApiKeyRoutes(registry, { clock, accountRateLimit: config.rateLimit });
+  registerAuditLogRoutes(registry);
+  registerUsageRoutes(registry, s.usageRead);
+  registerAccountRoutes(registry, { accounts, sessions });
+  registerEmailVerificationRoutes(registry, {
+    emailVerification: accounts.emailVerification,
+    clock,
+    auditRetentionDays: config.auditRetentionDays,
+  });
+  registerTwoFactorRoutes(registry, { accounts, twoFactor, sudo });
+  registerPasskeyRoutes(registry, {
+    kv,
+    clock,
+    accounts,
+    sessions,
+    twoFactor,
+    sudo,
+    auditRetentionDays: config.auditRetentionDays,
+    signInThrottle: config.signInThrottle,
+  });
+  return { registry, domains };
+}
+
+export function createApp(deps: AppDeps): App {
+  const s = buildServices(deps);
+  const { config, limiter, usage } = s;
+  // RegExpRouter, named rather than left to SmartRouter's choice: one regular expression for all
+  // routes, measured ~3 us per request cheaper than the TrieRouter that SmartRouter silently
+  // falls back to when one route is ambiguous for it (a literal segment beside a parameter
+  // under a common prefix). Named, such a route fails at start-up and in every test instead.
+  const app = new Hono<AppEnv>({ getPath: apiAliasPath, router: new RegExpRouter() });
   app.use(
     "*",
     requestContext({
-      log,
+      log: s.log,
       timeoutMs: config.requestTimeoutMs,
       client: config,
-      // Second factors and the pending sign-in, reachable from any handler (auth/two_factor.ts).
-      prepare: (c) => bindTwoFactor(c, twoFactor),
       // Rate-limit headers and the key's usage count, on the final response.
       decorate: (c) => {
         limiter.decorate(c);
@@ -125,65 +170,50 @@ export function createApp(deps: AppDeps): App {
       },
     }),
   );
-
-  app.get("/healthz", async () => {
-    try {
-      await withTimeout(kv.get(healthKey()), HEALTH_TIMEOUT_MS);
-      return jsonResponse({ status: "ok", kv: "ok" });
-    } catch {
-      return jsonResponse(
-        errorBody(503, "The KV store is not answering.", { kv: "unavailable" }),
-        503,
-        { "Retry-After": "5" },
-      );
-    }
-  });
-
+  const { registry, domains } = declareOperations(s);
   registry.mount(app, { auth: false });
   app.use(
     "/api/e2/*",
     authenticate({
-      verifyApiKey: (token) => verifier.verify(token),
-      resolveSession: (c) => sessions.resolveForApi(c),
+      verifyApiKey: (token) => s.verifier.verify(token),
+      resolveSession: (c) => s.sessions.resolveForApi(c),
       rateLimit: limiter.hook,
-      storeFor,
+      storeFor: s.storeFor,
     }),
   );
   registry.mount(app, { auth: true });
   app.route(
-    "/api/auth",
-    authRoutes({ accounts, sessions, clock, auditRetentionDays: config.auditRetentionDays }),
-  );
-  app.route(
-    "/api/auth/passkey",
-    passkeyRoutes({
-      kv,
-      clock,
-      accounts,
-      sessions,
-      auditRetentionDays: config.auditRetentionDays,
-      signInThrottle: config.signInThrottle,
-    }),
-  );
-  app.route(
     "/",
     dashboardRoutes({
-      accounts,
-      sessions,
-      storeFor,
-      clock,
+      accounts: s.accounts,
+      sessions: s.sessions,
+      storeFor: s.storeFor,
+      clock: s.clock,
       maxKeys: config.maxApiKeysPerAccount,
       domains,
-      usage: usageRead,
+      usage: s.usageRead,
       rateLimit: config.rateLimit,
       signUpOpen: config.signUp.open,
+      twoFactor: s.twoFactor,
+      sudo: s.sudo,
+      sudoOperations: registry.sudoOperations(),
     }),
   );
-
   addMethodNotAllowed(app);
-
   app.notFound(() => jsonResponse(errorBody(404, "Not found."), 404));
-  app.onError((err, c) => {
+  app.onError(errorHandler(s.log));
+  return Object.assign(app, {
+    idle: async () => {
+      await s.verifier.idle();
+      await usage.idle();
+      await s.accounts.idle();
+    },
+  });
+}
+
+/** One JSON error for whatever a handler throws; a 500 carries the request id, logged. */
+function errorHandler(log: Logger): ErrorHandler<AppEnv> {
+  return (err, c) => {
     if (err instanceof HttpError) return err.toResponse();
     if (err instanceof Deno.errors.NotFound) {
       return jsonResponse(errorBody(404, "Not found."), 404);
@@ -198,15 +228,7 @@ export function createApp(deps: AppDeps): App {
       }),
       500,
     );
-  });
-
-  return Object.assign(app, {
-    idle: async () => {
-      await verifier.idle();
-      await usage.idle();
-      await accounts.idle();
-    },
-  });
+  };
 }
 
 /** A path that exists under another method answers 405 with `Allow`, not 404. */

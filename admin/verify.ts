@@ -218,14 +218,6 @@ export async function verifyStore(
   } = {},
 ): Promise<VerifyReport> {
   const v = new Collector(opts.maxViolations ?? 1000);
-  const maxDomains = opts.maxDomains ?? DEFAULT_MAX_DOMAINS;
-  const pointerCounts = new Map<string, number>(POINTER_INDEXES.map((f) => [f, 0]));
-  const unrecognised: string[] = [];
-  let unrecognisedCount = 0;
-  let entries = 0;
-  let accounts = 0, apiKeys = 0, sessions = 0, domains = 0;
-  let pending: Entry[] = [];
-  let current: Account | null = null;
   // Unfinished deletions are few; read first, so both pointers (listed before "meta") and
   // accounts know which userIds are being deleted.
   const deleting = new Set<string>();
@@ -238,151 +230,188 @@ export async function verifyStore(
         `run: deno task admin user:delete --id ${t.userId}`,
     );
   }
-
-  const unknown = (key: Deno.KvKey) => {
-    unrecognisedCount++;
-    if (unrecognised.length < 20) unrecognised.push(showKey(key));
-  };
-  const finish = async (a: Account) => {
-    if (a.user) accounts++;
-    apiKeys += a.apiKeys.size;
-    sessions += a.sessions.size;
-    domains += a.domains.size;
-    if (!deleting.has(a.userId)) await checkAccount(kv, a, v, maxDomains);
-    for (const [name, entry] of a.counts) {
-      if (name === "api_keys" || name.startsWith("domains/")) continue;
-      unknown(entry.key);
-    }
-  };
-
+  const walk = new StoreWalk(kv, v, deleting, opts.maxDomains ?? DEFAULT_MAX_DOMAINS);
   for await (const e of kv.list({ prefix: [] }, { batchSize: 500 })) {
-    entries++;
-    if (opts.onProgress && entries % PROGRESS_EVERY === 0) {
-      opts.onProgress({ entries, accounts });
+    walk.entries++;
+    if (opts.onProgress && walk.entries % PROGRESS_EVERY === 0) {
+      opts.onProgress({ entries: walk.entries, accounts: walk.accounts });
     }
-    const key = e.key;
-    const entry = { key, value: e.value };
+    await walk.visit({ key: e.key, value: e.value });
+  }
+  await walk.end();
+  opts.onProgress?.({ entries: walk.entries, accounts: walk.accounts });
+  return walk.report();
+}
+
+/**
+ * Families under an account prefix that point nowhere: only the shape of their keys is checked
+ * (a key of another shape is reported as unrecognised). Each expires or goes with its account.
+ */
+const LEAF_SHAPES: Readonly<Record<string, (key: Deno.KvKey, value: unknown) => boolean>> = {
+  rate: () => true,
+  // A key's own rate-limit window ([u, "key_rate", keyId, windowStartMs]): expires on its own.
+  key_rate: (key) => key.length === 4 && typeof key[3] === "number",
+  password_reset: (key) => key.length === 2,
+  // A one-time dashboard flash (store/flash.ts): expires on its own, points nowhere.
+  flash: (key) => key.length === 3,
+  // A WebAuthn credential (store/passkeys.ts): found through its account, points nowhere.
+  passkey: (key) => key.length === 3 && typeof key[2] === "string",
+  // The TOTP enrolment and recovery-code digests (store/two_factor.ts): points nowhere.
+  two_factor: (key) => key.length === 2,
+  // A sign-in waiting for its second step, keyed by its cookie token's digest: expires on its
+  // own, points nowhere.
+  two_factor_pending: (key) => key.length === 3 && typeof key[2] === "string" && HEX64.test(key[2]),
+  // An audit event (store/audit.ts): [u, "audit", timeMs, eventId], points nowhere, expires on
+  // its own after AUDIT_RETENTION_DAYS.
+  audit: (key) => key.length === 4 && typeof key[2] === "number" && typeof key[3] === "string",
+  usage: isUsageKey,
+  usage_key: isUsageKey,
+};
+
+/** The state of one `verifyStore` walk: the account whose run is being read, and the tallies. */
+class StoreWalk {
+  /** Entries listed so far (counted by the caller, which reports progress from it). */
+  entries = 0;
+  accounts = 0;
+  #apiKeys = 0;
+  #sessions = 0;
+  #domains = 0;
+  #pending: Entry[] = [];
+  #current: Account | null = null;
+  readonly #pointerCounts = new Map<string, number>(POINTER_INDEXES.map((f) => [f, 0]));
+  readonly #unrecognised: string[] = [];
+  #unrecognisedCount = 0;
+
+  readonly #kv: Deno.Kv;
+  readonly #v: Collector;
+  readonly #deleting: ReadonlySet<string>;
+  readonly #maxDomains: number;
+
+  constructor(kv: Deno.Kv, v: Collector, deleting: ReadonlySet<string>, maxDomains: number) {
+    this.#kv = kv;
+    this.#v = v;
+    this.#deleting = deleting;
+    this.#maxDomains = maxDomains;
+  }
+
+  /** Files one listed entry: a pointer to check, an account's entry, or an unknown key. */
+  async visit(entry: Entry): Promise<void> {
+    const key = entry.key;
     const [root, family] = key;
-    if (root === "idx") {
-      const n = typeof family === "string" ? pointerCounts.get(family) : undefined;
-      if (n !== undefined && key.length === 3) {
-        pointerCounts.set(family as string, n + 1);
-        pending.push(entry);
-        if (pending.length >= POINTER_BATCH) {
-          await checkPointers(kv, pending, v, deleting);
-          pending = [];
-        }
-      } else unknown(key);
-      continue;
-    }
-    if (typeof root === "string" && OPERATIONAL_ROOTS.has(root)) continue;
+    if (root === "idx") return await this.#pointer(entry);
+    if (typeof root === "string" && OPERATIONAL_ROOTS.has(root)) return;
     if (typeof root !== "string" || !root.startsWith("usr_") || typeof family !== "string") {
-      unknown(key);
-      continue;
+      return this.#unknown(key);
     }
-    if (!ACCOUNT_FAMILIES.has(family)) {
-      unknown(key);
-      continue;
+    if (!ACCOUNT_FAMILIES.has(family)) return this.#unknown(key);
+    if (this.#current?.userId !== root) {
+      if (this.#current) await this.#finish(this.#current);
+      this.#current = newAccount(root);
     }
-    if (current?.userId !== root) {
-      if (current) await finish(current);
-      current = newAccount(root);
-    }
-    const a = current;
-    a.keys.push(key);
-    const id = key[2];
-    switch (family) {
-      case "user":
-        if (key.length === 2) a.user = entry;
-        else unknown(key);
-        break;
-      case "api_key":
-        if (key.length === 3 && typeof id === "string") a.apiKeys.set(id, entry);
-        else unknown(key);
-        break;
-      case "session":
-        if (key.length === 3 && typeof id === "string") a.sessions.set(id, entry);
-        else unknown(key);
-        break;
-      case "domain":
-        if (key.length === 3 && typeof id === "string") a.domains.set(id, entry);
-        else unknown(key);
-        break;
-      case "domain_by_time":
-        a.domainByTime.push(entry);
-        break;
-      case "domain_by_filter":
-        a.domainByFilter.push(entry);
-        break;
-      case "domain_children":
-        a.domainChildren.push(entry);
-        break;
-      case "domain_by_name":
-        a.domainByName.push(entry);
-        break;
-      case "domain_slot":
-        a.domainSlots.push(entry);
-        break;
-      case "count":
-        a.counts.set(key.slice(2).map(String).join("/"), entry);
-        break;
-      case "rate":
-        break;
-      case "key_rate":
-        // A key's own rate-limit window ([u, "key_rate", keyId, windowStartMs]): expires on its own.
-        if (key.length !== 4 || typeof key[3] !== "number") unknown(key);
-        break;
-      case "password_reset":
-        if (key.length !== 2) unknown(key);
-        break;
-      case "flash":
-        // A one-time dashboard flash (store/flash.ts): expires on its own, points nowhere.
-        if (key.length !== 3) unknown(key);
-        break;
-      case "passkey":
-        // A WebAuthn credential (store/passkeys.ts): found through its account, points nowhere.
-        if (key.length !== 3 || typeof id !== "string") unknown(key);
-        break;
-      case "two_factor":
-        // The TOTP enrolment and recovery-code digests (store/two_factor.ts): points nowhere.
-        if (key.length !== 2) unknown(key);
-        break;
-      case "two_factor_pending":
-        // A sign-in waiting for its second step, keyed by its cookie token's digest: expires
-        // on its own, points nowhere.
-        if (key.length !== 3 || typeof id !== "string" || !HEX64.test(id)) unknown(key);
-        break;
-      case "audit":
-        // An audit event (store/audit.ts): [u, "audit", timeMs, eventId], points nowhere,
-        // expires on its own after AUDIT_RETENTION_DAYS.
-        if (key.length !== 4 || typeof key[2] !== "number" || typeof key[3] !== "string") {
-          unknown(key);
-        }
-        break;
-      case "usage":
-      case "usage_key":
-        if (!isUsageKey(key, entry.value)) unknown(key);
-        break;
+    this.#current.keys.push(key);
+    if (!fileAccountEntry(this.#current, family, entry)) this.#unknown(key);
+  }
+
+  /** Checks what is still held: the last pointer batch and the last account. */
+  async end(): Promise<void> {
+    await checkPointers(this.#kv, this.#pending, this.#v, this.#deleting);
+    this.#pending = [];
+    if (this.#current) await this.#finish(this.#current);
+    this.#current = null;
+  }
+
+  report(): VerifyReport {
+    return {
+      ok: this.#v.count === 0,
+      scanned: {
+        entries: this.entries,
+        accounts: this.accounts,
+        apiKeys: this.#apiKeys,
+        sessions: this.#sessions,
+        domains: this.#domains,
+        pointers: Object.fromEntries(this.#pointerCounts),
+      },
+      violationCount: this.#v.count,
+      violations: this.#v.violations,
+      unrecognised: { count: this.#unrecognisedCount, sample: this.#unrecognised },
+    };
+  }
+
+  async #pointer(entry: Entry): Promise<void> {
+    const family = entry.key[1];
+    const n = typeof family === "string" ? this.#pointerCounts.get(family) : undefined;
+    if (n === undefined || entry.key.length !== 3) return this.#unknown(entry.key);
+    this.#pointerCounts.set(family as string, n + 1);
+    this.#pending.push(entry);
+    if (this.#pending.length >= POINTER_BATCH) {
+      await checkPointers(this.#kv, this.#pending, this.#v, this.#deleting);
+      this.#pending = [];
     }
   }
-  await checkPointers(kv, pending, v, deleting);
-  if (current) await finish(current);
-  opts.onProgress?.({ entries, accounts });
 
-  return {
-    ok: v.count === 0,
-    scanned: {
-      entries,
-      accounts,
-      apiKeys,
-      sessions,
-      domains,
-      pointers: Object.fromEntries(pointerCounts),
-    },
-    violationCount: v.count,
-    violations: v.violations,
-    unrecognised: { count: unrecognisedCount, sample: unrecognised },
-  };
+  async #finish(a: Account): Promise<void> {
+    if (a.user) this.accounts++;
+    this.#apiKeys += a.apiKeys.size;
+    this.#sessions += a.sessions.size;
+    this.#domains += a.domains.size;
+    if (!this.#deleting.has(a.userId)) await checkAccount(this.#kv, a, this.#v, this.#maxDomains);
+    for (const [name, entry] of a.counts) {
+      if (name === "api_keys" || name.startsWith("domains/")) continue;
+      this.#unknown(entry.key);
+    }
+  }
+
+  #unknown(key: Deno.KvKey): void {
+    this.#unrecognisedCount++;
+    if (this.#unrecognised.length < 20) this.#unrecognised.push(showKey(key));
+  }
+}
+
+/**
+ * Adds an entry of `family` under the account's prefix to what the account holds; false when
+ * its key has a shape this checker does not know.
+ */
+function fileAccountEntry(a: Account, family: string, entry: Entry): boolean {
+  const key = entry.key;
+  const id = key[2];
+  switch (family) {
+    case "user":
+      if (key.length !== 2) return false;
+      a.user = entry;
+      return true;
+    case "api_key":
+    case "session":
+    case "domain": {
+      if (key.length !== 3 || typeof id !== "string") return false;
+      const records = family === "api_key"
+        ? a.apiKeys
+        : family === "session"
+        ? a.sessions
+        : a.domains;
+      records.set(id, entry);
+      return true;
+    }
+    case "domain_by_time":
+      a.domainByTime.push(entry);
+      return true;
+    case "domain_by_filter":
+      a.domainByFilter.push(entry);
+      return true;
+    case "domain_children":
+      a.domainChildren.push(entry);
+      return true;
+    case "domain_by_name":
+      a.domainByName.push(entry);
+      return true;
+    case "domain_slot":
+      a.domainSlots.push(entry);
+      return true;
+    case "count":
+      a.counts.set(key.slice(2).map(String).join("/"), entry);
+      return true;
+    default:
+      return LEAF_SHAPES[family]?.(key, entry.value) ?? true;
+  }
 }
 
 /** Every check of one account (its run of the listing), then it can be dropped. */
@@ -601,7 +630,7 @@ function checkSessions(a: Account, lookup: PointerLookup, v: Collector): void {
 }
 
 /**
- * Domain invariants, kept in one function so they follow store/domains.ts as it grows:
+ * Domain invariants, one function per family of keys, following store/domains.ts as it grows:
  *   - record [u, "domain", id]: `id` and `userId` match its key; name index ["idx", "domain",
  *     record.domain] -> { userId: u, domainId: id } exactly while the record is verified;
  *   - exactly one [u, "domain_by_time", createdAtMs, id] = id per record, createdAtMs =
@@ -615,10 +644,10 @@ function checkSessions(a: Account, lookup: PointerLookup, v: Collector): void {
  *     entry without a record of that name (the delete rule's subdomain lookup reads only these);
  *   - [u, "domain_slot", n] = id exactly for the records with quotaSlot n, 0 <= n < maxDomains,
  *     and no account above maxDomains records.
- * These are store/domains.ts's I1-I6 (its `checkDomainInvariants` checks one account at a time;
- * this walk checks each account as its run of the listing ends, and also pointers naming a gone
- * account). The tests run both on the same corrupted stores so the two cannot drift apart
- * unnoticed.
+ * These are store/domains.ts's I1-I6 (store/domain_invariants.ts `checkDomainInvariants` checks
+ * one account at a time; this walk checks each account as its run of the listing ends, and also
+ * pointers naming a gone account). The tests run both on the same corrupted stores so the two
+ * cannot drift apart unnoticed.
  */
 function checkDomains(
   a: Account,
@@ -626,6 +655,25 @@ function checkDomains(
   v: Collector,
   maxDomains: number,
 ): void {
+  const { createdMs, expectedFilters, counts } = checkDomainRecords(a, lookup, v);
+  checkDomainTimeIndex(a, createdMs, v);
+  checkDomainFilterIndex(a, createdMs, expectedFilters, v);
+  checkDomainCounters(a, counts, v);
+  checkDomainSlots(a, v, maxDomains);
+  checkDomainReversedNames(a, v);
+  checkDomainChildLinks(a, v);
+}
+
+/**
+ * Each domain record matches its key and holds the name pointer exactly while verified; returns
+ * what the index checks compare with: createdAt per id, each record's filters, and the number of
+ * records in each filter.
+ */
+function checkDomainRecords(a: Account, lookup: PointerLookup, v: Collector): {
+  createdMs: Map<string, number>;
+  expectedFilters: Map<string, Set<string>>;
+  counts: Map<string, number>;
+} {
   const createdMs = new Map<string, number>();
   const expectedFilters = new Map<string, Set<string>>();
   const counts = new Map<string, number>();
@@ -650,7 +698,15 @@ function checkDomains(
       v.add("index_mismatch", entry.key, `${r.status} domain holds the name index entry`);
     }
   }
+  return { createdMs, expectedFilters, counts };
+}
 
+/** Exactly one time index entry per record, at its createdAt; none without a record. */
+function checkDomainTimeIndex(
+  a: Account,
+  createdMs: ReadonlyMap<string, number>,
+  v: Collector,
+): void {
   const timeEntries = new Map<string, number>();
   for (const e of a.domainByTime) {
     const [, , ms, id] = e.key;
@@ -666,7 +722,15 @@ function checkDomains(
     const n = timeEntries.get(id) ?? 0;
     if (n !== 1) v.add("missing_index", a.domains.get(id)!.key, `${n} time index entries`);
   }
+}
 
+/** A filter entry for every filter of every record but "all", and no other. */
+function checkDomainFilterIndex(
+  a: Account,
+  createdMs: ReadonlyMap<string, number>,
+  expectedFilters: ReadonlyMap<string, Set<string>>,
+  v: Collector,
+): void {
   const seenFilters = new Map<string, Set<string>>();
   for (const e of a.domainByFilter) {
     const [, , f, ms, id] = e.key;
@@ -692,7 +756,10 @@ function checkDomains(
       }
     }
   }
+}
 
+/** Every domain counter (Deno.KvU64, moved by `sum`) equals the records in its filter. */
+function checkDomainCounters(a: Account, counts: ReadonlyMap<string, number>, v: Collector): void {
   const countNames = new Set([...counts.keys()]);
   for (const name of a.counts.keys()) {
     if (name.startsWith("domains/")) countNames.add(name.slice("domains/".length));
@@ -704,7 +771,10 @@ function checkDomains(
       v.add("wrong_count", entry.key, "domain counter is not a Deno.KvU64 (`sum` needs one)");
     }
   }
+}
 
+/** Slots and records name each other, every slot is below the quota, the account within it. */
+function checkDomainSlots(a: Account, v: Collector, maxDomains: number): void {
   const slotOf = new Map<string, number>();
   for (const e of a.domainSlots) {
     const [, , n] = e.key;
@@ -731,7 +801,10 @@ function checkDomains(
       `${a.domains.size} domains, above the quota of ${maxDomains}`,
     );
   }
+}
 
+/** A reversed-name entry for every record, and none without a record of that name. */
+function checkDomainReversedNames(a: Account, v: Collector): void {
   const byReversed = new Map<string, Entry>();
   for (const e of a.domainByName) {
     const [, , reversed] = e.key;
@@ -755,7 +828,10 @@ function checkDomains(
       v.add("index_mismatch", entry.key, "reversed-name entry names another domain");
     }
   }
+}
 
+/** A child link exactly for each record with a parent; each childCount equals its links. */
+function checkDomainChildLinks(a: Account, v: Collector): void {
   const links = new Map<string, number>();
   const linked = new Set<string>();
   for (const e of a.domainChildren) {

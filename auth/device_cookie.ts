@@ -16,12 +16,12 @@
  * SameSite=Lax, Path=/, kept for a year, and Secure with the `__Host-` prefix under the same rule
  * as the session cookie. It is never logged.
  */
-import { generateCookie } from "hono/cookie";
+import { decodeBase64Url } from "hono/utils/encode";
+import { base64Url, randomBase64Url } from "../lib/crypto.ts";
 import { sha256Hex } from "../lib/sha256.ts";
 import { deviceCookieSecretKey } from "../store/keys.ts";
-import { secureCookies, siteFor } from "./session.ts";
+import { cookieHeader, cookieName, DEVICE_COOKIE, readCookie } from "./cookies.ts";
 
-export const DEVICE_COOKIE_BASE = "inbound_device";
 export const DEVICE_COOKIE_MAX_AGE_SECONDS = 365 * 24 * 60 * 60;
 const SECRET_BYTES = 32;
 const DEVICE_ID_BYTES = 16;
@@ -40,51 +40,22 @@ function entriesOf(value: string): RegExpExecArray[] | null {
 const encoder = new TextEncoder();
 
 /**
- * Whether the device cookie is Secure and `__Host-` named: exactly when the session cookie is
- * (auth/session.ts, by the request's site: proxy-aware, PUBLIC_URL).
+ * The cookie's name for the site of `target` (the request, or its URL): Secure and `__Host-`
+ * named exactly when the session cookie is (auth/cookies.ts).
  */
-function secureFor(target: Request | string): boolean {
-  return secureCookies(siteFor(target));
-}
-
-/** The cookie's name for the site of `target` (the request, or its URL). */
 export function deviceCookieName(target: Request | string): string {
-  return secureFor(target) ? `__Host-${DEVICE_COOKIE_BASE}` : DEVICE_COOKIE_BASE;
+  return cookieName(DEVICE_COOKIE, target);
 }
 
 /** The well-formed device cookie the request carries under the name that fits it, or null. */
 export function readDeviceCookie(req: Request): string | null {
-  const header = req.headers.get("Cookie");
-  if (!header) return null;
-  const name = deviceCookieName(req);
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
-    const value = part.slice(eq + 1).trim();
-    if (entriesOf(value)) return value;
-  }
-  return null;
+  const value = readCookie(req, DEVICE_COOKIE);
+  return value !== null && entriesOf(value) ? value : null;
 }
 
 /** `Set-Cookie` value carrying the device cookie `value` for a year, for the response to `req`. */
 export function deviceCookieHeader(req: Request | string, value: string): string {
-  return generateCookie(DEVICE_COOKIE_BASE, value, {
-    path: "/",
-    httpOnly: true,
-    sameSite: "Lax",
-    maxAge: DEVICE_COOKIE_MAX_AGE_SECONDS,
-    ...(secureFor(req) ? { secure: true, prefix: "host" as const } : {}),
-  });
-}
-
-function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
-
-function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
-  const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-  return Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
+  return cookieHeader(DEVICE_COOKIE, req, value, DEVICE_COOKIE_MAX_AGE_SECONDS);
 }
 
 /** What the MAC covers: the device, the account and the account's email (normalised). */
@@ -142,14 +113,13 @@ export function deviceCookies(kv: Deno.Kv) {
     async issue(userId: string, email: string, current: string | null = null): Promise<string> {
       const all = current ? entriesOf(current) ?? [] : [];
       const others = all.filter((e) => e[2] !== userId);
-      const deviceId = all[0]?.[1] ??
-        base64url(crypto.getRandomValues(new Uint8Array(DEVICE_ID_BYTES)));
+      const deviceId = all[0]?.[1] ?? randomBase64Url(DEVICE_ID_BYTES);
       const mac = await crypto.subtle.sign(
         "HMAC",
         await key(),
         signedText(deviceId, userId, email),
       );
-      const entry = `${deviceId}.${userId}.${base64url(new Uint8Array(mac))}`;
+      const entry = `${deviceId}.${userId}.${base64Url(new Uint8Array(mac))}`;
       return [entry, ...others.map((e) => e[0])].slice(0, MAX_ACCOUNTS).join(SEPARATOR);
     },
 
@@ -162,7 +132,7 @@ export function deviceCookies(kv: Deno.Kv) {
         const ok = await crypto.subtle.verify(
           "HMAC",
           await key(),
-          fromBase64url(mac),
+          decodeBase64Url(mac),
           signedText(deviceId, userId, email),
         );
         if (ok) return { deviceId, userId };

@@ -22,7 +22,7 @@ import type { ApiScope } from "../lib/scopes.ts";
 import type { KeyGrant } from "../store/api_keys.ts";
 import type { TenantStore } from "../store/tenant.ts";
 import { auditContextOf } from "./audit_context.ts";
-import type { AppEnv } from "./middleware.ts";
+import type { AppEnv } from "./app_env.ts";
 import type { KeyAccess, Principal } from "./principal.ts";
 
 export const SESSION_REQUIRED_MESSAGE =

@@ -1,28 +1,18 @@
 /**
- * The authentication flow, in the seed's order: credential validation and user identification
+ * The authentication flow, in the specified order: credential validation and user identification
  * (a valid session cookie first, else the Bearer key), the per-account rate-limit check, then the
  * handler, which receives a store bound to the resolved userId and nothing wider.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import type { RequestClient } from "../lib/client.ts";
-import { accountSuspended, unauthorized } from "../lib/errors.ts";
 import type { AuditSource } from "../store/audit.ts";
 import type { TenantStore } from "../store/tenant.ts";
 import { auditContextOf } from "./audit_context.ts";
-import { assertNever, type AuthOutcome, INVALID, type Principal } from "./principal.ts";
+import { admitted, type AuthOutcome, INVALID, type Principal } from "./principal.ts";
 import { checkClientIp } from "./key_policy.ts";
 
-export type AppEnv = {
-  Variables: {
-    requestId: string;
-    /** The request's deadline (routes/request_context.ts, lib/deadline.ts). */
-    deadline: { readonly signal: AbortSignal; remainingMs(): number };
-    /** Who is asking, resolved once, on first use (lib/client.ts, routes/request_context.ts). */
-    client: RequestClient;
-    principal: Principal;
-    store: TenantStore;
-  };
-};
+/** Hono's environment of this app: the variables a request carries (auth/app_env.ts). */
+export type { AppEnv } from "./app_env.ts";
+import type { AppEnv } from "./app_env.ts";
 
 export type AuthOptions = {
   /** May answer synchronously (a cached key): the hot path then awaits nothing. */
@@ -48,18 +38,9 @@ export function bearerToken(header: string | undefined): string | null {
   return match ? match[1] : null;
 }
 
-/** The principal an outcome admits; 403 ACCOUNT_SUSPENDED or the seed's 401 otherwise. */
+/** The principal an outcome admits; else its refusal (auth/principal.ts `refusalOf`: 403 / 401). */
 export function admit(outcome: AuthOutcome): Principal {
-  switch (outcome.kind) {
-    case "ok":
-      return outcome.principal;
-    case "suspended":
-      throw accountSuspended();
-    case "invalid":
-      throw unauthorized();
-    default:
-      return assertNever(outcome);
-  }
+  return admitted(outcome).principal;
 }
 
 export function authenticate(opts: AuthOptions): MiddlewareHandler<AppEnv> {

@@ -27,7 +27,7 @@ import {
   verifyAuthenticationResponse,
   verifyRegistrationResponse,
 } from "@simplewebauthn/server";
-import { generateCookie } from "hono/cookie";
+import { decodeBase64Url } from "hono/utils/encode";
 import { clientOf, type Site } from "../lib/client.ts";
 import { HttpError } from "../lib/errors.ts";
 import type { AuditContext } from "../store/audit.ts";
@@ -44,10 +44,9 @@ import {
   takeChallenge,
   type WebAuthnChallenge,
 } from "../store/passkeys.ts";
-import { secureCookies, siteFor } from "./session.ts";
+import { CHALLENGE_COOKIE, cookieHeader, readCookie } from "./cookies.ts";
 
 export const RP_NAME = "Inbound";
-export const CHALLENGE_COOKIE_BASE = "inbound_webauthn";
 export const PASSKEY_FAILED_MESSAGE = "The passkey could not be verified. Try again.";
 
 /** What every ceremony's options ask of the authenticator (WebAuthn `userVerification`). */
@@ -60,20 +59,9 @@ export function relyingParty(req: Request): { rpID: string; origin: string } {
   return { rpID: new URL(site.origin).hostname, origin: site.origin };
 }
 
-function challengeCookieName(req: Request): string {
-  return secureCookies(siteFor(req)) ? `__Host-${CHALLENGE_COOKIE_BASE}` : CHALLENGE_COOKIE_BASE;
-}
-
 /** `Set-Cookie` naming the ceremony's challenge (empty value and max-age 0 clears it). */
 export function challengeCookieHeader(req: Request, id: string, maxAgeSeconds: number): string {
-  const secure = secureCookies(siteFor(req));
-  return generateCookie(CHALLENGE_COOKIE_BASE, id, {
-    path: "/",
-    httpOnly: true,
-    sameSite: "Strict",
-    maxAge: maxAgeSeconds,
-    ...(secure ? { secure: true, prefix: "host" as const } : {}),
-  });
+  return cookieHeader(CHALLENGE_COOKIE, req, id, maxAgeSeconds);
 }
 
 export function newChallengeCookie(req: Request, id: string): string {
@@ -82,18 +70,6 @@ export function newChallengeCookie(req: Request, id: string): string {
 
 export function clearChallengeCookie(req: Request): string {
   return challengeCookieHeader(req, "", 0);
-}
-
-function readChallengeCookie(req: Request): string | null {
-  const header = req.headers.get("Cookie");
-  if (!header) return null;
-  const name = challengeCookieName(req);
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
-    return part.slice(eq + 1).trim();
-  }
-  return null;
 }
 
 function failed(): HttpError {
@@ -126,7 +102,7 @@ async function takeRequestChallenge(
   purpose: WebAuthnChallenge["purpose"],
   nowMs: number,
 ): Promise<WebAuthnChallenge> {
-  const id = readChallengeCookie(req);
+  const id = readCookie(req, CHALLENGE_COOKIE);
   const challenge = id ? await takeChallenge(kv, id, nowMs) : null;
   if (!challenge || challenge.purpose !== purpose) {
     throw new HttpError(
@@ -284,11 +260,7 @@ export async function authenticationOptions(
 function userIdFromHandle(handle: string | undefined): string | null {
   if (!handle) return null;
   try {
-    const b64 = handle.replace(/-/g, "+").replace(/_/g, "/");
-    const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(
-      Uint8Array.from(bin, (ch) => ch.charCodeAt(0)),
-    );
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(decodeBase64Url(handle));
     return /^usr_[A-Za-z0-9]{1,64}$/.test(text) ? text : null;
   } catch {
     return null;

@@ -1,4 +1,5 @@
 import type { Cidr } from "../lib/client.ts";
+import { accountSuspended, type HttpError, unauthorized } from "../lib/errors.ts";
 import type { ApiScope } from "../lib/scopes.ts";
 
 /**
@@ -42,6 +43,43 @@ export type AuthOutcome =
   | { readonly kind: "ok"; readonly principal: Principal }
   | SuspendedOutcome
   | InvalidOutcome;
+
+/** Any outcome: an `AuthOutcome`, a session's (auth/session.ts), an account's (auth/accounts.ts). */
+export type AnyOutcome = { readonly kind: "ok" } | SuspendedOutcome | InvalidOutcome;
+
+/** The admitted case of an outcome type. */
+export type Admitted<O extends AnyOutcome> = Extract<O, { readonly kind: "ok" }>;
+
+/**
+ * The one place a refused outcome becomes an answer: 403 ACCOUNT_SUSPENDED for a valid
+ * credential of a suspended account (its owner learns why, nobody learns more), 401 for anything
+ * else. Pages that answer with a page instead (routes/dashboard/) read its status and message.
+ */
+export function refusalOf(outcome: SuspendedOutcome | InvalidOutcome): HttpError {
+  switch (outcome.kind) {
+    case "suspended":
+      return accountSuspended();
+    case "invalid":
+      return unauthorized();
+    default:
+      return assertNever(outcome);
+  }
+}
+
+/** The admitted case of `outcome`, or its refusal thrown (`refusalOf`: 403 or 401). */
+export function admitted<O extends AnyOutcome>(outcome: O): Admitted<O> {
+  // TypeScript does not narrow a type parameter by its discriminant; the checks are the same.
+  if (outcome.kind === "ok") return outcome as Admitted<O>;
+  throw refusalOf(outcome as SuspendedOutcome | InvalidOutcome);
+}
+
+/**
+ * For callers to whom no credential is no error (better-auth's `get-session` answers null): the
+ * admitted case, null for `invalid`, and a suspended account still refused with 403.
+ */
+export function admittedOrNull<O extends AnyOutcome>(outcome: O): Admitted<O> | null {
+  return outcome.kind === "invalid" ? null : admitted(outcome);
+}
 
 /** The one `invalid` outcome: answering it allocates nothing. */
 export const INVALID: InvalidOutcome = Object.freeze({ kind: "invalid" });

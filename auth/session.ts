@@ -3,16 +3,13 @@
  *
  * The token is 256 random bits, base64url-encoded; KV stores only its SHA-256 digest
  * (store/sessions.ts). The cookie is `HttpOnly; SameSite=Lax; Path=/`, and `Secure` with the
- * `__Host-` name prefix unless the site (lib/client.ts: PUBLIC_URL, else the scheme and host the
- * client used, as a trusted proxy reports them) is plain HTTP on localhost or a plain-HTTP
- * PUBLIC_URL the operator chose; so on a real deployment it can be neither read by scripts, sent
- * over plain HTTP, nor planted by a sibling subdomain. Only the name that fits the site is read:
- * a `__Host-`-less cookie is ignored on a real deployment.
+ * `__Host-` name prefix on a real deployment (auth/cookies.ts owns the names, the attributes and
+ * the rule); only the name that fits the site is read.
  */
 import type { Context } from "hono";
-import { generateCookie } from "hono/cookie";
-import { clientOf, resolveClient, type Site, siteOf, TRUST_NOTHING } from "../lib/client.ts";
+import type { Site } from "../lib/client.ts";
 import type { Clock } from "../lib/clock.ts";
+import { randomBase64Url } from "../lib/crypto.ts";
 import { accountSuspended } from "../lib/errors.ts";
 import { sha256Hex } from "../lib/sha256.ts";
 import {
@@ -25,6 +22,14 @@ import {
 } from "../store/sessions.ts";
 import { getUser, type UserRecord } from "../store/users.ts";
 import type { AuditContext, AuditStamp } from "../store/audit.ts";
+import {
+  cookieHeader,
+  cookieName,
+  readCookie,
+  secureCookies,
+  SESSION_COOKIE,
+  siteFor,
+} from "./cookies.ts";
 import { assertSameOrigin } from "./csrf.ts";
 import {
   assertNever,
@@ -35,7 +40,14 @@ import {
   type SuspendedOutcome,
 } from "./principal.ts";
 
-export const SESSION_COOKIE_BASE = "inbound_session";
+/**
+ * Kept here for the modules that import them from the session module; their home is
+ * auth/cookies.ts.
+ */
+export { secureCookies, siteFor };
+
+/** The session cookie's unprefixed name (its attributes: auth/cookies.ts). */
+export const SESSION_COOKIE_BASE = SESSION_COOKIE.base;
 const TOKEN_BYTES = 32;
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
@@ -49,27 +61,9 @@ export function isPlainHttpLocalhost(url: string | URL): boolean {
   return u.protocol === "http:" && LOCAL_HOSTS.has(u.hostname);
 }
 
-/**
- * Whether cookies on `site` get `Secure` and the `__Host-` prefix: always over HTTPS; over plain
- * HTTP only when the host is not loopback and no plain-HTTP PUBLIC_URL was chosen (the browser
- * then drops the cookie, and the sign-in page says so: routes/dashboard/auth_pages.tsx).
- */
-export function secureCookies(site: Site): boolean {
-  return site.https || !(site.configured || site.loopback);
-}
-
 /** Whether plain HTTP here makes the browser drop the session cookie (the pages warn). */
 export function sessionCookieDropped(site: Site): boolean {
   return !site.https && secureCookies(site);
-}
-
-/**
- * The site a response goes to: the request's resolved client (proxy-aware, PUBLIC_URL), or for a
- * bare URL (older callers) the URL alone, trusting no proxy.
- */
-export function siteFor(target: Request | string | URL): Site {
-  if (target instanceof Request) return clientOf(target).site;
-  return siteOf(resolveClient("unknown", new Headers(), String(target), TRUST_NOTHING), null);
 }
 
 /**
@@ -84,33 +78,17 @@ export function mailLinkOrigin(req: Request): string | null {
 
 /** The session cookie's name for the request's site: `__Host-` prefixed when Secure. */
 export function sessionCookieName(target: Request | string | URL): string {
-  return secureCookies(siteFor(target)) ? `__Host-${SESSION_COOKIE_BASE}` : SESSION_COOKIE_BASE;
-}
-
-function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
-    /=+$/,
-    "",
-  );
+  return cookieName(SESSION_COOKIE, target);
 }
 
 export function generateSessionToken(): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)));
+  return randomBase64Url(TOKEN_BYTES);
 }
 
 /** The well-formed session token in the request's cookie, or null. */
 export function readSessionToken(req: Request): string | null {
-  const header = req.headers.get("Cookie");
-  if (!header) return null;
-  const name = sessionCookieName(req);
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq < 0) continue;
-    if (part.slice(0, eq).trim() !== name) continue;
-    const value = part.slice(eq + 1).trim();
-    if (TOKEN_SHAPE.test(value)) return value;
-  }
-  return null;
+  const value = readCookie(req, SESSION_COOKIE);
+  return value !== null && TOKEN_SHAPE.test(value) ? value : null;
 }
 
 /** `Set-Cookie` value carrying `token` for `maxAgeSeconds`, for the response to `req`. */
@@ -119,14 +97,7 @@ export function sessionCookieHeader(
   token: string,
   maxAgeSeconds: number,
 ): string {
-  const secure = secureCookies(siteFor(req));
-  return generateCookie(SESSION_COOKIE_BASE, token, {
-    path: "/",
-    httpOnly: true,
-    sameSite: "Lax",
-    maxAge: maxAgeSeconds,
-    ...(secure ? { secure: true, prefix: "host" as const } : {}),
-  });
+  return cookieHeader(SESSION_COOKIE, req, token, maxAgeSeconds);
 }
 
 /** `Set-Cookie` value that removes the session cookie from the browser. */
@@ -174,32 +145,46 @@ const MAX_TRACKED_SESSIONS = 50_000;
  */
 export type SessionOrigin = { ip?: string; userAgent?: string; audit?: AuditContext };
 
-export function sessionManager(deps: SessionDeps) {
-  const { kv, clock, ttlMs } = deps;
+/**
+ * Records sessions' use off the request path, at most once per LAST_SEEN_INTERVAL_MS per session
+ * in this process (like api_key_verifier.ts's lastUsedAt): never a write per request.
+ */
+function lastSeenWriter(kv: Deno.Kv, clock: Clock) {
   /** sessionId -> when this process last wrote (or created) its lastSeenAt. */
   const lastTouched = new Map<string, number>();
   const pending = new Set<Promise<unknown>>();
-
-  /**
-   * Records the session's use off the request path, at most once per LAST_SEEN_INTERVAL_MS per
-   * session in this process (like api_key_verifier.ts's lastUsedAt): never a write per request.
-   */
-  function maybeTouch(session: SessionPointer): void {
-    const now = clock();
-    const last = lastTouched.get(session.sessionId);
-    if (last !== undefined && now - last < LAST_SEEN_INTERVAL_MS) return;
-    if (lastTouched.size >= MAX_TRACKED_SESSIONS) {
-      for (const [id, at] of lastTouched) {
-        if (now - at >= LAST_SEEN_INTERVAL_MS) lastTouched.delete(id);
+  return {
+    /** The session was used now: writes its lastSeenAt unless this process did so lately. */
+    touch(session: SessionPointer): void {
+      const now = clock();
+      const last = lastTouched.get(session.sessionId);
+      if (last !== undefined && now - last < LAST_SEEN_INTERVAL_MS) return;
+      if (lastTouched.size >= MAX_TRACKED_SESSIONS) {
+        for (const [id, at] of lastTouched) {
+          if (now - at >= LAST_SEEN_INTERVAL_MS) lastTouched.delete(id);
+        }
+        if (lastTouched.size >= MAX_TRACKED_SESSIONS) lastTouched.clear();
       }
-      if (lastTouched.size >= MAX_TRACKED_SESSIONS) lastTouched.clear();
-    }
-    lastTouched.set(session.sessionId, now);
-    const p = touchSession(kv, session.userId, session.sessionId, now)
-      .catch(() => false) // Best effort: the next touch a minute on tries again.
-      .finally(() => pending.delete(p));
-    pending.add(p);
-  }
+      lastTouched.set(session.sessionId, now);
+      const p = touchSession(kv, session.userId, session.sessionId, now)
+        .catch(() => false) // Best effort: the next touch a minute on tries again.
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    },
+    /** The session was created with lastSeenAt = `nowMs`: the first touch is due a minute on. */
+    created(sessionId: string, nowMs: number): void {
+      lastTouched.set(sessionId, nowMs);
+    },
+    /** Waits for the writes started so far. */
+    async settle(): Promise<void> {
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
+  };
+}
+
+export function sessionManager(deps: SessionDeps) {
+  const { kv, clock, ttlMs } = deps;
+  const lastSeen = lastSeenWriter(kv, clock);
 
   /**
    * What the request's cookie authenticates: ok (a live session of an active account), suspended
@@ -219,7 +204,7 @@ export function sessionManager(deps: SessionDeps) {
       method: "session",
       sessionId: session.sessionId,
     };
-    maybeTouch(session);
+    lastSeen.touch(session);
     return { kind: "ok", principal, user, session };
   }
 
@@ -267,8 +252,7 @@ export function sessionManager(deps: SessionDeps) {
           ...origin,
           audit: { ...audit, retentionDays: deps.auditRetentionDays ?? audit.retentionDays },
         });
-        // Created with lastSeenAt = now: the first touch is due a minute on.
-        lastTouched.set(record.id, nowMs);
+        lastSeen.created(record.id, nowMs);
         return { token, sessionId: record.id, expiresAt: record.expiresAt };
       } catch (err) {
         if (err instanceof AccountNotActiveError) throw accountSuspended();
@@ -287,8 +271,8 @@ export function sessionManager(deps: SessionDeps) {
     },
 
     /** Waits for the lastSeenAt writes started so far (tests, shutdown). */
-    async settle(): Promise<void> {
-      while (pending.size > 0) await Promise.all([...pending]);
+    settle(): Promise<void> {
+      return lastSeen.settle();
     },
 
     cookieMaxAgeSeconds: Math.floor(ttlMs / 1000),

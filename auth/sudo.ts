@@ -5,44 +5,17 @@
  * (`POST /api/auth/reauthenticate`, store/sessions.ts `markSessionReauthenticated`). Otherwise
  * 403 `REAUTHENTICATION_REQUIRED`. Bearer keys pass through: they cannot manage keys anyway, and
  * they have no session to re-authenticate.
+ *
+ * Which operations need it is a field of each operation's declaration (`sudo: true` in
+ * routes/registry.ts): the route table checks it before a body is parsed, and the dashboard's
+ * forms, which name the operation they perform, are checked against the same declarations
+ * (routes/dashboard/two_factor_pages.tsx `dashboardSudo`). This module only decides whether a
+ * session is in sudo mode.
  */
-import type { Context, MiddlewareHandler } from "hono";
 import type { Clock } from "../lib/clock.ts";
 import { HttpError, unauthorized } from "../lib/errors.ts";
-import { getSessionRecord } from "../store/sessions.ts";
-import type { AppEnv } from "./middleware.ts";
+import { getSessionRecord, markSessionReauthenticated } from "../store/sessions.ts";
 import type { Principal } from "./principal.ts";
-
-/**
- * The operations that need sudo mode, by the API document's operationId: the one list. The JSON
- * API's route table (routes/registry.ts `mount`) checks it before a body is parsed; the
- * dashboard's forms name the operation each performs and its guard
- * (routes/dashboard/two_factor_pages.tsx `dashboardSudo`) checks it before a body is read; the
- * routes mounted outside the table (routes/auth.ts, routes/two_factor.ts, routes/passkeys.ts) call
- * `requireRecentAuth` for exactly these. `verifyTotp` needs it only from a signed-in session that
- * completes an enrolment (auth/two_factor.ts `verifySignedIn`), which is what the dashboard's
- * verify form does.
- */
-export const SUDO_OPERATIONS: ReadonlySet<string> = new Set([
-  "createApiKey",
-  "updateApiKey",
-  "rollApiKey",
-  "deleteApiKey",
-  "changePassword",
-  "deleteUser",
-  "enableTwoFactor",
-  "verifyTotp",
-  "disableTwoFactor",
-  "generateBackupCodes",
-  "passkeyGenerateRegisterOptions",
-  "passkeyVerifyRegistration",
-  "passkeyDelete",
-]);
-
-/** Whether the operation (its operationId) needs a session in sudo mode. */
-export function needsSudo(operationId: string): boolean {
-  return SUDO_OPERATIONS.has(operationId);
-}
 
 /** How long a proof of identity keeps a session in sudo mode. */
 export const SUDO_WINDOW_MS = 10 * 60 * 1000;
@@ -52,23 +25,6 @@ export const REAUTHENTICATION_REQUIRED_MESSAGE =
   "/api/auth/reauthenticate (your password, an authenticator code or a passkey), then retry.";
 
 export type SudoDeps = { kv: Deno.Kv; clock: Clock };
-
-/**
- * Per request (its Context), set app-wide by auth/two_factor.ts `bindTwoFactor`; a property under
- * a module-private symbol rather than a WeakMap entry (no per-request GC work).
- */
-const DEPS = Symbol("inbound.sudoDeps");
-type WithDeps = Context & { [DEPS]?: SudoDeps };
-
-export function bindSudoDeps(c: Context, deps: SudoDeps): void {
-  (c as WithDeps)[DEPS] = deps;
-}
-
-function depsOf(c: Context, deps: SudoDeps | undefined): SudoDeps {
-  const found = deps ?? (c as WithDeps)[DEPS];
-  if (!found) throw new Error("sudo mode's dependencies are not bound to the request");
-  return found;
-}
 
 /** The 403 a stale session gets. */
 export function reauthenticationRequired(): HttpError {
@@ -98,28 +54,37 @@ export async function isRecentlyAuthenticated(
   return at !== null && deps.clock() - at <= SUDO_WINDOW_MS;
 }
 
-/**
- * Throws 403 REAUTHENTICATION_REQUIRED unless the principal (by default the request's, as the
- * authentication middleware set it) is a Bearer key or a session in sudo mode; 401 when its
- * session is gone. `deps` default to the ones bound to the request (app.ts).
- */
-export async function requireRecentAuth(
-  c: Context<AppEnv>,
-  deps?: SudoDeps,
-  principal: Pick<Principal, "userId" | "method" | "sessionId"> = c.get("principal"),
-): Promise<void> {
-  if (principal.method !== "session") return;
-  deps = depsOf(c, deps);
-  if (!principal.sessionId) throw unauthorized();
-  const at = await sessionAuthenticatedAt(deps.kv, principal.userId, principal.sessionId);
-  if (at === null) throw unauthorized();
-  if (deps.clock() - at > SUDO_WINDOW_MS) throw reauthenticationRequired();
-}
+/** Sudo mode over one store and clock, handed to whatever checks or grants it. */
+export class SudoMode {
+  readonly #deps: SudoDeps;
 
-/** `requireRecentAuth` as a Hono middleware, after `authenticate` (or requireSession). */
-export function sudo(deps?: SudoDeps): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    await requireRecentAuth(c, deps);
-    await next();
-  };
+  constructor(deps: SudoDeps) {
+    this.#deps = deps;
+  }
+
+  /** Whether the session proved its identity within SUDO_WINDOW_MS. */
+  isRecent(userId: string, sessionId: string): Promise<boolean> {
+    return isRecentlyAuthenticated(this.#deps, userId, sessionId);
+  }
+
+  /**
+   * Throws 403 REAUTHENTICATION_REQUIRED unless the principal is a Bearer key or a session in
+   * sudo mode; 401 when its session is gone.
+   */
+  async require(principal: Pick<Principal, "userId" | "method" | "sessionId">): Promise<void> {
+    if (principal.method !== "session") return;
+    if (!principal.sessionId) throw unauthorized();
+    const at = await sessionAuthenticatedAt(
+      this.#deps.kv,
+      principal.userId,
+      principal.sessionId,
+    );
+    if (at === null) throw unauthorized();
+    if (this.#deps.clock() - at > SUDO_WINDOW_MS) throw reauthenticationRequired();
+  }
+
+  /** A fresh proof of identity: the session is in sudo mode for SUDO_WINDOW_MS from now. */
+  async grant(userId: string, sessionId: string): Promise<void> {
+    await markSessionReauthenticated(this.#deps.kv, userId, sessionId, this.#deps.clock());
+  }
 }

@@ -6,8 +6,8 @@
  * `{ twoFactorRedirect: true }` with a short-lived pending cookie (`inbound_two_factor`, the
  * session cookie's attributes, PENDING_SIGN_IN_TTL_MS). The cookie carries the account id and a
  * random token; KV keeps only the token's SHA-256 digest (store/two_factor.ts). It authenticates
- * nothing: `get-session` is null and every authenticated route answers 401 until
- * `completePendingSignIn` (TOTP, a recovery code, or a passkey: auth/passkeys) turns it into a
+ * nothing: `get-session` is null and every authenticated route answers 401 until the service's
+ * `finishPending` (TOTP, a recovery code, or a passkey: routes/passkeys) turns it into a
  * session, exactly as a password-only sign-in would have, and clears it.
  *
  * Codes are throttled like passwords, per account ("two-factor:user") and per client
@@ -20,14 +20,12 @@
  * admitted records `session.second_factor_failed` (`secondStep`, the one path of the JSON routes
  * and the dashboard's form).
  *
- * The routes reach the service through the request (`bindTwoFactor`, mounted app-wide), so the
- * passkey routes can call `readPendingSignIn(c)` / `completePendingSignIn(c, …)` with no wiring.
+ * The routes and the dashboard are handed the service at construction (app.ts).
  */
-import type { Context } from "hono";
-import { generateCookie } from "hono/cookie";
 import { clientOf, throttleSubject } from "../lib/client.ts";
 import type { Clock } from "../lib/clock.ts";
 import type { Config } from "../lib/config.ts";
+import { randomBase64Url } from "../lib/crypto.ts";
 import { HttpError, jsonResponse, unauthorized } from "../lib/errors.ts";
 import { sha256Hex } from "../lib/sha256.ts";
 import { generateTotpSecret, matchTotp, totpUri } from "../lib/totp.ts";
@@ -55,20 +53,16 @@ import {
 } from "../store/two_factor.ts";
 import { twoFactorKey } from "../store/keys.ts";
 import { getUser } from "../store/users.ts";
-import { type AccountService, betterAuthUser, emitAccountEvent, publicUser } from "./accounts.ts";
+import type { AccountChecks } from "./accounts/checks.ts";
+import { betterAuthUser, publicUser } from "./accounts/user_view.ts";
 import { auditContextOf } from "./audit_context.ts";
 import { deviceCookieHeader, deviceCookies, readDeviceCookie } from "./device_cookie.ts";
-import {
-  bindSudoDeps,
-  isRecentlyAuthenticated,
-  reauthenticationRequired,
-  type SudoDeps,
-} from "./sudo.ts";
-import { secureCookies, sessionCookieHeader, type SessionManager, siteFor } from "./session.ts";
+import { isRecentlyAuthenticated, reauthenticationRequired } from "./sudo.ts";
+import { sessionCookieHeader, type SessionManager } from "./session.ts";
+import { cookieHeader, PENDING_COOKIE, readCookie } from "./cookies.ts";
 
 /** How long the second step of a sign-in may take (better-auth's default, 10 minutes). */
 export const PENDING_SIGN_IN_TTL_MS = 10 * 60_000;
-export const PENDING_COOKIE_BASE = "inbound_two_factor";
 export const BACKUP_CODE_COUNT = 10;
 /** The issuer authenticator apps show next to the account. */
 export const TOTP_ISSUER = "Inbound";
@@ -87,7 +81,7 @@ export type TwoFactorDeps = {
   clock: Clock;
   config: Config;
   sessions: SessionManager;
-  accounts: AccountService;
+  accounts: AccountChecks;
 };
 
 /** The second factors an account has set up: a completed TOTP enrolment, passkeys. */
@@ -119,21 +113,9 @@ function newBackupCodes(): { codes: string[]; digests: string[] } {
   return { codes, digests: codes.map(backupCodeDigest) };
 }
 
-/** The pending cookie's name for the request's site (`__Host-` prefixed when Secure). */
-export function pendingCookieName(req: Request): string {
-  return secureCookies(siteFor(req)) ? `__Host-${PENDING_COOKIE_BASE}` : PENDING_COOKIE_BASE;
-}
-
 /** `Set-Cookie` carrying a pending sign-in (empty value and max-age 0 clear it). */
 export function pendingCookieHeader(req: Request, value: string, maxAgeSeconds: number): string {
-  const secure = secureCookies(siteFor(req));
-  return generateCookie(PENDING_COOKIE_BASE, value, {
-    path: "/",
-    httpOnly: true,
-    sameSite: "Lax",
-    maxAge: maxAgeSeconds,
-    ...(secure ? { secure: true, prefix: "host" as const } : {}),
-  });
+  return cookieHeader(PENDING_COOKIE, req, value, maxAgeSeconds);
 }
 
 export function clearPendingCookieHeader(req: Request): string {
@@ -141,16 +123,8 @@ export function clearPendingCookieHeader(req: Request): string {
 }
 
 function readPendingCookie(req: Request): { userId: string; token: string } | null {
-  const header = req.headers.get("Cookie");
-  if (!header) return null;
-  const name = pendingCookieName(req);
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
-    const m = PENDING_VALUE.exec(part.slice(eq + 1).trim());
-    if (m) return { userId: m[1], token: m[2] };
-  }
-  return null;
+  const m = PENDING_VALUE.exec(readCookie(req, PENDING_COOKIE) ?? "");
+  return m ? { userId: m[1], token: m[2] } : null;
 }
 
 function tooMany(retryAfterSeconds: number): HttpError {
@@ -187,40 +161,58 @@ export type CompletedSignIn = {
   cookies: string[];
 };
 
-export function twoFactorService(deps: TwoFactorDeps) {
-  const { kv, clock, config, sessions, accounts } = deps;
-  const devices = deviceCookies(kv);
+/**
+ * Second factors of the accounts: TOTP enrolment and its recovery codes, the second step of a
+ * sign-in, re-authentication with a code. One per app (app.ts), handed to the routes and the
+ * dashboard at construction.
+ */
+export class TwoFactorService {
+  readonly #kv: Deno.Kv;
+  readonly #clock: Clock;
+  readonly #config: TwoFactorDeps["config"];
+  readonly #sessions: TwoFactorDeps["sessions"];
+  readonly #accounts: TwoFactorDeps["accounts"];
+  readonly #devices: ReturnType<typeof deviceCookies>;
 
-  async function throttle(userId: string, ip: string): Promise<void> {
-    const limit = config.signInThrottle;
+  constructor(deps: TwoFactorDeps) {
+    this.#kv = deps.kv;
+    this.#clock = deps.clock;
+    this.#config = deps.config;
+    this.#sessions = deps.sessions;
+    this.#accounts = deps.accounts;
+    this.#devices = deviceCookies(deps.kv);
+  }
+
+  async #throttle(userId: string, ip: string): Promise<void> {
+    const limit = this.#config.signInThrottle;
     for (
       const [scope, subject] of [["two-factor:user", userId], [
         "two-factor:ip",
         throttleSubject(ip),
       ]]
     ) {
-      const r = await recordAttempt(kv, scope, subject, clock(), limit);
+      const r = await recordAttempt(this.#kv, scope, subject, this.#clock(), limit);
       if (!r.allowed) throw tooMany(r.retryAfterSeconds);
     }
   }
 
   /** The request's audit context with AUDIT_RETENTION_DAYS (before sign-in, the user's). */
-  function auditOf(
+  #auditOf(
     req: Request,
     principal: { userId: string } | { userId: string; method: "session"; sessionId: string },
   ): AuditContext {
-    return { ...auditContextOf(req, principal), retentionDays: config.auditRetentionDays };
+    return { ...auditContextOf(req, principal), retentionDays: this.#config.auditRetentionDays };
   }
 
   /** The two-factor record, and with `pendingHash` the live pending sign-in too (or "gone"). */
-  async function readForCode(userId: string, pendingHash: string | undefined): Promise<
+  async #readForCode(userId: string, pendingHash: string | undefined): Promise<
     [Deno.KvEntryMaybe<TwoFactorRecord>, Deno.KvEntry<PendingSignIn> | undefined] | "gone"
   > {
     if (pendingHash === undefined) {
-      return [await kv.get<TwoFactorRecord>(twoFactorKey(userId)), undefined];
+      return [await this.#kv.get<TwoFactorRecord>(twoFactorKey(userId)), undefined];
     }
-    const [entry, pending] = await readSecondStep(kv, userId, pendingHash);
-    return isLivePending(pending, clock()) ? [entry, pending] : "gone";
+    const [entry, pending] = await readSecondStep(this.#kv, userId, pendingHash);
+    return isLivePending(pending, this.#clock()) ? [entry, pending] : "gone";
   }
 
   /**
@@ -229,7 +221,7 @@ export function twoFactorService(deps: TwoFactorDeps) {
    * `pendingHash` (a sign-in's second step) the step is accepted in the commit that takes that
    * pending sign-in: "no_pending" when it is gone, and then no step is used up.
    */
-  async function verifyTotp(
+  async #verifyTotp(
     userId: string,
     code: string,
     ctx: AuditContext,
@@ -237,15 +229,22 @@ export function twoFactorService(deps: TwoFactorDeps) {
     pendingHash?: string,
   ): Promise<SecondStepOutcome> {
     for (let i = 0; i < 8; i++) {
-      const read = await readForCode(userId, pendingHash);
+      const read = await this.#readForCode(userId, pendingHash);
       if (read === "gone") return "no_pending";
       const [entry, pending] = read;
       if (!entry.value) return "invalid";
       // An unfinished enrolment proves nothing: only its owner's signed-in session completes it.
       if (enrolled === "completed" && !entry.value.enabled) return "invalid";
-      const step = await matchTotp(entry.value.secret, code.trim(), clock());
+      const step = matchTotp(entry.value.secret, code.trim(), this.#clock());
       if (step === null) return "invalid";
-      const r = await acceptTotpStep(kv, userId, entry, step, { ctx, nowMs: clock() }, pending);
+      const r = await acceptTotpStep(
+        this.#kv,
+        userId,
+        entry,
+        step,
+        { ctx, nowMs: this.#clock() },
+        pending,
+      );
       if (r === "ok") return "ok";
       if (r === "replay") return "invalid";
     }
@@ -253,23 +252,25 @@ export function twoFactorService(deps: TwoFactorDeps) {
   }
 
   /** The live pending sign-in named by the request's cookie, or null. */
-  async function readPending(req: Request): Promise<PendingSignInRef | null> {
+  async readPending(req: Request): Promise<PendingSignInRef | null> {
     const cookie = readPendingCookie(req);
     if (!cookie) return null;
     const hash = sha256Hex(cookie.token);
-    const found = await findPendingSignIn(kv, cookie.userId, hash, clock());
+    const found = await findPendingSignIn(this.#kv, cookie.userId, hash, this.#clock());
     return found ? { userId: found.userId, hash, expiresAtMs: found.expiresAtMs } : null;
   }
 
   /** Turns the pending sign-in into a session (once: the pending record is taken first). */
-  async function finishPending(
+  async finishPending(
     req: Request,
     pending: PendingSignInRef,
     method: CompletionMethod,
   ): Promise<CompletedSignIn> {
-    if (!(await takePendingSignIn(kv, pending.userId, pending.hash))) throw invalidPendingSignIn();
+    if (!(await takePendingSignIn(this.#kv, pending.userId, pending.hash))) {
+      throw invalidPendingSignIn();
+    }
     void method; // Every method ends the same way; the audit event of the factor is its own.
-    return await openSession(req, pending.userId);
+    return await this.#openSession(req, pending.userId);
   }
 
   /**
@@ -277,19 +278,19 @@ export function twoFactorService(deps: TwoFactorDeps) {
    * was right): no change goes with it, so it is a commit of its own, written only for an attempt
    * the throttle admitted (store/audit.ts `recordAuditEvent`). Never the code.
    */
-  async function recordSecondFactorFailure(
+  async #recordSecondFactorFailure(
     req: Request,
     userId: string,
     method: "totp" | "backup_code",
   ): Promise<void> {
-    const user = await getUser(kv, userId);
+    const user = await getUser(this.#kv, userId);
     if (!user) return;
-    await recordAuditEvent(kv, userId, auditOf(req, { userId }), {
+    await recordAuditEvent(this.#kv, userId, this.#auditOf(req, { userId }), {
       action: "session.second_factor_failed",
       target: { type: "user", id: userId, name: user.email },
       outcome: "failure",
       details: { method },
-    }, clock());
+    }, this.#clock());
   }
 
   /**
@@ -299,202 +300,215 @@ export function twoFactorService(deps: TwoFactorDeps) {
    * pending sign-in. A wrong code records `session.second_factor_failed`; an attempt whose pending
    * sign-in was taken meanwhile consumes and records nothing.
    */
-  async function secondStep(
+  async #secondStep(
     req: Request,
     method: "totp" | "backup_code",
     redeem: (pending: PendingSignInRef) => Promise<SecondStepOutcome>,
   ): Promise<CompletedSignIn> {
-    const pending = await readPending(req);
+    const pending = await this.readPending(req);
     if (!pending) throw invalidPendingSignIn();
-    await throttle(pending.userId, clientAddressOfReq(req));
+    await this.#throttle(pending.userId, clientAddressOfReq(req));
     const outcome = await redeem(pending);
     if (outcome === "no_pending") throw invalidPendingSignIn();
     if (outcome === "invalid") {
-      await recordSecondFactorFailure(req, pending.userId, method);
+      await this.#recordSecondFactorFailure(req, pending.userId, method);
       throw method === "totp" ? invalidCode() : invalidBackupCode();
     }
-    return await openSession(req, pending.userId);
+    return await this.#openSession(req, pending.userId);
   }
 
   /** A session for the account whose pending sign-in was just taken, as a password sign-in. */
-  async function openSession(req: Request, userId: string): Promise<CompletedSignIn> {
-    const user = await getUser(kv, userId);
+  async #openSession(req: Request, userId: string): Promise<CompletedSignIn> {
+    const user = await getUser(this.#kv, userId);
     if (!user) throw invalidPendingSignIn();
-    await sessions.end(req);
+    await this.#sessions.end(req);
     const ip = clientAddressOfReq(req);
     // Its `session.created` audit event is written in the session's commit (auth/session.ts).
-    const session = await sessions.start(user.id, {
+    const session = await this.#sessions.start(user.id, {
       ip,
       userAgent: summariseUserAgent(req.headers.get("User-Agent")),
       audit: auditContextOf(req, { userId: user.id }),
     });
-    emitAccountEvent(
+    this.#accounts.emitEvent(
       { type: "sign-in", userId: user.id, ip, sessionId: session.sessionId },
-      clock(),
+      this.#clock(),
     );
-    const device = await devices.issue(user.id, user.email, readDeviceCookie(req));
+    const device = await this.#devices.issue(user.id, user.email, readDeviceCookie(req));
     return {
       user: publicUser(user),
       sessionId: session.sessionId,
       expiresAt: session.expiresAt,
       cookies: [
-        sessionCookieHeader(req, session.token, sessions.cookieMaxAgeSeconds),
+        sessionCookieHeader(req, session.token, this.#sessions.cookieMaxAgeSeconds),
         deviceCookieHeader(req, device),
         clearPendingCookieHeader(req),
       ],
     };
   }
 
-  return {
-    /** What sudo mode reads (auth/sudo.ts). */
-    sudoDeps: { kv, clock } as SudoDeps,
-    secondFactorMethods: (userId: string) => secondFactorMethods(kv, userId),
+  /** The account's second factors: TOTP, passkeys. */
+  secondFactorMethods(userId: string): Promise<SecondFactorMethod[]> {
+    return secondFactorMethods(this.#kv, userId);
+  }
 
-    readPending,
-    finishPending,
+  /** Second step with a TOTP code. */
+  completeWithTotp(req: Request, code: string): Promise<CompletedSignIn> {
+    return this.#secondStep(req, "totp", (p) => {
+      const ctx = this.#auditOf(req, { userId: p.userId });
+      return this.#verifyTotp(p.userId, code, ctx, "completed", p.hash);
+    });
+  }
 
-    /** Second step with a TOTP code. */
-    completeWithTotp(req: Request, code: string): Promise<CompletedSignIn> {
-      return secondStep(req, "totp", (p) => {
-        const ctx = auditOf(req, { userId: p.userId });
-        return verifyTotp(p.userId, code, ctx, "completed", p.hash);
+  /** Second step with a recovery code (used up). */
+  completeWithBackupCode(req: Request, code: string): Promise<CompletedSignIn> {
+    return this.#secondStep(req, "backup_code", (p) => {
+      return redeemBackupCode(this.#kv, p.userId, p.hash, backupCodeDigest(code), this.#clock());
+    });
+  }
+
+  /**
+   * Starts (or restarts) TOTP enrolment for a signed-in account after its password: the URI
+   * and ten recovery codes, shown once. 400 when it is already enrolled.
+   */
+  async enable(
+    userId: string,
+    password: string,
+    ip: string,
+    issuer = TOTP_ISSUER,
+  ): Promise<{ totpURI: string; backupCodes: string[] }> {
+    // Before any password work: EMAIL_VERIFICATION=required (auth/email_verification.ts).
+    await this.#accounts.emailVerification.requireVerified(userId, "set up two-factor sign-in");
+    await this.#accounts.verifyPassword(userId, password, ip);
+    const user = await getUser(this.#kv, userId);
+    if (!user) throw unauthorized();
+    const secret = generateTotpSecret();
+    const { codes, digests } = newBackupCodes();
+    try {
+      await beginEnrolment(this.#kv, userId, {
+        secret,
+        backupCodeDigests: digests,
+        nowMs: this.#clock(),
       });
-    },
-
-    /** Second step with a recovery code (used up). */
-    completeWithBackupCode(req: Request, code: string): Promise<CompletedSignIn> {
-      return secondStep(req, "backup_code", (p) => {
-        return redeemBackupCode(kv, p.userId, p.hash, backupCodeDigest(code), clock());
-      });
-    },
-
-    /**
-     * Starts (or restarts) TOTP enrolment for a signed-in account after its password: the URI
-     * and ten recovery codes, shown once. 400 when it is already enrolled.
-     */
-    async enable(
-      userId: string,
-      password: string,
-      ip: string,
-      issuer = TOTP_ISSUER,
-    ): Promise<{ totpURI: string; backupCodes: string[] }> {
-      // Before any password work: EMAIL_VERIFICATION=required (auth/email_verification.ts).
-      await accounts.emailVerification.requireVerified(userId, "set up two-factor sign-in");
-      await accounts.verifyPassword(userId, password, ip);
-      const user = await getUser(kv, userId);
-      if (!user) throw unauthorized();
-      const secret = generateTotpSecret();
-      const { codes, digests } = newBackupCodes();
-      try {
-        await beginEnrolment(kv, userId, { secret, backupCodeDigests: digests, nowMs: clock() });
-      } catch (err) {
-        if (err instanceof TwoFactorAlreadyEnabledError) {
-          throw new HttpError(400, err.message + " Disable it first to enrol again.", {
-            code: "TWO_FACTOR_ALREADY_ENABLED",
-          });
-        }
-        if (err instanceof Deno.errors.NotFound) throw unauthorized();
-        throw err;
-      }
-      return { totpURI: totpUri(secret, issuer, user.email), backupCodes: codes };
-    },
-
-    /**
-     * The pending enrolment's URI (the dashboard's QR code); null when none is pending, or when
-     * `sessionId` is given and that session is not in sudo mode (the URI carries the secret).
-     */
-    async pendingEnrolmentUri(userId: string, sessionId?: string): Promise<string | null> {
-      const [tf, user] = await Promise.all([getTwoFactor(kv, userId), getUser(kv, userId)]);
-      if (!tf || tf.enabled || !user) return null;
-      if (
-        sessionId !== undefined &&
-        !(await isRecentlyAuthenticated({ kv, clock }, userId, sessionId))
-      ) {
-        return null;
-      }
-      return totpUri(tf.secret, TOTP_ISSUER, user.email);
-    },
-
-    /**
-     * A signed-in account verifies a code: completes a pending enrolment, or simply checks the
-     * code. 400 without any enrolment.
-     */
-    async verifySignedIn(req: Request, userId: string, sessionId: string, code: string) {
-      const tf = await getTwoFactor(kv, userId);
-      if (!tf) {
-        throw new HttpError(400, "Two-factor authentication is not set up.", {
-          code: "TOTP_NOT_ENABLED",
+    } catch (err) {
+      if (err instanceof TwoFactorAlreadyEnabledError) {
+        throw new HttpError(400, err.message + " Disable it first to enrol again.", {
+          code: "TWO_FACTOR_ALREADY_ENABLED",
         });
       }
-      // Completing an enrolment turns the second factor on: sudo mode, as `enable` needs. A stale
-      // (perhaps stolen) session must not finish an enrolment someone else left pending.
-      if (!tf.enabled && !(await isRecentlyAuthenticated({ kv, clock }, userId, sessionId))) {
-        throw reauthenticationRequired();
-      }
-      await throttle(userId, clientAddressOfReq(req));
-      const ctx = auditOf(req, { userId, method: "session", sessionId });
-      if ((await verifyTotp(userId, code, ctx, "any")) !== "ok") throw invalidCode();
-      return { completedEnrolment: !tf.enabled };
-    },
+      if (err instanceof Deno.errors.NotFound) throw unauthorized();
+      throw err;
+    }
+    return { totpURI: totpUri(secret, issuer, user.email), backupCodes: codes };
+  }
 
-    /** Re-authentication of a session with a TOTP code (marks it, see auth/sudo.ts). */
-    async reauthenticateWithCode(req: Request, userId: string, sessionId: string, code: string) {
-      const tf = await getTwoFactor(kv, userId);
-      if (!tf?.enabled) {
-        throw new HttpError(400, "Two-factor authentication is not enabled.", {
-          code: "TOTP_NOT_ENABLED",
-        });
-      }
-      await throttle(userId, clientAddressOfReq(req));
-      const ctx = auditOf(req, { userId, method: "session", sessionId });
-      if ((await verifyTotp(userId, code, ctx, "completed")) !== "ok") throw invalidCode();
-      await markSessionReauthenticated(kv, userId, sessionId, clock());
-    },
+  /**
+   * The pending enrolment's URI (the dashboard's QR code); null when none is pending, or when
+   * `sessionId` is given and that session is not in sudo mode (the URI carries the secret).
+   */
+  async pendingEnrolmentUri(userId: string, sessionId?: string): Promise<string | null> {
+    const [tf, user] = await Promise.all([
+      getTwoFactor(this.#kv, userId),
+      getUser(this.#kv, userId),
+    ]);
+    if (!tf || tf.enabled || !user) return null;
+    if (
+      sessionId !== undefined &&
+      !(await isRecentlyAuthenticated({ kv: this.#kv, clock: this.#clock }, userId, sessionId))
+    ) {
+      return null;
+    }
+    return totpUri(tf.secret, TOTP_ISSUER, user.email);
+  }
 
-    /** Removes TOTP and the recovery codes after the password. */
-    async disable(req: Request, userId: string, sessionId: string, password: string) {
-      await accounts.verifyPassword(userId, password, clientAddressOfReq(req));
-      await deleteTwoFactor(kv, userId, {
-        ctx: auditOf(req, { userId, method: "session", sessionId }),
-        nowMs: clock(),
-        change: "disabled",
+  /**
+   * A signed-in account verifies a code: completes a pending enrolment, or simply checks the
+   * code. 400 without any enrolment.
+   */
+  async verifySignedIn(req: Request, userId: string, sessionId: string, code: string) {
+    const tf = await getTwoFactor(this.#kv, userId);
+    if (!tf) {
+      throw new HttpError(400, "Two-factor authentication is not set up.", {
+        code: "TOTP_NOT_ENABLED",
       });
-    },
+    }
+    // Completing an enrolment turns the second factor on: sudo mode, as `enable` needs. A stale
+    // (perhaps stolen) session must not finish an enrolment someone else left pending.
+    if (
+      !tf.enabled &&
+      !(await isRecentlyAuthenticated({ kv: this.#kv, clock: this.#clock }, userId, sessionId))
+    ) {
+      throw reauthenticationRequired();
+    }
+    // Completing one enrols a factor: a verified address first (auth/email_verification.ts),
+    // also for an enrolment begun before EMAIL_VERIFICATION was required.
+    if (!tf.enabled) {
+      await this.#accounts.emailVerification.requireVerified(userId, "set up two-factor sign-in");
+    }
+    await this.#throttle(userId, clientAddressOfReq(req));
+    const ctx = this.#auditOf(req, { userId, method: "session", sessionId });
+    if ((await this.#verifyTotp(userId, code, ctx, "any")) !== "ok") throw invalidCode();
+    return { completedEnrolment: !tf.enabled };
+  }
 
-    /** New recovery codes, replacing the old set, after the password. */
-    async generateBackupCodes(
-      req: Request,
-      userId: string,
-      sessionId: string,
-      password: string,
-    ): Promise<string[]> {
-      await accounts.verifyPassword(userId, password, clientAddressOfReq(req));
-      const { codes, digests } = newBackupCodes();
-      const ok = await replaceBackupCodes(kv, userId, digests, {
-        ctx: auditOf(req, { userId, method: "session", sessionId }),
-        nowMs: clock(),
+  /** Re-authentication of a session with a TOTP code (marks it, see auth/sudo.ts). */
+  async reauthenticateWithCode(req: Request, userId: string, sessionId: string, code: string) {
+    const tf = await getTwoFactor(this.#kv, userId);
+    if (!tf?.enabled) {
+      throw new HttpError(400, "Two-factor authentication is not enabled.", {
+        code: "TOTP_NOT_ENABLED",
       });
-      if (!ok) {
-        throw new HttpError(400, "Two-factor authentication is not enabled.", {
-          code: "TOTP_NOT_ENABLED",
-        });
-      }
-      return codes;
-    },
+    }
+    await this.#throttle(userId, clientAddressOfReq(req));
+    const ctx = this.#auditOf(req, { userId, method: "session", sessionId });
+    if ((await this.#verifyTotp(userId, code, ctx, "completed")) !== "ok") throw invalidCode();
+    await markSessionReauthenticated(this.#kv, userId, sessionId, this.#clock());
+  }
 
-    /** What the security page shows: enrolled or not, recovery codes left. Never the secret. */
-    async status(userId: string) {
-      const tf = await getTwoFactor(kv, userId);
-      return {
-        enabled: tf?.enabled === true,
-        pending: tf !== null && !tf.enabled,
-        backupCodesLeft: tf?.enabled ? tf.backupCodes.length : 0,
-      };
-    },
-  };
+  /** Removes TOTP and the recovery codes after the password. */
+  async disable(req: Request, userId: string, sessionId: string, password: string) {
+    await this.#accounts.verifyPassword(userId, password, clientAddressOfReq(req));
+    await deleteTwoFactor(this.#kv, userId, {
+      ctx: this.#auditOf(req, { userId, method: "session", sessionId }),
+      nowMs: this.#clock(),
+      change: "disabled",
+    });
+  }
+
+  /** New recovery codes, replacing the old set, after the password. */
+  async generateBackupCodes(
+    req: Request,
+    userId: string,
+    sessionId: string,
+    password: string,
+  ): Promise<string[]> {
+    await this.#accounts.verifyPassword(userId, password, clientAddressOfReq(req));
+    const { codes, digests } = newBackupCodes();
+    const ok = await replaceBackupCodes(this.#kv, userId, digests, {
+      ctx: this.#auditOf(req, { userId, method: "session", sessionId }),
+      nowMs: this.#clock(),
+    });
+    if (!ok) {
+      throw new HttpError(400, "Two-factor authentication is not enabled.", {
+        code: "TOTP_NOT_ENABLED",
+      });
+    }
+    return codes;
+  }
+
+  /** What the security page shows: enrolled or not, recovery codes left. Never the secret. */
+  async status(userId: string) {
+    const tf = await getTwoFactor(this.#kv, userId);
+    return {
+      enabled: tf?.enabled === true,
+      pending: tf !== null && !tf.enabled,
+      backupCodesLeft: tf?.enabled ? tf.backupCodes.length : 0,
+    };
+  }
 }
 
-export type TwoFactorService = ReturnType<typeof twoFactorService>;
+export function twoFactorService(deps: TwoFactorDeps): TwoFactorService {
+  return new TwoFactorService(deps);
+}
 
 /**
  * Starts a pending sign-in for `user` (its password was right; `methods` its second factors): the
@@ -522,60 +536,13 @@ export async function startPendingSignIn(
   return { cookie: `${user.id}.${token}`, maxAgeSeconds: PENDING_SIGN_IN_TTL_MS / 1000 };
 }
 
+/** 256 random bits, unpadded base64url (43 characters: PENDING_VALUE). */
 function generatePendingToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
+  return randomBase64Url(32);
 }
 
 function clientAddressOfReq(req: Request): string {
   return clientOf(req).address;
-}
-
-// --- The request binding the routes (and the passkey routes) use ----------------------------
-
-/**
- * The service rides on the request's Context under a module-private symbol. Not a WeakMap: a
- * WeakMap entry per request costs garbage-collection work (ephemerons) on every request, hot
- * path included (measured for lib/client.ts); a property dies with the Context.
- */
-const SERVICE = Symbol("inbound.twoFactor");
-type WithService = Context & { [SERVICE]?: TwoFactorService };
-
-/**
- * Makes `service` (and sudo mode's dependencies, auth/sudo.ts) reachable from the request's
- * handlers; called for every request by routes/request_context.ts's `prepare` hook (app.ts),
- * so it adds no middleware layer.
- */
-export function bindTwoFactor(c: Context, service: TwoFactorService): void {
-  (c as WithService)[SERVICE] = service;
-  bindSudoDeps(c, service.sudoDeps);
-}
-
-/** The service bound to the request (bindTwoFactor); throws when none is. */
-export function twoFactorOf(c: Context): TwoFactorService {
-  const service = (c as WithService)[SERVICE];
-  if (!service) throw new Error("two-factor service not bound to the request");
-  return service;
-}
-
-/** The live pending second step of a sign-in named by the request's cookie, or null. */
-export async function readPendingSignIn(c: Context): Promise<PendingSignInRef | null> {
-  return await twoFactorOf(c).readPending(c.req.raw);
-}
-
-/**
- * Completes the pending sign-in with a verified second factor: a session exactly as a
- * password-only sign-in makes (session and device cookies), the pending cookie cleared, answered
- * as better-auth's verify endpoints answer: `{ token: null, user }` (the token is never sent).
- */
-export async function completePendingSignIn(
-  c: Context,
-  pending: PendingSignInRef,
-  method: CompletionMethod,
-): Promise<Response> {
-  const done = await twoFactorOf(c).finishPending(c.req.raw, pending, method);
-  return completedSignInResponse(done);
 }
 
 /** The JSON answer to a completed second step. */

@@ -15,7 +15,7 @@ import type { AppEnv } from "../auth/middleware.ts";
 import { systemClock } from "../lib/clock.ts";
 import { denoResolver } from "../lib/dns.ts";
 import { errorBody, HttpError, jsonResponse } from "../lib/errors.ts";
-import { registerDomainRoutes } from "../routes/domains.ts";
+import { registerDomainRoutes } from "../routes/domains/operations.ts";
 import { apiAliasPath, RouteRegistry } from "../routes/registry.ts";
 import { requestContext } from "../routes/request_context.ts";
 import { type Config, loadConfig, readEnv } from "../lib/config.ts";

@@ -1,34 +1,158 @@
 import { parsePublicUrl, parseTrustProxy, type TrustProxy } from "./client.ts";
 
 /**
- * Configuration from the environment. Only the names listed in `ENV_NAMES` are read, so the
- * tasks can grant `--allow-env` for exactly these.
+ * One setting read from the environment. `default` and `meaning` are Markdown: they are the
+ * README's configuration table (admin/generate_settings.ts writes it, with the `--allow-env`
+ * lists of deno.json's tasks), so this list is the only place a setting is named and explained.
+ * `docs`: the page under docs/ that says more.
  */
-export const ENV_NAMES = [
-  "PORT",
-  "HOSTNAME",
-  "DENO_KV_PATH",
-  "DENO_KV_ACCESS_TOKEN",
-  "DENO_DEPLOYMENT_ID",
-  "RATE_LIMIT_MAX",
-  "RATE_LIMIT_WINDOW_MS",
-  "RATE_LIMIT_FAIL_OPEN",
-  "LOG_LEVEL",
-  "PASSWORD_HASH_COST",
-  "PASSWORD_HASH_CONCURRENCY",
-  "MAX_DOMAINS_PER_ACCOUNT",
-  "TRUST_PROXY",
-  "PUBLIC_URL",
-  "SMTP_URL",
-  "MAIL_FROM",
-  "AUDIT_RETENTION_DAYS",
-  "USAGE_FLUSH_MS",
-  "EMAIL_VERIFICATION",
-  "SIGN_UP",
-  "SIGN_UP_EMAIL_DOMAINS",
-] as const;
+export type Setting = { name: string; default: string; meaning: string; docs?: string };
 
-export type EnvName = (typeof ENV_NAMES)[number];
+/**
+ * Every variable the server reads. Only these are read (`readEnv`), so the tasks can grant
+ * `--allow-env` for exactly these names. Deno's permission sets in deno.json would name the list
+ * once without generating anything, but Deno 2.9.6 prints "Permissions in the config file is an
+ * experimental feature" at every start (only `-q`, which hides every other diagnostic, silences
+ * it), and a flag added to `-P=<set>` replaces the set's list for that permission instead of
+ * adding to it.
+ */
+export const SETTINGS = [
+  {
+    name: "PORT",
+    default: "`8000`",
+    meaning: "port to listen on (`0`: any free port, printed at start-up)",
+  },
+  {
+    name: "HOSTNAME",
+    default: "`0.0.0.0`",
+    meaning: "interface to listen on; `deno task dev` always listens on `127.0.0.1` only, " +
+      "`deno task start` on every interface (`0.0.0.0`) unless set",
+  },
+  {
+    name: "DENO_KV_PATH",
+    default: "`./data/kv.sqlite3`",
+    meaning: "a SQLite file, `:memory:`, or a KV Connect URL (`https://…`, self-hosted denokv); " +
+      "a file outside `./data` needs other permissions than the tasks grant",
+    docs: "deploying.md#a-kv-file-elsewhere",
+  },
+  {
+    name: "DENO_KV_ACCESS_TOKEN",
+    default: "—",
+    meaning: "the token for a KV Connect URL (read by Deno itself, never logged)",
+    docs: "deploying.md#self-hosted-denokv-kv-connect",
+  },
+  {
+    name: "DENO_DEPLOYMENT_ID",
+    default: "set by Deno Deploy",
+    meaning: "on Deploy with no `DENO_KV_PATH`, the platform's KV is opened with `Deno.openKv()` " +
+      "and no file system is touched",
+    docs: "deploying.md#deno-deploy",
+  },
+  {
+    name: "RATE_LIMIT_MAX",
+    default: "`100`",
+    meaning: "requests per window per account",
+    docs: "rate-limiting.md",
+  },
+  { name: "RATE_LIMIT_WINDOW_MS", default: "`1000`", meaning: "the window (100–3600000 ms)" },
+  {
+    name: "RATE_LIMIT_FAIL_OPEN",
+    default: "`false`",
+    meaning: "admit requests when the rate-limit store cannot answer (the default fails closed " +
+      "with a 503)",
+    docs: "rate-limiting.md#store-unavailable",
+  },
+  {
+    name: "LOG_LEVEL",
+    default: "`info`",
+    meaning: "`silent` turns the per-request JSON log off",
+  },
+  {
+    name: "PASSWORD_HASH_COST",
+    default: "`17`",
+    meaning: "log2 of scrypt's N for new password hashes (10–20; 17 = OWASP's figure; tests " +
+      "use 10)",
+  },
+  {
+    name: "PASSWORD_HASH_CONCURRENCY",
+    default: "the CPU count, capped to fit",
+    meaning: "password hashes run at once, process-wide (128 MiB each at cost 17); cost x " +
+      "concurrency over 256 MiB is refused at start-up",
+    docs: "accounts-and-security.md#passwords-and-sign-in",
+  },
+  {
+    name: "MAX_DOMAINS_PER_ACCOUNT",
+    default: "`1000`",
+    meaning: "domains one account may hold (1–100,000); past it `POST /api/e2/domains` answers " +
+      "403 `DOMAIN_LIMIT_REACHED`, exactly, however many creates race",
+    docs: "domains.md",
+  },
+  {
+    name: "TRUST_PROXY",
+    default: "unset: trust no proxy",
+    meaning: "whose forwarding headers to believe: a hop count (`1`) or your proxies' CIDRs " +
+      "(`127.0.0.0/8,::1`)",
+    docs: "reverse-proxies.md",
+  },
+  {
+    name: "PUBLIC_URL",
+    default: "unset: per request",
+    meaning: "the site's origin (`https://api.example.com`): cookie name and `Secure`, the CSRF " +
+      "origin, dashboard snippets, OpenAPI `servers`, password-reset and verification links",
+    docs: "reverse-proxies.md",
+  },
+  {
+    name: "SMTP_URL",
+    default: "unset: links go to the log",
+    meaning: "`smtp://user:pass@host:port` (STARTTLS when offered) or `smtps://…` (TLS): where " +
+      "password-reset and verification mail goes; never printed",
+    docs: "accounts-and-security.md#resetting-a-forgotten-password",
+  },
+  {
+    name: "MAIL_FROM",
+    default: "`Inbound <no-reply@localhost>`",
+    meaning: "the From of that mail: `no-reply@example.com` or `Name <no-reply@example.com>`",
+  },
+  {
+    name: "AUDIT_RETENTION_DAYS",
+    default: "`90`",
+    meaning: "how long audit-log events are kept and listed (1–3650 days); older ones are never " +
+      "returned and KV drops them later",
+    docs: "usage-and-audit.md#audit-log",
+  },
+  {
+    name: "USAGE_FLUSH_MS",
+    default: "`60000`",
+    meaning: "how often each process writes its per-key usage counts to KV (100–3600000 ms); a " +
+      "crash loses at most one interval",
+    docs: "usage-and-audit.md#usage",
+  },
+  {
+    name: "EMAIL_VERIFICATION",
+    default: "`required` with `SMTP_URL`, else `off`",
+    meaning: "`required`: sign-up mails a link, and until it is opened the account can create " +
+      "no API keys, add no domains and enrol no second factors",
+    docs: "accounts-and-security.md#e-mail-verification-and-who-may-sign-up",
+  },
+  {
+    name: "SIGN_UP",
+    default: "`open`",
+    meaning: "`closed`: sign-up answers 403 `SIGN_UP_CLOSED`; accounts come from " +
+      "`deno task admin user:create`",
+  },
+  {
+    name: "SIGN_UP_EMAIL_DOMAINS",
+    default: "unset: any address",
+    meaning: "`example.com,example.org`: open sign-up only for addresses at these domains " +
+      "(others: 403 `SIGN_UP_DOMAIN_NOT_ALLOWED`)",
+  },
+] as const satisfies readonly Setting[];
+
+export type EnvName = (typeof SETTINGS)[number]["name"];
+
+/** The names of `SETTINGS`, in its order. */
+export const ENV_NAMES: readonly EnvName[] = SETTINGS.map((s) => s.name);
+
 export type Env = Partial<Record<EnvName, string>>;
 
 export type Config = {

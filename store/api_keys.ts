@@ -179,267 +179,306 @@ export function apiKeyStore(
   userId: string,
   clock: Clock,
   opts: ApiKeyStoreOptions = { maxKeys: 50 },
-) {
-  const revocations = opts.revocations ?? processRevocations;
-  const recordOf = (input: NewApiKey): ApiKeyRecord => ({
-    id: newId("key"),
-    name: input.name,
-    start: input.start,
-    hash: input.hash,
-    createdAt: new Date(clock()).toISOString(),
-    lastUsedAt: null,
-    expiresAt: input.expiresAtMs === null ? null : new Date(input.expiresAtMs).toISOString(),
-    ...(input.grant ? grantOf(input.grant) : {}),
-  });
-  const pointerOf = (r: ApiKeyRecord): ApiKeyPointer => {
+): ApiKeyStore {
+  return new ApiKeyStore(kv, userId, clock, opts);
+}
+
+/**
+ * One account's API keys: every method is bound to `userId`. A class with true private fields
+ * (not a bundle of closures): a caller holding it cannot reach the raw KV, and building one per
+ * request allocates one object instead of a closure per method.
+ */
+export class ApiKeyStore {
+  readonly #kv: Deno.Kv;
+  readonly #userId: string;
+  readonly #clock: Clock;
+  readonly #opts: ApiKeyStoreOptions;
+  readonly #revocations: RevocationHub;
+
+  constructor(
+    kv: Deno.Kv,
+    userId: string,
+    clock: Clock,
+    opts: ApiKeyStoreOptions = { maxKeys: 50 },
+  ) {
+    this.#kv = kv;
+    this.#userId = userId;
+    this.#clock = clock;
+    this.#opts = opts;
+    this.#revocations = opts.revocations ?? processRevocations;
+  }
+
+  async list(): Promise<ApiKeyRecord[]> {
+    const out: ApiKeyRecord[] = [];
+    for await (const e of this.#kv.list<ApiKeyRecord>({ prefix: apiKeyPrefix(this.#userId) })) {
+      out.push(e.value);
+    }
+    return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+  }
+
+  async get(keyId: string): Promise<ApiKeyRecord> {
+    return (await this.#getEntry(keyId)).value;
+  }
+
+  async count(): Promise<number> {
+    return (await this.#kv.get<number>(apiKeyCountKey(this.#userId))).value ?? 0;
+  }
+
+  /** Record, pointer and count in one checked commit; refuses past `maxKeys`. */
+  async create(input: NewApiKey, ctx?: AuditContext): Promise<ApiKeyRecord> {
+    const kv = this.#kv, userId = this.#userId, maxKeys = this.#opts.maxKeys;
+    const record = this.#recordOf(input);
+    return await withRetries(async () => {
+      const count = await kv.get<number>(apiKeyCountKey(userId));
+      const n = count.value ?? 0;
+      if (n >= maxKeys) throw new ApiKeyLimitError(maxKeys);
+      const op = kv.atomic()
+        .check(count)
+        .check({ key: apiKeyKey(userId, record.id), versionstamp: null })
+        .check({ key: apiKeyHashIndexKey(record.hash), versionstamp: null })
+        .set(apiKeyKey(userId, record.id), record)
+        .set(apiKeyHashIndexKey(record.hash), this.#pointerOf(record))
+        .set(apiKeyCountKey(userId), n + 1);
+      this.#audit(op, ctx, "api_key.created", record, { scopes: grantOf(record).scopes });
+      const res = await op.commit();
+      return res.ok ? record : RETRY;
+    });
+  }
+
+  /**
+   * Changes a key's name and grant: record and pointer in one commit that bumps the revocation
+   * counter, so every process's cached grant of the key is dropped (this one at once, others
+   * within a second), exactly like a revocation. Returns the updated record.
+   */
+  async update(keyId: string, patch: ApiKeyPatch, ctx?: AuditContext): Promise<ApiKeyRecord> {
+    return await withRetries(async () => {
+      const entry = await this.#getEntry(keyId);
+      const before = entry.value;
+      const grant = grantOf(before);
+      const changed = (Object.keys(patch) as (keyof ApiKeyPatch)[]).filter((f) =>
+        patch[f] !== undefined &&
+        JSON.stringify(patch[f]) !==
+          JSON.stringify(f === "name" ? before.name : grant[f as keyof KeyGrant])
+      );
+      const updated: ApiKeyRecord = {
+        ...before,
+        ...grant,
+        ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)),
+      };
+      if (changed.length === 0) return before;
+      const op = this.#kv.atomic()
+        .check(entry)
+        .set(entry.key, updated)
+        .set(apiKeyHashIndexKey(before.hash), this.#pointerOf(updated));
+      this.#audit(op, ctx, "api_key.updated", updated, { changed });
+      const revoked = { kind: "api_key", hash: before.hash } as const;
+      const res = await commitRevocation(op, revoked, this.#revocations);
+      return res.ok ? updated : RETRY;
+    });
+  }
+
+  /**
+   * Records a refused request (scope or address) as `api_key.denied`. A refusal changes
+   * nothing, so this is a commit of its own, made off the request path by a caller that keeps
+   * it to at most one per key per minute (auth/key_policy.ts).
+   */
+  async recordDenied(
+    keyId: string,
+    keyName: string | undefined,
+    ctx: AuditContext,
+    details: Record<string, string>,
+  ): Promise<void> {
+    const op = this.#kv.atomic();
+    appendAudit(
+      op,
+      this.#userId,
+      ctx,
+      {
+        action: "api_key.denied",
+        target: { type: "api_key", id: keyId, ...(keyName ? { name: keyName } : {}) },
+        outcome: "denied",
+        details,
+      },
+      this.#clock(),
+      this.#opts.auditRetentionDays,
+    );
+    await op.commit();
+  }
+
+  /**
+   * Removes record and pointer at once; other processes learn of it through the counter.
+   * `action`: "api_key.revoked" when the key revoked itself, else "api_key.deleted".
+   */
+  async delete(
+    keyId: string,
+    ctx?: AuditContext,
+    action: "api_key.deleted" | "api_key.revoked" = "api_key.deleted",
+  ): Promise<ApiKeyRecord> {
+    return await withRetries(async () => {
+      const entry = await this.#getEntry(keyId);
+      const count = await this.#kv.get<number>(apiKeyCountKey(this.#userId));
+      const op = this.#kv.atomic()
+        .check(entry)
+        .check(count)
+        .delete(entry.key)
+        .delete(apiKeyHashIndexKey(entry.value.hash))
+        .set(apiKeyCountKey(this.#userId), Math.max(0, (count.value ?? 1) - 1));
+      this.#audit(op, ctx, action, entry.value);
+      const res = await commitRevocation(
+        op,
+        { kind: "api_key", hash: entry.value.hash },
+        this.#revocations,
+      );
+      return res.ok ? entry.value : RETRY;
+    });
+  }
+
+  /**
+   * Issues a replacement for `keyId` and shortens the old key's life to `graceMs` from now
+   * (0 revokes it in the same commit). The new key inherits the old key's name, and gets a
+   * lifetime of its own from now (see `Replacement`), never the old key's grace deadline.
+   * Throws `ApiKeyNotRollableError` for an expired key or one already rolled.
+   */
+  async roll(
+    keyId: string,
+    replacement: Replacement,
+    graceMs: number,
+    ctx?: AuditContext,
+  ): Promise<{ created: ApiKeyRecord; old: ApiKeyRecord }> {
+    const kv = this.#kv, userId = this.#userId;
+    return await withRetries(async () => {
+      const oldEntry = await this.#getEntry(keyId);
+      const old = oldEntry.value;
+      const now = this.#clock();
+      const created = this.#replacementOf(old, replacement, now);
+      const count = await kv.get<number>(apiKeyCountKey(userId));
+      const n = count.value ?? 0;
+      const op = kv.atomic()
+        .check(oldEntry)
+        .check(count)
+        .check({ key: apiKeyKey(userId, created.id), versionstamp: null })
+        .check({ key: apiKeyHashIndexKey(created.hash), versionstamp: null })
+        .set(apiKeyKey(userId, created.id), created)
+        .set(apiKeyHashIndexKey(created.hash), this.#pointerOf(created));
+      let updatedOld: ApiKeyRecord;
+      if (graceMs <= 0) {
+        updatedOld = { ...old, expiresAt: new Date(now).toISOString() };
+        op.delete(oldEntry.key).delete(apiKeyHashIndexKey(old.hash));
+        // n stays: one key replaced by another.
+      } else {
+        if (n >= this.#opts.maxKeys) throw new ApiKeyLimitError(this.#opts.maxKeys);
+        const graceEnd = now + graceMs;
+        const oldExpiry = old.expiresAt === null ? Infinity : Date.parse(old.expiresAt);
+        updatedOld = {
+          ...old,
+          expiresAt: new Date(Math.min(graceEnd, oldExpiry)).toISOString(),
+          replacedBy: created.id,
+        };
+        op.set(oldEntry.key, updatedOld)
+          .set(apiKeyHashIndexKey(old.hash), this.#pointerOf(updatedOld))
+          .set(apiKeyCountKey(userId), n + 1);
+      }
+      this.#audit(op, ctx, "api_key.rolled", old, {
+        replacementId: created.id,
+        graceMs: Math.max(0, graceMs),
+      });
+      const revoked = { kind: "api_key", hash: old.hash } as const;
+      const res = await commitRevocation(op, revoked, this.#revocations);
+      return res.ok ? { created, old: updatedOld } : RETRY;
+    });
+  }
+
+  /**
+   * Records use of a key. Callers throttle this (once a minute per key). The pointer's
+   * versionstamp is checked so a write racing a delete or roll cannot resurrect anything.
+   */
+  async touchLastUsed(keyId: string, pointerVersionstamp: string): Promise<boolean> {
+    const entry = await this.#kv.get<ApiKeyRecord>(apiKeyKey(this.#userId, keyId));
+    if (entry.versionstamp === null) return false;
+    const res = await this.#kv.atomic()
+      .check(entry)
+      .check({ key: apiKeyHashIndexKey(entry.value.hash), versionstamp: pointerVersionstamp })
+      .set(entry.key, { ...entry.value, lastUsedAt: new Date(this.#clock()).toISOString() })
+      .commit();
+    return res.ok;
+  }
+
+  /**
+   * The replacement record a roll of `old` creates at `now`, after the refusals: an expired key
+   * is dead, and a key already rolled has its replacement (ApiKeyNotRollableError).
+   */
+  #replacementOf(old: ApiKeyRecord, replacement: Replacement, now: number): ApiKeyRecord {
+    if (old.expiresAt !== null && Date.parse(old.expiresAt) <= now) {
+      throw new ApiKeyNotRollableError("expired");
+    }
+    if (old.replacedBy !== undefined) throw new ApiKeyNotRollableError("rolled");
+    const lifetimeMs = replacement.lifetimeMs !== undefined
+      ? replacement.lifetimeMs
+      : old.expiresAt === null
+      ? null
+      : Date.parse(old.expiresAt) - Date.parse(old.createdAt);
+    return this.#recordOf({
+      name: old.name,
+      hash: replacement.hash,
+      start: replacement.start,
+      expiresAtMs: lifetimeMs === null ? null : now + lifetimeMs,
+      // The replacement may do exactly what the old key could.
+      grant: grantOf(old),
+    });
+  }
+
+  #recordOf(input: NewApiKey): ApiKeyRecord {
+    return {
+      id: newId("key"),
+      name: input.name,
+      start: input.start,
+      hash: input.hash,
+      createdAt: new Date(this.#clock()).toISOString(),
+      lastUsedAt: null,
+      expiresAt: input.expiresAtMs === null ? null : new Date(input.expiresAtMs).toISOString(),
+      ...(input.grant ? grantOf(input.grant) : {}),
+    };
+  }
+
+  #pointerOf(r: ApiKeyRecord): ApiKeyPointer {
     const grant = grantOf(r);
     return {
-      userId,
+      userId: this.#userId,
       keyId: r.id,
       expiresAt: r.expiresAt === null ? null : Date.parse(r.expiresAt),
       ...(isDefaultGrant(grant) ? {} : { grant }),
     };
-  };
+  }
+
   /** Adds the audit event of a key change to `op` when the caller says who made it. */
-  const audit = (
+  #audit(
     op: Deno.AtomicOperation,
     ctx: AuditContext | undefined,
     action: AuditAction,
     r: ApiKeyRecord,
     details?: Record<string, string | number | boolean | string[] | null>,
-  ) => {
-    ctx ??= resolveAudit(opts.audit);
+  ): void {
+    ctx ??= resolveAudit(this.#opts.audit);
     if (!ctx) return;
     appendAudit(
       op,
-      userId,
+      this.#userId,
       ctx,
       {
         action,
         target: { type: "api_key", id: r.id, name: r.name },
         ...(details ? { details } : {}),
       },
-      clock(),
-      opts.auditRetentionDays,
+      this.#clock(),
+      this.#opts.auditRetentionDays,
     );
-  };
+  }
 
-  async function getEntry(keyId: string): Promise<Deno.KvEntry<ApiKeyRecord>> {
-    const entry = await kv.get<ApiKeyRecord>(apiKeyKey(userId, keyId));
+  async #getEntry(keyId: string): Promise<Deno.KvEntry<ApiKeyRecord>> {
+    const entry = await this.#kv.get<ApiKeyRecord>(apiKeyKey(this.#userId, keyId));
     if (entry.versionstamp === null) throw new Deno.errors.NotFound("No such API key");
     return entry;
   }
-
-  return {
-    async list(): Promise<ApiKeyRecord[]> {
-      const out: ApiKeyRecord[] = [];
-      for await (const e of kv.list<ApiKeyRecord>({ prefix: apiKeyPrefix(userId) })) {
-        out.push(e.value);
-      }
-      return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
-    },
-
-    async get(keyId: string): Promise<ApiKeyRecord> {
-      return (await getEntry(keyId)).value;
-    },
-
-    async count(): Promise<number> {
-      return (await kv.get<number>(apiKeyCountKey(userId))).value ?? 0;
-    },
-
-    /** Record, pointer and count in one checked commit; refuses past `maxKeys`. */
-    async create(input: NewApiKey, ctx?: AuditContext): Promise<ApiKeyRecord> {
-      const record = recordOf(input);
-      return await withRetries(async () => {
-        const count = await kv.get<number>(apiKeyCountKey(userId));
-        const n = count.value ?? 0;
-        if (n >= opts.maxKeys) throw new ApiKeyLimitError(opts.maxKeys);
-        const op = kv.atomic()
-          .check(count)
-          .check({ key: apiKeyKey(userId, record.id), versionstamp: null })
-          .check({ key: apiKeyHashIndexKey(record.hash), versionstamp: null })
-          .set(apiKeyKey(userId, record.id), record)
-          .set(apiKeyHashIndexKey(record.hash), pointerOf(record))
-          .set(apiKeyCountKey(userId), n + 1);
-        audit(op, ctx, "api_key.created", record, { scopes: grantOf(record).scopes });
-        const res = await op.commit();
-        return res.ok ? record : RETRY;
-      });
-    },
-
-    /**
-     * Changes a key's name and grant: record and pointer in one commit that bumps the revocation
-     * counter, so every process's cached grant of the key is dropped (this one at once, others
-     * within a second), exactly like a revocation. Returns the updated record.
-     */
-    async update(keyId: string, patch: ApiKeyPatch, ctx?: AuditContext): Promise<ApiKeyRecord> {
-      return await withRetries(async () => {
-        const entry = await getEntry(keyId);
-        const before = entry.value;
-        const grant = grantOf(before);
-        const changed = (Object.keys(patch) as (keyof ApiKeyPatch)[]).filter((f) =>
-          patch[f] !== undefined &&
-          JSON.stringify(patch[f]) !==
-            JSON.stringify(f === "name" ? before.name : grant[f as keyof KeyGrant])
-        );
-        const updated: ApiKeyRecord = {
-          ...before,
-          ...grant,
-          ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)),
-        };
-        if (changed.length === 0) return before;
-        const op = kv.atomic()
-          .check(entry)
-          .set(entry.key, updated)
-          .set(apiKeyHashIndexKey(before.hash), pointerOf(updated));
-        audit(op, ctx, "api_key.updated", updated, { changed });
-        const res = await commitRevocation(op, { kind: "api_key", hash: before.hash }, revocations);
-        return res.ok ? updated : RETRY;
-      });
-    },
-
-    /**
-     * Records a refused request (scope or address) as `api_key.denied`. A refusal changes
-     * nothing, so this is a commit of its own, made off the request path by a caller that keeps
-     * it to at most one per key per minute (auth/key_policy.ts).
-     */
-    async recordDenied(
-      keyId: string,
-      keyName: string | undefined,
-      ctx: AuditContext,
-      details: Record<string, string>,
-    ): Promise<void> {
-      const op = kv.atomic();
-      appendAudit(
-        op,
-        userId,
-        ctx,
-        {
-          action: "api_key.denied",
-          target: { type: "api_key", id: keyId, ...(keyName ? { name: keyName } : {}) },
-          outcome: "denied",
-          details,
-        },
-        clock(),
-        opts.auditRetentionDays,
-      );
-      await op.commit();
-    },
-
-    /**
-     * Removes record and pointer at once; other processes learn of it through the counter.
-     * `action`: "api_key.revoked" when the key revoked itself, else "api_key.deleted".
-     */
-    async delete(
-      keyId: string,
-      ctx?: AuditContext,
-      action: "api_key.deleted" | "api_key.revoked" = "api_key.deleted",
-    ): Promise<ApiKeyRecord> {
-      return await withRetries(async () => {
-        const entry = await getEntry(keyId);
-        const count = await kv.get<number>(apiKeyCountKey(userId));
-        const op = kv.atomic()
-          .check(entry)
-          .check(count)
-          .delete(entry.key)
-          .delete(apiKeyHashIndexKey(entry.value.hash))
-          .set(apiKeyCountKey(userId), Math.max(0, (count.value ?? 1) - 1));
-        audit(op, ctx, action, entry.value);
-        const res = await commitRevocation(
-          op,
-          { kind: "api_key", hash: entry.value.hash },
-          revocations,
-        );
-        return res.ok ? entry.value : RETRY;
-      });
-    },
-
-    /**
-     * Issues a replacement for `keyId` and shortens the old key's life to `graceMs` from now
-     * (0 revokes it in the same commit). The new key inherits the old key's name, and gets a
-     * lifetime of its own from now (see `Replacement`), never the old key's grace deadline.
-     * Throws `ApiKeyNotRollableError` for an expired key or one already rolled.
-     */
-    async roll(
-      keyId: string,
-      replacement: Replacement,
-      graceMs: number,
-      ctx?: AuditContext,
-    ): Promise<{ created: ApiKeyRecord; old: ApiKeyRecord }> {
-      return await withRetries(async () => {
-        const oldEntry = await getEntry(keyId);
-        const old = oldEntry.value;
-        const now = clock();
-        if (old.expiresAt !== null && Date.parse(old.expiresAt) <= now) {
-          throw new ApiKeyNotRollableError("expired");
-        }
-        if (old.replacedBy !== undefined) throw new ApiKeyNotRollableError("rolled");
-        const lifetimeMs = replacement.lifetimeMs !== undefined
-          ? replacement.lifetimeMs
-          : old.expiresAt === null
-          ? null
-          : Date.parse(old.expiresAt) - Date.parse(old.createdAt);
-        const created = recordOf({
-          name: old.name,
-          hash: replacement.hash,
-          start: replacement.start,
-          expiresAtMs: lifetimeMs === null ? null : now + lifetimeMs,
-          // The replacement may do exactly what the old key could.
-          grant: grantOf(old),
-        });
-        const count = await kv.get<number>(apiKeyCountKey(userId));
-        const n = count.value ?? 0;
-        const op = kv.atomic()
-          .check(oldEntry)
-          .check(count)
-          .check({ key: apiKeyKey(userId, created.id), versionstamp: null })
-          .check({ key: apiKeyHashIndexKey(created.hash), versionstamp: null })
-          .set(apiKeyKey(userId, created.id), created)
-          .set(apiKeyHashIndexKey(created.hash), pointerOf(created));
-        let updatedOld: ApiKeyRecord;
-        if (graceMs <= 0) {
-          updatedOld = { ...old, expiresAt: new Date(now).toISOString() };
-          op.delete(oldEntry.key).delete(apiKeyHashIndexKey(old.hash));
-          // n stays: one key replaced by another.
-        } else {
-          if (n >= opts.maxKeys) throw new ApiKeyLimitError(opts.maxKeys);
-          const graceEnd = now + graceMs;
-          const oldExpiry = old.expiresAt === null ? Infinity : Date.parse(old.expiresAt);
-          updatedOld = {
-            ...old,
-            expiresAt: new Date(Math.min(graceEnd, oldExpiry)).toISOString(),
-            replacedBy: created.id,
-          };
-          op.set(oldEntry.key, updatedOld)
-            .set(apiKeyHashIndexKey(old.hash), pointerOf(updatedOld))
-            .set(apiKeyCountKey(userId), n + 1);
-        }
-        audit(op, ctx, "api_key.rolled", old, {
-          replacementId: created.id,
-          graceMs: Math.max(0, graceMs),
-        });
-        const res = await commitRevocation(op, { kind: "api_key", hash: old.hash }, revocations);
-        return res.ok ? { created, old: updatedOld } : RETRY;
-      });
-    },
-
-    /**
-     * Records use of a key. Callers throttle this (once a minute per key). The pointer's
-     * versionstamp is checked so a write racing a delete or roll cannot resurrect anything.
-     */
-    async touchLastUsed(keyId: string, pointerVersionstamp: string): Promise<boolean> {
-      const entry = await kv.get<ApiKeyRecord>(apiKeyKey(userId, keyId));
-      if (entry.versionstamp === null) return false;
-      const res = await kv.atomic()
-        .check(entry)
-        .check({ key: apiKeyHashIndexKey(entry.value.hash), versionstamp: pointerVersionstamp })
-        .set(entry.key, { ...entry.value, lastUsedAt: new Date(clock()).toISOString() })
-        .commit();
-      return res.ok;
-    },
-  };
 }
-
-export type ApiKeyStore = ReturnType<typeof apiKeyStore>;
 
 export { ConflictError };

@@ -6,7 +6,9 @@
  * event older than AUDIT_RETENTION_DAYS (or past the expiry it was written with) is never
  * returned, whether or not KV has dropped it yet. Nothing here changes or deletes an event.
  */
+import { decodeBase64Url } from "hono/utils/encode";
 import type { Clock } from "../lib/clock.ts";
+import { base64Url } from "../lib/crypto.ts";
 import {
   AUDIT_ACTIONS,
   type AuditAction,
@@ -53,12 +55,12 @@ type Position = { timeMs: number; id: string };
 const EVENT_ID = /^evt_[0-9A-Za-z]{22}$/;
 const CURSOR_SHAPE = /^[A-Za-z0-9_-]{1,200}$/;
 
-function toBase64Url(text: string): string {
-  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
+/** Cursors are ASCII JSON: its UTF-8 bytes are the Latin-1 ones `btoa` encoded before. */
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
 
 export function encodeAuditCursor(p: Position): string {
-  return toBase64Url(JSON.stringify(["a1", p.timeMs, p.id]));
+  return base64Url(encoder.encode(JSON.stringify(["a1", p.timeMs, p.id])));
 }
 
 /** The position a cursor names; InvalidCursorError for anything this server did not make. */
@@ -66,8 +68,7 @@ export function decodeAuditCursor(cursor: string): Position {
   if (!CURSOR_SHAPE.test(cursor)) throw new InvalidCursorError();
   let parsed: unknown;
   try {
-    const b64 = cursor.replace(/-/g, "+").replace(/_/g, "/");
-    parsed = JSON.parse(atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4)));
+    parsed = JSON.parse(decoder.decode(decodeBase64Url(cursor)));
   } catch {
     throw new InvalidCursorError();
   }

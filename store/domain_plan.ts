@@ -21,8 +21,7 @@
  * value (the quota's exactness comes from the slots, the delete rule's from the reversed-name
  * entries; store/domains.ts says which check protects which invariant).
  */
-// A cycle with domains.ts, used only at call time (never while either module is evaluated).
-import { type DomainRecord, filterNamesOf } from "./domains.ts";
+import { type DomainRecord, filterNamesOf } from "./domain_record.ts";
 import {
   domainByFilterKey,
   domainByNameKey,

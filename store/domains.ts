@@ -13,8 +13,9 @@
  *   [u, "domain_by_name", reverse(R.domain)]              id ("com.example.mail" for "mail.example.com")
  *   [u, "domain_slot", R.quotaSlot]                       id: the quota slot R holds
  *
- * Invariants (checked by `checkDomainInvariants` and `admin verify`). Every write is ONE atomic
- * commit, so a process killed at any point leaves the state before or after it, never a mix.
+ * Invariants (checked by store/domain_invariants.ts `checkDomainInvariants` and `admin verify`).
+ * Every write is ONE atomic commit, so a process killed at any point leaves the state before or
+ * after it, never a mix.
  * Which check of which write protects each one:
  *   I1  Every record has all its index entries above. Planned with the record in one commit.
  *   I2  Every index entry points to a live record that agrees with it. Same.
@@ -64,107 +65,46 @@ import { newId, randomBase62 } from "../lib/crypto.ts";
 import type { DnsRecordKind, DnsRecordSpec, RecordCheck } from "../lib/dns.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
 import { appendAudit, type AuditAction, type AuditSource, resolveAudit } from "./audit.ts";
-import { applyPlan, counterNumber, planDomainWrite } from "./domain_plan.ts";
+import { applyPlan, counterNumber, type Mutation, planDomainWrite } from "./domain_plan.ts";
+import {
+  DEFAULT_MAX_DOMAINS,
+  type DomainFilter,
+  type DomainNamePointer,
+  type DomainRecord,
+  type DomainRef,
+  type DomainStatus,
+  filterName,
+} from "./domain_record.ts";
 import { ConflictError, RETRY, withRetries, WRITE_ATTEMPTS } from "./errors.ts";
 import {
-  domainByFilterKey,
   domainByFilterPrefix,
-  domainByFilterRootPrefix,
   domainByNameKey,
-  domainByNamePrefix,
-  domainByTimeKey,
   domainByTimePrefix,
-  domainChildKey,
-  domainChildRootPrefix,
   domainCountKey,
   domainDescendantsRange,
   domainKey,
   domainNameIndexKey,
-  domainPrefix,
   domainSlotKey,
   domainSlotPrefix,
-  indexPrefix,
   reverseDomainName,
 } from "./keys.ts";
 
-export type DomainStatus = "pending" | "verified" | "failed";
-export const DOMAIN_STATUSES: readonly DomainStatus[] = ["pending", "verified", "failed"];
-
-/** A DNS record the domain should publish, with the result of its last check. */
-export type StoredDnsRecord = DnsRecordSpec & {
-  id: string;
-  createdAt: string;
-  isVerified: boolean;
-  lastChecked: string | null;
-  /** Why the last check did not verify it (absent when it did, or before any check). */
-  lastError: string | null;
-};
-
-export type DomainRecord = {
-  id: string;
-  userId: string;
-  domain: string;
-  status: DomainStatus;
-  canReceiveEmails: boolean;
-  hasMxRecords: boolean;
-  domainProvider: string | null;
-  providerConfidence: string | null;
-  lastDnsCheck: string | null;
-  lastSesCheck: string | null;
-  isCatchAllEnabled: boolean;
-  catchAllEndpointId: string | null;
-  receiveDmarcEmails: boolean;
-  mailFromDomain: string | null;
-  mailFromDomainStatus: string | null;
-  mailFromDomainVerifiedAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-  /** The secret part of the verification TXT value. */
-  verificationToken: string;
-  dnsRecords: StoredDnsRecord[];
-  /** The nearest ancestor domain of this account when the record was created, if any. */
-  parentDomainId: string | null;
-  parentDomain: string | null;
-  /** Verified because the parent was verified, not by its own TXT record. */
-  inheritsFromParent: boolean;
-  /** Number of child links [u, "domain_children", id, *]. */
-  childCount: number;
-  /** The quota slot [u, "domain_slot", n] this record holds (absent on records made before quotas). */
-  quotaSlot?: number;
-};
-
-export type DomainNamePointer = { userId: string; domainId: string };
-
-export type DomainFilter = { status?: DomainStatus; canReceive?: boolean };
-
-/** The index/counter name for a filter; `"all"` when there is none. */
-export function filterName(filter: DomainFilter): string {
-  const parts: string[] = [];
-  if (filter.status !== undefined) parts.push(`status:${filter.status}`);
-  if (filter.canReceive !== undefined) parts.push(`canReceive:${filter.canReceive}`);
-  return parts.length ? parts.join(",") : "all";
-}
-
-/** Every filtered index and counter a record belongs to, "all" included. */
-export function filterNamesOf(r: Pick<DomainRecord, "status" | "canReceiveEmails">): string[] {
-  return [
-    "all",
-    filterName({ status: r.status }),
-    filterName({ canReceive: r.canReceiveEmails }),
-    filterName({ status: r.status, canReceive: r.canReceiveEmails }),
-  ];
-}
-
-/** Every filter name a counter can exist for. */
-export function allFilterNames(): string[] {
-  const names = new Set<string>();
-  for (const status of DOMAIN_STATUSES) {
-    for (const canReceiveEmails of [true, false]) {
-      for (const n of filterNamesOf({ status, canReceiveEmails })) names.add(n);
-    }
-  }
-  return [...names];
-}
+// The record's shape and its filters live in domain_record.ts (the plan and the invariant check
+// read them without importing this store); callers keep importing them from here.
+export {
+  allFilterNames,
+  DEFAULT_MAX_DOMAINS,
+  DOMAIN_STATUSES,
+  type DomainFilter,
+  type DomainNamePointer,
+  type DomainRecord,
+  type DomainRef,
+  type DomainStatus,
+  filterName,
+  filterNamesOf,
+  type StoredDnsRecord,
+} from "./domain_record.ts";
+export { checkDomainInvariants } from "./domain_invariants.ts";
 
 /** How long a domain may stay pending before a check that finds no TXT record fails it. */
 export const VERIFICATION_WINDOW_MS = 72 * 60 * 60 * 1000;
@@ -176,9 +116,6 @@ export class DomainExistsError extends Error {
     this.name = "DomainExistsError";
   }
 }
-
-/** A domain of the account by id and name. */
-export type DomainRef = { id: string; domain: string };
 
 export class DomainHasSubdomainsError extends Error {
   /**
@@ -229,9 +166,6 @@ export type CheckOutcome = { record: DomainRecord; results: RecordCheck[]; check
 export const TAKEN_MESSAGE =
   "Another account has verified this domain (or a domain above it) first. This copy can no " +
   "longer be verified; delete it.";
-
-/** MAX_DOMAINS_PER_ACCOUNT's default. */
-export const DEFAULT_MAX_DOMAINS = 1000;
 
 /** Random quota slots read at once when looking for a free one. */
 const SLOT_PROBES = 10;
@@ -291,369 +225,340 @@ export function domainStore(
   userId: string,
   clock: Clock,
   opts: DomainStoreOptions = {},
-) {
-  const maxDomains = opts.maxDomains ?? DEFAULT_MAX_DOMAINS;
+): DomainStore {
+  return new DomainStore(kv, userId, clock, opts);
+}
+
+/** What a create decided from its reads, after its refusals (`DomainStore.#readForCreate`). */
+type CreateReads = {
+  pointer: Deno.KvEntryMaybe<DomainNamePointer>;
+  /** The account's reversed-name entries of the ancestor names, nearest first. */
+  ancestors: Deno.KvEntryMaybe<string>[];
+  ancestorPointers: Deno.KvEntryMaybe<DomainNamePointer>[];
+  slot: number;
+  parent: Deno.KvEntry<DomainRecord> | null;
+};
+
+/**
+ * One account's domains: every method is bound to `userId`. A class with true private fields
+ * (not a bundle of closures): a caller holding it cannot reach the raw KV, and building one per
+ * request allocates one object instead of a closure per method.
+ */
+export class DomainStore {
+  readonly #kv: Deno.Kv;
+  readonly #userId: string;
+  readonly #clock: Clock;
+  readonly #opts: DomainStoreOptions;
+  readonly #maxDomains: number;
+
+  constructor(kv: Deno.Kv, userId: string, clock: Clock, opts: DomainStoreOptions = {}) {
+    this.#kv = kv;
+    this.#userId = userId;
+    this.#clock = clock;
+    this.#opts = opts;
+    this.#maxDomains = opts.maxDomains ?? DEFAULT_MAX_DOMAINS;
+  }
+
+  /** Newest first. Skips `offset` index entries (ids only), then reads one page of records. */
+  async list(
+    filter: DomainFilter,
+    page: { limit: number; offset: number },
+  ): Promise<{ data: DomainRecord[]; total: number }> {
+    const name = filterName(filter);
+    const prefix = name === "all"
+      ? domainByTimePrefix(this.#userId)
+      : domainByFilterPrefix(this.#userId, name);
+    // The total comes first so a deep page can be read from whichever end is nearer:
+    // offset 9,950 of 10,000 skips 0 entries from the oldest end instead of 9,950.
+    const total = await this.count(filter);
+    const take = Math.max(0, Math.min(page.limit, total - page.offset));
+    const fromOldest = page.offset > total / 2;
+    const skip = fromOldest ? Math.max(0, total - page.offset - take) : page.offset;
+    const ids: string[] = [];
+    if (take > 0) {
+      const iter = this.#kv.list<string>({ prefix }, {
+        reverse: !fromOldest,
+        limit: skip + take,
+        batchSize: Math.min(500, skip + take),
+      });
+      let seen = 0;
+      for await (const entry of iter) {
+        if (seen++ >= skip) ids.push(entry.value);
+      }
+      if (fromOldest) ids.reverse();
+    }
+    const data = await this.#getMany(ids);
+    return { data, total };
+  }
+
+  async count(filter: DomainFilter = {}): Promise<number> {
+    return counterNumber(
+      (await this.#kv.get(domainCountKey(this.#userId, filterName(filter)))).value,
+    );
+  }
+
+  async get(domainId: string): Promise<DomainRecord> {
+    return (await this.#getEntry(domainId)).value;
+  }
+
+  /**
+   * The record and everything planDomainWrite derives from it, in one checked commit. Throws
+   * DomainExistsError when the name is taken (here or elsewhere), DomainLimitError when the
+   * account holds `maxDomains` domains.
+   */
+  async create(input: NewDomain): Promise<DomainRecord> {
+    const id = newId("dom");
+    const token = randomBase62(32);
+    const userId = this.#userId;
+    return await withRetries(async () => {
+      const read = await this.#readForCreate(input);
+      const { pointer, ancestors, ancestorPointers, slot, parent } = read;
+      const record = newDomainRecord(input, {
+        id,
+        userId,
+        token,
+        slot,
+        parent: parent?.value ?? null,
+        now: new Date(this.#clock()).toISOString(),
+      });
+      const op = this.#kv.atomic()
+        .check(pointer) // I5: nobody has verified the name meanwhile (a verified create claims it)
+        .check({ key: domainKey(userId, id), versionstamp: null })
+        .check({ key: domainByNameKey(userId, record.domain), versionstamp: null })
+        .check({ key: domainSlotKey(userId, slot), versionstamp: null }); // I6: quota
+      // I7: every ancestor name stays as read (absent, or present and touched), so a delete
+      // of an ancestor that scanned before this commit fails its own check (header).
+      for (const a of ancestors) {
+        op.check(a);
+        if (a.versionstamp !== null) op.set(a.key, a.value);
+      }
+      for (const p of ancestorPointers) op.check(p); // I5: no ancestor verified elsewhere since
+      if (parent) {
+        // I4: the parent's childCount moves with the link, under a check of the parent.
+        op.check(parent)
+          .set(parent.key, { ...parent.value, childCount: parent.value.childCount + 1 });
+      }
+      applyPlan(op, planDomainWrite(userId, null, record));
+      this.#audited(op, "domain.created", record);
+      const res = await op.commit();
+      return res.ok ? record : RETRY;
+    });
+  }
+
+  /** Catch-all settings; only a verified domain may change them. */
+  async updateCatchAll(
+    domainId: string,
+    settings: { isCatchAllEnabled: boolean; catchAllEndpointId: string | null },
+  ): Promise<DomainRecord> {
+    return await withRetries(async () => {
+      const entry = await this.#getEntry(domainId);
+      if (entry.value.status !== "verified") throw new DomainNotVerifiedError(entry.value.status);
+      const updated: DomainRecord = {
+        ...entry.value,
+        ...settings,
+        updatedAt: new Date(this.#clock()).toISOString(),
+      };
+      const res = await this.#kv.atomic().check(entry).set(entry.key, updated).commit();
+      return res.ok ? updated : RETRY;
+    });
+  }
+
+  /**
+   * Applies the results of a DNS check: per-record state, lastDnsCheck, and a status or
+   * receiving change, which moves the record between filter indexes and counters.
+   */
+  async applyCheck(
+    domainId: string,
+    results: (RecordCheck & { lookupFailed?: boolean })[],
+  ): Promise<CheckOutcome> {
+    return await withRetries(async () => {
+      const entry = await this.#getEntry(domainId);
+      const old = entry.value;
+      const parent = old.parentDomainId
+        ? await this.#kv.get<DomainRecord>(domainKey(this.#userId, old.parentDomainId))
+        : null;
+      // I5: who has verified this name or a name above it. Checked in the commit, so of two
+      // accounts verifying one name at once, exactly one claims it.
+      const parsed = parseDomainName(old.domain);
+      const names = [old.domain, ...(parsed.ok ? parsed.value.ancestors : [])];
+      const pointers = await this.#readAll(
+        names.map((n) => domainNameIndexKey(n)),
+      ) as Deno.KvEntryMaybe<DomainNamePointer>[];
+      const takenElsewhere = old.status !== "verified" &&
+        pointers.some((p, i) =>
+          p.value !== null &&
+          (p.value.userId !== this.#userId || (i === 0 && p.value.domainId !== old.id))
+        );
+      const { updated, checked, checkedAt } = checkedRecord(old, results, {
+        takenElsewhere,
+        parentVerified: parent?.value?.status === "verified",
+        nowMs: this.#clock(),
+      });
+      // I1-I3: the record and its filter entries and counters move together; the record's
+      // check makes a concurrent writer of the same record retry.
+      const op = this.#kv.atomic().check(entry);
+      if (parent) op.check(parent); // the inherited status was decided from this parent
+      for (const p of pointers) op.check(p);
+      applyPlan(op, planDomainWrite(this.#userId, old, updated));
+      if (old.status !== "verified" && updated.status === "verified") {
+        this.#audited(op, "domain.verified", updated);
+      }
+      const res = await op.commit();
+      return res.ok ? { record: updated, results: checked, checkedAt } : RETRY;
+    });
+  }
+
+  /**
+   * Removes the record and everything planDomainWrite derives from it, and its share of the
+   * parent's childCount, in one commit. Throws DomainHasSubdomainsError while the account has
+   * any domain below it by name (linked to it or not: see the header).
+   */
+  async delete(domainId: string): Promise<DomainRecord> {
+    const kv = this.#kv, userId = this.#userId;
+    return await withRetries(async () => {
+      const entry = await this.#getEntry(domainId);
+      const r = entry.value;
+      // I7: read the reversed-name entry BEFORE scanning; the commit checks it, and every
+      // create of a descendant rewrites it, so one created after this read fails the commit.
+      const byName = await kv.get<string>(domainByNameKey(userId, r.domain));
+      const below: DomainRef[] = [];
+      for await (
+        const d of kv.list<string>(domainDescendantsRange(userId, r.domain), { batchSize: 100 })
+      ) {
+        below.push({ id: d.value, domain: reverseDomainName(String(d.key[2])) });
+      }
+      if (below.length > 0) throw new DomainHasSubdomainsError(below);
+      const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(r.domain));
+      const op = kv.atomic().check(entry).check(pointer).check(byName);
+      applyPlan(op, deletePlan(userId, r, pointer, byName));
+      if (r.parentDomainId) {
+        const parent = await kv.get<DomainRecord>(domainKey(userId, r.parentDomainId));
+        op.check(parent);
+        if (parent.value) {
+          op.set(parent.key, {
+            ...parent.value,
+            childCount: Math.max(0, parent.value.childCount - 1),
+          });
+        }
+      }
+      this.#audited(op, "domain.deleted", r);
+      const res = await op.commit();
+      return res.ok ? r : RETRY;
+    });
+  }
+
+  /**
+   * Everything a create decides from, in one round trip for a name with up to two ancestors
+   * (the name pointer, the total, the ancestors' entries and slots to probe), and the refusals
+   * that follow from it: DomainExistsError, DomainLimitError.
+   */
+  async #readForCreate(input: NewDomain): Promise<CreateReads> {
+    const userId = this.#userId;
+    const probes = this.#slotCandidates();
+    const n = input.ancestors.length;
+    const read = await this.#readAll([
+      domainNameIndexKey(input.domain),
+      domainCountKey(userId, "all"),
+      domainByNameKey(userId, input.domain),
+      ...input.ancestors.map((a) => domainByNameKey(userId, a)),
+      ...input.ancestors.map((a) => domainNameIndexKey(a)),
+      ...probes.map((n) => domainSlotKey(userId, n)),
+    ]);
+    const pointer = read[0] as Deno.KvEntryMaybe<DomainNamePointer>;
+    const ancestorPointers = read.slice(3 + n, 3 + 2 * n) as Deno.KvEntryMaybe<
+      DomainNamePointer
+    >[];
+    // I5: a name (or a name under one) another account has verified is theirs; a name only
+    // pending elsewhere is no one's yet.
+    if (
+      (pointer.value && pointer.value.userId !== userId) ||
+      ancestorPointers.some((p) => p.value && p.value.userId !== userId)
+    ) {
+      throw new DomainExistsError("other");
+    }
+    if (pointer.value || read[2].versionstamp !== null) throw new DomainExistsError("own");
+    // Fast refusal from the (unchecked) total; the slot below is what makes the quota exact.
+    if (counterNumber(read[1].value) >= this.#maxDomains) {
+      throw new DomainLimitError(this.#maxDomains);
+    }
+    const ancestors = read.slice(3, 3 + n) as Deno.KvEntryMaybe<string>[];
+    const probed = read.slice(3 + 2 * n);
+    const slot = probes.find((_, i) => probed[i].versionstamp === null) ??
+      await this.#listFreeSlot();
+    if (slot === null) throw new DomainLimitError(this.#maxDomains);
+    const parent = await this.#findParent(ancestors);
+    return { pointer, ancestors, ancestorPointers, slot, parent };
+  }
 
   /** Adds the audit event of a domain change to the commit that makes it (no-op without ctx). */
-  function audited(op: Deno.AtomicOperation, action: AuditAction, r: DomainRecord): void {
-    const ctx = resolveAudit(opts.audit);
+  #audited(op: Deno.AtomicOperation, action: AuditAction, r: DomainRecord): void {
+    const ctx = resolveAudit(this.#opts.audit);
     if (!ctx) return;
     appendAudit(
       op,
-      userId,
+      this.#userId,
       ctx,
       {
         action,
         target: { type: "domain", id: r.id, name: r.domain },
       },
-      clock(),
-      opts.auditRetentionDays,
+      this.#clock(),
+      this.#opts.auditRetentionDays,
     );
   }
 
-  async function getMany(ids: string[]): Promise<DomainRecord[]> {
+  async #getMany(ids: string[]): Promise<DomainRecord[]> {
     const chunks: string[][] = [];
     for (let i = 0; i < ids.length; i += GET_MANY_LIMIT) {
       chunks.push(ids.slice(i, i + GET_MANY_LIMIT));
     }
     const results = await Promise.all(
-      chunks.map((chunk) => kv.getMany<DomainRecord[]>(chunk.map((id) => domainKey(userId, id)))),
+      chunks.map((chunk) =>
+        this.#kv.getMany<DomainRecord[]>(chunk.map((id) => domainKey(this.#userId, id)))
+      ),
     );
     return results.flat().flatMap((e) => (e.value ? [e.value] : []));
   }
 
-  async function getEntry(domainId: string): Promise<Deno.KvEntry<DomainRecord>> {
-    const entry = await kv.get<DomainRecord>(domainKey(userId, domainId));
+  async #getEntry(domainId: string): Promise<Deno.KvEntry<DomainRecord>> {
+    const entry = await this.#kv.get<DomainRecord>(domainKey(this.#userId, domainId));
     if (entry.versionstamp === null) throw new Deno.errors.NotFound("No such domain");
     return entry;
   }
 
   /** Entries for `keys` in order, read in chunks of 10 at once (one round trip for <= 10). */
-  async function readAll(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<unknown>[]> {
+  async #readAll(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<unknown>[]> {
     const chunks: Deno.KvKey[][] = [];
     for (let i = 0; i < keys.length; i += GET_MANY_LIMIT) {
       chunks.push(keys.slice(i, i + GET_MANY_LIMIT));
     }
-    return (await Promise.all(chunks.map((c) => kv.getMany(c)))).flat();
+    return (await Promise.all(chunks.map((c) => this.#kv.getMany(c)))).flat();
   }
 
   /** Random distinct quota slots to probe (all of them when the quota is that small). */
-  function slotCandidates(): number[] {
+  #slotCandidates(): number[] {
     const probes = new Set<number>();
-    while (probes.size < Math.min(SLOT_PROBES, maxDomains)) {
-      probes.add(Math.floor(Math.random() * maxDomains));
+    while (probes.size < Math.min(SLOT_PROBES, this.#maxDomains)) {
+      probes.add(Math.floor(Math.random() * this.#maxDomains));
     }
     return [...probes];
   }
 
   /** A free slot from a full listing (near the quota, when every probe was taken), or null. */
-  async function listFreeSlot(): Promise<number | null> {
+  async #listFreeSlot(): Promise<number | null> {
     const taken = new Set<number>();
-    for await (const e of kv.list({ prefix: domainSlotPrefix(userId) }, { batchSize: 500 })) {
-      taken.add(Number(e.key[2]));
-    }
+    const slots = this.#kv.list({ prefix: domainSlotPrefix(this.#userId) }, { batchSize: 500 });
+    for await (const e of slots) taken.add(Number(e.key[2]));
     const free: number[] = [];
-    for (let n = 0; n < maxDomains; n++) if (!taken.has(n)) free.push(n);
+    for (let n = 0; n < this.#maxDomains; n++) if (!taken.has(n)) free.push(n);
     return free.length ? free[Math.floor(Math.random() * free.length)] : null;
   }
-
-  return {
-    /** Newest first. Skips `offset` index entries (ids only), then reads one page of records. */
-    async list(
-      filter: DomainFilter,
-      page: { limit: number; offset: number },
-    ): Promise<{ data: DomainRecord[]; total: number }> {
-      const name = filterName(filter);
-      const prefix = name === "all"
-        ? domainByTimePrefix(userId)
-        : domainByFilterPrefix(userId, name);
-      // The total comes first so a deep page can be read from whichever end is nearer:
-      // offset 9,950 of 10,000 skips 0 entries from the oldest end instead of 9,950.
-      const total = await this.count(filter);
-      const take = Math.max(0, Math.min(page.limit, total - page.offset));
-      const fromOldest = page.offset > total / 2;
-      const skip = fromOldest ? Math.max(0, total - page.offset - take) : page.offset;
-      const ids: string[] = [];
-      if (take > 0) {
-        const iter = kv.list<string>({ prefix }, {
-          reverse: !fromOldest,
-          limit: skip + take,
-          batchSize: Math.min(500, skip + take),
-        });
-        let seen = 0;
-        for await (const entry of iter) {
-          if (seen++ >= skip) ids.push(entry.value);
-        }
-        if (fromOldest) ids.reverse();
-      }
-      const data = await getMany(ids);
-      return { data, total };
-    },
-
-    async count(filter: DomainFilter = {}): Promise<number> {
-      return counterNumber((await kv.get(domainCountKey(userId, filterName(filter)))).value);
-    },
-
-    async get(domainId: string): Promise<DomainRecord> {
-      return (await getEntry(domainId)).value;
-    },
-
-    /**
-     * The record and everything planDomainWrite derives from it, in one checked commit. Throws
-     * DomainExistsError when the name is taken (here or elsewhere), DomainLimitError when the
-     * account holds `maxDomains` domains.
-     */
-    async create(input: NewDomain): Promise<DomainRecord> {
-      const id = newId("dom");
-      const token = randomBase62(32);
-      return await withRetries(async () => {
-        // Everything the create decides from, in one round trip for a name with up to two
-        // ancestors: the name pointer, the total, the ancestors' entries and slots to probe.
-        const probes = slotCandidates();
-        const n = input.ancestors.length;
-        const read = await readAll([
-          domainNameIndexKey(input.domain),
-          domainCountKey(userId, "all"),
-          domainByNameKey(userId, input.domain),
-          ...input.ancestors.map((a) => domainByNameKey(userId, a)),
-          ...input.ancestors.map((a) => domainNameIndexKey(a)),
-          ...probes.map((n) => domainSlotKey(userId, n)),
-        ]);
-        const pointer = read[0] as Deno.KvEntryMaybe<DomainNamePointer>;
-        const ancestorPointers = read.slice(3 + n, 3 + 2 * n) as Deno.KvEntryMaybe<
-          DomainNamePointer
-        >[];
-        // I5: a name (or a name under one) another account has verified is theirs; a name only
-        // pending elsewhere is no one's yet.
-        if (
-          (pointer.value && pointer.value.userId !== userId) ||
-          ancestorPointers.some((p) => p.value && p.value.userId !== userId)
-        ) {
-          throw new DomainExistsError("other");
-        }
-        if (pointer.value || read[2].versionstamp !== null) throw new DomainExistsError("own");
-        // Fast refusal from the (unchecked) total; the slot below is what makes the quota exact.
-        if (counterNumber(read[1].value) >= maxDomains) throw new DomainLimitError(maxDomains);
-        const ancestors = read.slice(3, 3 + n) as Deno.KvEntryMaybe<string>[];
-        const probed = read.slice(3 + 2 * n);
-        const slot = probes.find((_, i) => probed[i].versionstamp === null) ??
-          await listFreeSlot();
-        if (slot === null) throw new DomainLimitError(maxDomains);
-        const parent = await findParent(ancestors);
-        const inherited = parent?.value.status === "verified";
-        const now = new Date(clock()).toISOString();
-        const specs = input.plan({ domain: input.domain, token, inherited });
-        const record: DomainRecord = {
-          id,
-          userId,
-          domain: input.domain,
-          status: inherited ? "verified" : "pending",
-          canReceiveEmails: false,
-          hasMxRecords: false,
-          domainProvider: null,
-          providerConfidence: null,
-          lastDnsCheck: null,
-          lastSesCheck: null,
-          isCatchAllEnabled: false,
-          catchAllEndpointId: null,
-          receiveDmarcEmails: false,
-          mailFromDomain: null,
-          mailFromDomainStatus: null,
-          mailFromDomainVerifiedAt: null,
-          createdAt: now,
-          updatedAt: now,
-          verificationToken: token,
-          dnsRecords: specs.map((s) => ({
-            ...s,
-            id: newId("dns"),
-            createdAt: now,
-            isVerified: false,
-            lastChecked: null,
-            lastError: null,
-          })),
-          parentDomainId: parent?.value.id ?? null,
-          parentDomain: parent?.value.domain ?? null,
-          inheritsFromParent: inherited,
-          childCount: 0,
-          quotaSlot: slot,
-        };
-        const op = kv.atomic()
-          .check(pointer) // I5: nobody has verified the name meanwhile (a verified create claims it)
-          .check({ key: domainKey(userId, id), versionstamp: null })
-          .check({ key: domainByNameKey(userId, record.domain), versionstamp: null })
-          .check({ key: domainSlotKey(userId, slot), versionstamp: null }); // I6: quota
-        // I7: every ancestor name stays as read (absent, or present and touched), so a delete
-        // of an ancestor that scanned before this commit fails its own check (header).
-        for (const a of ancestors) {
-          op.check(a);
-          if (a.versionstamp !== null) op.set(a.key, a.value);
-        }
-        for (const p of ancestorPointers) op.check(p); // I5: no ancestor verified elsewhere since
-        if (parent) {
-          // I4: the parent's childCount moves with the link, under a check of the parent.
-          op.check(parent)
-            .set(parent.key, { ...parent.value, childCount: parent.value.childCount + 1 });
-        }
-        applyPlan(op, planDomainWrite(userId, null, record));
-        audited(op, "domain.created", record);
-        const res = await op.commit();
-        return res.ok ? record : RETRY;
-      });
-    },
-
-    /** Catch-all settings; only a verified domain may change them. */
-    async updateCatchAll(
-      domainId: string,
-      settings: { isCatchAllEnabled: boolean; catchAllEndpointId: string | null },
-    ): Promise<DomainRecord> {
-      return await withRetries(async () => {
-        const entry = await getEntry(domainId);
-        if (entry.value.status !== "verified") throw new DomainNotVerifiedError(entry.value.status);
-        const updated: DomainRecord = {
-          ...entry.value,
-          ...settings,
-          updatedAt: new Date(clock()).toISOString(),
-        };
-        const res = await kv.atomic().check(entry).set(entry.key, updated).commit();
-        return res.ok ? updated : RETRY;
-      });
-    },
-
-    /**
-     * Applies the results of a DNS check: per-record state, lastDnsCheck, and a status or
-     * receiving change, which moves the record between filter indexes and counters.
-     */
-    async applyCheck(
-      domainId: string,
-      results: (RecordCheck & { lookupFailed?: boolean })[],
-    ): Promise<CheckOutcome> {
-      return await withRetries(async () => {
-        const entry = await getEntry(domainId);
-        const old = entry.value;
-        const parent = old.parentDomainId
-          ? await kv.get<DomainRecord>(domainKey(userId, old.parentDomainId))
-          : null;
-        // I5: who has verified this name or a name above it. Checked in the commit, so of two
-        // accounts verifying one name at once, exactly one claims it.
-        const parsed = parseDomainName(old.domain);
-        const names = [old.domain, ...(parsed.ok ? parsed.value.ancestors : [])];
-        const pointers = await readAll(
-          names.map((n) => domainNameIndexKey(n)),
-        ) as Deno.KvEntryMaybe<
-          DomainNamePointer
-        >[];
-        const takenElsewhere = old.status !== "verified" &&
-          pointers.some((p, i) =>
-            p.value !== null &&
-            (p.value.userId !== userId || (i === 0 && p.value.domainId !== old.id))
-          );
-        // Another account owns the name now: this copy fails, saying why, and can be deleted.
-        const checked = takenElsewhere
-          ? results.map((r) =>
-            r.kind === "verification"
-              ? { kind: r.kind, isVerified: false, error: TAKEN_MESSAGE, lookupFailed: false }
-              : r
-          )
-          : results;
-        const nowMs = clock();
-        const checkedAt = new Date(nowMs).toISOString();
-        const next = evaluateCheck(old, checked, nowMs, parent?.value?.status === "verified");
-        if (takenElsewhere) {
-          next.status = "failed";
-          next.inheritsFromParent = old.inheritsFromParent;
-          next.canReceiveEmails = false;
-        }
-        const byKind = new Map(checked.map((r) => [r.kind, r]));
-        const updated: DomainRecord = {
-          ...old,
-          ...next,
-          lastDnsCheck: checkedAt,
-          updatedAt: checkedAt,
-          dnsRecords: old.dnsRecords.map((d) => {
-            const r = byKind.get(d.kind);
-            if (!r) return d;
-            if (r.lookupFailed) {
-              return { ...d, lastChecked: checkedAt, lastError: r.error ?? null };
-            }
-            return {
-              ...d,
-              isVerified: r.isVerified,
-              lastChecked: checkedAt,
-              lastError: r.error ?? null,
-            };
-          }),
-        };
-        // I1-I3: the record and its filter entries and counters move together; the record's
-        // check makes a concurrent writer of the same record retry.
-        const op = kv.atomic().check(entry);
-        if (parent) op.check(parent); // the inherited status was decided from this parent
-        for (const p of pointers) op.check(p);
-        applyPlan(op, planDomainWrite(userId, old, updated));
-        if (old.status !== "verified" && updated.status === "verified") {
-          audited(op, "domain.verified", updated);
-        }
-        const res = await op.commit();
-        return res.ok ? { record: updated, results: checked, checkedAt } : RETRY;
-      });
-    },
-
-    /**
-     * Removes the record and everything planDomainWrite derives from it, and its share of the
-     * parent's childCount, in one commit. Throws DomainHasSubdomainsError while the account has
-     * any domain below it by name (linked to it or not: see the header).
-     */
-    async delete(domainId: string): Promise<DomainRecord> {
-      return await withRetries(async () => {
-        const entry = await getEntry(domainId);
-        const r = entry.value;
-        // I7: read the reversed-name entry BEFORE scanning; the commit checks it, and every
-        // create of a descendant rewrites it, so one created after this read fails the commit.
-        const byName = await kv.get<string>(domainByNameKey(userId, r.domain));
-        const below: DomainRef[] = [];
-        for await (
-          const d of kv.list<string>(domainDescendantsRange(userId, r.domain), { batchSize: 100 })
-        ) {
-          below.push({ id: d.value, domain: reverseDomainName(String(d.key[2])) });
-        }
-        if (below.length > 0) throw new DomainHasSubdomainsError(below);
-        const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(r.domain));
-        const op = kv.atomic().check(entry).check(pointer).check(byName);
-        // Never remove a name entry that names another record (only a broken store has one).
-        const ownPointer = pointer.value?.userId === userId && pointer.value.domainId === r.id;
-        const ownByName = byName.value === r.id;
-        const plan = planDomainWrite(userId, r, null).filter((m) =>
-          !(m.kind === "delete" &&
-            ((!ownPointer && sameKey(m.key, pointer.key)) ||
-              (!ownByName && sameKey(m.key, byName.key))))
-        );
-        // A pending record's pointer can only be a claim made at creation by an older version
-        // (before ownership by verification): it goes with the record too.
-        if (ownPointer && !plan.some((m) => sameKey(m.key, pointer.key))) {
-          plan.push({ kind: "delete", key: pointer.key });
-        }
-        applyPlan(op, plan);
-        if (r.parentDomainId) {
-          const parent = await kv.get<DomainRecord>(domainKey(userId, r.parentDomainId));
-          op.check(parent);
-          if (parent.value) {
-            op.set(parent.key, {
-              ...parent.value,
-              childCount: Math.max(0, parent.value.childCount - 1),
-            });
-          }
-        }
-        audited(op, "domain.deleted", r);
-        const res = await op.commit();
-        return res.ok ? r : RETRY;
-      });
-    },
-  };
 
   /**
    * The nearest verified ancestor of this account, else the nearest one, else null; from the
    * account's own reversed-name entries of the ancestors (nearest first).
    */
-  async function findParent(
+  async #findParent(
     ancestors: Deno.KvEntryMaybe<string>[],
   ): Promise<Deno.KvEntry<DomainRecord> | null> {
     const mine = ancestors.flatMap((a) => (a.value === null ? [] : [a.value]));
@@ -661,7 +566,9 @@ export function domainStore(
     const entries: Deno.KvEntry<DomainRecord>[] = [];
     for (let i = 0; i < mine.length; i += GET_MANY_LIMIT) {
       const chunk = mine.slice(i, i + GET_MANY_LIMIT);
-      const got = await kv.getMany<DomainRecord[]>(chunk.map((id) => domainKey(userId, id)));
+      const got = await this.#kv.getMany<DomainRecord[]>(
+        chunk.map((id) => domainKey(this.#userId, id)),
+      );
       for (const e of got) {
         if (e.versionstamp !== null) entries.push(e as Deno.KvEntry<DomainRecord>);
       }
@@ -670,11 +577,132 @@ export function domainStore(
   }
 }
 
+/** A new, unchecked record: verified at once when it inherits from a verified parent. */
+function newDomainRecord(
+  input: NewDomain,
+  at: {
+    id: string;
+    userId: string;
+    token: string;
+    slot: number;
+    parent: DomainRecord | null;
+    now: string;
+  },
+): DomainRecord {
+  const { id, userId, token, slot, parent, now } = at;
+  const inherited = parent?.status === "verified";
+  const specs = input.plan({ domain: input.domain, token, inherited });
+  return {
+    id,
+    userId,
+    domain: input.domain,
+    status: inherited ? "verified" : "pending",
+    canReceiveEmails: false,
+    hasMxRecords: false,
+    domainProvider: null,
+    providerConfidence: null,
+    lastDnsCheck: null,
+    lastSesCheck: null,
+    isCatchAllEnabled: false,
+    catchAllEndpointId: null,
+    receiveDmarcEmails: false,
+    mailFromDomain: null,
+    mailFromDomainStatus: null,
+    mailFromDomainVerifiedAt: null,
+    createdAt: now,
+    updatedAt: now,
+    verificationToken: token,
+    dnsRecords: specs.map((s) => ({
+      ...s,
+      id: newId("dns"),
+      createdAt: now,
+      isVerified: false,
+      lastChecked: null,
+      lastError: null,
+    })),
+    parentDomainId: parent?.id ?? null,
+    parentDomain: parent?.domain ?? null,
+    inheritsFromParent: inherited,
+    childCount: 0,
+    quotaSlot: slot,
+  };
+}
+
+/**
+ * The record after a DNS check (evaluateCheck's status and flags, each DNS record's result), and
+ * the results as recorded. When another account owns the name now (`takenElsewhere`), this copy
+ * fails, saying why (TAKEN_MESSAGE), and can be deleted.
+ */
+function checkedRecord(
+  old: DomainRecord,
+  results: (RecordCheck & { lookupFailed?: boolean })[],
+  at: { takenElsewhere: boolean; parentVerified: boolean; nowMs: number },
+): { updated: DomainRecord; checked: typeof results; checkedAt: string } {
+  const checked = at.takenElsewhere
+    ? results.map((r) =>
+      r.kind === "verification"
+        ? { kind: r.kind, isVerified: false, error: TAKEN_MESSAGE, lookupFailed: false }
+        : r
+    )
+    : results;
+  const checkedAt = new Date(at.nowMs).toISOString();
+  const next = evaluateCheck(old, checked, at.nowMs, at.parentVerified);
+  if (at.takenElsewhere) {
+    next.status = "failed";
+    next.inheritsFromParent = old.inheritsFromParent;
+    next.canReceiveEmails = false;
+  }
+  const byKind = new Map(checked.map((r) => [r.kind, r]));
+  const updated: DomainRecord = {
+    ...old,
+    ...next,
+    lastDnsCheck: checkedAt,
+    updatedAt: checkedAt,
+    dnsRecords: old.dnsRecords.map((d) => {
+      const r = byKind.get(d.kind);
+      if (!r) return d;
+      if (r.lookupFailed) {
+        return { ...d, lastChecked: checkedAt, lastError: r.error ?? null };
+      }
+      return {
+        ...d,
+        isVerified: r.isVerified,
+        lastChecked: checkedAt,
+        lastError: r.error ?? null,
+      };
+    }),
+  };
+  return { updated, checked, checkedAt };
+}
+
+/**
+ * What deleting `r` removes: planDomainWrite's plan, except a name entry that names another
+ * record (only a broken store has one), plus the record's own name pointer when it is pending.
+ */
+function deletePlan(
+  userId: string,
+  r: DomainRecord,
+  pointer: Deno.KvEntryMaybe<DomainNamePointer>,
+  byName: Deno.KvEntryMaybe<string>,
+): Mutation[] {
+  const ownPointer = pointer.value?.userId === userId && pointer.value.domainId === r.id;
+  const ownByName = byName.value === r.id;
+  const plan = planDomainWrite(userId, r, null).filter((m) =>
+    !(m.kind === "delete" &&
+      ((!ownPointer && sameKey(m.key, pointer.key)) ||
+        (!ownByName && sameKey(m.key, byName.key))))
+  );
+  // A pending record's pointer can only be a claim made at creation by an older version
+  // (before ownership by verification): it goes with the record too.
+  if (ownPointer && !plan.some((m) => sameKey(m.key, pointer.key))) {
+    plan.push({ kind: "delete", key: pointer.key });
+  }
+  return plan;
+}
+
 function sameKey(a: Deno.KvKey, b: Deno.KvKey): boolean {
   return a.length === b.length && a.every((part, i) => part === b[i]);
 }
-
-export type DomainStore = ReturnType<typeof domainStore>;
 
 /** Why a domain is `failed` after an operator released its name. */
 export const RELEASED_MESSAGE =
@@ -758,119 +786,4 @@ export async function releaseDomainName(
     const res = await op.commit();
     return res.ok ? { userId: pointer.value.userId, domainId, subdomains } : RETRY;
   });
-}
-
-/**
- * Checks invariants I1–I6 for one account (and the name pointers that name it); returns one
- * sentence per violation, empty when consistent. `maxDomains`: the quota in force (I6). Reads the account's whole domain state: for
- * tests and operator tooling, never on the request path.
- */
-export async function checkDomainInvariants(
-  kv: Deno.Kv,
-  userId: string,
-  maxDomains = DEFAULT_MAX_DOMAINS,
-): Promise<string[]> {
-  const problems: string[] = [];
-  const records = new Map<string, DomainRecord>();
-  for await (const e of kv.list<DomainRecord>({ prefix: domainPrefix(userId) })) {
-    records.set(e.value.id, e.value);
-  }
-  const expectedCounts = new Map<string, number>(allFilterNames().map((n) => [n, 0]));
-  const childLinks = new Map<string, number>();
-  for (const r of records.values()) {
-    const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(r.domain));
-    const named = pointer.value?.userId === userId && pointer.value.domainId === r.id;
-    if (r.status === "verified" && !named) {
-      problems.push(`I5: verified ${r.id} (${r.domain}) has no name pointer to it`);
-    } else if (r.status !== "verified" && named) {
-      problems.push(`I5: ${r.status} ${r.id} (${r.domain}) holds the name pointer`);
-    }
-    if ((await kv.get(domainByNameKey(userId, r.domain))).value !== r.id) {
-      problems.push(`I1: ${r.id} (${r.domain}) has no reversed-name entry`);
-    }
-    for (const f of filterNamesOf(r)) {
-      expectedCounts.set(f, (expectedCounts.get(f) ?? 0) + 1);
-      const key = f === "all"
-        ? domainByTimeKey(userId, ms(r.createdAt), r.id)
-        : domainByFilterKey(userId, f, ms(r.createdAt), r.id);
-      if ((await kv.get(key)).value !== r.id) problems.push(`I1: ${r.id} lacks index ${f}`);
-    }
-    if (r.parentDomainId) {
-      const link = await kv.get(domainChildKey(userId, r.parentDomainId, r.id));
-      if (link.value !== r.id) problems.push(`I4: ${r.id} lacks its link under its parent`);
-      if (!records.has(r.parentDomainId)) problems.push(`I4: ${r.id}'s parent is missing`);
-    }
-  }
-  for await (const e of kv.list<string>({ prefix: domainByTimePrefix(userId) })) {
-    const r = records.get(e.value);
-    if (!r || ms(r.createdAt) !== e.key[2] || e.key[3] !== r.id) {
-      problems.push(`I2: time entry ${String(e.key[3])} points to no matching record`);
-    }
-  }
-  for await (const e of kv.list<string>({ prefix: domainByFilterRootPrefix(userId) })) {
-    const f = String(e.key[2]);
-    const r = records.get(e.value);
-    if (!r || ms(r.createdAt) !== e.key[3] || !filterNamesOf(r).includes(f)) {
-      problems.push(`I2: filter entry ${f}/${String(e.key[4])} points to no matching record`);
-    }
-  }
-  for await (const e of kv.list<string>({ prefix: domainByNamePrefix(userId) })) {
-    const r = records.get(e.value);
-    const name = reverseDomainName(String(e.key[2]));
-    if (!r || r.domain !== name) {
-      problems.push(`I2: reversed-name entry ${name} points to no matching record`);
-    }
-  }
-  for await (const e of kv.list<string>({ prefix: domainChildRootPrefix(userId) })) {
-    const parentId = String(e.key[2]);
-    const child = records.get(e.value);
-    if (!child || child.parentDomainId !== parentId) {
-      problems.push(`I4: child link ${parentId}/${e.value} points to no matching record`);
-    }
-    childLinks.set(parentId, (childLinks.get(parentId) ?? 0) + 1);
-  }
-  for (const r of records.values()) {
-    const links = childLinks.get(r.id) ?? 0;
-    if (r.childCount !== links) {
-      problems.push(`I4: ${r.id} has childCount ${r.childCount} but ${links} child links`);
-    }
-  }
-  for (const [f, expected] of expectedCounts) {
-    const stored = (await kv.get(domainCountKey(userId, f))).value;
-    const actual = counterNumber(stored);
-    if (stored !== null && !(stored instanceof Deno.KvU64)) {
-      problems.push(`I3: counter ${f} is not a Deno.KvU64`);
-    } else if (actual !== expected) {
-      problems.push(`I3: counter ${f} is ${actual}, records ${expected}`);
-    }
-  }
-  let slots = 0;
-  for await (const e of kv.list<string>({ prefix: domainSlotPrefix(userId) })) {
-    slots++;
-    const n = e.key[2];
-    const r = records.get(e.value);
-    if (!r || r.quotaSlot !== n) {
-      problems.push(`I6: slot ${String(n)} points to no matching record`);
-    }
-    if (typeof n !== "number" || n < 0 || n >= maxDomains) {
-      problems.push(`I6: slot ${String(n)} is outside 0..${maxDomains - 1}`);
-    }
-  }
-  for (const r of records.values()) {
-    if (r.quotaSlot === undefined) continue;
-    if ((await kv.get(domainSlotKey(userId, r.quotaSlot))).value !== r.id) {
-      problems.push(`I6: ${r.id} lacks its quota slot ${r.quotaSlot}`);
-    }
-  }
-  if (records.size > maxDomains || slots > maxDomains) {
-    problems.push(`I6: ${records.size} domains, above the quota of ${maxDomains}`);
-  }
-  for await (const e of kv.list<DomainNamePointer>({ prefix: indexPrefix("domain") })) {
-    if (e.value.userId !== userId) continue;
-    const r = records.get(e.value.domainId);
-    if (!r || r.domain !== e.key[2] || r.status !== "verified") {
-      problems.push(`I2: name pointer ${String(e.key[2])} points to no verified record`);
-    }
-  }
-  return problems;
 }

@@ -17,7 +17,7 @@ export class KvPathNotAllowedError extends Error {
     super(
       `DENO_KV_PATH=${kvPath} is outside what this process may read and write (the tasks allow ` +
         `only ./data): run deno run with --allow-read=${dir} --allow-write=${dir} instead of the ` +
-        `task (README "A KV file elsewhere"), or put the KV under ./data`,
+        `task (docs/deploying.md, "A KV file elsewhere"), or put the KV under ./data`,
     );
     this.name = "KvPathNotAllowedError";
   }

@@ -15,7 +15,7 @@
  * (auth/accounts.ts) is enforced atomically here.
  */
 import { sha256Hex } from "../lib/sha256.ts";
-import { timingSafeEqual } from "../lib/crypto.ts";
+import { randomBase64Url, timingSafeEqual } from "../lib/crypto.ts";
 import { appendAudit, type AuditStamp } from "./audit.ts";
 import { revokeOnCredentialChange } from "./credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
@@ -50,11 +50,6 @@ export type ResetLinkRecord = {
  */
 export type PasswordResetRecord = { links: ResetLinkRecord[] };
 
-function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
-
 /** The account a well-formed token names, or null for anything else. */
 export function resetTokenUserId(token: string): string | null {
   return TOKEN_RE.exec(token)?.[1] ?? null;
@@ -85,7 +80,7 @@ export async function issuePasswordReset(
   nowMs: number,
   opts: { minIntervalMs?: number } = {},
 ): Promise<{ token: string; expiresAt: number } | null> {
-  const token = `${userId}.${base64url(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)))}`;
+  const token = `${userId}.${randomBase64Url(TOKEN_BYTES)}`;
   const link: ResetLinkRecord = {
     digest: sha256Hex(token),
     createdAt: nowMs,

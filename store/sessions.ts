@@ -12,7 +12,6 @@ import { appendAudit, type AuditContext, type AuditStamp } from "./audit.ts";
 import { revokeOnCredentialChange } from "./credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { sessionHashIndexKey, sessionKey, sessionPrefix, userKey } from "./keys.ts";
-import type { UserRecord } from "./users.ts";
 
 export type SessionRecord = {
   id: string;
@@ -101,7 +100,9 @@ export async function createSessionForActiveUser(
   input: NewSession,
 ): Promise<SessionRecord> {
   return await withRetries(async () => {
-    const user = await kv.get<UserRecord>(userKey(input.userId));
+    // Only the user record's status is read here (store/users.ts UserRecord), typed in place:
+    // users.ts imports this module (a suspension deletes the sessions), not the other way.
+    const user = await kv.get<{ status: string }>(userKey(input.userId));
     if (user.versionstamp === null || !user.value) {
       throw new Deno.errors.NotFound("No such account");
     }

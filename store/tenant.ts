@@ -96,18 +96,23 @@ export class TenantStore {
     );
   }
 
-  /** `store` with `methods` behind the verified-address gate when the options ask for it. */
+  /**
+   * `store` with `methods` behind the verified-address gate when the options ask for it. The
+   * store was just built for this tenant, so the gate is set on the instance itself: its own
+   * property shadows the class method, and every method still runs with the store as `this`
+   * (a copy would lose the class's methods and private fields).
+   */
   #gated<S extends object>(store: S, methods: Partial<Record<keyof S, string>>): S {
     if (!this.#opts.requireVerifiedEmail) return store;
-    const gated = { ...store } as Record<string, unknown>;
+    const target = store as Record<string, unknown>;
     for (const [name, action] of Object.entries(methods) as [string, string][]) {
-      const method = gated[name] as (...args: unknown[]) => Promise<unknown>;
-      gated[name] = async (...args: unknown[]) => {
+      const method = target[name] as (...args: unknown[]) => Promise<unknown>;
+      target[name] = async (...args: unknown[]) => {
         await requireVerifiedEmail(this.#kv, this.userId, action);
-        return await method(...args);
+        return await method.apply(store, args);
       };
     }
-    return gated as unknown as S;
+    return store;
   }
 
   get auditLog(): AuditLogStore {

@@ -4,7 +4,7 @@
  * layout, docs-page and screenshot scripts.
  */
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { type DomainTestApp, domainTestApp } from "./domains_fixtures.ts";
+import { type DomainTestApp, domainTestApp } from "./_domains.ts";
 import { launchBrowser } from "./_browser.ts";
 import { TEST_PASSWORD } from "./_helpers.ts";
 

@@ -1,5 +1,6 @@
 /** Shared test fixtures: an app on an in-memory KV, accounts with keys, a real server process. */
 import { type App, createApp } from "../app.ts";
+import type { AccountEventSink } from "../auth/accounts.ts";
 import { issueApiKey } from "../auth/issue_api_key.ts";
 import { hashPassword } from "../auth/password.ts";
 import { type Clock, fakeClock } from "../lib/clock.ts";
@@ -27,12 +28,20 @@ export async function makeTestApp(
     clock?: Clock;
     logger?: Logger;
     mailer?: Mailer;
+    accountEvents?: AccountEventSink;
   } = {},
 ): Promise<TestApp> {
   const kv = opts.kv ?? await Deno.openKv(":memory:");
   const clock = (opts.clock as ReturnType<typeof fakeClock>) ?? fakeClock(Date.now());
   const config = testConfig(opts.config);
-  const app = createApp({ kv, clock, config, logger: opts.logger, mailer: opts.mailer });
+  const app = createApp({
+    kv,
+    clock,
+    config,
+    logger: opts.logger,
+    mailer: opts.mailer,
+    accountEvents: opts.accountEvents,
+  });
   return {
     app,
     kv,

@@ -1,0 +1,773 @@
+/**
+ * Settings > API Keys: generate (name, optional expiry, scopes and restrictions), the new key
+ * shown once, the key table with the best practices made visible, and delete / roll actions.
+ * The forms validate with the API's schemas and grant checks (routes/api_keys.ts) and call the
+ * same issue / roll / delete operations. Every form is Post/Redirect/Get: a new key reaches the
+ * page through the one-time flash (store/flash.ts), never in a URL. Confirmation steps use
+ * `<details>`, so everything works from the keyboard and without JavaScript; the static script
+ * adds only the copy button.
+ */
+import type { Context, Hono } from "hono";
+import type { AppEnv } from "../../auth/middleware.ts";
+import { issueApiKey, rollApiKey } from "../../auth/issue_api_key.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { HttpError } from "../../lib/errors.ts";
+import type { ApiScope } from "../../lib/scopes.ts";
+import { type ApiKeyRecord, type ApiKeyView, apiKeyView } from "../../store/api_keys.ts";
+import { checkKeyGrant, createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "./operations.ts";
+import type { UsageReads } from "../usage/operations.ts";
+import { formatDate, relative } from "../dashboard/format.ts";
+import type { DashboardKit } from "../dashboard/kit.ts";
+import { Banner, Layout } from "../dashboard/layout.tsx";
+import { Sparkline } from "../usage/sparkline.tsx";
+
+export const KEYS_PATH = "/settings/api-keys";
+
+/** The banner after a key's deletion (`?notice=`); a roll's notice comes with its flash. */
+export const KEY_NOTICES: Record<string, string> = {
+  deleted: "API key deleted. It no longer authenticates.",
+};
+
+const DAY_MS = 86_400_000;
+export const UNUSED_DAYS = 30;
+export const ROTATE_DAYS = 90;
+/** A key never used is flagged only once it is this old: a fresh key has not had its chance. */
+export const NEVER_USED_DAYS = 7;
+
+export const EXPIRY_OPTIONS: { value: string; label: string }[] = [
+  { value: "", label: "Never" },
+  { value: "7", label: "In 7 days" },
+  { value: "30", label: "In 30 days" },
+  { value: "90", label: "In 90 days" },
+  { value: "365", label: "In 1 year" },
+];
+
+export const GRACE_OPTIONS: { value: string; label: string }[] = [
+  { value: "0", label: "Revoke the old key now" },
+  { value: "1", label: "Keep the old key for 1 hour" },
+  { value: "24", label: "Keep the old key for 24 hours" },
+  { value: "72", label: "Keep the old key for 3 days" },
+  { value: "168", label: "Keep the old key for 7 days" },
+];
+
+/** The create form's scope checkboxes (distinct names: the form parser keeps one value a name). */
+export const SCOPE_FIELDS: { scope: ApiScope; field: string; label: string; checked: boolean }[] = [
+  { scope: "domains:read", field: "scope_domains_read", label: "Read domains", checked: true },
+  {
+    scope: "domains:write",
+    field: "scope_domains_write",
+    label: "Add, change and delete domains",
+    checked: true,
+  },
+  {
+    scope: "audit:read",
+    field: "scope_audit_read",
+    label: "Read the security log",
+    checked: false,
+  },
+];
+
+const listOf = (text: string | undefined) =>
+  (text ?? "").split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+
+/**
+ * The create form's scope and restriction fields as `createKeyBody` fields (routes/api_keys.ts):
+ * scopes from the checkboxes (only when the form carried them), and the optional allowlist,
+ * domains and limit when filled in. Validation is createKeyBody's.
+ */
+export function grantFromForm(form: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (form.scopes_present) {
+    out.scopes = SCOPE_FIELDS.filter((f) => form[f.field]).map((f) => f.scope);
+  }
+  const ips = listOf(form.allowedIps);
+  if (ips.length) out.allowedIps = ips;
+  const domains = listOf(form.domainIds);
+  if (domains.length) out.domainIds = domains;
+  const max = (form.rateLimitMax ?? "").trim();
+  if (max !== "") {
+    const seconds = (form.rateLimitWindowSeconds ?? "").trim();
+    out.rateLimit = { max: Number(max), windowMs: Number(seconds === "" ? "1" : seconds) * 1000 };
+  }
+  return out;
+}
+
+/** The key's scopes and restrictions in a few words, for the table. */
+function GrantNote(props: { k: ApiKeyView }) {
+  const { k } = props;
+  return (
+    <div class="grant hint">
+      {k.disabled ? <span class="flag expired">Disabled</span> : null}
+      <span>
+        Scopes: {k.scopes.map((s, i) => (
+          <>
+            {i ? ", " : ""}
+            <code>{s}</code>
+          </>
+        ))}
+      </span>
+      {k.domainIds ? <span>; domains: {k.domainIds.length}</span> : null}
+      {k.allowedIps ? <span>; from {k.allowedIps.join(", ")}</span> : null}
+      {k.rateLimit
+        ? (
+          <span>
+            ; at most {k.rateLimit.max} requests per {k.rateLimit.windowMs / 1000} s
+          </span>
+        )
+        : null}
+    </div>
+  );
+}
+
+export type KeyFlag = { kind: "unused" | "old" | "expired"; label: string; advice: string };
+
+/** The best-practice flags for a key at `nowMs`, and the action that fixes them. */
+export function keyFlags(
+  k: ApiKeyView,
+  nowMs: number,
+): { flags: KeyFlag[]; suggest: "delete" | "roll" | null } {
+  const flags: KeyFlag[] = [];
+  const created = Date.parse(k.createdAt);
+  if (k.expiresAt !== null && Date.parse(k.expiresAt) <= nowMs) {
+    flags.push({ kind: "expired", label: "Expired", advice: "It no longer works: delete it." });
+  }
+  const ageDays = Math.floor((nowMs - created) / DAY_MS);
+  if (k.lastUsedAt === null) {
+    if (ageDays >= NEVER_USED_DAYS) {
+      flags.push({
+        kind: "unused",
+        label: "Never used",
+        advice: "Delete unused keys: if nothing needs this key, delete it.",
+      });
+    }
+  } else {
+    const idleDays = Math.floor((nowMs - Date.parse(k.lastUsedAt)) / DAY_MS);
+    if (idleDays >= UNUSED_DAYS) {
+      flags.push({
+        kind: "unused",
+        label: `Unused for ${idleDays} days`,
+        advice: "Delete unused keys: if nothing needs this key any more, delete it.",
+      });
+    }
+  }
+  if (ageDays >= ROTATE_DAYS) {
+    flags.push({
+      kind: "old",
+      label: `${ageDays} days old`,
+      advice: "Rotate keys periodically: roll it to get a replacement.",
+    });
+  }
+  const suggest = flags.some((f) => f.kind === "expired" || f.kind === "unused")
+    ? "delete"
+    : flags.some((f) => f.kind === "old")
+    ? "roll"
+    : null;
+  return { flags, suggest };
+}
+
+/** Components rather than bare elements in lists: hono/jsx would render `key` as an attribute. */
+function Option(props: { value: string; label: string; selected?: boolean }) {
+  return <option value={props.value} selected={props.selected}>{props.label}</option>;
+}
+
+function FlagNote(props: { flag: KeyFlag }) {
+  return (
+    <div>
+      <span class={`flag ${props.flag.kind}`}>{props.flag.label}</span>
+      <p class="advice">{props.flag.advice}</p>
+    </div>
+  );
+}
+
+function When(props: { iso: string | null; nowMs: number; none: string }) {
+  if (props.iso === null) return <span class="muted">{props.none}</span>;
+  return (
+    <time datetime={props.iso} title={formatDate(props.iso)}>
+      {formatDate(props.iso).slice(0, 10)}
+      <br />
+      <span class="muted">{relative(props.iso, props.nowMs)}</span>
+    </time>
+  );
+}
+
+export type NewKeyShown = { key: string; id: string; name: string; expiresAt: string | null };
+
+type KeyRef = { name: string; start: string };
+/** Per key id: the key that replaced it (grace period running) or the key it replaces. */
+export type RollLinks = Record<string, { replacedBy?: KeyRef; replaces?: KeyRef }>;
+
+/** A key's requests per day over the last 30 days, oldest first (routes/usage.ts). */
+export type KeySeries = { values: number[]; starts: string[] };
+
+export type ApiKeysPageProps = {
+  /** Per key id: its 30-day series, drawn as a sparkline under its name. */
+  usage?: Record<string, KeySeries>;
+  email: string;
+  origin: string;
+  keys: ApiKeyView[];
+  /** Rolled keys in their grace period and their replacements. */
+  rolls?: RollLinks;
+  nowMs: number;
+  maxKeys: number;
+  newKey?: NewKeyShown;
+  notice?: string;
+  error?: string;
+  /** Re-filled into the form after a refused submission. */
+  formName?: string;
+};
+
+function NewKeyPanel(props: { newKey: NewKeyShown; origin: string }) {
+  const { newKey } = props;
+  return (
+    <section
+      class="card newkey"
+      aria-labelledby="newkey-title"
+      id="new-key-panel"
+      tabindex={-1}
+      autofocus
+      data-autofocus
+    >
+      <h2 id="newkey-title">Your new API key: {newKey.name}</h2>
+      <p class="visually-hidden" role="alert">
+        New API key {newKey.name} created. Copy it now: it won't be shown again.
+      </p>
+      <label for="new-key">API key</label>
+      <div class="keyline">
+        <input
+          type="text"
+          id="new-key"
+          readonly
+          value={newKey.key}
+          spellcheck={false}
+          autocomplete="off"
+          data-select-on-focus
+          aria-describedby="newkey-warning"
+        />
+        <button
+          type="button"
+          class="secondary"
+          data-copy-target="new-key"
+          data-status="copy-status"
+          hidden
+        >
+          Copy
+        </button>
+      </div>
+      <p id="copy-status" class="hint" role="status" aria-live="polite"></p>
+      <p class="warning" id="newkey-warning">
+        <strong>Store it securely now: it won't be shown again.</strong>{" "}
+        Put it in an environment variable or a secret manager, never in client-side code or version
+        control.
+        {newKey.expiresAt ? ` It expires ${formatDate(newKey.expiresAt)}.` : ""}
+      </p>
+      <p class="hint">Try it:</p>
+      <pre><code>{`export INBOUND_API_KEY='…'   # paste the key
+curl ${props.origin}/api/e2/domains \\
+  -H "Authorization: Bearer $INBOUND_API_KEY" \\
+  -H "Content-Type: application/json"`}</code></pre>
+    </section>
+  );
+}
+
+function RollNote(props: { link?: { replacedBy?: KeyRef; replaces?: KeyRef } }) {
+  const l = props.link;
+  if (!l) return null;
+  return (
+    <>
+      {l.replacedBy
+        ? (
+          <span class="flag rolled">
+            Replaced by {l.replacedBy.name} ({l.replacedBy.start}…)
+          </span>
+        )
+        : null}
+      {l.replaces
+        ? <span class="flag rolled">Replaces {l.replaces.name} ({l.replaces.start}…)</span>
+        : null}
+    </>
+  );
+}
+
+type RollLink = { replacedBy?: KeyRef; replaces?: KeyRef };
+
+/** The key's name with its roll marks, grant and 30-day sparkline. */
+function KeyNameCell(props: { k: ApiKeyView; link?: RollLink; usage?: KeySeries }) {
+  const { k } = props;
+  return (
+    <td>
+      <strong>{k.name}</strong>
+      <RollNote link={props.link} />
+      <GrantNote k={k} />
+      {props.usage
+        ? (
+          <div>
+            <a href="/settings/usage" class="spark">
+              <Sparkline
+                values={props.usage.values}
+                starts={props.usage.starts}
+                label={`Requests per day, last 30 days, key ${k.name}`}
+              />
+            </a>
+          </div>
+        )
+        : null}
+    </td>
+  );
+}
+
+/** "Roll…": a replacement key, the old one kept for a grace period chosen here. */
+function RollAction(props: { k: ApiKeyView; suggested: boolean; adviceId: string }) {
+  const { k } = props;
+  return (
+    <details class="roll popover">
+      <summary
+        class={props.suggested ? "suggested" : undefined}
+        aria-label={`Roll key ${k.name}`}
+        aria-describedby={props.suggested ? props.adviceId : undefined}
+      >
+        Roll…
+      </summary>
+      <form method="post" action={`/settings/api-keys/${k.id}/roll`} class="panel">
+        <p>
+          Issue a replacement for <strong>{k.name}</strong>.
+        </p>
+        <label for={`grace-${k.id}`}>Old key</label>
+        <select id={`grace-${k.id}`} name="expiresInHours">
+          {GRACE_OPTIONS.map((o) => (
+            <Option
+              key={o.value}
+              value={o.value}
+              label={o.label}
+              selected={o.value === "24"}
+            />
+          ))}
+        </select>
+        <button type="submit" aria-label={`Roll key ${k.name} now`}>Roll key</button>
+      </form>
+    </details>
+  );
+}
+
+/** "Delete…", confirmed in its own panel. */
+function DeleteAction(props: { k: ApiKeyView; suggested: boolean; adviceId: string }) {
+  const { k } = props;
+  return (
+    <details class="delete popover">
+      <summary
+        class={props.suggested ? "suggested" : undefined}
+        aria-label={`Delete key ${k.name}`}
+        aria-describedby={props.suggested ? props.adviceId : undefined}
+      >
+        Delete…
+      </summary>
+      <form method="post" action={`/settings/api-keys/${k.id}/delete`} class="panel">
+        <p>
+          Delete{" "}
+          <strong>{k.name}</strong>? Anything using it stops working at once. This cannot be undone.
+        </p>
+        <button type="submit" class="danger" aria-label={`Delete key ${k.name} now`}>
+          Delete key
+        </button>
+      </form>
+    </details>
+  );
+}
+
+function KeyRow(props: { k: ApiKeyView; nowMs: number; link?: RollLink; usage?: KeySeries }) {
+  const { k, nowMs } = props;
+  const { flags, suggest } = keyFlags(k, nowMs);
+  const adviceId = `advice-${k.id}`;
+  return (
+    <tr data-key-id={k.id}>
+      <KeyNameCell k={k} link={props.link} usage={props.usage} />
+      <td>
+        <code>{k.start}…</code>
+      </td>
+      <td>
+        <When iso={k.createdAt} nowMs={nowMs} none="" />
+      </td>
+      <td>
+        <When iso={k.lastUsedAt} nowMs={nowMs} none="Never" />
+      </td>
+      <td>
+        <When iso={k.expiresAt} nowMs={nowMs} none="Never" />
+      </td>
+      <td id={adviceId} class="advice-cell">
+        {flags.length === 0 ? <span class="muted">OK</span> : null}
+        {flags.map((f) => <FlagNote key={f.kind} flag={f} />)}
+      </td>
+      <td>
+        <div class="actions">
+          <RollAction k={k} suggested={suggest === "roll"} adviceId={adviceId} />
+          <DeleteAction k={k} suggested={suggest === "delete"} adviceId={adviceId} />
+        </div>
+      </td>
+    </tr>
+  );
+}
+
+/** The name, expiry and submit button of the generate form (disabled at the key limit). */
+function KeyNameRow(props: { full: boolean; formName?: string }) {
+  const { full } = props;
+  return (
+    <div class="row">
+      <div class="field grow">
+        <label for="key-name">Name</label>
+        <input
+          type="text"
+          id="key-name"
+          name="name"
+          required
+          maxlength={100}
+          placeholder="e.g. production-server"
+          value={props.formName ?? ""}
+          aria-describedby="key-name-hint"
+        />
+      </div>
+      <div class="field">
+        <label for="key-expiry">Expires</label>
+        <select id="key-expiry" name="expiresInDays">
+          {EXPIRY_OPTIONS.map((o) => (
+            <Option
+              key={o.value}
+              value={o.value}
+              label={o.label}
+            />
+          ))}
+        </select>
+      </div>
+      <div class="field">
+        <button
+          type="submit"
+          disabled={full}
+          aria-describedby={full ? "key-cap" : undefined}
+        >
+          Generate API key
+        </button>
+      </div>
+    </div>
+  );
+}
+
+/** The scope checkboxes (`scopes_present` says the form carried them: none checked is none). */
+function ScopeFields() {
+  return (
+    <fieldset class="scopes">
+      <legend>Permissions</legend>
+      <input type="hidden" name="scopes_present" value="1" />
+      {SCOPE_FIELDS.map((f) => (
+        <label key={f.field} class="check">
+          <input type="checkbox" name={f.field} value="on" checked={f.checked} /> {f.label}{" "}
+          (<code>{f.scope}</code>)
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+/** The optional restrictions: allowed addresses, domains and a per-key rate limit. */
+function RestrictionFields() {
+  return (
+    <details class="restrictions">
+      <summary>Restrictions (optional)</summary>
+      <div class="field">
+        <label for="key-ips">Allowed addresses</label>
+        <input
+          type="text"
+          id="key-ips"
+          name="allowedIps"
+          placeholder="e.g. 203.0.113.0/24, 2001:db8::/32"
+          aria-describedby="key-ips-hint"
+        />
+        <p class="hint" id="key-ips-hint">
+          IPv4 or IPv6 addresses or CIDR ranges, separated by commas. Empty: anywhere.
+        </p>
+      </div>
+      <div class="field">
+        <label for="key-domains">Only these domains</label>
+        <input
+          type="text"
+          id="key-domains"
+          name="domainIds"
+          placeholder="e.g. dom_…, dom_…"
+          aria-describedby="key-domains-hint"
+        />
+        <p class="hint" id="key-domains-hint">
+          Domain ids, separated by commas. The key then sees only these and cannot add domains.
+          Empty: every domain.
+        </p>
+      </div>
+      <div class="row">
+        <div class="field">
+          <label for="key-rate-max">Rate limit (requests)</label>
+          <input type="number" id="key-rate-max" name="rateLimitMax" min={1} />
+        </div>
+        <div class="field">
+          <label for="key-rate-window">per (seconds)</label>
+          <input
+            type="number"
+            id="key-rate-window"
+            name="rateLimitWindowSeconds"
+            min={1}
+            max={3600}
+            placeholder="1"
+          />
+        </div>
+      </div>
+    </details>
+  );
+}
+
+function GenerateKeySection(props: { full: boolean; maxKeys: number; formName?: string }) {
+  return (
+    <section class="card" aria-labelledby="generate-title">
+      <h2 id="generate-title">Generate a new API key</h2>
+      <form method="post" action="/settings/api-keys">
+        <KeyNameRow full={props.full} formName={props.formName} />
+        <ScopeFields />
+        <RestrictionFields />
+        <p class="hint" id="key-name-hint">
+          Use a separate key for each application and environment (development, staging,
+          production).
+          {props.full
+            ? ` You have reached the limit of ${props.maxKeys} keys: delete one first.`
+            : ""}
+        </p>
+      </form>
+    </section>
+  );
+}
+
+function KeysSection(props: ApiKeysPageProps) {
+  return (
+    <section class="card" aria-labelledby="keys-title">
+      <h2 id="keys-title">Your keys</h2>
+      {props.keys.length === 0 ? <p class="empty">No API keys yet. Generate one above.</p> : (
+        <table>
+          <caption>
+            {props.keys.length} of {props.maxKeys}{" "}
+            keys. Keys are shown by their first characters only.
+          </caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Key</th>
+              <th scope="col">Created</th>
+              <th scope="col">Last used</th>
+              <th scope="col">Expires</th>
+              <th scope="col">Best practice</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.keys.map((k) => (
+              <KeyRow
+                key={k.id}
+                k={k}
+                nowMs={props.nowMs}
+                link={props.rolls?.[k.id]}
+                usage={props.usage?.[k.id]}
+              />
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+export function ApiKeysPage(props: ApiKeysPageProps) {
+  const full = props.keys.length >= props.maxKeys;
+  return (
+    <Layout title="API Keys" email={props.email}>
+      <nav class="crumbs" aria-label="Breadcrumb">Settings › API Keys</nav>
+      <h1>API Keys</h1>
+      {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
+      {props.notice ? <Banner kind="ok">{props.notice}</Banner> : null}
+      {props.newKey ? <NewKeyPanel newKey={props.newKey} origin={props.origin} /> : null}
+      {full
+        ? (
+          <div class="alert cap" id="key-cap" role="status">
+            <strong>Key limit reached:</strong> you have {props.keys.length} of {props.maxKeys}{" "}
+            keys. Delete a key you no longer use before generating another.
+          </div>
+        )
+        : null}
+
+      <GenerateKeySection full={full} maxKeys={props.maxKeys} formName={props.formName} />
+      <KeysSection {...props} />
+    </Layout>
+  );
+}
+
+// --- Routes ----------------------------------------------------------------------------------
+
+export type KeyPagesDeps = {
+  kit: DashboardKit;
+  clock: Clock;
+  maxKeys: number;
+  /** Per-key usage (routes/usage.ts): each key's 30-day sparkline. */
+  usage: UsageReads;
+  /** The account rate limit: a key's own limit may not exceed it (`checkKeyGrant`). */
+  rateLimit: { max: number; windowMs: number };
+};
+
+/** What a key POST hands to the page after its redirect, through the one-time flash. */
+type KeyFlash = { newKey: NewKeyShown; notice?: string };
+
+/** Registers Settings > API Keys (after the session and sudo middleware). */
+export function registerKeyPages(app: Hono<AppEnv>, deps: KeyPagesDeps): void {
+  const { kit } = deps;
+  app.get(KEYS_PATH, async (c) => {
+    const flashId = c.req.query("flash");
+    const flash = flashId ? await c.get("store").flash.take<KeyFlash>(flashId) : null;
+    const notice = flash?.notice ?? kit.notice(c.req.query("notice") ?? "");
+    return keysPage(c, deps, { notice, ...(flash ? { newKey: flash.newKey } : {}) });
+  });
+  app.post(KEYS_PATH, kit.sameOrigin, kit.formLimit, (c) => createKey(c, deps));
+  app.post(`${KEYS_PATH}/:id/delete`, kit.sameOrigin, kit.formLimit, async (c) => {
+    try {
+      const id = keyIdParam(c.req.param("id"));
+      await keyErrors(() => c.get("store").apiKeys.delete(id));
+      return kit.redirect(`${KEYS_PATH}?notice=deleted`);
+    } catch (err) {
+      const e = kit.errorInfo(err);
+      return keysPage(c, deps, { error: e.message }, e.status, e.headers);
+    }
+  });
+  app.post(
+    `${KEYS_PATH}/:id/roll`,
+    kit.sameOrigin,
+    kit.formLimit,
+    (c) => rollKey(c, deps, c.req.param("id")),
+  );
+}
+
+/** "replaced by" / "replaces" marks for keys rolled with a grace period that has not ended. */
+function rollLinks(records: ApiKeyRecord[], nowMs: number): RollLinks {
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const links: RollLinks = {};
+  for (const old of records) {
+    if (old.replacedBy === undefined) continue;
+    if (old.expiresAt !== null && Date.parse(old.expiresAt) <= nowMs) continue;
+    const created = byId.get(old.replacedBy);
+    if (!created) continue;
+    links[old.id] = { ...links[old.id], replacedBy: { name: created.name, start: created.start } };
+    links[created.id] = { ...links[created.id], replaces: { name: old.name, start: old.start } };
+  }
+  return links;
+}
+
+/** The keys page for the signed-in account, with `extra` (a notice, an error, the new key). */
+async function keysPage(
+  c: Context<AppEnv>,
+  deps: KeyPagesDeps,
+  extra: Partial<ApiKeysPageProps>,
+  status = 200,
+  headers: HeadersInit = {},
+): Promise<Response> {
+  const store = c.get("store");
+  const [user, keys, used] = await Promise.all([
+    store.user(),
+    store.apiKeys.list(),
+    deps.usage.forAccount(store, 30, { deleted: false }),
+  ]);
+  const nowMs = deps.clock();
+  const usage = Object.fromEntries(used.map((u) => [u.keyId, {
+    values: u.days.map((d) => d.requests),
+    starts: u.days.map((d) => d.start),
+  }]));
+  return deps.kit.page(
+    <ApiKeysPage
+      usage={usage}
+      email={user.email}
+      origin={c.get("client").site.origin}
+      keys={keys.map(apiKeyView)}
+      rolls={rollLinks(keys, nowMs)}
+      nowMs={nowMs}
+      maxKeys={deps.maxKeys}
+      {...extra}
+    />,
+    status,
+    headers,
+  );
+}
+
+/** Post/Redirect/Get: the new key waits in a one-time server-side flash named by an opaque id. */
+async function redirectWithKey(
+  c: Context<AppEnv>,
+  kit: DashboardKit,
+  flash: KeyFlash,
+): Promise<Response> {
+  const id = await c.get("store").flash.put(flash);
+  return kit.redirect(`${KEYS_PATH}?flash=${id}`);
+}
+
+async function createKey(c: Context<AppEnv>, deps: KeyPagesDeps): Promise<Response> {
+  const { kit } = deps;
+  const form = await kit.formFields(c);
+  const days = (form.expiresInDays ?? "").trim();
+  // The same schema and grant checks as POST /api/e2/api-keys (routes/api_keys.ts).
+  const parsed = createKeyBody.safeParse({
+    name: form.name ?? "",
+    expiresInDays: days === "" ? null : Number(days),
+    ...grantFromForm(form),
+  });
+  if (!parsed.success) {
+    const error = kit.firstProblem(parsed.error, {
+      name: "Name",
+      expiresInDays: "Expiry",
+      scopes: "Scopes",
+      domainIds: "Domains",
+      allowedIps: "Allowed addresses",
+      rateLimit: "Rate limit",
+    });
+    return keysPage(c, deps, { error, formName: form.name }, 400);
+  }
+  try {
+    const grant = await checkKeyGrant(c, parsed.data, deps.rateLimit);
+    const { key, record } = await keyErrors(() =>
+      issueApiKey(c.get("store").apiKeys, {
+        name: parsed.data.name,
+        expiresInDays: parsed.data.expiresInDays ?? null,
+        nowMs: deps.clock(),
+        grant,
+      })
+    );
+    return await redirectWithKey(c, kit, {
+      newKey: { key, id: record.id, name: record.name, expiresAt: record.expiresAt },
+    });
+  } catch (err) {
+    const e = kit.errorInfo(err);
+    return keysPage(c, deps, { error: e.message, formName: form.name }, e.status, e.headers);
+  }
+}
+
+/** Rolls key `rawId` (validated inside, so a bad id is the page's 404 like any refusal). */
+async function rollKey(c: Context<AppEnv>, deps: KeyPagesDeps, rawId: string): Promise<Response> {
+  const { kit } = deps;
+  try {
+    const id = keyIdParam(rawId);
+    const form = await kit.formFields(c);
+    const parsed = rollKeyBody.safeParse({ expiresInHours: Number(form.expiresInHours ?? "") });
+    if (!parsed.success) {
+      throw new HttpError(400, kit.firstProblem(parsed.error, { expiresInHours: "Grace period" }));
+    }
+    const hours = parsed.data.expiresInHours;
+    const { key, record, old } = await keyErrors(() =>
+      rollApiKey(c.get("store").apiKeys, id, hours * 3_600_000)
+    );
+    const notice = hours === 0 || old.expiresAt === null
+      ? `Rolled “${old.name}”: the old key was revoked.`
+      : `Rolled “${old.name}”: the old key keeps working until ${
+        formatDate(old.expiresAt)
+      }. Update your applications before then.`;
+    return await redirectWithKey(c, kit, {
+      notice,
+      newKey: { key, id: record.id, name: record.name, expiresAt: record.expiresAt },
+    });
+  } catch (err) {
+    const e = kit.errorInfo(err);
+    return keysPage(c, deps, { error: e.message }, e.status, e.headers);
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * `GET /api/e2/audit-log`: the account's security events (store/audit.ts writes them in the
+ * commit of each change), newest first, for a dashboard session or a key with `audit:read`.
+ * JSON pages with an opaque cursor, or the whole (filtered) log streamed as JSON Lines or CSV.
+ * Read-only: no route changes or deletes an event.
+ */
+import type { Context } from "hono";
+import { z } from "zod";
+import { visibleDomainIds } from "../../auth/key_policy.ts";
+import type { AppEnv } from "../../auth/middleware.ts";
+import { jsonResponse, validationError } from "../../lib/errors.ts";
+import { AUDIT_ACTIONS } from "../../store/audit.ts";
+import {
+  type AuditEventView,
+  type AuditFilter,
+  decodeAuditCursor,
+  InvalidCursorError,
+} from "../../store/audit_log.ts";
+import type { RouteRegistry } from "../registry.ts";
+
+export const AUDIT_LOG_PATH = "/api/e2/audit-log";
+const DEFAULT_LIMIT = 50;
+
+const wholeNumber = (min: number, max: number) =>
+  z.string()
+    .regex(/^\d{1,9}$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+    .meta({ type: "integer", minimum: min, maximum: max });
+
+export const auditLogQuery = z.object({
+  limit: wholeNumber(1, 100).optional().describe("Page size, 1 to 100 (default 50)."),
+  cursor: z.string().max(200, "must be at most 200 characters").optional()
+    .describe("`pagination.nextCursor` of the previous page; opaque."),
+  action: z.enum(AUDIT_ACTIONS).optional().describe("Only events of this action."),
+  since: z.iso.datetime({ offset: true, message: "must be an ISO 8601 date-time" }).optional()
+    .describe("Only events at or after this time (ISO 8601)."),
+  format: z.enum(["json", "jsonl", "csv"]).optional()
+    .describe("json (default): one page. jsonl or csv: every matching event, streamed."),
+});
+
+const auditEventSchema = z.object({
+  id: z.string(),
+  time: z.string().describe("ISO 8601"),
+  action: z.enum(AUDIT_ACTIONS),
+  actor: z.object({ type: z.enum(["session", "api_key", "admin"]), id: z.string() }),
+  target: z.object({
+    type: z.enum(["api_key", "session", "user", "domain"]),
+    id: z.string(),
+    name: z.string().optional(),
+  }),
+  ip: z.string().nullable(),
+  userAgent: z.string().nullable(),
+  outcome: z.enum(["success", "failure", "denied"]),
+  details: z.record(
+    z.string(),
+    z.union([z.string(), z.number(), z.boolean(), z.array(z.string()), z.null()]),
+  ).optional(),
+});
+
+export const auditLogResponse = z.object({
+  data: z.array(auditEventSchema),
+  pagination: z.object({
+    limit: z.number().int(),
+    nextCursor: z.string().nullable().describe(
+      "Pass as `cursor` for the next page; null at the end.",
+    ),
+    hasMore: z.boolean(),
+  }),
+});
+
+/** The CSV columns, in order. */
+export const AUDIT_CSV_COLUMNS = [
+  "id",
+  "time",
+  "action",
+  "actor_type",
+  "actor_id",
+  "target_type",
+  "target_id",
+  "target_name",
+  "ip",
+  "user_agent",
+  "outcome",
+  "details",
+] as const;
+
+/**
+ * One CSV cell (RFC 4180): quoted when it holds a quote, comma or line break, quotes doubled. A
+ * cell a spreadsheet would run as a formula (leading `=`, `+`, `-`, `@`, tab or carriage
+ * return: OWASP's CSV injection list) gets a leading `'`, so it is shown as text.
+ */
+export function csvCell(value: string | null | undefined): string {
+  let s = value ?? "";
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function auditCsvRow(e: AuditEventView): string {
+  return [
+    e.id,
+    e.time,
+    e.action,
+    e.actor.type,
+    e.actor.id,
+    e.target.type,
+    e.target.id,
+    e.target.name,
+    e.ip,
+    e.userAgent,
+    e.outcome,
+    e.details ? JSON.stringify(e.details) : "",
+  ].map(csvCell).join(",") + "\r\n";
+}
+
+/** Streams `lines` as the response body, pulling one event at a time from the store. */
+function streamed(lines: AsyncGenerator<string>, type: string, filename: string): Response {
+  const enc = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await lines.next();
+      if (next.done) controller.close();
+      else controller.enqueue(enc.encode(next.value));
+    },
+    async cancel() {
+      await lines.return(undefined);
+    },
+  });
+  return new Response(body, {
+    headers: {
+      "Content-Type": type,
+      "Content-Disposition": `attachment; filename="${filename}"`,
+      "Cache-Control": "no-store",
+      "X-Content-Type-Options": "nosniff",
+    },
+  });
+}
+
+function cursorError(): never {
+  throw validationError([{
+    path: "cursor",
+    message: "is not a cursor this endpoint returned",
+  }]);
+}
+
+export function registerAuditLogRoutes(registry: RouteRegistry): void {
+  registry.add({
+    method: "get",
+    path: AUDIT_LOG_PATH,
+    operationId: "listAuditLog",
+    scope: "audit:read",
+    summary: "List audit-log events",
+    description: "The account's security events, newest first: sign-ins (and failed ones), " +
+      "sessions revoked, password changes and resets, suspensions, API key and domain changes. " +
+      "Each is written in the same commit as the change it records and kept " +
+      "AUDIT_RETENTION_DAYS (default 90). A dashboard session, or an API key with the " +
+      "`audit:read` scope. `format=jsonl` or `format=csv` streams every matching event " +
+      "instead of one page.",
+    tags: ["Audit log"],
+    query: auditLogQuery,
+    responses: {
+      200: { description: "One page of events.", schema: auditLogResponse, name: "AuditLogPage" },
+    },
+    errors: [400, 403],
+    handler: async (c: Context<AppEnv>, { query }) => {
+      const store = c.get("store");
+      // A key restricted to some domains sees no event about the others: like their ids, the
+      // log must not tell it they exist (a page may then hold fewer than `limit` events).
+      const restrictedTo = visibleDomainIds(c.get("principal"));
+      const shown = (e: AuditEventView) =>
+        restrictedTo === null || e.target.type !== "domain" || restrictedTo.has(e.target.id);
+      const filter: AuditFilter = {
+        action: query.action,
+        sinceMs: query.since === undefined ? undefined : Date.parse(query.since),
+      };
+      if (query.format === "jsonl" || query.format === "csv") {
+        if (query.cursor !== undefined) {
+          try {
+            decodeAuditCursor(query.cursor);
+          } catch {
+            cursorError();
+          }
+        }
+        const events = store.auditLog.all(filter, query.cursor);
+        if (query.format === "jsonl") {
+          return streamed(
+            (async function* () {
+              for await (const e of events) if (shown(e)) yield JSON.stringify(e) + "\n";
+            })(),
+            "application/x-ndjson; charset=utf-8",
+            "audit-log.jsonl",
+          );
+        }
+        return streamed(
+          (async function* () {
+            yield AUDIT_CSV_COLUMNS.join(",") + "\r\n";
+            for await (const e of events) if (shown(e)) yield auditCsvRow(e);
+          })(),
+          "text/csv; charset=utf-8",
+          "audit-log.csv",
+        );
+      }
+      const limit = query.limit ?? DEFAULT_LIMIT;
+      let page;
+      try {
+        page = await store.auditLog.page({ ...filter, limit, cursor: query.cursor });
+      } catch (err) {
+        if (err instanceof InvalidCursorError) cursorError();
+        throw err;
+      }
+      return jsonResponse(
+        {
+          data: page.data.filter(shown),
+          pagination: { limit, nextCursor: page.nextCursor, hasMore: page.nextCursor !== null },
+        },
+        200,
+        { "Cache-Control": "no-store" },
+      );
+    },
+  });
+}

@@ -1,0 +1,253 @@
+/**
+ * Settings > Security log: the account's audit log (store/audit_log.ts; the API's is
+ * routes/audit_log.ts), newest first, in an accessible table, with filters (action, since) in a
+ * plain GET form and cursor pagination by links. No script; nothing here changes an event.
+ */
+import type { Context, Hono } from "hono";
+import type { AppEnv } from "../../auth/middleware.ts";
+import { AUDIT_ACTIONS, type AuditAction } from "../../store/audit.ts";
+import { type AuditEventView, InvalidCursorError, isAuditAction } from "../../store/audit_log.ts";
+import { formatDate } from "../dashboard/format.ts";
+import type { DashboardKit } from "../dashboard/kit.ts";
+import { Banner, Layout } from "../dashboard/layout.tsx";
+
+export const SECURITY_LOG_PATH = "/settings/security-log";
+export const SECURITY_LOG_PAGE_SIZE = 25;
+
+/** What each action is called on the page. */
+const ACTION_LABELS: Record<AuditAction, string> = {
+  "api_key.created": "API key created",
+  "api_key.updated": "API key updated",
+  "api_key.rolled": "API key rolled",
+  "api_key.deleted": "API key deleted",
+  "api_key.revoked": "API key revoked",
+  "api_key.denied": "API key refused",
+  "session.created": "Signed in",
+  "session.sign_in_failed": "Sign-in failed",
+  "session.second_factor_required": "Password accepted, second factor required",
+  "session.second_factor_failed": "Second factor failed",
+  "session.revoked": "Session ended",
+  "user.password_changed": "Password changed",
+  "user.password_reset": "Password reset",
+  "user.email_verified": "Email address verified",
+  "user.two_factor_changed": "Two-factor changed",
+  "user.suspended": "Account suspended",
+  "user.unsuspended": "Account reactivated",
+  "domain.created": "Domain added",
+  "domain.verified": "Domain verified",
+  "domain.deleted": "Domain deleted",
+};
+
+export type SecurityLogPageProps = {
+  email: string;
+  events: AuditEventView[];
+  action: AuditAction | null;
+  /** The `since` date as entered (YYYY-MM-DD), or "". */
+  since: string;
+  /** The cursor of the next (older) page, or null. */
+  nextCursor: string | null;
+  /** Whether this page was reached with a cursor (then "Newest" leads back). */
+  paged: boolean;
+  error?: string;
+};
+
+/** The page's URL with the current filters and `cursor`. */
+export function securityLogHref(
+  filters: { action: AuditAction | null; since: string },
+  cursor?: string,
+): string {
+  const q = new URLSearchParams();
+  if (filters.action) q.set("action", filters.action);
+  if (filters.since) q.set("since", filters.since);
+  if (cursor) q.set("cursor", cursor);
+  const s = q.toString();
+  return s ? `${SECURITY_LOG_PATH}?${s}` : SECURITY_LOG_PATH;
+}
+
+function actorText(e: AuditEventView): string {
+  switch (e.actor.type) {
+    case "admin":
+      return "Administrator";
+    case "api_key":
+      return `API key ${e.actor.id}`;
+    default:
+      return `Session ${e.actor.id}`;
+  }
+}
+
+/** How a second factor is named on the page (an event's `details.method` / `methods`). */
+const FACTOR_NAMES: Record<string, string> = {
+  totp: "authenticator code",
+  backup_code: "recovery code",
+  passkey: "passkey",
+};
+
+/** The action's label, with the second factor it concerns when the event names one. */
+function actionText(e: AuditEventView): string {
+  const label = ACTION_LABELS[e.action] ?? e.action;
+  const d = e.details;
+  if (e.action === "session.second_factor_failed" && typeof d?.method === "string") {
+    return `${label} (${FACTOR_NAMES[d.method] ?? d.method})`;
+  }
+  if (e.action === "session.second_factor_required" && Array.isArray(d?.methods)) {
+    return `${label} (${d.methods.map((m) => FACTOR_NAMES[m] ?? m).join(" or ")})`;
+  }
+  return label;
+}
+
+function EventRow(props: { e: AuditEventView }) {
+  const { e } = props;
+  return (
+    <tr>
+      <td>
+        <time datetime={e.time}>{formatDate(e.time)}</time>
+      </td>
+      <td>
+        {actionText(e)}
+        <span class="muted">
+          {" "}
+          <code>{e.action}</code>
+        </span>
+      </td>
+      <td>
+        {e.target.name ?? e.target.id}
+        {e.target.name ? <span class="muted">{` ${e.target.id}`}</span> : null}
+      </td>
+      <td>{actorText(e)}</td>
+      <td>{e.ip ?? <span class="muted">—</span>}</td>
+      <td>{e.userAgent ?? <span class="muted">—</span>}</td>
+      <td>
+        {e.outcome === "success"
+          ? "Success"
+          : <strong class="flag">{e.outcome === "denied" ? "Denied" : "Failed"}</strong>}
+      </td>
+    </tr>
+  );
+}
+
+export function SecurityLogPage(props: SecurityLogPageProps) {
+  const filters = { action: props.action, since: props.since };
+  return (
+    <Layout title="Security log" email={props.email}>
+      <nav class="crumbs" aria-label="Breadcrumb">Settings › Security log</nav>
+      <h1>Security log</h1>
+      <p class="muted">
+        Sign-ins (second-factor steps included), ended sessions, password and key changes, and
+        domain changes of this account, newest first. Events are kept for a limited time and cannot
+        be changed or deleted.
+      </p>
+      {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
+
+      <section class="card" aria-labelledby="filter-title">
+        <h2 id="filter-title">Filter</h2>
+        <form method="get" action={SECURITY_LOG_PATH}>
+          <div class="row">
+            <div class="field">
+              <label for="log-action">Event</label>
+              <select id="log-action" name="action">
+                <option value="" selected={props.action === null}>All events</option>
+                {AUDIT_ACTIONS.map((a) => (
+                  <option key={a} value={a} selected={props.action === a}>
+                    {ACTION_LABELS[a]}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div class="field">
+              <label for="log-since">Since</label>
+              <input id="log-since" name="since" type="date" value={props.since} />
+            </div>
+            <div class="field">
+              <button type="submit">Apply</button>
+            </div>
+          </div>
+        </form>
+      </section>
+
+      <section class="card" aria-labelledby="events-title">
+        <h2 id="events-title">Events</h2>
+        {props.events.length === 0
+          ? <p class="muted">No events{props.action || props.since ? " match" : " yet"}.</p>
+          : (
+            <table class="log">
+              <caption class="visually-hidden">Security events, newest first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Time</th>
+                  <th scope="col">Event</th>
+                  <th scope="col">Target</th>
+                  <th scope="col">By</th>
+                  <th scope="col">Address</th>
+                  <th scope="col">Browser</th>
+                  <th scope="col">Outcome</th>
+                </tr>
+              </thead>
+              <tbody>
+                {props.events.map((e) => <EventRow key={e.id} e={e} />)}
+              </tbody>
+            </table>
+          )}
+        {props.paged || props.nextCursor
+          ? (
+            <nav class="pager" aria-label="Pages">
+              {props.paged ? <a href={securityLogHref(filters)}>← Newest</a> : <span></span>}
+              {props.nextCursor
+                ? <a href={securityLogHref(filters, props.nextCursor)}>Older events →</a>
+                : <span></span>}
+            </nav>
+          )
+          : null}
+      </section>
+    </Layout>
+  );
+}
+
+// --- Routes ----------------------------------------------------------------------------------
+
+export type AuditLogPagesDeps = { kit: DashboardKit };
+
+/** Registers Settings > Security log (after the session middleware). */
+export function registerAuditLogPages(app: Hono<AppEnv>, deps: AuditLogPagesDeps): void {
+  app.get(SECURITY_LOG_PATH, (c) => securityLog(c, deps));
+}
+
+/**
+ * One page of events. Filters that do not parse are dropped with a 400 saying why (the page
+ * still shows, unfiltered by them); a cursor that does not parse shows the newest events.
+ */
+async function securityLog(c: Context<AppEnv>, deps: AuditLogPagesDeps): Promise<Response> {
+  const store = c.get("store");
+  const rawAction = c.req.query("action") ?? "";
+  const rawSince = c.req.query("since") ?? "";
+  const cursor = c.req.query("cursor") || undefined;
+  const action = isAuditAction(rawAction) ? rawAction : null;
+  const sinceOk = /^\d{4}-\d{2}-\d{2}$/.test(rawSince) && !isNaN(Date.parse(rawSince));
+  const errors: string[] = [];
+  if (rawAction && !action) errors.push("That event type does not exist.");
+  if (rawSince && !sinceOk) errors.push("Since must be a date (YYYY-MM-DD).");
+  const filter = {
+    action: action ?? undefined,
+    sinceMs: sinceOk ? Date.parse(rawSince) : undefined,
+  };
+  let result;
+  try {
+    result = await store.auditLog.page({ ...filter, limit: SECURITY_LOG_PAGE_SIZE, cursor });
+  } catch (err) {
+    if (!(err instanceof InvalidCursorError)) throw err;
+    errors.push("That page link is not valid; showing the newest events.");
+    result = await store.auditLog.page({ ...filter, limit: SECURITY_LOG_PAGE_SIZE });
+  }
+  const user = await store.user();
+  return deps.kit.page(
+    <SecurityLogPage
+      email={user.email}
+      events={result.data}
+      action={action}
+      since={sinceOk ? rawSince : ""}
+      nextCursor={result.nextCursor}
+      paged={cursor !== undefined && errors.length === 0}
+      error={errors.length ? errors.join(" ") : undefined}
+    />,
+    errors.length ? 400 : 200,
+  );
+}

@@ -1,0 +1,390 @@
+/**
+ * Settings > Usage: the account's requests per UTC day against its rate limit, as a
+ * server-rendered SVG bar chart (no script, no CDN, no inline style: colours are SVG presentation
+ * attributes) with the same numbers in an accessible table, and each key's share with its
+ * sparkline. The period is a plain GET form (7, 30 or 90 days). Deleted keys are one row
+ * together (auth/usage.ts `forAccount`), so the page grows with the live keys only. The numbers
+ * are the API's (routes/usage.ts `UsageReads`).
+ */
+import type { Hono } from "hono";
+import type { AppEnv } from "../../auth/middleware.ts";
+import type { Clock } from "../../lib/clock.ts";
+import type { DayUsage } from "../../store/usage.ts";
+import { accountTotals, type KeyUsage, type UsageReads } from "./operations.ts";
+import type { DashboardKit } from "../dashboard/kit.ts";
+import { Layout } from "../dashboard/layout.tsx";
+import { Sparkline } from "./sparkline.tsx";
+
+export const USAGE_PATH = "/settings/usage";
+export const USAGE_PERIODS = [7, 30, 90] as const;
+
+/** Outcome colours, legible on the light and the dark card. */
+const SERIES: { field: "2xx" | "4xx" | "429" | "5xx"; label: string; color: string }[] = [
+  { field: "2xx", label: "Succeeded (2xx)", color: "#4c6ef5" },
+  { field: "4xx", label: "Refused (4xx)", color: "#8d96a8" },
+  { field: "429", label: "Rate limited (429)", color: "#e8a317" },
+  { field: "5xx", label: "Failed (5xx)", color: "#e03131" },
+];
+
+export type UsagePageProps = {
+  email: string;
+  days: number;
+  /** The account's requests per day (every key summed), oldest first. */
+  totals: DayUsage[];
+  keys: KeyUsage[];
+  /** The account's rate limit. */
+  rateLimit: { max: number; windowMs: number };
+};
+
+const fmt = (n: number) => n.toLocaleString("en-US");
+
+/** The most requests the rate limit admits in a day. */
+export function dailyLimit(rateLimit: { max: number; windowMs: number }): number {
+  return Math.floor(rateLimit.max * 86_400_000 / rateLimit.windowMs);
+}
+
+function windowText(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** A bar chart of requests per day, stacked by outcome, with the daily limit when in range. */
+export function UsageChart(props: { totals: DayUsage[]; limit: number }) {
+  const { totals, limit } = props;
+  const W = 720, H = 220, left = 48, bottom = 24, top = 10;
+  const peak = Math.max(0, ...totals.map((d) => d.requests));
+  // The limit line is drawn when it is near enough to the bars to be read against them.
+  const showLimit = limit <= Math.max(peak, 1) * 1.25;
+  const scaleMax = Math.max(1, showLimit ? limit : peak);
+  const plotH = H - top - bottom;
+  const slot = (W - left) / totals.length;
+  const barW = Math.max(1, slot * 0.7);
+  const y = (v: number) => top + plotH - (v / scaleMax) * plotH;
+  const total = totals.reduce((s, d) => s + d.requests, 0);
+  const title = `Requests per day, last ${totals.length} days: ${fmt(total)} in total, at most ${
+    fmt(peak)
+  } a day; the rate limit allows ${fmt(limit)} a day.`;
+  const ticks = [0, scaleMax / 2, scaleMax];
+  const labelEvery = Math.ceil(totals.length / 6);
+  return (
+    <svg
+      class="usage-chart"
+      xmlns="http://www.w3.org/2000/svg"
+      role="img"
+      aria-labelledby="usage-chart-title"
+      width="100%"
+      viewBox={`0 0 ${W} ${H}`}
+      preserveAspectRatio="xMidYMid meet"
+      focusable="false"
+    >
+      <title id="usage-chart-title">{title}</title>
+      {ticks.map((t) => <Tick key={String(t)} value={t} y={y(t)} left={left} width={W} />)}
+      {totals.map((d, i) => (
+        <DayBar key={d.start} d={d} x={left + i * slot + (slot - barW) / 2} width={barW} y={y} />
+      ))}
+      {totals.map((d, i) =>
+        i % labelEvery === 0 || i === totals.length - 1
+          ? (
+            <DayLabel
+              key={d.start}
+              d={d}
+              x={left + i * slot + slot / 2}
+              y={H - 6}
+              anchor={i === totals.length - 1 ? "end" : i === 0 ? "start" : "middle"}
+            />
+          )
+          : null
+      )}
+      {showLimit
+        ? (
+          <g>
+            <line
+              x1={left}
+              x2={W}
+              y1={round(y(limit))}
+              y2={round(y(limit))}
+              stroke="#e03131"
+              stroke-dasharray="6 4"
+              stroke-width="1.5"
+            />
+            <text
+              x={W - 4}
+              y={round(y(limit)) - 4}
+              font-size="13"
+              text-anchor="end"
+              fill="currentColor"
+            >
+              limit {fmt(limit)}/day
+            </text>
+          </g>
+        )
+        : null}
+    </svg>
+  );
+}
+
+/** One day's bar: a segment per outcome, stacked from the axis, with its numbers as a title. */
+function DayBar(props: { d: DayUsage; x: number; width: number; y: (v: number) => number }) {
+  const { d, y } = props;
+  let base = 0;
+  const segments = SERIES.filter((s) => d[s.field] > 0).map((s) => {
+    const v = d[s.field];
+    const seg = { field: s.field, color: s.color, top: y(base + v), bottom: y(base) };
+    base += v;
+    return seg;
+  });
+  return (
+    <g>
+      <title>{`${d.start.slice(0, 10)}: ${fmt(d.requests)} requests`}</title>
+      {segments.map((s) => (
+        <Segment
+          key={s.field}
+          x={props.x}
+          y={s.top}
+          width={props.width}
+          height={s.bottom - s.top}
+          fill={s.color}
+        />
+      ))}
+    </g>
+  );
+}
+
+function Segment(props: { x: number; y: number; width: number; height: number; fill: string }) {
+  return (
+    <rect
+      x={round(props.x)}
+      y={round(props.y)}
+      width={round(props.width)}
+      height={round(props.height)}
+      fill={props.fill}
+    />
+  );
+}
+
+/** A day's date under its bar; the first and last are anchored inside the chart. */
+function DayLabel(props: { d: DayUsage; x: number; y: number; anchor: string }) {
+  const x = props.anchor === "end" ? 720 : props.anchor === "start" ? props.x - 10 : props.x;
+  return (
+    <text x={round(x)} y={props.y} font-size="13" text-anchor={props.anchor} fill="currentColor">
+      {props.d.start.slice(5, 10)}
+    </text>
+  );
+}
+
+function Tick(props: { value: number; y: number; left: number; width: number }) {
+  return (
+    <g>
+      <line
+        x1={props.left}
+        x2={props.width}
+        y1={round(props.y)}
+        y2={round(props.y)}
+        stroke="currentColor"
+        stroke-opacity="0.15"
+      />
+      <text
+        x={props.left - 6}
+        y={round(props.y) + 4}
+        font-size="13"
+        text-anchor="end"
+        fill="currentColor"
+      >
+        {compact(props.value)}
+      </text>
+    </g>
+  );
+}
+
+function compact(n: number): string {
+  if (n >= 1e6) return `${round(n / 1e6)}M`;
+  if (n >= 1e4) return `${round(n / 1e3)}k`;
+  return String(Math.round(n));
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+function Legend() {
+  return (
+    <p class="hint legend">
+      {SERIES.map((s) => <Swatch key={s.field} label={s.label} color={s.color} />)}
+    </p>
+  );
+}
+
+function Swatch(props: { label: string; color: string }) {
+  return (
+    <span>
+      <svg width="12" height="12" viewBox="0 0 12 12" aria-hidden="true" focusable="false">
+        <rect width="12" height="12" rx="2" fill={props.color} />
+      </svg>{" "}
+      {props.label}
+      {"   "}
+    </span>
+  );
+}
+
+function DayRow(props: { d: DayUsage }) {
+  const { d } = props;
+  return (
+    <tr>
+      <td data-label="Day">
+        <time datetime={d.start.slice(0, 10)}>{d.start.slice(0, 10)}</time>
+      </td>
+      <td data-label="Requests">{fmt(d.requests)}</td>
+      <td data-label="2xx">{fmt(d["2xx"])}</td>
+      <td data-label="4xx">{fmt(d["4xx"])}</td>
+      <td data-label="429">{fmt(d["429"])}</td>
+      <td data-label="5xx">{fmt(d["5xx"])}</td>
+    </tr>
+  );
+}
+
+/** The row's label: the key's name, or the deleted keys' series (one key, or how many). */
+function keyLabel(k: KeyUsage): { title: string; id?: string; note?: string; text: string } {
+  if (k.name !== null) return { title: k.name, id: k.keyId, text: k.name };
+  const n = k.deletedKeys ?? 1;
+  if (n === 1) return { title: "Deleted key", id: k.keyId, text: `Deleted key ${k.keyId}` };
+  return { title: "Deleted keys", note: `${fmt(n)} keys`, text: `${fmt(n)} deleted keys` };
+}
+
+function KeyRow(props: { k: KeyUsage; days: number }) {
+  const { k } = props;
+  const values = k.days.map((d) => d.requests);
+  const total = values.reduce((a, b) => a + b, 0);
+  const limited = k.days.reduce((s, d) => s + d["429"], 0);
+  const label = keyLabel(k);
+  return (
+    <tr>
+      <td data-label="Key">
+        <strong>{label.title}</strong>{" "}
+        {label.id ? <code class="muted">{label.id}</code> : <span class="muted">{label.note}</span>}
+      </td>
+      <td data-label="Requests">{fmt(total)}</td>
+      <td data-label="Rate limited">{fmt(limited)}</td>
+      <td data-label="Per day">
+        <Sparkline
+          values={values}
+          starts={k.days.map((d) => d.start)}
+          label={`Requests per day, last ${props.days} days, ${label.text}`}
+        />
+      </td>
+    </tr>
+  );
+}
+
+export function UsagePage(props: UsagePageProps) {
+  const limit = dailyLimit(props.rateLimit);
+  const total = props.totals.reduce((s, d) => s + d.requests, 0);
+  const newestFirst = [...props.totals].reverse();
+  return (
+    <Layout title="Usage" email={props.email}>
+      <nav class="crumbs" aria-label="Breadcrumb">Settings › Usage</nav>
+      <h1>Usage</h1>
+      <form method="get" action={USAGE_PATH} class="row">
+        <div class="field">
+          <label for="usage-days">Period</label>
+          <select id="usage-days" name="days">
+            {USAGE_PERIODS.map((p) => (
+              <Period key={String(p)} value={p} selected={p === props.days} />
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <button type="submit" class="secondary">Show</button>
+        </div>
+      </form>
+
+      <section class="card" aria-labelledby="usage-chart-heading">
+        <h2 id="usage-chart-heading">Requests per day</h2>
+        <p class="hint">
+          {fmt(total)} requests with API keys in the last {props.days}{" "}
+          days (UTC). Your rate limit is {fmt(props.rateLimit.max)} requests per{" "}
+          {windowText(props.rateLimit.windowMs)}, at most {fmt(limit)}{" "}
+          a day. Counts trail requests by up to a minute.
+        </p>
+        <UsageChart totals={props.totals} limit={limit} />
+        <Legend />
+      </section>
+
+      <section class="card" aria-labelledby="usage-keys-heading">
+        <h2 id="usage-keys-heading">By key</h2>
+        {props.keys.length === 0 ? <p class="empty">No API keys yet.</p> : (
+          <table>
+            <caption>Requests of each key in the last {props.days} days.</caption>
+            <thead>
+              <tr>
+                <th scope="col">Key</th>
+                <th scope="col">Requests</th>
+                <th scope="col">Rate limited</th>
+                <th scope="col">Per day</th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.keys.map((k) => <KeyRow key={k.keyId} k={k} days={props.days} />)}
+            </tbody>
+          </table>
+        )}
+      </section>
+
+      {
+        /* Outside a card on purpose: on a phone, tables in cards become one card per row, which for
+      90 days is a very long page; this one stays a compact table. */
+      }
+      <section aria-labelledby="usage-table-heading">
+        <h2 id="usage-table-heading">By day</h2>
+        <table>
+          <caption>Requests per day, newest first, by outcome (the chart's numbers).</caption>
+          <thead>
+            <tr>
+              <th scope="col">Day</th>
+              <th scope="col">Requests</th>
+              <th scope="col">2xx</th>
+              <th scope="col">4xx</th>
+              <th scope="col">429</th>
+              <th scope="col">5xx</th>
+            </tr>
+          </thead>
+          <tbody>
+            {newestFirst.map((d) => <DayRow key={d.start} d={d} />)}
+          </tbody>
+        </table>
+      </section>
+    </Layout>
+  );
+}
+
+function Period(props: { value: number; selected: boolean }) {
+  return (
+    <option value={String(props.value)} selected={props.selected}>Last {props.value} days</option>
+  );
+}
+
+// --- Routes ----------------------------------------------------------------------------------
+
+export type UsagePagesDeps = {
+  kit: DashboardKit;
+  clock: Clock;
+  /** Per-key usage (routes/usage.ts). */
+  usage: UsageReads;
+  /** The account rate limit, drawn against the daily requests. */
+  rateLimit: { max: number; windowMs: number };
+};
+
+/** Registers Settings > Usage (after the session middleware); `?days=` picks the period. */
+export function registerUsagePages(app: Hono<AppEnv>, deps: UsagePagesDeps): void {
+  app.get(USAGE_PATH, async (c) => {
+    const asked = Number(c.req.query("days") ?? "30");
+    const days = (USAGE_PERIODS as readonly number[]).includes(asked) ? asked : 30;
+    const store = c.get("store");
+    const [user, keys] = await Promise.all([store.user(), deps.usage.forAccount(store, days)]);
+    return deps.kit.page(
+      <UsagePage
+        email={user.email}
+        days={days}
+        totals={accountTotals(keys, days, deps.clock())}
+        keys={keys}
+        rateLimit={deps.rateLimit}
+      />,
+    );
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * `deno task serve` (issue 15 item 5): `deno serve --parallel` on the same app, honouring PORT and
+ * HOSTNAME, each worker with its own KV handle. The limit is counted in KV, so it stays exact
+ * across the workers of one process just as across processes.
+ */
+import assert from "node:assert/strict";
+import { systemClock } from "../../lib/clock.ts";
+import { windowCount } from "../../store/rate_limit.ts";
+import { bearer, createAccountWithKey, removeKvFile, tempKvPath } from "../_helpers.ts";
+
+const WINDOW_MS = 3_600_000;
+
+/** A port nobody listens on right now (`deno serve --parallel` needs a fixed one to share). */
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = l.addr as Deno.NetAddr;
+  l.close();
+  return port;
+}
+
+type Serve = { url: string; output(): string; stop(): Promise<Deno.CommandStatus> };
+
+/** Runs `deno task serve` and waits for its "listening" line. */
+async function startServe(env: Record<string, string>): Promise<Serve> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "serve"],
+    env: { HOSTNAME: "127.0.0.1", PASSWORD_HASH_COST: "10", NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  const { promise: listening, resolve, reject } = Promise.withResolvers<number>();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      text += decoder.decode(chunk, { stream: true });
+      const m = /"msg":"listening"[^\n]*"port":(\d+)/.exec(text);
+      if (m) resolve(Number(m[1]));
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const exited = child.status.then((s) => {
+    reject(new Error(`deno task serve exited with ${s.code} before listening:\n${text}`));
+    return s;
+  });
+  const timer = setTimeout(
+    () => reject(new Error(`deno task serve did not start:\n${text}`)),
+    30_000,
+  );
+  let port: number;
+  try {
+    port = await listening;
+  } catch (err) {
+    child.kill("SIGKILL");
+    await exited;
+    await pumps;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    output: () => text,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const status = await exited;
+      await pumps;
+      return status;
+    },
+  };
+}
+
+Deno.test("deno task serve runs two workers on PORT and admits exactly the limit across them", async (t) => {
+  const path = await tempKvPath();
+  const kv = await Deno.openKv(path);
+  const { key, userId } = await createAccountWithKey(kv, systemClock);
+  const port = freePort();
+  const LIMIT = 20;
+  let serve: Serve | null = null;
+  try {
+    serve = await startServe({
+      PORT: String(port),
+      DENO_JOBS: "2",
+      DENO_KV_PATH: path,
+      RATE_LIMIT_MAX: String(LIMIT),
+      RATE_LIMIT_WINDOW_MS: String(WINDOW_MS),
+      LOG_LEVEL: "silent",
+    });
+    const s = serve;
+
+    await t.step("it listens on PORT and HOSTNAME", () => {
+      assert.equal(s.url, `http://127.0.0.1:${port}`);
+      assert.match(s.output(), /"mode":"deno serve --parallel"/);
+    });
+
+    await t.step(
+      "200 concurrent requests: exactly the limit answered 200, the rest 429",
+      async () => {
+        const sent = await Promise.all(Array.from({ length: 200 }, async () => {
+          const res = await fetch(`${s.url}/api/e2/domains`, bearer(key));
+          await res.body?.cancel();
+          return { status: res.status, reset: Number(res.headers.get("X-RateLimit-Reset")) };
+        }));
+        const counts: Record<number, number> = {};
+        for (const r of sent) counts[r.status] = (counts[r.status] ?? 0) + 1;
+        assert.deepEqual(counts, { 200: LIMIT, 429: 200 - LIMIT });
+        const windows = new Set(sent.map((r) => r.reset));
+        assert.equal(windows.size, 1, "all requests fell in one window");
+        assert.equal(await windowCount(kv, userId, [...windows][0] - WINDOW_MS), LIMIT);
+      },
+    );
+  } finally {
+    await serve?.stop();
+    kv.close();
+    await removeKvFile(path);
+  }
+});
+
+Deno.test("deno task serve refuses an invalid PORT with the same message as deno task start", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "serve"],
+    env: { PORT: "70000", DENO_JOBS: "1", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+  assert.notEqual(out.code, 0);
+  assert.match(text, /configuration error: PORT must be an integer from 0 to 65535, got "70000"/);
+});
