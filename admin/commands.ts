@@ -3,16 +3,16 @@
  * environment it reads), the check of its flags made before any KV is opened, and what it does.
  * admin/cli.ts parses the command line, prints help from these entries and runs them.
  */
-import { issueApiKey, MAX_EXPIRES_IN_DAYS } from "../auth/issue_api_key.ts";
-import { hashPassword, passwordProblem } from "../auth/password.ts";
-import { DEFAULT_RESET_PATH, resetLink } from "../auth/accounts.ts";
+import { issueApiKey, MAX_EXPIRES_IN_DAYS } from "../auth/api_keys/issue.ts";
+import { hashPassword, passwordProblem } from "../auth/passwords/hash.ts";
+import { DEFAULT_RESET_PATH, resetLink } from "../auth/accounts/service.ts";
 import { systemClock } from "../lib/clock.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
 import { keyNameSchema } from "../routes/api_keys/operations.ts";
 import { deleteAccount } from "../store/account_deletion.ts";
 import { apiKeyView } from "../store/api_keys.ts";
-import { ADMIN_AUDIT_CONTEXT, type AuditStamp } from "../store/audit.ts";
-import { releaseDomainName } from "../store/domains.ts";
+import { ADMIN_AUDIT_CONTEXT, type AuditStamp } from "../store/audit_log/events.ts";
+import { releaseDomainName } from "../store/domains/store.ts";
 import { markEmailVerified } from "../store/email_verification.ts";
 import { migrateStore } from "../store/migrate.ts";
 import { issuePasswordReset } from "../store/password_reset.ts";
@@ -35,13 +35,13 @@ export type AdminIo = {
   out: (line: string) => void;
   passwordCost: number;
   maxApiKeys: number;
-  /** MAX_DOMAINS_PER_ACCOUNT, for verify's quota check (default: store/domains.ts's). */
+  /** MAX_DOMAINS_PER_ACCOUNT, for verify's quota check (default: store/domains/store.ts's). */
   maxDomains?: number;
   /** verify's progress, called every few thousand entries (the CLI: on a terminal only). */
   progress?: (scanned: { entries: number; accounts: number }) => void;
   /** The origin of reset links (PUBLIC_URL; default http://localhost:8000). */
   publicUrl?: string | null;
-  /** AUDIT_RETENTION_DAYS for the events the commands record (store/audit.ts default). */
+  /** AUDIT_RETENTION_DAYS for the events the commands record (store/audit_log/events.ts default). */
   auditRetentionDays?: number;
 };
 
@@ -79,7 +79,7 @@ async function userIdOf(io: AdminIo, email: string): Promise<string> {
   return userId;
 }
 
-/** The account's store; the operator's key changes are audited as actor admin (store/audit.ts). */
+/** The account's store; the operator's key changes are audited as actor admin (store/audit_log/events.ts). */
 async function storeOf(io: AdminIo, email: string): Promise<TenantStore> {
   return tenantStore(io.kv, await userIdOf(io, email), systemClock, {
     maxApiKeys: io.maxApiKeys,

@@ -9,12 +9,13 @@
  *
  *   deno task settings
  *
- * tests/docs_test.ts regenerates all three and fails when a file differs (and runs the printed
+ * tests/operations/docs_test.ts regenerates all three and fails when a file differs (and runs the printed
  * commands). Deno's permission sets would have made this unnecessary; lib/config.ts says why they
  * are not used.
  */
 import { SETTINGS } from "../lib/config.ts";
-import { formatMarkdown, replaceBlock, ROOT, table, writeChanged } from "./markdown.ts";
+import { table } from "../lib/markdown.ts";
+import { formatMarkdown, replaceBlock, ROOT, writeChanged } from "./markdown.ts";
 
 /**
  * The tasks that run the server or the CLI, each with the names it needs beyond `SETTINGS`:

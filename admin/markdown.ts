@@ -2,7 +2,7 @@
  * What the docs generators (admin/generate_settings.ts, admin/generate_api_reference.ts) share:
  * generated blocks inside hand-written Markdown, tables, and `deno fmt`. Their output goes through
  * `deno fmt` so that `deno task test`'s `deno fmt --check` and the staleness tests in
- * tests/docs_test.ts see exactly what the generator wrote: the formatter wraps prose and pads
+ * tests/operations/docs_test.ts see exactly what the generator wrote: the formatter wraps prose and pads
  * tables, and imitating it here would drift with every Deno release.
  */
 
@@ -25,17 +25,6 @@ export function replaceBlock(text: string, name: string, content: string): strin
   }
   const openEnd = text.indexOf("-->", start) + 3;
   return `${text.slice(0, openEnd)}\n\n${content.trim()}\n\n${text.slice(end)}`;
-}
-
-/** A table cell: one line, pipes escaped. */
-export function cell(text: string): string {
-  return text.replace(/\s*\n\s*/g, " ").replace(/\|/g, "\\|").trim();
-}
-
-/** A Markdown table (unpadded: `deno fmt` pads it). */
-export function table(head: string[], rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.map(cell).join(" | ")} |`;
-  return [line(head), `| ${head.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
 }
 
 /**

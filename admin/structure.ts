@@ -7,7 +7,7 @@
  *     re-exports, `import type` included: a cycle of types is still two modules that cannot be
  *     read, moved or tested one without the other).
  * Prints every finding and exits 1 when there is any, 0 when there is none; `--json` prints the
- * report as JSON instead (tests/structure_test.ts reads it).
+ * report as JSON instead (tests/operations/structure_test.ts reads it).
  *
  * Both measurements come from deno's own parser, through the lint plugin admin/structure_lint.ts
  * run by `deno lint --config admin/structure_lint.json` (one subprocess for every file), so a

@@ -25,7 +25,7 @@
  */
 import { grantOf, type KeyGrant } from "../store/api_keys.ts";
 import { listUnfinishedDeletions } from "../store/account_deletion.ts";
-import { DEFAULT_MAX_DOMAINS, filterNamesOf } from "../store/domains.ts";
+import { DEFAULT_MAX_DOMAINS, filterNamesOf } from "../store/domains/store.ts";
 import { accountDeletionKey } from "../store/keys.ts";
 import { POINTER_INDEXES, reverseDomainName } from "../store/keys.ts";
 import { USAGE_OUTCOMES } from "../store/usage.ts";
@@ -261,7 +261,7 @@ const LEAF_SHAPES: Readonly<Record<string, (key: Deno.KvKey, value: unknown) => 
   // A sign-in waiting for its second step, keyed by its cookie token's digest: expires on its
   // own, points nowhere.
   two_factor_pending: (key) => key.length === 3 && typeof key[2] === "string" && HEX64.test(key[2]),
-  // An audit event (store/audit.ts): [u, "audit", timeMs, eventId], points nowhere, expires on
+  // An audit event (store/audit_log/events.ts): [u, "audit", timeMs, eventId], points nowhere, expires on
   // its own after AUDIT_RETENTION_DAYS.
   audit: (key) => key.length === 4 && typeof key[2] === "number" && typeof key[3] === "string",
   usage: isUsageKey,
@@ -630,7 +630,7 @@ function checkSessions(a: Account, lookup: PointerLookup, v: Collector): void {
 }
 
 /**
- * Domain invariants, one function per family of keys, following store/domains.ts as it grows:
+ * Domain invariants, one function per family of keys, following store/domains/store.ts as it grows:
  *   - record [u, "domain", id]: `id` and `userId` match its key; name index ["idx", "domain",
  *     record.domain] -> { userId: u, domainId: id } exactly while the record is verified;
  *   - exactly one [u, "domain_by_time", createdAtMs, id] = id per record, createdAtMs =
@@ -644,7 +644,7 @@ function checkSessions(a: Account, lookup: PointerLookup, v: Collector): void {
  *     entry without a record of that name (the delete rule's subdomain lookup reads only these);
  *   - [u, "domain_slot", n] = id exactly for the records with quotaSlot n, 0 <= n < maxDomains,
  *     and no account above maxDomains records.
- * These are store/domains.ts's I1-I6 (store/domain_invariants.ts `checkDomainInvariants` checks
+ * These are store/domains/store.ts's I1-I6 (store/domains/invariants.ts `checkDomainInvariants` checks
  * one account at a time; this walk checks each account as its run of the listing ends, and also
  * pointers naming a gone account). The tests run both on the same corrupted stores so the two
  * cannot drift apart unnoticed.

@@ -2,7 +2,7 @@
  * The audit context of a request: who acted (the principal's session or key) and from where (the
  * proxy-aware client address, the User-Agent). Never a credential: actor ids are record ids.
  */
-import type { AuditActor, AuditContext } from "../store/audit.ts";
+import type { AuditActor, AuditContext } from "../store/audit_log/events.ts";
 import { clientOf } from "../lib/client.ts";
 import type { Principal } from "./principal.ts";
 

@@ -18,9 +18,9 @@ import { clientOf, resolveClient, type Site, siteOf, TRUST_NOTHING } from "../li
 /** A cookie's unprefixed name and the SameSite it needs. */
 export type BrowserCookie = { readonly base: string; readonly sameSite: "Lax" | "Strict" };
 
-/** The signed-in session (auth/session.ts). */
+/** The signed-in session (auth/sessions/manager.ts). */
 export const SESSION_COOKIE: BrowserCookie = { base: "inbound_session", sameSite: "Lax" };
-/** The browser's device cookie, for the sign-in throttle (auth/device_cookie.ts). */
+/** The browser's device cookie, for the sign-in throttle (auth/sessions/device_cookie.ts). */
 export const DEVICE_COOKIE: BrowserCookie = { base: "inbound_device", sameSite: "Lax" };
 /** A password sign-in waiting for its second step (auth/two_factor.ts). */
 export const PENDING_COOKIE: BrowserCookie = { base: "inbound_two_factor", sameSite: "Lax" };
@@ -33,7 +33,7 @@ export const CHALLENGE_COOKIE: BrowserCookie = { base: "inbound_webauthn", sameS
 /**
  * Whether cookies on `site` get `Secure` and the `__Host-` prefix: always over HTTPS; over plain
  * HTTP only when the host is not loopback and no plain-HTTP PUBLIC_URL was chosen (the browser
- * then drops the cookie, and the sign-in page says so: routes/dashboard/sign_in.tsx).
+ * then drops the cookie, and the sign-in page says so: routes/accounts/sign_in_pages.tsx).
  */
 export function secureCookies(site: Site): boolean {
   return site.https || !(site.configured || site.loopback);

@@ -25,7 +25,7 @@ import { HttpError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Mailer } from "../lib/mailer.ts";
 import { deleteAccount } from "../store/account_deletion.ts";
-import type { AuditStamp } from "../store/audit.ts";
+import type { AuditStamp } from "../store/audit_log/events.ts";
 import {
   consumeEmailVerification,
   EMAIL_VERIFICATION_TTL_MS,

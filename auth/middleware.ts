@@ -4,11 +4,11 @@
  * handler, which receives a store bound to the resolved userId and nothing wider.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import type { AuditSource } from "../store/audit.ts";
+import type { AuditSource } from "../store/audit_log/events.ts";
 import type { TenantStore } from "../store/tenant.ts";
 import { auditContextOf } from "./audit_context.ts";
 import { admitted, type AuthOutcome, INVALID, type Principal } from "./principal.ts";
-import { checkClientIp } from "./key_policy.ts";
+import { checkClientIp } from "./api_keys/policy.ts";
 
 /** Hono's environment of this app: the variables a request carries (auth/app_env.ts). */
 export type { AppEnv } from "./app_env.ts";
@@ -57,7 +57,7 @@ export function authenticate(opts: AuthOptions): MiddlewareHandler<AppEnv> {
     }
     const principal = admit(outcome);
     c.set("principal", principal);
-    // A key restricted to some addresses (auth/key_policy.ts); before the rate limit, so a
+    // A key restricted to some addresses (auth/api_keys/policy.ts); before the rate limit, so a
     // refused address spends none of the key's quota.
     if (principal.access?.allowedIps) checkClientIp(c, principal, opts.storeFor);
     const limited = opts.rateLimit?.(c, principal);

@@ -30,7 +30,7 @@ import {
 import { decodeBase64Url } from "hono/utils/encode";
 import { clientOf, type Site } from "../lib/client.ts";
 import { HttpError } from "../lib/errors.ts";
-import type { AuditContext } from "../store/audit.ts";
+import type { AuditContext } from "../store/audit_log/events.ts";
 import {
   addPasskey,
   CHALLENGE_TTL_MS,

@@ -4,7 +4,7 @@ import type { ApiScope } from "../lib/scopes.ts";
 
 /**
  * What a restricted API key may do, compiled once per cache fill from its pointer
- * (auth/key_policy.ts `keyAccessOf`). Absent on a principal: a key with the default grant (or a
+ * (auth/api_keys/policy.ts `keyAccessOf`). Absent on a principal: a key with the default grant (or a
  * session), which may do everything its account can but read the audit log.
  */
 export type KeyAccess = {
@@ -44,7 +44,7 @@ export type AuthOutcome =
   | SuspendedOutcome
   | InvalidOutcome;
 
-/** Any outcome: an `AuthOutcome`, a session's (auth/session.ts), an account's (auth/accounts.ts). */
+/** Any outcome: an `AuthOutcome`, a session's (auth/sessions/manager.ts), an account's (auth/accounts/service.ts). */
 export type AnyOutcome = { readonly kind: "ok" } | SuspendedOutcome | InvalidOutcome;
 
 /** The admitted case of an outcome type. */

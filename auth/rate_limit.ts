@@ -67,7 +67,7 @@ export type RateLimitDecision = { allowed: boolean; info: RateLimitInfo };
  * domain creates in one process on a SQLite file, on a loaded 2-core machine, queued enough
  * commits ahead of a lease that it waited over 1 s, and ~1 % of the creates answered the 503 from
  * a store that was busy, not unavailable. 3 s absorbs that queue and stays well inside the 10 s
- * request deadline; a store that really stalls still gets the 503 (tests/hardening_faults_test.ts).
+ * request deadline; a store that really stalls still gets the 503 (tests/hardening/hardening_faults_test.ts).
  */
 export const DEFAULT_TIMEOUT_MS = 3000;
 /**

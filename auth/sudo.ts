@@ -9,7 +9,7 @@
  * Which operations need it is a field of each operation's declaration (`sudo: true` in
  * routes/registry.ts): the route table checks it before a body is parsed, and the dashboard's
  * forms, which name the operation they perform, are checked against the same declarations
- * (routes/dashboard/two_factor_pages.tsx `dashboardSudo`). This module only decides whether a
+ * (routes/two_factor/pages.tsx `dashboardSudo`). This module only decides whether a
  * session is in sudo mode.
  */
 import type { Clock } from "../lib/clock.ts";

@@ -32,7 +32,7 @@ import { generateTotpSecret, matchTotp, totpUri } from "../lib/totp.ts";
 import { summariseUserAgent } from "../lib/user_agent.ts";
 import { listPasskeys } from "../store/passkeys.ts";
 import { markSessionReauthenticated } from "../store/sessions.ts";
-import { type AuditContext, type AuditStamp, recordAuditEvent } from "../store/audit.ts";
+import { type AuditContext, type AuditStamp, recordAuditEvent } from "../store/audit_log/events.ts";
 import { recordAttempt } from "../store/throttle.ts";
 import {
   acceptTotpStep,
@@ -56,9 +56,9 @@ import { getUser } from "../store/users.ts";
 import type { AccountChecks } from "./accounts/checks.ts";
 import { betterAuthUser, publicUser } from "./accounts/user_view.ts";
 import { auditContextOf } from "./audit_context.ts";
-import { deviceCookieHeader, deviceCookies, readDeviceCookie } from "./device_cookie.ts";
+import { deviceCookieHeader, deviceCookies, readDeviceCookie } from "./sessions/device_cookie.ts";
 import { isRecentlyAuthenticated, reauthenticationRequired } from "./sudo.ts";
-import { sessionCookieHeader, type SessionManager } from "./session.ts";
+import { sessionCookieHeader, type SessionManager } from "./sessions/manager.ts";
 import { cookieHeader, PENDING_COOKIE, readCookie } from "./cookies.ts";
 
 /** How long the second step of a sign-in may take (better-auth's default, 10 minutes). */
@@ -276,7 +276,7 @@ export class TwoFactorService {
   /**
    * `session.second_factor_failed` for a wrong code on a live pending sign-in (so the password
    * was right): no change goes with it, so it is a commit of its own, written only for an attempt
-   * the throttle admitted (store/audit.ts `recordAuditEvent`). Never the code.
+   * the throttle admitted (store/audit_log/events.ts `recordAuditEvent`). Never the code.
    */
   async #recordSecondFactorFailure(
     req: Request,
@@ -323,7 +323,7 @@ export class TwoFactorService {
     if (!user) throw invalidPendingSignIn();
     await this.#sessions.end(req);
     const ip = clientAddressOfReq(req);
-    // Its `session.created` audit event is written in the session's commit (auth/session.ts).
+    // Its `session.created` audit event is written in the session's commit (auth/sessions/manager.ts).
     const session = await this.#sessions.start(user.id, {
       ip,
       userAgent: summariseUserAgent(req.headers.get("User-Agent")),

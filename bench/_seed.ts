@@ -1,6 +1,6 @@
 /** For the auth benchmarks: accounts with plain keys and scoped, IP-restricted keys. */
-import { hashPassword } from "../auth/password.ts";
-import { issueApiKey } from "../auth/issue_api_key.ts";
+import { hashPassword } from "../auth/passwords/hash.ts";
+import { issueApiKey } from "../auth/api_keys/issue.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser } from "../store/users.ts";

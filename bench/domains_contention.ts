@@ -14,8 +14,8 @@
  * server, so both figures are what one machine does with its load generator on it.
  */
 import { parseArgs } from "node:util";
-import { issueApiKey } from "../auth/issue_api_key.ts";
-import { hashPassword } from "../auth/password.ts";
+import { issueApiKey } from "../auth/api_keys/issue.ts";
+import { hashPassword } from "../auth/passwords/hash.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser } from "../store/users.ts";

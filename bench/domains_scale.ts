@@ -13,12 +13,12 @@
  * more than 2x.
  */
 import { createApp } from "../app.ts";
-import { issueApiKey } from "../auth/issue_api_key.ts";
+import { issueApiKey } from "../auth/api_keys/issue.ts";
 import { systemClock } from "../lib/clock.ts";
 import { testConfig } from "../lib/config.ts";
 import { dnsPlan } from "../lib/dns.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
-import { domainStore } from "../store/domains.ts";
+import { domainStore } from "../store/domains/store.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser } from "../store/users.ts";
 

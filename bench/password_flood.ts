@@ -19,7 +19,7 @@
  */
 import { createApp } from "../app.ts";
 import { loadConfig, passwordHashMemoryBytes, readEnv } from "../lib/config.ts";
-import { scryptKdf } from "../auth/password.ts";
+import { scryptKdf } from "../auth/passwords/hash.ts";
 
 const CLIENT_HEADER = "x-bench-client";
 const PASSWORD = "bench password, long enough";

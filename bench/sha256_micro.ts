@@ -13,7 +13,7 @@
  */
 import { createHash, hash } from "node:crypto";
 import { parseArgs } from "node:util";
-import { generateApiKey } from "../auth/api_key_format.ts";
+import { generateApiKey } from "../auth/api_keys/format.ts";
 import { sha256Hex } from "../lib/sha256.ts";
 import { plainJsSha256Hex } from "./_sha256_plain_js.ts";
 

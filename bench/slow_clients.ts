@@ -18,8 +18,8 @@
  * (printed); the count steps above it are skipped.
  */
 import { parseArgs } from "node:util";
-import { hashPassword } from "../auth/password.ts";
-import { issueApiKey } from "../auth/issue_api_key.ts";
+import { hashPassword } from "../auth/passwords/hash.ts";
+import { issueApiKey } from "../auth/api_keys/issue.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser } from "../store/users.ts";

@@ -182,11 +182,11 @@ export type Config = {
    */
   passwordHashQueue: { perAddress: number; max: number; waitMs: number };
   maxApiKeysPerAccount: number;
-  /** Domains one account may hold (exact under concurrency: store/domains.ts I6). */
+  /** Domains one account may hold (exact under concurrency: store/domains/store.ts I6). */
   maxDomainsPerAccount: number;
-  /** AUDIT_RETENTION_DAYS: how long audit events are kept and listed (store/audit.ts). */
+  /** AUDIT_RETENTION_DAYS: how long audit events are kept and listed (store/audit_log/events.ts). */
   auditRetentionDays: number;
-  /** USAGE_FLUSH_MS: how often per-key usage counts are written to KV (auth/usage.ts). */
+  /** USAGE_FLUSH_MS: how often per-key usage counts are written to KV (routes/usage/recorder.ts). */
   usageFlushMs: number;
   logRequests: boolean;
   /**

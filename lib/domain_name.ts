@@ -9,9 +9,9 @@ import { parse } from "tldts";
 
 /**
  * How deep a name may sit below its registrable domain. Every create checks each ancestor's
- * reversed-name entry and name pointer in its commit (store/domains.ts I5, I7): 4 + 2 x depth
+ * reversed-name entry and name pointer in its commit (store/domains/store.ts I5, I7): 4 + 2 x depth
  * + 1 checks, and denokv (Deno Deploy, KV Connect) refuses a commit with more than 10 checks, so
- * depth 2 (9 checks) is the deepest every backend accepts (tests/kv_connect_limits_test.ts).
+ * depth 2 (9 checks) is the deepest every backend accepts (tests/kv_connect/kv_connect_limits_test.ts).
  */
 export const MAX_LABELS_BELOW_REGISTRABLE = 2;
 

@@ -8,7 +8,7 @@
  * 2 shared cores, two runs): plain JS ~1,040, `createHash` ~910, the one-shot `hash` ~935,
  * `crypto.subtle.digest` ~18,000–21,000 (and asynchronous). The gain no longer holds, so the
  * plain-JS digest is gone; its code is kept only as that benchmark's comparison
- * (bench/_sha256_plain_js.ts). Checked against Web Crypto in tests/sha256_test.ts for every
+ * (bench/_sha256_plain_js.ts). Checked against Web Crypto in tests/api_keys/sha256_test.ts for every
  * length from 0 to 200.
  */
 import { createHash } from "node:crypto";

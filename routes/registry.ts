@@ -2,7 +2,7 @@
  * The route registry: one declaration per operation, for every route the server answers outside
  * the dashboard's pages, used to mount the handler (its query, path and body are parsed with the
  * schemas it declares), to run the operation's policies, and to write the OpenAPI document and
- * the endpoint reference (routes/openapi.ts), so neither can drift from what the server does:
+ * the endpoint reference (routes/openapi/document.ts), so neither can drift from what the server does:
  *
  *   registry.add({ method, path, operationId, summary, access and policies, query?, params?,
  *                  body?, responses, errors?, examples?, handler })
@@ -31,7 +31,7 @@
  *                             records (enforced by the service the handler calls, where the
  *                             dashboard's forms go too), written into the document.
  * `mount` runs access, same-origin and sudo from the declaration, in that order, before the body is
- * parsed, and routes/openapi.ts writes the operation's `security`
+ * parsed, and routes/openapi/document.ts writes the operation's `security`
  * (`[{ bearerAuth: [scope] }, { sessionCookie: [] }]`) from the same fields. The dashboard's forms
  * name the operation each performs and take its sudo policy from here (`sudoOperations`).
  *
@@ -44,15 +44,15 @@
 import type { Context, Hono } from "hono";
 import { getPath } from "hono/utils/url";
 import type { z } from "zod";
-import { type PublicUser, publicUser } from "../auth/accounts.ts";
+import { type PublicUser, publicUser } from "../auth/accounts/service.ts";
 import { assertSameOrigin } from "../auth/csrf.ts";
-import { guardRoute } from "../auth/key_policy.ts";
+import { guardRoute } from "../auth/api_keys/policy.ts";
 import type { AppEnv } from "../auth/middleware.ts";
 import { admitted, admittedOrNull, type Principal } from "../auth/principal.ts";
-import type { SessionOutcome } from "../auth/session.ts";
+import type { SessionOutcome } from "../auth/sessions/manager.ts";
 import type { SudoMode } from "../auth/sudo.ts";
 import { validationError } from "../lib/errors.ts";
-import type { AuditAction } from "../store/audit.ts";
+import type { AuditAction } from "../store/audit_log/events.ts";
 import type { OperationExamples } from "./openapi/examples.ts";
 import type { ApiScope } from "../lib/scopes.ts";
 import { parseJsonBody, parseQuery } from "./validation.ts";
@@ -100,9 +100,9 @@ export type RouteDoc = {
   sudo?: true | "session";
   /** The throttle classes the operation counts against (store/throttle.ts scopes). */
   throttle?: readonly string[];
-  /** The audit actions the operation records (store/audit.ts). */
+  /** The audit actions the operation records (store/audit_log/events.ts). */
   audit?: readonly AuditAction[];
-  /** Request and response examples (else routes/openapi_examples.ts's, by operationId). */
+  /** Request and response examples (else routes/openapi/examples.ts's, by operationId). */
   examples?: OperationExamples;
 };
 
@@ -117,7 +117,7 @@ export type SignedInSession = {
 /** What `mount` needs to run the declared policies; given at construction. */
 export type RoutePolicies = {
   sudo: SudoMode;
-  /** Resolves the session behind the request's cookie (auth/session.ts). */
+  /** Resolves the session behind the request's cookie (auth/sessions/manager.ts). */
   session(req: Request): Promise<SessionOutcome>;
 };
 

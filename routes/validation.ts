@@ -4,7 +4,7 @@
  */
 import type { Context } from "hono";
 import type { z } from "zod";
-import { API_KEY_PREFIX } from "../auth/api_key_format.ts";
+import { API_KEY_PREFIX } from "../auth/api_keys/format.ts";
 import { HttpError, validationError } from "../lib/errors.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;

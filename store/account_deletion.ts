@@ -14,7 +14,7 @@
  *      KV backend's limits (MAX_MUTATIONS, MAX_CHECKS, MAX_KEY_BYTES here; local Deno KV allows
  *      1000 mutations, 100 checks, 80 KiB of keys and 800 KiB in all, and denokv / KV Connect
  *      only 10 checks): an account with 1,000 domains (~8 keys each, one or two checks) and 50
- *      keys takes about 130 commits (tests/kv_connect_limits_test.ts). A domain record is
+ *      keys takes about 130 commits (tests/kv_connect/kv_connect_limits_test.ts). A domain record is
  *      checked as it was read (with its name pointer when it holds one), so a verification
  *      racing the deletion either lands first (the retry sees and deletes its pointer) or fails
  *      its own check on the record.
@@ -25,7 +25,7 @@
  * A request that authenticated before step 1 and writes after the last listing could leave a
  * stray key; `admin verify` would show it as orphan data, and `user:delete --id` removes it.
  * Usage counts are the writes most likely to come late (each process flushes them up to
- * USAGE_FLUSH_MS after the request, auth/usage.ts), so their one writer checks the user record
+ * USAGE_FLUSH_MS after the request, routes/usage/recorder.ts), so their one writer checks the user record
  * in every commit (store/usage.ts `addUsage`): counts of an account deleted by step 1 are
  * dropped, and nothing of the kind re-creates keys under a purged account.
  */

@@ -12,7 +12,7 @@ import {
   type AuditContext,
   type AuditSource,
   resolveAudit,
-} from "./audit.ts";
+} from "./audit_log/events.ts";
 import { ConflictError, RETRY, withRetries } from "./errors.ts";
 import { apiKeyCountKey, apiKeyHashIndexKey, apiKeyKey, apiKeyPrefix } from "./keys.ts";
 import { commitRevocation, processRevocations, type RevocationHub } from "./revocation.ts";
@@ -280,7 +280,7 @@ export class ApiKeyStore {
   /**
    * Records a refused request (scope or address) as `api_key.denied`. A refusal changes
    * nothing, so this is a commit of its own, made off the request path by a caller that keeps
-   * it to at most one per key per minute (auth/key_policy.ts).
+   * it to at most one per key per minute (auth/api_keys/policy.ts).
    */
   async recordDenied(
     keyId: string,

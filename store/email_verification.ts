@@ -14,7 +14,7 @@
 import { encodeBase64Url } from "hono/utils/encode";
 import { timingSafeEqual } from "../lib/crypto.ts";
 import { sha256Hex } from "../lib/sha256.ts";
-import { appendAudit, type AuditStamp } from "./audit.ts";
+import { appendAudit, type AuditStamp } from "./audit_log/events.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { emailVerificationKey, userKey } from "./keys.ts";
 import type { UserRecord } from "./users.ts";

@@ -14,13 +14,13 @@
  *   [userId, "domain_by_filter", filter, createdAtMs, domainId]
  *                                                      domainId: filtered listing (status:…, canReceive:…)
  *   [userId, "count", "domains", filter]               Deno.KvU64: totals without a scan ("all", "status:verified", …),
- *                                                      moved by commutative `sum` mutations (store/domain_plan.ts)
+ *                                                      moved by commutative `sum` mutations (store/domains/plan.ts)
  *   [userId, "domain_slot", n]                         domainId: one of the account's MAX_DOMAINS_PER_ACCOUNT quota
  *                                                      slots (0 <= n < max), claimed with a `versionstamp: null` check
  *   [userId, "domain_children", parentId, childId]     childId: subdomains of a domain
  *   [userId, "domain_by_name", reversedName]           domainId, keyed "com.example.mail" for "mail.example.com":
  *                                                      a domain's subdomains are one key range
- *                                                      (domainDescendantsRange; invariants: store/domains.ts)
+ *                                                      (domainDescendantsRange; invariants: store/domains/store.ts)
  *   [userId, "rate", windowStartMs]                    Deno.KvU64: quota tokens leased to all instances in a
  *                                                      rate-limit window (never above the limit)
  *   [userId, "key_rate", keyId, windowStartMs]         Deno.KvU64: the same for one API key's own limit
@@ -35,10 +35,10 @@
  *                                                      in one checked commit (store/email_verification.ts)
  *   [userId, "audit", timeMs, eventId]                 AuditEvent: append-only security log, written in the commit
  *                                                      of the change it records; expiresAtMs in the value
- *                                                      (AUDIT_RETENTION_DAYS, checked on read) (store/audit.ts)
+ *                                                      (AUDIT_RETENTION_DAYS, checked on read) (store/audit_log/events.ts)
  *   [userId, "usage", keyId, hourStartMs, outcome]     Deno.KvU64: requests of one API key in one UTC hour with one
  *                                                      outcome ("2xx", "4xx", "429", "5xx"), moved only by commutative
- *                                                      `sum` mutations flushed from memory (auth/usage.ts); reads ignore
+ *                                                      `sum` mutations flushed from memory (routes/usage/recorder.ts); reads ignore
  *                                                      hours older than 90 days, flushes delete them (store/usage.ts)
  *   [userId, "usage_key", keyId]                       { lastHourMs }: a key that has usage (deleted keys too), so the
  *                                                      account's usage is found without a scan; set with expireIn 91 days
@@ -71,7 +71,7 @@
  *                                                      caches in other processes drop revoked keys
  *   ["meta", "device_cookie_secret"]                   Uint8Array(32): the HMAC-SHA-256 key signing device
  *                                                      cookies, made once with a `versionstamp: null` check
- *                                                      so all instances share it (auth/device_cookie.ts)
+ *                                                      so all instances share it (auth/sessions/device_cookie.ts)
  *   ["meta", "deleting", userId]                       DeletionTombstone: an account deletion under way, written
  *                                                      in the commit that removes the user record and email
  *                                                      pointer, deleted last (store/account_deletion.ts)
@@ -158,7 +158,7 @@ export const domainDescendantsRange = (userId: UserId, domain: string) => {
 };
 /** The account's one live password-reset token (its digest): a newer one replaces it. */
 /** A one-time flash shown by the dashboard after a redirect (store/flash.ts). */
-/** One audit event; newest first is a reverse read of auditPrefix (store/audit.ts). */
+/** One audit event; newest first is a reverse read of auditPrefix (store/audit_log/events.ts). */
 export const auditEventKey = (userId: UserId, timeMs: number, eventId: string) =>
   [userId, "audit", timeMs, eventId] as const;
 export const auditPrefix = (userId: UserId) => [userId, "audit"] as const;

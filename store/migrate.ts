@@ -4,12 +4,12 @@
  * own checked commit, so a run cut short is finished by running it again.
  *
  * - Domain counters [u, "count", "domains", f] were plain numbers moved by checked writes; they
- *   are Deno.KvU64 now, moved by `sum` (store/domain_plan.ts), and `sum` refuses a number.
+ *   are Deno.KvU64 now, moved by `sum` (store/domains/plan.ts), and `sum` refuses a number.
  * - A domain's name pointer ["idx", "domain", name] was claimed at creation; it is now the
- *   verified owner's claim only (store/domains.ts I5), so pointers of pending or failed records
+ *   verified owner's claim only (store/domains/store.ts I5), so pointers of pending or failed records
  *   are removed, which lets other accounts add and verify those names.
  */
-import type { DomainNamePointer, DomainRecord } from "./domains.ts";
+import type { DomainNamePointer, DomainRecord } from "./domains/store.ts";
 import { domainKey } from "./keys.ts";
 
 export type MigrationReport = { counters: number; pointers: number; scanned: number };

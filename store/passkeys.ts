@@ -12,7 +12,7 @@
  * used at most once.
  */
 import { newId } from "../lib/crypto.ts";
-import { appendAudit, type AuditContext } from "./audit.ts";
+import { appendAudit, type AuditContext } from "./audit_log/events.ts";
 import { revokeOnCredentialChange } from "./credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { passkeyKey, passkeyPrefix, webauthnChallengeKey } from "./keys.ts";

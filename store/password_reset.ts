@@ -12,11 +12,11 @@
  *
  * `issuePasswordReset` takes the caller's minimum interval between links and applies it in the
  * checked commit that adds one, so racing requests cannot each issue one: the reset-mail rule
- * (auth/accounts.ts) is enforced atomically here.
+ * (auth/accounts/service.ts) is enforced atomically here.
  */
 import { sha256Hex } from "../lib/sha256.ts";
 import { randomBase64Url, timingSafeEqual } from "../lib/crypto.ts";
-import { appendAudit, type AuditStamp } from "./audit.ts";
+import { appendAudit, type AuditStamp } from "./audit_log/events.ts";
 import { revokeOnCredentialChange } from "./credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { emailVerificationKey, passwordResetKey, userKey } from "./keys.ts";
@@ -28,7 +28,7 @@ export const PASSWORD_RESET_TTL_MS = 60 * 60 * 1000;
 
 /**
  * Live links one account may hold; adding one beyond drops the oldest. Mailed links come at most
- * one per 5 minutes (auth/accounts.ts RESET_MAIL_INTERVAL_MS), so 12 fit in their hour: only
+ * one per 5 minutes (auth/accounts/service.ts RESET_MAIL_INTERVAL_MS), so 12 fit in their hour: only
  * operators' links (`admin user:reset-link`, no interval) can reach the bound.
  */
 export const MAX_RESET_LINKS = 12;

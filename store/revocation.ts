@@ -3,7 +3,7 @@
  *
  * A revocation has two halves, and `commitRevocation` performs both so no caller can forget one:
  * - for other processes sharing the KV: ["meta","revocations"] is bumped in the write's own commit,
- *   so their verified-key caches are emptied within a second (auth/api_key_verifier.ts);
+ *   so their verified-key caches are emptied within a second (auth/api_keys/verifier.ts);
  * - for this process, at once: once the commit has succeeded, every subscriber of the hub (the
  *   verifiers in this process) is told what was revoked and drops it before the next request.
  *

@@ -8,7 +8,7 @@
  * commit), and suspending it deletes all of its sessions (`deleteAllSessions`, store/users.ts).
  */
 import { newId } from "../lib/crypto.ts";
-import { appendAudit, type AuditContext, type AuditStamp } from "./audit.ts";
+import { appendAudit, type AuditContext, type AuditStamp } from "./audit_log/events.ts";
 import { revokeOnCredentialChange } from "./credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { sessionHashIndexKey, sessionKey, sessionPrefix, userKey } from "./keys.ts";
@@ -22,7 +22,7 @@ export type SessionRecord = {
   expiresAt: string;
   /**
    * When a request last used the session: written at creation, then at most once a minute per
-   * session and process, off the request path (auth/session.ts). Absent on older records.
+   * session and process, off the request path (auth/sessions/manager.ts). Absent on older records.
    */
   lastSeenAt?: string;
   /** The client address that started the session (lib/client.ts, proxy-aware). */

@@ -4,17 +4,17 @@
  * never see the raw `Deno.Kv`, so there is no way to address another account.
  */
 import type { Clock } from "../lib/clock.ts";
-import type { AuditContext, AuditSource } from "./audit.ts";
-import { auditLogStore } from "./audit_log.ts";
+import type { AuditContext, AuditSource } from "./audit_log/events.ts";
+import { auditLogStore } from "./audit_log/reads.ts";
 import { apiKeyStore, type ApiKeyStoreOptions } from "./api_keys.ts";
-import { domainStore } from "./domains.ts";
+import { domainStore } from "./domains/store.ts";
 import { flashStore } from "./flash.ts";
 import { getUserOrThrow } from "./users.ts";
 import { requireVerifiedEmail } from "./email_verification.ts";
 
 export type TenantStoreOptions = {
   maxApiKeys: number;
-  /** MAX_DOMAINS_PER_ACCOUNT (store/domains.ts DEFAULT_MAX_DOMAINS when absent). */
+  /** MAX_DOMAINS_PER_ACCOUNT (store/domains/store.ts DEFAULT_MAX_DOMAINS when absent). */
   maxDomains?: number;
   /** Where revocations are announced in this process; defaults to the process's hub. */
   revocations?: ApiKeyStoreOptions["revocations"];
@@ -23,7 +23,7 @@ export type TenantStoreOptions = {
    * function is called once, when the first event is recorded.
    */
   audit?: AuditSource;
-  /** AUDIT_RETENTION_DAYS, checked when the log is read (store/audit.ts's default when absent). */
+  /** AUDIT_RETENTION_DAYS, checked when the log is read (store/audit_log/events.ts's default when absent). */
   auditRetentionDays?: number;
   /**
    * EMAIL_VERIFICATION=required: creating and rolling API keys and adding domains need a

@@ -13,7 +13,7 @@
  * The TOTP secret is stored as it is: verifying a code needs it readable, so it cannot be hashed
  * like a password. Whoever can read the KV can mint codes; the KV must be protected (README).
  */
-import { appendAudit, type AuditContext, type AuditInput } from "./audit.ts";
+import { appendAudit, type AuditContext, type AuditInput } from "./audit_log/events.ts";
 import { revokeOnCredentialChange } from "./credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { deleteAllPasskeys } from "./passkeys.ts";

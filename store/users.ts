@@ -1,6 +1,6 @@
 /** Accounts: the user record under its own prefix and the email -> userId pointer index. */
 import { newId } from "../lib/crypto.ts";
-import { appendAudit, type AuditStamp } from "./audit.ts";
+import { appendAudit, type AuditStamp } from "./audit_log/events.ts";
 import { revokeOnCredentialChange } from "./credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { emailIndexKey, userKey } from "./keys.ts";
@@ -12,7 +12,7 @@ export type UserStatus = "active" | "suspended";
 export type UserRecord = {
   id: string;
   email: string;
-  /** Encoded KDF output (see auth/password.ts); never leaves the server. */
+  /** Encoded KDF output (see auth/passwords/hash.ts); never leaves the server. */
   passwordHash: string;
   status: UserStatus;
   createdAt: string;

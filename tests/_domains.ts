@@ -8,7 +8,7 @@ import { fakeClock } from "../lib/clock.ts";
 import { testConfig } from "../lib/config.ts";
 import { dnsPlan, type DnsResolver, type MxAnswer } from "../lib/dns.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
-import { checkDomainInvariants } from "../store/domains.ts";
+import { checkDomainInvariants } from "../store/domains/store.ts";
 import { bearer, createAccountWithKey } from "./_helpers.ts";
 import { assertMatchesDocument, type OpenApiDoc } from "./_openapi.ts";
 import assert from "node:assert/strict";
@@ -73,7 +73,7 @@ export type DomainTestApp = {
   doc: OpenApiDoc;
   /** A new account with a key and a client for it. */
   account(): Promise<Account>;
-  /** Asserts invariants I1–I5 of store/domains.ts for every account made so far. */
+  /** Asserts invariants I1–I5 of store/domains/store.ts for every account made so far. */
   assertConsistent(): Promise<void>;
   close(): Promise<void>;
 };

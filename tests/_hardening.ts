@@ -6,11 +6,11 @@
  * `startServer(env, { direct: true })` in _helpers.ts, so that SIGKILL reaches the server.)
  */
 import type { App } from "../app.ts";
-import { SESSION_COOKIE_BASE, sessionManager } from "../auth/session.ts";
+import { SESSION_COOKIE_BASE, sessionManager } from "../auth/sessions/manager.ts";
 import type { Clock } from "../lib/clock.ts";
 import { DEFAULT_MAIL_SETTINGS, dnsPlan } from "../lib/dns.ts";
 import { JSON_CONTENT_TYPE } from "../lib/errors.ts";
-import type { DomainRecord } from "../store/domains.ts";
+import type { DomainRecord } from "../store/domains/store.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { SEED_401 } from "./sessions_helpers.ts";
 

@@ -1,8 +1,8 @@
 /** Shared test fixtures: an app on an in-memory KV, accounts with keys, a real server process. */
 import { type App, createApp } from "../app.ts";
-import type { AccountEventSink } from "../auth/accounts.ts";
-import { issueApiKey } from "../auth/issue_api_key.ts";
-import { hashPassword } from "../auth/password.ts";
+import type { AccountEventSink } from "../auth/accounts/service.ts";
+import { issueApiKey } from "../auth/api_keys/issue.ts";
+import { hashPassword } from "../auth/passwords/hash.ts";
 import { type Clock, fakeClock } from "../lib/clock.ts";
 import { type Config, testConfig } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";

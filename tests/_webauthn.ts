@@ -1,7 +1,7 @@
 /**
  * A software WebAuthn authenticator (P-256, "none" attestation, written from the WebAuthn spec)
- * and the JSON calls of the passkey routes, shared by tests/passkeys_test.ts,
- * tests/attack_passkeys_test.ts and tests/attack_passkey_uv_test.ts.
+ * and the JSON calls of the passkey routes, shared by tests/passkeys/passkeys_test.ts,
+ * tests/passkeys/attack_passkeys_test.ts and tests/passkeys/attack_passkey_uv_test.ts.
  */
 import assert from "node:assert/strict";
 import { TEST_PASSWORD, type TestApp } from "./_helpers.ts";

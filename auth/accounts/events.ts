@@ -2,7 +2,7 @@
  * Account events: every account flow reports here, and only here, what it did (never a secret:
  * ids, counts and the client address only). Where they go is a dependency of the account service
  * (`AccountDeps.events`); without one they go nowhere. The audit log does not depend on them: its
- * events are written in the commits that make each change (store/audit.ts).
+ * events are written in the commits that make each change (store/audit_log/events.ts).
  */
 
 export type AccountEvent =

@@ -8,12 +8,12 @@ import type { Config } from "../../lib/config.ts";
 import { HttpError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import { type Mailer, MailError } from "../../lib/mailer.ts";
-import type { AuditContext, AuditStamp } from "../../store/audit.ts";
+import type { AuditContext, AuditStamp } from "../../store/audit_log/events.ts";
 import { recordAttempt } from "../../store/throttle.ts";
 import { EmailVerification } from "../email_verification.ts";
-import type { Kdf } from "../password.ts";
-import { PasswordHasher } from "../password_pool.ts";
-import type { SessionManager } from "../session.ts";
+import type { Kdf } from "../passwords/hash.ts";
+import { PasswordHasher } from "../passwords/pool.ts";
+import type { SessionManager } from "../sessions/manager.ts";
 import { type AccountEvent, type AccountEventSink, emitAccountEvent } from "./events.ts";
 
 export type AccountDeps = {

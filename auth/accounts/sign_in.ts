@@ -1,10 +1,10 @@
 /**
  * Sign-up and sign-in: the only unauthenticated operations that touch accounts. Both take their
- * address's place in the bounded hashing pool first (auth/password_pool.ts: one per address, 429
+ * address's place in the bounded hashing pool first (auth/passwords/pool.ts: one per address, 429
  * at once beyond it), are throttled (store/throttle.ts) before any password work, and sign-in
  * answers an unknown email exactly like a wrong password, after the same amount of scrypt work.
  *
- * Sign-in throttling follows OWASP's device-cookie pattern (auth/device_cookie.ts). An attempt
+ * Sign-in throttling follows OWASP's device-cookie pattern (auth/sessions/device_cookie.ts). An attempt
  * carrying a valid device cookie for the email counts only against that device ("sign-in:device",
  * `signInThrottle` per window), so guesses from anywhere else at the email cannot lock its owner's
  * browsers out. Any other attempt, and a device's attempts beyond its limit (it is untrusted for
@@ -16,7 +16,11 @@ import { clientOf, throttleSubject } from "../../lib/client.ts";
 import { accountSuspended, HttpError } from "../../lib/errors.ts";
 import { sha256Hex } from "../../lib/sha256.ts";
 import { summariseUserAgent } from "../../lib/user_agent.ts";
-import { type AuditContext, type AuditInput, recordAuditEvent } from "../../store/audit.ts";
+import {
+  type AuditContext,
+  type AuditInput,
+  recordAuditEvent,
+} from "../../store/audit_log/events.ts";
 import { recordAttempt } from "../../store/throttle.ts";
 import {
   createUser,
@@ -26,9 +30,9 @@ import {
   type UserRecord,
 } from "../../store/users.ts";
 import { actorOf } from "../audit_context.ts";
-import { deviceCookies, readDeviceCookie } from "../device_cookie.ts";
-import type { PasswordCheck } from "../password.ts";
-import type { IssuedSession } from "../session.ts";
+import { deviceCookies, readDeviceCookie } from "../sessions/device_cookie.ts";
+import type { PasswordCheck } from "../passwords/hash.ts";
+import type { IssuedSession } from "../sessions/manager.ts";
 import { type SecondFactorMethod, secondFactorMethods, startPendingSignIn } from "../two_factor.ts";
 import type { AccountKit } from "./kit.ts";
 import { type PublicUser, publicUser } from "./user_view.ts";
@@ -111,7 +115,7 @@ export class SignInFlow {
     return {
       user: publicUser(user),
       session,
-      // The browser's other accounts stay in its device cookie (auth/device_cookie.ts).
+      // The browser's other accounts stay in its device cookie (auth/sessions/device_cookie.ts).
       deviceCookie: await this.#devices.issue(
         user.id,
         user.email,

@@ -26,7 +26,7 @@ export function publicUser(u: UserRecord): PublicUser {
   };
 }
 
-/** better-auth's user object, as its client expects it (routes/auth.ts, two-factor, passkeys). */
+/** better-auth's user object, as its client expects it (routes/accounts/operations.ts, two-factor, passkeys). */
 export function betterAuthUser(u: PublicUser) {
   return {
     id: u.id,

@@ -3,7 +3,7 @@
  * resets, as JSON, in this server's shapes and better-auth's. Each operation is declared once
  * (routes/registry.ts) with who may call it, its policies (same-origin for every state change,
  * sudo mode for password change and deletion), its schemas and its handler; the work is the
- * account service's (auth/accounts.ts), which the dashboard's forms call too. These routes sit
+ * account service's (auth/accounts/service.ts), which the dashboard's forms call too. These routes sit
  * outside `/api/e2`: no Bearer key authenticates here.
  */
 import type { Context } from "hono";
@@ -15,7 +15,7 @@ import {
   clientAddress,
   requestOrigin,
   RESET_REQUESTED_MESSAGE,
-} from "../../auth/accounts.ts";
+} from "../../auth/accounts/service.ts";
 import { auditContextOf } from "../../auth/audit_context.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
 import {
@@ -23,7 +23,7 @@ import {
   mailLinkOrigin,
   type SessionManager,
   siteFor,
-} from "../../auth/session.ts";
+} from "../../auth/sessions/manager.ts";
 import { jsonResponse } from "../../lib/errors.ts";
 import { verifiedCallbackPath } from "../email_verification/operations.ts";
 import type { RouteRegistry, SignedInSession } from "../registry.ts";

@@ -6,10 +6,10 @@
  * (Referrer-Policy: same-origin, no third-party resources).
  */
 import type { Context, Hono } from "hono";
-import { type AccountService, clientAddress } from "../../auth/accounts.ts";
+import { type AccountService, clientAddress } from "../../auth/accounts/service.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
-import { MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
-import { clearSessionCookieHeader, mailLinkOrigin } from "../../auth/session.ts";
+import { MIN_PASSWORD_LENGTH } from "../../auth/passwords/hash.ts";
+import { clearSessionCookieHeader, mailLinkOrigin } from "../../auth/sessions/manager.ts";
 import { newPasswordSchema } from "./schemas.ts";
 import { EmailField, NewPasswordField } from "../dashboard/fields.tsx";
 import type { DashboardKit } from "../dashboard/kit.ts";

@@ -2,10 +2,10 @@
  * How the account operations answer: JSON never cached, the session and device cookies set on
  * sign-up and sign-in, better-auth's shapes for its routes. Secrets travel only in Set-Cookie.
  */
-import type { AccountSession, SecondStepRequired, SignedIn } from "../../auth/accounts.ts";
-import { betterAuthUser } from "../../auth/accounts.ts";
-import { deviceCookieHeader } from "../../auth/device_cookie.ts";
-import { sessionCookieHeader, type SessionManager } from "../../auth/session.ts";
+import type { AccountSession, SecondStepRequired, SignedIn } from "../../auth/accounts/service.ts";
+import { betterAuthUser } from "../../auth/accounts/service.ts";
+import { deviceCookieHeader } from "../../auth/sessions/device_cookie.ts";
+import { sessionCookieHeader, type SessionManager } from "../../auth/sessions/manager.ts";
 import { pendingCookieHeader } from "../../auth/two_factor.ts";
 import { jsonResponse } from "../../lib/errors.ts";
 
@@ -32,7 +32,7 @@ export function betterAuthSession(userId: string, s: AccountSession) {
   };
 }
 
-/** The cookies a new session sets: the session's, and the device cookie (auth/device_cookie.ts). */
+/** The cookies a new session sets: the session's, and the device cookie (auth/sessions/device_cookie.ts). */
 function sessionCookies(req: Request, sessions: SessionManager, r: SignedIn): [string, string][] {
   return [
     ["Set-Cookie", sessionCookieHeader(req, r.session.token, sessions.cookieMaxAgeSeconds)],

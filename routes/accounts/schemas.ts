@@ -4,7 +4,7 @@
  * schemas the OpenAPI document shows, and the sentences their descriptions share.
  */
 import { z } from "zod";
-import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/passwords/hash.ts";
 import { MAX_NAME_LENGTH } from "../../store/users.ts";
 
 export const emailSchema = z.string().trim().max(254, "must be at most 254 characters").pipe(

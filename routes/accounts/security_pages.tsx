@@ -12,11 +12,11 @@ import {
   type AccountSession,
   type Caller,
   clientAddress,
-} from "../../auth/accounts.ts";
+} from "../../auth/accounts/service.ts";
 import { auditContextOf } from "../../auth/audit_context.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
-import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
-import { clearSessionCookieHeader } from "../../auth/session.ts";
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/passwords/hash.ts";
+import { clearSessionCookieHeader } from "../../auth/sessions/manager.ts";
 import type { SudoMode } from "../../auth/sudo.ts";
 import type { TwoFactorService } from "../../auth/two_factor.ts";
 import type { Clock } from "../../lib/clock.ts";

@@ -1,6 +1,6 @@
 /**
  * Sign-up, sign-in and sign-out in the dashboard: plain forms posted to this origin, readable
- * errors, and the same account operations and body schemas as `/api/auth/*` (auth/accounts.ts,
+ * errors, and the same account operations and body schemas as `/api/auth/*` (auth/accounts/service.ts,
  * routes/accounts/schemas.ts). A sign-in that needs a second factor continues on the two-factor
  * page (two_factor_pages.tsx); SIGN_UP=closed shows the closed page instead of the form.
  */
@@ -10,17 +10,17 @@ import {
   clientAddress,
   requestOrigin,
   type SignedIn,
-} from "../../auth/accounts.ts";
-import { deviceCookieHeader } from "../../auth/device_cookie.ts";
+} from "../../auth/accounts/service.ts";
+import { deviceCookieHeader } from "../../auth/sessions/device_cookie.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
-import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/passwords/hash.ts";
 import {
   clearSessionCookieHeader,
   mailLinkOrigin,
   sessionCookieDropped,
   sessionCookieHeader,
   type SessionManager,
-} from "../../auth/session.ts";
+} from "../../auth/sessions/manager.ts";
 import { pendingCookieHeader } from "../../auth/two_factor.ts";
 import { signInBody, signUpBody } from "./schemas.ts";
 import { KEYS_PATH } from "../api_keys/pages.tsx";
@@ -42,7 +42,7 @@ export type AuthPageProps = {
   email?: string;
   /**
    * The site's origin when it is plain HTTP off loopback with no PUBLIC_URL chosen: the browser
-   * will drop the Secure session cookie, so the page says so (auth/session.ts).
+   * will drop the Secure session cookie, so the page says so (auth/sessions/manager.ts).
    */
   plainHttpOrigin?: string;
 };
@@ -237,7 +237,7 @@ async function signIn(c: Context<AppEnv>, deps: SignInPagesDeps): Promise<Respon
   try {
     const r = await accounts.signIn(parsed.data, c.req.raw, clientAddress(c));
     if ("twoFactorRedirect" in r) {
-      // The second step (routes/dashboard/two_factor_pages.tsx): no session yet.
+      // The second step (routes/two_factor/pages.tsx): no session yet.
       return kit.redirect(TWO_FACTOR_SIGN_IN_PATH, [[
         "Set-Cookie",
         pendingCookieHeader(c.req.raw, r.pendingCookie, r.pendingMaxAgeSeconds),

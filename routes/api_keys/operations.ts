@@ -12,8 +12,8 @@ import {
   MAX_EXPIRES_IN_DAYS,
   MAX_KEY_NAME_LENGTH,
   rollApiKey,
-} from "../../auth/issue_api_key.ts";
-import { SESSION_REQUIRED_MESSAGE, sessionRequired } from "../../auth/key_policy.ts";
+} from "../../auth/api_keys/issue.ts";
+import { SESSION_REQUIRED_MESSAGE, sessionRequired } from "../../auth/api_keys/policy.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
 import { parseCidr } from "../../lib/client.ts";
 import type { Clock } from "../../lib/clock.ts";
@@ -434,7 +434,7 @@ type GrantFields = {
  * The grant fields of a create or patch body, checked against the account: every domain id must
  * be one of its domains (400 naming `domainIds.N`), and the key's limit may not be looser than
  * the account's (400 naming `rateLimit.max`). Absent fields stay absent. The dashboard's create
- * form uses it too (routes/dashboard/api_keys.tsx grantFromForm).
+ * form uses it too (routes/api_keys/pages.tsx grantFromForm).
  */
 export async function checkKeyGrant(
   c: Context<AppEnv>,

@@ -1,7 +1,7 @@
 /**
  * Settings > API Keys: generate (name, optional expiry, scopes and restrictions), the new key
  * shown once, the key table with the best practices made visible, and delete / roll actions.
- * The forms validate with the API's schemas and grant checks (routes/api_keys.ts) and call the
+ * The forms validate with the API's schemas and grant checks (routes/api_keys/operations.ts) and call the
  * same issue / roll / delete operations. Every form is Post/Redirect/Get: a new key reaches the
  * page through the one-time flash (store/flash.ts), never in a URL. Confirmation steps use
  * `<details>`, so everything works from the keyboard and without JavaScript; the static script
@@ -9,7 +9,7 @@
  */
 import type { Context, Hono } from "hono";
 import type { AppEnv } from "../../auth/middleware.ts";
-import { issueApiKey, rollApiKey } from "../../auth/issue_api_key.ts";
+import { issueApiKey, rollApiKey } from "../../auth/api_keys/issue.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { HttpError } from "../../lib/errors.ts";
 import type { ApiScope } from "../../lib/scopes.ts";
@@ -71,7 +71,7 @@ const listOf = (text: string | undefined) =>
   (text ?? "").split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
 
 /**
- * The create form's scope and restriction fields as `createKeyBody` fields (routes/api_keys.ts):
+ * The create form's scope and restriction fields as `createKeyBody` fields (routes/api_keys/operations.ts):
  * scopes from the checkboxes (only when the form carried them), and the optional allowlist,
  * domains and limit when filled in. Validation is createKeyBody's.
  */
@@ -196,7 +196,7 @@ type KeyRef = { name: string; start: string };
 /** Per key id: the key that replaced it (grace period running) or the key it replaces. */
 export type RollLinks = Record<string, { replacedBy?: KeyRef; replaces?: KeyRef }>;
 
-/** A key's requests per day over the last 30 days, oldest first (routes/usage.ts). */
+/** A key's requests per day over the last 30 days, oldest first (routes/usage/operations.ts). */
 export type KeySeries = { values: number[]; starts: string[] };
 
 export type ApiKeysPageProps = {
@@ -606,7 +606,7 @@ export type KeyPagesDeps = {
   kit: DashboardKit;
   clock: Clock;
   maxKeys: number;
-  /** Per-key usage (routes/usage.ts): each key's 30-day sparkline. */
+  /** Per-key usage (routes/usage/operations.ts): each key's 30-day sparkline. */
   usage: UsageReads;
   /** The account rate limit: a key's own limit may not exceed it (`checkKeyGrant`). */
   rateLimit: { max: number; windowMs: number };
@@ -707,7 +707,7 @@ async function createKey(c: Context<AppEnv>, deps: KeyPagesDeps): Promise<Respon
   const { kit } = deps;
   const form = await kit.formFields(c);
   const days = (form.expiresInDays ?? "").trim();
-  // The same schema and grant checks as POST /api/e2/api-keys (routes/api_keys.ts).
+  // The same schema and grant checks as POST /api/e2/api-keys (routes/api_keys/operations.ts).
   const parsed = createKeyBody.safeParse({
     name: form.name ?? "",
     expiresInDays: days === "" ? null : Number(days),

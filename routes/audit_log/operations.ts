@@ -1,21 +1,21 @@
 /**
- * `GET /api/e2/audit-log`: the account's security events (store/audit.ts writes them in the
+ * `GET /api/e2/audit-log`: the account's security events (store/audit_log/events.ts writes them in the
  * commit of each change), newest first, for a dashboard session or a key with `audit:read`.
  * JSON pages with an opaque cursor, or the whole (filtered) log streamed as JSON Lines or CSV.
  * Read-only: no route changes or deletes an event.
  */
 import type { Context } from "hono";
 import { z } from "zod";
-import { visibleDomainIds } from "../../auth/key_policy.ts";
+import { visibleDomainIds } from "../../auth/api_keys/policy.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
 import { jsonResponse, validationError } from "../../lib/errors.ts";
-import { AUDIT_ACTIONS } from "../../store/audit.ts";
+import { AUDIT_ACTIONS } from "../../store/audit_log/events.ts";
 import {
   type AuditEventView,
   type AuditFilter,
   decodeAuditCursor,
   InvalidCursorError,
-} from "../../store/audit_log.ts";
+} from "../../store/audit_log/reads.ts";
 import type { RouteRegistry } from "../registry.ts";
 
 export const AUDIT_LOG_PATH = "/api/e2/audit-log";

@@ -1,12 +1,16 @@
 /**
- * Settings > Security log: the account's audit log (store/audit_log.ts; the API's is
- * routes/audit_log.ts), newest first, in an accessible table, with filters (action, since) in a
+ * Settings > Security log: the account's audit log (store/audit_log/reads.ts; the API's is
+ * routes/audit_log/operations.ts), newest first, in an accessible table, with filters (action, since) in a
  * plain GET form and cursor pagination by links. No script; nothing here changes an event.
  */
 import type { Context, Hono } from "hono";
 import type { AppEnv } from "../../auth/middleware.ts";
-import { AUDIT_ACTIONS, type AuditAction } from "../../store/audit.ts";
-import { type AuditEventView, InvalidCursorError, isAuditAction } from "../../store/audit_log.ts";
+import { AUDIT_ACTIONS, type AuditAction } from "../../store/audit_log/events.ts";
+import {
+  type AuditEventView,
+  InvalidCursorError,
+  isAuditAction,
+} from "../../store/audit_log/reads.ts";
 import { formatDate } from "../dashboard/format.ts";
 import type { DashboardKit } from "../dashboard/kit.ts";
 import { Banner, Layout } from "../dashboard/layout.tsx";

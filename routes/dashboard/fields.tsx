@@ -2,7 +2,7 @@
  * Form fields more than one page shares: the email field (sign-up, sign-in, forgot password)
  * and a new password's input with its rules (sign-up, reset, password change).
  */
-import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/password.ts";
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/passwords/hash.ts";
 
 /** The email field both forms share; `username` lets password managers pair it on sign-in. */
 export function EmailField(

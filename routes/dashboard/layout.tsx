@@ -27,7 +27,7 @@ export const SECURITY_HEADERS: Record<string, string> = {
   "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 };
 
-/** The interactive API reference (routes/api_docs_page.ts), linked from the account bar. */
+/** The interactive API reference (routes/openapi/docs_page.ts), linked from the account bar. */
 export const DOCS_LINK = "/api/e2/docs";
 
 export type LayoutProps = {

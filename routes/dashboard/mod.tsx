@@ -11,19 +11,19 @@ import { Hono } from "hono";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
-import type { AccountService } from "../../auth/accounts.ts";
+import type { AccountService } from "../../auth/accounts/service.ts";
 import { auditContextOf } from "../../auth/audit_context.ts";
 import { assertSameOrigin } from "../../auth/csrf.ts";
 import { emailNotVerified, EmailNotVerifiedError } from "../../auth/email_verification.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
 import { refusalOf } from "../../auth/principal.ts";
-import type { SessionManager } from "../../auth/session.ts";
+import type { SessionManager } from "../../auth/sessions/manager.ts";
 import type { SudoMode } from "../../auth/sudo.ts";
 import type { TwoFactorService } from "../../auth/two_factor.ts";
 import { bindClient } from "../../lib/client.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { HttpError, writeConflict } from "../../lib/errors.ts";
-import type { AuditSource } from "../../store/audit.ts";
+import type { AuditSource } from "../../store/audit_log/events.ts";
 import { ConflictError } from "../../store/errors.ts";
 import type { TenantStore } from "../../store/tenant.ts";
 import { apiDocsAsset, ASSETS_PREFIX as API_DOCS_ASSETS_PREFIX } from "../openapi/docs_page.ts";
@@ -65,9 +65,9 @@ export type DashboardDeps = {
   storeFor: (userId: string, audit?: AuditSource) => TenantStore;
   clock: Clock;
   maxKeys: number;
-  /** The domain rules the API uses (routes/domains.ts): Settings > Domains calls the same ones. */
+  /** The domain rules the API uses (routes/domains/operations.ts): Settings > Domains calls the same ones. */
   domains: DomainActions;
-  /** Per-key usage (routes/usage.ts): the keys' sparklines and Settings > Usage. */
+  /** Per-key usage (routes/usage/operations.ts): the keys' sparklines and Settings > Usage. */
   usage: UsageReads;
   /** The account rate limit, drawn against the daily requests on Settings > Usage. */
   rateLimit: { max: number; windowMs: number };
@@ -279,7 +279,7 @@ function requireSession(deps: DashboardDeps): MiddlewareHandler<AppEnv> {
     );
     await next();
     // EMAIL_VERIFICATION=required: every settings page says what is missing, and offers
-    // to send the link again (routes/dashboard/email_verification.tsx).
+    // to send the link again (routes/email_verification/pages.tsx).
     if (accounts.emailVerification.required && outcome.user.emailVerified !== true) {
       c.res = await withVerifyEmailBanner(c.res, outcome.user.email);
     }
@@ -292,7 +292,7 @@ function registerAssets(app: Hono<AppEnv>): void {
   app.get(PASSKEYS_JS_PATH, () => asset(PASSKEYS_JS, "text/javascript; charset=utf-8"));
   app.get("/assets/dashboard.css", () => asset(DASHBOARD_CSS, "text/css; charset=utf-8"));
   app.get("/assets/favicon.svg", () => asset(FAVICON_SVG, "image/svg+xml"));
-  // The API reference's Swagger UI files (routes/api_docs_page.ts), outside /api/e2's auth.
+  // The API reference's Swagger UI files (routes/openapi/docs_page.ts), outside /api/e2's auth.
   app.get(
     `${API_DOCS_ASSETS_PREFIX}/:name`,
     async (c) =>

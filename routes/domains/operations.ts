@@ -1,6 +1,6 @@
 /**
  * `/api/e2/domains`: the account's domains, read and written only through the tenant store, in
- * the shapes of the official SDK (schemas: routes/domain_schemas.ts).
+ * the shapes of the official SDK (schemas: routes/domains/schemas.ts).
  */
 import type { Context } from "hono";
 import { assertSameOrigin } from "../../auth/csrf.ts";
@@ -9,7 +9,7 @@ import {
   requireScope,
   visibleDomainIds,
   visibleDomainNames,
-} from "../../auth/key_policy.ts";
+} from "../../auth/api_keys/policy.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
 import { parseDomainName } from "../../lib/domain_name.ts";
 import {
@@ -32,7 +32,7 @@ import {
   filterName,
   filterNamesOf,
   SUBDOMAINS_NAMED,
-} from "../../store/domains.ts";
+} from "../../store/domains/store.ts";
 import type { TenantStore } from "../../store/tenant.ts";
 import {
   createDomainBody,
@@ -303,7 +303,7 @@ async function withCheckScope<T>(
 const store = (c: Context<AppEnv>) => c.get("store");
 
 /**
- * A key restricted to some domains (auth/key_policy.ts) sees only those: any other id answers
+ * A key restricted to some domains (auth/api_keys/policy.ts) sees only those: any other id answers
  * exactly like a nonexistent one (the same NotFound the store throws).
  */
 function visible(c: Context<AppEnv>, id: string): string {
@@ -339,7 +339,7 @@ async function restrictedList(
 
 /**
  * Adding, checking and deleting a domain with the API's rules and messages: the API handlers
- * below and the dashboard (routes/dashboard/domains.tsx) both call these, so there is one
+ * below and the dashboard (routes/domains/pages.tsx) both call these, so there is one
  * copy of the logic. Failures are the API's HttpErrors.
  */
 export type DomainActions = {
@@ -356,7 +356,7 @@ export type DomainActions = {
 
 /**
  * " (a.example, b.example and 3 others)": the subdomains in the way that the principal may see
- * (auth/key_policy.ts), the rest only counted; "" when it may see none of them.
+ * (auth/api_keys/policy.ts), the rest only counted; "" when it may see none of them.
  */
 function subdomainList(c: Context<AppEnv>, err: DomainHasSubdomainsError): string {
   const { names, others } = visibleDomainNames(c.get("principal"), err.below, SUBDOMAINS_NAMED);

@@ -2,7 +2,7 @@
  * Settings > Domains: the account's domains with their status and receiving badges, adding one,
  * its DNS records (each value selectable, with a copy button when JavaScript runs), a DNS check
  * with each record's result, and deleting it. Every rule and message is the API's: the handlers
- * call the same DomainActions (routes/domains.ts) as `POST/GET/DELETE /api/e2/domains`. Every form
+ * call the same DomainActions (routes/domains/operations.ts) as `POST/GET/DELETE /api/e2/domains`. Every form
  * is Post/Redirect/Get; a check's results reach the page after the redirect through the one-time
  * flash (store/flash.ts).
  */
@@ -11,7 +11,7 @@ import type { AppEnv } from "../../auth/middleware.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { HttpError } from "../../lib/errors.ts";
 import type { RecordCheck } from "../../lib/dns.ts";
-import type { DomainRecord, DomainStatus, StoredDnsRecord } from "../../store/domains.ts";
+import type { DomainRecord, DomainStatus, StoredDnsRecord } from "../../store/domains/store.ts";
 import type { DomainActions } from "./operations.ts";
 import { formatDate } from "../dashboard/format.ts";
 import type { DashboardKit } from "../dashboard/kit.ts";
@@ -320,7 +320,7 @@ function domainId(raw: string): string {
 }
 
 export type DomainPagesDeps = {
-  /** The domain rules the API uses (routes/domains.ts): the pages call the same ones. */
+  /** The domain rules the API uses (routes/domains/operations.ts): the pages call the same ones. */
   actions: DomainActions;
   clock: Clock;
   kit: DashboardKit;

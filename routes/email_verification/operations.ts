@@ -3,10 +3,10 @@
  * has the rules): `POST /send-verification-email` and `GET /verify-email`, the link's target.
  */
 import { z } from "zod";
-import { resetRedirectPath } from "../../auth/accounts.ts";
+import { resetRedirectPath } from "../../auth/accounts/service.ts";
 import { auditContextOf } from "../../auth/audit_context.ts";
 import { DEFAULT_VERIFIED_PATH, type EmailVerification } from "../../auth/email_verification.ts";
-import { mailLinkOrigin, siteFor } from "../../auth/session.ts";
+import { mailLinkOrigin, siteFor } from "../../auth/sessions/manager.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { noStore } from "../accounts/responses.ts";
@@ -68,7 +68,7 @@ export function registerEmailVerificationRoutes(
       const origin = mailLinkOrigin(c.req.raw);
       const callback = verifiedCallbackPath(body.callbackURL, origin ?? siteFor(c.req.raw).origin);
       if (origin === null) {
-        // As for reset links: no link to a Host the client chose (auth/session.ts).
+        // As for reset links: no link to a Host the client chose (auth/sessions/manager.ts).
         throw new HttpError(400, "Verification links need PUBLIC_URL to be set on this server.", {
           code: "PUBLIC_URL_REQUIRED",
         });

@@ -4,9 +4,9 @@
  * session middleware), its "send the link again" form, and the page a link returns to.
  */
 import type { Hono } from "hono";
-import type { AccountService } from "../../auth/accounts.ts";
+import type { AccountService } from "../../auth/accounts/service.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
-import { mailLinkOrigin } from "../../auth/session.ts";
+import { mailLinkOrigin } from "../../auth/sessions/manager.ts";
 import { KEYS_PATH } from "../api_keys/pages.tsx";
 import type { DashboardKit } from "../dashboard/kit.ts";
 import { Banner, Layout } from "../dashboard/layout.tsx";

@@ -243,7 +243,7 @@ export function renderApiDocsPage(opts: { openApiUrl: string; plainUrl: string }
 to call the API from this page.</p>
 <noscript><p>This reference needs JavaScript. Read the <a href="${
     esc(opts.plainUrl)
-  }">plain HTML reference</a> instead.</p></noscript>
+  }">plain-text reference</a> instead.</p></noscript>
 </div>
 <div id="swagger-ui" data-openapi-url="${esc(opts.openApiUrl)}"></div>
 </main>

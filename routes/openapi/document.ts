@@ -5,11 +5,12 @@
  */
 import { DOCS_CONTENT_SECURITY_POLICY, renderApiDocsPage } from "./docs_page.ts";
 import { z } from "zod";
-import { SESSION_COOKIE_BASE } from "../../auth/session.ts";
+import { SESSION_COOKIE_BASE } from "../../auth/sessions/manager.ts";
 import type { Site } from "../../lib/client.ts";
 import { JSON_CONTENT_TYPE, jsonResponse, reasonPhrase } from "../../lib/errors.ts";
 import { ERROR_EXAMPLES, EXAMPLES, type OperationExamples } from "./examples.ts";
 import { AUTH_ERRORS, type RouteDoc, type RouteRegistry } from "../registry.ts";
+import { type OpenApiDocument, renderReference } from "./reference.ts";
 
 export const OPENAPI_PATH = "/api/e2/openapi.json";
 export const DOCS_PATH = "/api/e2/docs";
@@ -280,7 +281,7 @@ function withServers(doc: Json, site: Site): Json {
 export function registerOpenApiRoutes(registry: RouteRegistry, info: OpenApiInfo = {}): void {
   // Built on first request, when every route has been registered.
   let doc: Json | null = null;
-  let html: string | null = null;
+  let plain: string | null = null;
   let interactive: string | null = null;
   const document = () => (doc ??= buildOpenApi(registry, info));
   registry.add({
@@ -299,17 +300,18 @@ export function registerOpenApiRoutes(registry: RouteRegistry, info: OpenApiInfo
     operationId: "getDocs",
     summary: "Readable API documentation",
     description: "The interactive reference (Swagger UI served from this server, with try-it). " +
-      "`?view=plain` gives the same document as plain HTML without scripts.",
+      "`?view=plain` gives the endpoint reference as plain text (Markdown) without scripts.",
     tags: ["Documentation"],
     auth: false,
     responses: { 200: { description: "The document rendered as HTML.", html: true } },
     handler: (c) =>
       c.req.query("view") === "plain"
-        ? new Response(html ??= renderDocs(document()), {
+        ? new Response(plain ??= renderReference(document() as unknown as OpenApiDocument), {
           headers: {
-            "Content-Type": "text/html; charset=utf-8",
-            "Content-Security-Policy":
-              "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+            // The endpoint reference as Markdown, read as plain text: nothing runs, nothing loads.
+            "Content-Type": "text/plain; charset=utf-8",
+            "Content-Security-Policy": "default-src 'none'",
+            "X-Content-Type-Options": "nosniff",
           },
         })
         : new Response(
@@ -328,145 +330,6 @@ export function registerOpenApiRoutes(registry: RouteRegistry, info: OpenApiInfo
           },
         ),
   });
-}
-
-const esc = (s: unknown) =>
-  String(s).replace(
-    /[&<>"']/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
-  );
-
-/** Inline code spans in descriptions: `x` -> <code>x</code> (after escaping). */
-const prose = (s: unknown) => esc(s).replace(/`([^`]+)`/g, "<code>$1</code>");
-
-function resolveRef(doc: Json, ref: string): Json {
-  let node: unknown = doc;
-  for (const part of ref.replace(/^#\//, "").split("/")) node = (node as Json)[part];
-  return node as Json;
-}
-
-/** A compact, TypeScript-like rendering of a JSON Schema. */
-function schemaText(doc: Json, s: Json | undefined, indent = "", depth = 0): string {
-  if (!s) return "unknown";
-  if (typeof s.$ref === "string") {
-    const name = s.$ref.split("/").pop()!;
-    if (depth > 6) return name;
-    return schemaText(doc, resolveRef(doc, s.$ref), indent, depth + 1);
-  }
-  const alts = (s.anyOf ?? s.oneOf) as Json[] | undefined;
-  if (alts) return alts.map((a) => schemaText(doc, a, indent, depth + 1)).join(" | ");
-  if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(" | ");
-  if (s.const !== undefined) return JSON.stringify(s.const);
-  const type = s.type;
-  if (Array.isArray(type)) {
-    return type.map((t) => schemaText(doc, { ...s, type: t }, indent, depth)).join(" | ");
-  }
-  if (type === "array") return `${schemaText(doc, s.items as Json, indent, depth + 1)}[]`;
-  if (type === "object") {
-    const props = (s.properties ?? {}) as Record<string, Json>;
-    const required = new Set((s.required ?? []) as string[]);
-    const inner = indent + "  ";
-    const lines = Object.entries(props).map(([k, v]) =>
-      `${inner}${k}${required.has(k) ? "" : "?"}: ${schemaText(doc, v, inner, depth + 1)};`
-    );
-    if (s.additionalProperties && s.additionalProperties !== false) lines.push(`${inner}[k]: …;`);
-    return lines.length ? `{\n${lines.join("\n")}\n${indent}}` : "{ … }";
-  }
-  return typeof type === "string" ? (type === "integer" ? "number" : type) : "unknown";
-}
-
-/** Renders the document as one self-contained HTML page (no scripts, no CDN). */
-export function renderDocs(doc: Json): string {
-  const info = doc.info as Json;
-  const paths = doc.paths as Record<string, Record<string, Json>>;
-  const schemes = (doc.components as Json).securitySchemes as Record<string, Json>;
-  const ops: string[] = [];
-  const toc: string[] = [];
-  for (const [path, methods] of Object.entries(paths)) {
-    for (const [method, op] of Object.entries(methods)) {
-      const id = esc(op.operationId);
-      toc.push(
-        `<li><a href="#${id}"><span class="m ${method}">${method.toUpperCase()}</span> ${
-          esc(path)
-        }</a></li>`,
-      );
-      const params = (op.parameters as Json[]).map((p) =>
-        `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${
-          p.required ? "yes" : "no"
-        }</td><td><code>${esc(schemaText(doc, p.schema as Json))}</code></td><td>${
-          prose(p.description ?? "")
-        }</td></tr>`
-      ).join("");
-      const bodyMedia = ((op.requestBody as Json | undefined)?.content as Json | undefined)?.[
-        "application/json"
-      ] as Json | undefined;
-      const body = bodyMedia
-        ? `<h4>Request body (application/json)</h4><pre>${
-          esc(schemaText(doc, bodyMedia.schema as Json))
-        }</pre>`
-        : "";
-      const security = (op.security as Json[]).length
-        ? (op.security as Json[]).map((s) => {
-          const [scheme, scopes] = Object.entries(s)[0] as [string, string[]];
-          return scopes.length ? `${scheme} (scope ${scopes.join(", ")})` : scheme;
-        }).join(" or ")
-        : "none";
-      const responses = Object.entries(op.responses as Record<string, Json>).map(([status, r]) => {
-        const res = typeof r.$ref === "string" ? resolveRef(doc, r.$ref) : r;
-        const content = res.content as Record<string, Json> | undefined;
-        const [type, media] = content ? Object.entries(content)[0] : [null, null];
-        return `<tr><td><b>${esc(status)}</b></td><td>${prose(res.description)}${
-          media && type === "application/json"
-            ? `<details><summary>body</summary><pre>${
-              esc(schemaText(doc, media.schema as Json))
-            }</pre></details>`
-            : type
-            ? ` <code>${esc(type)}</code>`
-            : ""
-        }</td></tr>`;
-      }).join("");
-      ops.push(`<section id="${id}">
-<h3><span class="m ${method}">${method.toUpperCase()}</span> <code>${esc(path)}</code></h3>
-<p><b>${esc(op.summary)}</b>${op.description ? ` — ${prose(op.description)}` : ""}</p>
-<p class="sec">Authentication: ${esc(security)}</p>
-${
-        params
-          ? `<table><tr><th>Parameter</th><th>In</th><th>Required</th><th>Type</th><th></th></tr>${params}</table>`
-          : ""
-      }
-${body}
-<h4>Responses</h4><table>${responses}</table>
-</section>`);
-    }
-  }
-  const schemeList = Object.entries(schemes).map(([name, s]) =>
-    `<li><b>${esc(name)}</b> (${esc(s.type)}${s.scheme ? ` ${esc(s.scheme)}` : ""}${
-      s.in ? ` in ${esc(s.in)} <code>${esc(s.name)}</code>` : ""
-    }): ${prose(s.description ?? "")}</li>`
-  ).join("");
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(info.title)}</title>
-<style>
-body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d1d1f}
-code,pre{font:13px ui-monospace,Menlo,monospace;background:#f4f4f6;border-radius:4px}
-code{padding:0 .25rem}pre{padding:.75rem;overflow:auto}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
-section{border-top:1px solid #ccc;padding-top:.5rem;margin-top:1.5rem}
-.m{display:inline-block;min-width:4rem;text-align:center;border-radius:4px;color:#fff;font-size:12px;padding:0 .3rem}
-.get{background:#2b7bb9}.post{background:#2e8b57}.patch{background:#c77d00}.put{background:#8a5fb8}.delete{background:#c0392b}
-.sec{color:#555}ul.toc{list-style:none;padding:0}a{color:inherit}
-</style></head><body>
-<h1>${esc(info.title)} <small>${esc(info.version)}</small></h1>
-<p>${prose(info.description ?? "")}</p>
-<p>Machine-readable: <a href="${OPENAPI_PATH}"><code>${OPENAPI_PATH}</code></a> (OpenAPI ${
-    esc(doc.openapi)
-  }).</p>
-<h2>Authentication</h2><ul>${schemeList}</ul>
-<h2>Operations</h2><ul class="toc">${toc.join("")}</ul>
-${ops.join("\n")}
-</body></html>`;
 }
 
 /**

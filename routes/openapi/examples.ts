@@ -1,7 +1,7 @@
 /**
  * Request and response examples for the OpenAPI document, by operationId and status
- * (routes/openapi.ts puts them on the media types). Values are realistic and must validate
- * against their own schemas: tests/openapi_examples_test.ts checks every one of them.
+ * (routes/openapi/document.ts puts them on the media types). Values are realistic and must validate
+ * against their own schemas: tests/openapi/openapi_examples_test.ts checks every one of them.
  */
 
 export type OperationExamples = {

@@ -19,9 +19,13 @@ import {
   betterAuthUser,
   clientAddress,
   publicUser,
-} from "../../auth/accounts.ts";
-import { deviceCookieHeader, deviceCookies, readDeviceCookie } from "../../auth/device_cookie.ts";
-import { sessionCookieHeader, type SessionManager } from "../../auth/session.ts";
+} from "../../auth/accounts/service.ts";
+import {
+  deviceCookieHeader,
+  deviceCookies,
+  readDeviceCookie,
+} from "../../auth/sessions/device_cookie.ts";
+import { sessionCookieHeader, type SessionManager } from "../../auth/sessions/manager.ts";
 import { accountSuspended, unauthorized } from "../../lib/errors.ts";
 import { summariseUserAgent } from "../../lib/user_agent.ts";
 import { getUser } from "../../store/users.ts";
@@ -46,7 +50,7 @@ import {
 import { throttleSubject } from "../../lib/client.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { HttpError, jsonResponse } from "../../lib/errors.ts";
-import type { AuditContext } from "../../store/audit.ts";
+import type { AuditContext } from "../../store/audit_log/events.ts";
 import { deletePasskey, listPasskeys, passkeyView, renamePasskey } from "../../store/passkeys.ts";
 import { recordAttempt } from "../../store/throttle.ts";
 import type { RouteRegistry, SignedInSession } from "../registry.ts";

@@ -23,7 +23,7 @@ const EXAMPLE_CODES = [
   "m8q2n-c5r7z",
 ];
 
-/** Request and response examples of the two-factor routes (spread into routes/openapi_examples.ts). */
+/** Request and response examples of the two-factor routes (spread into routes/openapi/examples.ts). */
 export const TWO_FACTOR_EXAMPLES: Record<string, OperationExamples> = {
   enableTwoFactor: {
     request: { password: "plum-orchard-7-lantern" },

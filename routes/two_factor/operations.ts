@@ -13,8 +13,8 @@
  * Every one is refused from another origin. Codes and recovery codes appear in no log or error.
  */
 import { z } from "zod";
-import { type AccountService, betterAuthUser } from "../../auth/accounts.ts";
-import { MAX_PASSWORD_LENGTH } from "../../auth/password.ts";
+import { type AccountService, betterAuthUser } from "../../auth/accounts/service.ts";
+import { MAX_PASSWORD_LENGTH } from "../../auth/passwords/hash.ts";
 import type { SudoMode } from "../../auth/sudo.ts";
 import { completedSignInResponse, type TwoFactorService } from "../../auth/two_factor.ts";
 import { clientOf } from "../../lib/client.ts";

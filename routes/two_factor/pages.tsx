@@ -15,10 +15,10 @@
 import type { Context, Hono, MiddlewareHandler } from "hono";
 import { raw } from "hono/html";
 import QRCode from "qrcode";
-import type { AccountService, Caller } from "../../auth/accounts.ts";
+import type { AccountService, Caller } from "../../auth/accounts/service.ts";
 import { assertSameOrigin } from "../../auth/csrf.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
-import { MAX_PASSWORD_LENGTH } from "../../auth/password.ts";
+import { MAX_PASSWORD_LENGTH } from "../../auth/passwords/hash.ts";
 import type { SudoMode } from "../../auth/sudo.ts";
 import { completedSignInResponse, type TwoFactorService } from "../../auth/two_factor.ts";
 import { clientOf } from "../../lib/client.ts";
@@ -35,7 +35,7 @@ const SUDO_CODE = "_sudo_code";
 /**
  * The operation each of the dashboard's forms under /settings performs, named as the API
  * document names the same operation: whether it needs sudo mode is auth/sudo.ts's to say, not
- * this table's. (tests/attack_dashboard_forms_test.ts checks that every form is listed.)
+ * this table's. (tests/dashboard/attack_dashboard_forms_test.ts checks that every form is listed.)
  */
 const FORM_OPERATIONS: readonly (readonly [RegExp, string])[] = [
   [/^\/settings\/api-keys$/, "createApiKey"],

@@ -3,14 +3,14 @@
  *   GET /api/e2/api-keys/{id}/usage?days=N   one key: one item per UTC day, oldest first;
  *   GET /api/e2/usage?days=N[&keyId=…]       the account, by key: one item per key and day.
  * Counts come from store/usage.ts (hourly counters summed into days); they trail the requests by
- * at most USAGE_FLUSH_MS per process (auth/usage.ts). A key of another account answers 404
- * exactly like a key that does not exist. Handlers read through `UsageReads` (auth/usage.ts) and
+ * at most USAGE_FLUSH_MS per process (routes/usage/recorder.ts). A key of another account answers 404
+ * exactly like a key that does not exist. Handlers read through `UsageReads` (routes/usage/recorder.ts) and
  * the tenant store, never KV itself; what the account's usage is made of (live keys one series
  * each, deleted keys one series together, issue 20) is decided there, for this route and the
  * dashboard alike.
  */
 import { z } from "zod";
-import { DELETED_KEYS_ID, type KeyUsage, type UsageReads } from "../../auth/usage.ts";
+import { DELETED_KEYS_ID, type KeyUsage, type UsageReads } from "./recorder.ts";
 import { jsonResponse } from "../../lib/errors.ts";
 import { type DayUsage, USAGE_RETENTION_DAYS } from "../../store/usage.ts";
 import { keyErrors, keyIdParam } from "../api_keys/operations.ts";

@@ -3,8 +3,8 @@
  * server-rendered SVG bar chart (no script, no CDN, no inline style: colours are SVG presentation
  * attributes) with the same numbers in an accessible table, and each key's share with its
  * sparkline. The period is a plain GET form (7, 30 or 90 days). Deleted keys are one row
- * together (auth/usage.ts `forAccount`), so the page grows with the live keys only. The numbers
- * are the API's (routes/usage.ts `UsageReads`).
+ * together (routes/usage/recorder.ts `forAccount`), so the page grows with the live keys only. The numbers
+ * are the API's (routes/usage/operations.ts `UsageReads`).
  */
 import type { Hono } from "hono";
 import type { AppEnv } from "../../auth/middleware.ts";
@@ -364,7 +364,7 @@ function Period(props: { value: number; selected: boolean }) {
 export type UsagePagesDeps = {
   kit: DashboardKit;
   clock: Clock;
-  /** Per-key usage (routes/usage.ts). */
+  /** Per-key usage (routes/usage/operations.ts). */
   usage: UsageReads;
   /** The account rate limit, drawn against the daily requests. */
   rateLimit: { max: number; windowMs: number };

@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import { runAdmin } from "../../admin/cli.ts";
 import { verifyStore } from "../../admin/verify.ts";
-import { issueApiKey } from "../../auth/issue_api_key.ts";
-import { sessionManager } from "../../auth/session.ts";
+import { issueApiKey } from "../../auth/api_keys/issue.ts";
+import { sessionManager } from "../../auth/sessions/manager.ts";
 import type { RecordCheck } from "../../lib/dns.ts";
 import { fakeClock } from "../../lib/clock.ts";
 import { deleteAccount } from "../../store/account_deletion.ts";
-import { domainStore } from "../../store/domains.ts";
+import { domainStore } from "../../store/domains/store.ts";
 import { tenantStore } from "../../store/tenant.ts";
 import { bearer, createAccountWithKey, makeTestApp, TEST_PASSWORD } from "../_helpers.ts";
 import { domainInput } from "../_domains.ts";

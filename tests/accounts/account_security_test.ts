@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { AccountEvent } from "../../auth/accounts.ts";
-import { LAST_SEEN_INTERVAL_MS, sessionManager } from "../../auth/session.ts";
+import type { AccountEvent } from "../../auth/accounts/service.ts";
+import { LAST_SEEN_INTERVAL_MS, sessionManager } from "../../auth/sessions/manager.ts";
 import { fakeClock } from "../../lib/clock.ts";
 import { summariseUserAgent } from "../../lib/user_agent.ts";
 import { getSessionRecord, listSessions } from "../../store/sessions.ts";

@@ -9,8 +9,12 @@
 import assert from "node:assert/strict";
 import * as OTPAuth from "otpauth";
 import type { App } from "../../app.ts";
-import { RESET_MAIL_INTERVAL_MS, resetLink, resetRedirectPath } from "../../auth/accounts.ts";
-import type { AuditContext } from "../../store/audit.ts";
+import {
+  RESET_MAIL_INTERVAL_MS,
+  resetLink,
+  resetRedirectPath,
+} from "../../auth/accounts/service.ts";
+import type { AuditContext } from "../../store/audit_log/events.ts";
 import { addPasskey, deletePasskey, type NewPasskey } from "../../store/passkeys.ts";
 import { issuePasswordReset, PASSWORD_RESET_TTL_MS } from "../../store/password_reset.ts";
 import { deleteAllSessions } from "../../store/sessions.ts";
@@ -70,7 +74,7 @@ async function issueLink(h: TestApp, userId: string): Promise<string> {
 
 /**
  * A passkey as the store keeps one once registration verified it (the WebAuthn ceremony is
- * tests/passkeys_test.ts's; here only the credential change matters).
+ * tests/passkeys/passkeys_test.ts's; here only the credential change matters).
  */
 function passkeyOf(userId: string, name: string): NewPasskey {
   return {

@@ -184,7 +184,7 @@ Deno.test("the device cookie is long-lived, HttpOnly, bound to its account and k
       }
     });
 
-    // Rule changed after an attack (tests/attack_device_cookie_test.ts): a success re-issues the
+    // Rule changed after an attack (tests/accounts/attack_device_cookie_test.ts): a success re-issues the
     // cookie with the same device id, so succeeding never resets the device's count.
     await t.step(
       "the owner still signs in, and the device cookie is re-issued with its device id",

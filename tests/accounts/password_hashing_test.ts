@@ -5,9 +5,9 @@
  * rehash at the current cost on success.
  */
 import assert from "node:assert/strict";
-import { accountService } from "../../auth/accounts.ts";
-import { hashPassword, type Kdf, scryptKdf } from "../../auth/password.ts";
-import { sessionManager } from "../../auth/session.ts";
+import { accountService } from "../../auth/accounts/service.ts";
+import { hashPassword, type Kdf, scryptKdf } from "../../auth/passwords/hash.ts";
+import { sessionManager } from "../../auth/sessions/manager.ts";
 import { fakeClock } from "../../lib/clock.ts";
 import {
   type Config,

@@ -2,7 +2,7 @@
  * Password reset in real headless Chromium (Debian's /usr/bin/chromium, playwright-core) against
  * the real server (`deno task start`) configured with SMTP_URL for an in-process SMTP server: the
  * "Forgot password?" link, the request page, the mailed link followed in the browser, the reset
- * page, and every earlier session signed out. As tests/browser_test.ts: skipped without the
+ * page, and every earlier session signed out. As tests/dashboard/browser_test.ts: skipped without the
  * browser on a developer's machine, a failure in CI.
  */
 import assert from "node:assert/strict";

@@ -11,7 +11,7 @@ import type { App } from "../../app.ts";
 import type { LogEntry } from "../../lib/log.ts";
 import { parseSmtpUrl } from "../../lib/config.ts";
 import { PASSWORD_RESET_TTL_MS } from "../../store/password_reset.ts";
-import { RESET_MAIL_INTERVAL_MS } from "../../auth/accounts.ts";
+import { RESET_MAIL_INTERVAL_MS } from "../../auth/accounts/service.ts";
 import { passwordResetKey } from "../../store/keys.ts";
 
 const NEW_PASSWORD = "a brand new passphrase 42";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { sha256Hex } from "../../lib/sha256.ts";
-import { hashPassword } from "../../auth/password.ts";
+import { hashPassword } from "../../auth/passwords/hash.ts";
 import { createSession, deleteSessionByHash, findSession } from "../../store/sessions.ts";
 import { sessionHashIndexKey, sessionKey, userKey } from "../../store/keys.ts";
 import { createUser } from "../../store/users.ts";
@@ -549,7 +549,7 @@ Deno.test("concurrent sign-in attempts are all counted", async () => {
   const ctx = await makeTestApp({
     config: {
       signInThrottle: { max: 5, windowMs: 60_000 },
-      // One in flight per address is the hashing pool's own rule (tests/password_hashing_test.ts);
+      // One in flight per address is the hashing pool's own rule (tests/accounts/password_hashing_test.ts);
       // lifted here so that all 12 reach the throttle, which is what this test counts.
       passwordHashQueue: { perAddress: 12, max: 12, waitMs: 5_000 },
     },

@@ -4,7 +4,7 @@
  * deleted), so after reactivation its keys work again but its old cookies answer 401.
  */
 import assert from "node:assert/strict";
-import { sessionManager } from "../../auth/session.ts";
+import { sessionManager } from "../../auth/sessions/manager.ts";
 import { fakeClock } from "../../lib/clock.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { sha256Hex } from "../../lib/sha256.ts";

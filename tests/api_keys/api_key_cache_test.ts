@@ -4,8 +4,8 @@
  * KV (two verifiers on one KV stand in for two processes; the clock is fake).
  */
 import assert from "node:assert/strict";
-import { ApiKeyVerifier, FRESH_MS } from "../../auth/api_key_verifier.ts";
-import { rollApiKey } from "../../auth/issue_api_key.ts";
+import { ApiKeyVerifier, FRESH_MS } from "../../auth/api_keys/verifier.ts";
+import { rollApiKey } from "../../auth/api_keys/issue.ts";
 import { fakeClock } from "../../lib/clock.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { apiKeyStore } from "../../store/api_keys.ts";

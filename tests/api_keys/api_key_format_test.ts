@@ -7,7 +7,7 @@ import {
   displayStart,
   generateApiKey,
   isWellFormedApiKey,
-} from "../../auth/api_key_format.ts";
+} from "../../auth/api_keys/format.ts";
 
 Deno.test("a generated key is inb_, 36 random base62 characters and a 6-character checksum", () => {
   const key = generateApiKey();

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type App, createApp } from "../../app.ts";
-import { resetDenialGate } from "../../auth/key_policy.ts";
+import { resetDenialGate } from "../../auth/api_keys/policy.ts";
 import { parseTrustProxy } from "../../lib/client.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { apiKeyStore } from "../../store/api_keys.ts";

@@ -4,7 +4,7 @@
  * was revoked before the next request.
  */
 import assert from "node:assert/strict";
-import { ApiKeyVerifier } from "../../auth/api_key_verifier.ts";
+import { ApiKeyVerifier } from "../../auth/api_keys/verifier.ts";
 import { fakeClock } from "../../lib/clock.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { revocationCounterKey } from "../../store/keys.ts";

@@ -4,10 +4,10 @@
  */
 import assert from "node:assert/strict";
 import type { App } from "../../app.ts";
-import { resetDenialGate } from "../../auth/key_policy.ts";
+import { resetDenialGate } from "../../auth/api_keys/policy.ts";
 import { grantFromForm } from "../../routes/api_keys/pages.tsx";
 import { sha256Hex } from "../../lib/sha256.ts";
-import type { AuditEvent } from "../../store/audit.ts";
+import type { AuditEvent } from "../../store/audit_log/events.ts";
 import { apiKeyHashIndexKey, apiKeyKey, auditPrefix } from "../../store/keys.ts";
 import { bearer, createAccountWithKey, makeTestApp, type TestApp } from "../_helpers.ts";
 import { recordingKv } from "../_recording_kv.ts";

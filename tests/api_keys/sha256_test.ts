@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { sha256Hex } from "../../lib/sha256.ts";
-import { generateApiKey } from "../../auth/api_key_format.ts";
+import { generateApiKey } from "../../auth/api_keys/format.ts";
 
 /** The reference: Web Crypto's digest of the UTF-8 bytes. */
 async function webCryptoHex(text: string): Promise<string> {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { issueApiKey, rollApiKey } from "../../auth/issue_api_key.ts";
+import { issueApiKey, rollApiKey } from "../../auth/api_keys/issue.ts";
 import { fakeClock } from "../../lib/clock.ts";
 import { sha256Hex } from "../../lib/sha256.ts";
 import {

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import type { App } from "../../app.ts";
-import { resetDenialGate } from "../../auth/key_policy.ts";
+import { resetDenialGate } from "../../auth/api_keys/policy.ts";
 import { sha256Hex } from "../../lib/sha256.ts";
-import type { AuditEvent } from "../../store/audit.ts";
-import { encodeAuditCursor } from "../../store/audit_log.ts";
+import type { AuditEvent } from "../../store/audit_log/events.ts";
+import { encodeAuditCursor } from "../../store/audit_log/reads.ts";
 import { auditPrefix } from "../../store/keys.ts";
 import { bearer, makeTestApp, TEST_PASSWORD, type TestApp } from "../_helpers.ts";
 import {

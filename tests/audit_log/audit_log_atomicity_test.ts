@@ -4,10 +4,14 @@
  * loses a race) writes neither the change nor the event.
  */
 import assert from "node:assert/strict";
-import { hashPassword } from "../../auth/password.ts";
+import { hashPassword } from "../../auth/passwords/hash.ts";
 import { fakeClock } from "../../lib/clock.ts";
-import { ADMIN_AUDIT_CONTEXT, type AuditContext, type AuditEvent } from "../../store/audit.ts";
-import { domainStore } from "../../store/domains.ts";
+import {
+  ADMIN_AUDIT_CONTEXT,
+  type AuditContext,
+  type AuditEvent,
+} from "../../store/audit_log/events.ts";
+import { domainStore } from "../../store/domains/store.ts";
 import { auditPrefix } from "../../store/keys.ts";
 import { consumePasswordReset, issuePasswordReset } from "../../store/password_reset.ts";
 import {

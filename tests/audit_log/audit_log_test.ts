@@ -1,14 +1,14 @@
 /**
  * The audit log (issue 13 item 4): which changes write which events, what an event holds (never
  * a secret), `GET /api/e2/audit-log` (pages, cursor, filters, exports, who may read it) and
- * retention. Atomicity is tests/audit_log_atomicity_test.ts.
+ * retention. Atomicity is tests/audit_log/audit_log_atomicity_test.ts.
  */
 import assert from "node:assert/strict";
 import { runAdmin } from "../../admin/cli.ts";
 import type { App } from "../../app.ts";
-import { issueApiKey } from "../../auth/issue_api_key.ts";
+import { issueApiKey } from "../../auth/api_keys/issue.ts";
 import { sha256Hex } from "../../lib/sha256.ts";
-import { appendAudit, type AuditAction, type AuditEvent } from "../../store/audit.ts";
+import { appendAudit, type AuditAction, type AuditEvent } from "../../store/audit_log/events.ts";
 import { auditPrefix } from "../../store/keys.ts";
 import { issuePasswordReset } from "../../store/password_reset.ts";
 import { tenantStore } from "../../store/tenant.ts";

@@ -3,9 +3,9 @@
  * (the hot path) never builds it, and a request that writes builds it once.
  */
 import assert from "node:assert/strict";
-import { issueApiKey } from "../../auth/issue_api_key.ts";
+import { issueApiKey } from "../../auth/api_keys/issue.ts";
 import { fakeClock } from "../../lib/clock.ts";
-import type { AuditContext, AuditEvent } from "../../store/audit.ts";
+import type { AuditContext, AuditEvent } from "../../store/audit_log/events.ts";
 import { auditPrefix } from "../../store/keys.ts";
 import { RevocationHub } from "../../store/revocation.ts";
 import { tenantStore } from "../../store/tenant.ts";

@@ -3,7 +3,7 @@
  * Settings › Domains and Settings › Security (enrolling an authenticator app) in headless
  * Chromium, against an in-process server with a fake DNS:
  *
- *   deno run -A tests/screenshots.ts      # writes docs/screenshots/{api-keys,domains,security}-*.png
+ *   deno run -A tests/dashboard/screenshots.ts      # writes docs/screenshots/{api-keys,domains,security}-*.png
  */
 import type { Page } from "playwright-core";
 import { addDomainInPage, DESKTOP, liveDashboard, PHONE } from "../_dashboard_browser.ts";

@@ -8,8 +8,8 @@
  *   of only the subdomains it may see; the others are only counted.
  */
 import assert from "node:assert/strict";
-import { issueApiKey } from "../../auth/issue_api_key.ts";
-import { resetDenialGate } from "../../auth/key_policy.ts";
+import { issueApiKey } from "../../auth/api_keys/issue.ts";
+import { resetDenialGate } from "../../auth/api_keys/policy.ts";
 import type { ApiScope } from "../../lib/scopes.ts";
 import type { KeyGrant } from "../../store/api_keys.ts";
 import { domainNameIndexKey } from "../../store/keys.ts";

@@ -1,7 +1,7 @@
 /**
  * Settings › Domains: server-rendered pages whose forms use the API's own domain rules
- * (routes/domains.ts DomainActions) and Post/Redirect/Get. The DNS check uses the app's
- * injectable resolver (tests/domains_fixtures.ts FakeResolver).
+ * (routes/domains/operations.ts DomainActions) and Post/Redirect/Get. The DNS check uses the app's
+ * injectable resolver (tests/_domains.ts FakeResolver).
  */
 import assert from "node:assert/strict";
 import { tenantStore } from "../../store/tenant.ts";

@@ -1,10 +1,10 @@
 /**
- * The pure plan of a domain write (store/domain_plan.ts), checked without KV: which keys a
+ * The pure plan of a domain write (store/domains/plan.ts), checked without KV: which keys a
  * create, a status change and a delete set, delete and count.
  */
 import assert from "node:assert/strict";
-import { planDomainWrite, u64Delta } from "../../store/domain_plan.ts";
-import type { DomainRecord } from "../../store/domains.ts";
+import { planDomainWrite, u64Delta } from "../../store/domains/plan.ts";
+import type { DomainRecord } from "../../store/domains/store.ts";
 
 const U = "usr_plan";
 

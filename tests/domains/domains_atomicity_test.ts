@@ -1,7 +1,7 @@
 /**
  * Every domain write is one checked atomic commit: a process killed before the commit leaves
  * the state before it, killed after it leaves the state after it, and racing writers never
- * leave an orphan index entry or a wrong count (invariants I1–I5 of store/domains.ts).
+ * leave an orphan index entry or a wrong count (invariants I1–I5 of store/domains/store.ts).
  */
 import assert from "node:assert/strict";
 import { fakeClock } from "../../lib/clock.ts";
@@ -10,7 +10,7 @@ import {
   checkDomainInvariants,
   DomainHasSubdomainsError,
   domainStore,
-} from "../../store/domains.ts";
+} from "../../store/domains/store.ts";
 import { domainInput } from "../_domains.ts";
 
 const USER_A = "usr_AAAAAAAAAAAAAAAAAAAAAA";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { verifyStore } from "../../admin/verify.ts";
-import { checkDomainInvariants } from "../../store/domains.ts";
+import { checkDomainInvariants } from "../../store/domains/store.ts";
 import { bearer, createAccountWithKey, makeTestApp } from "../_helpers.ts";
 import { createKeyViaSession, signUp } from "../sessions_helpers.ts";
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { runAdmin } from "../../admin/cli.ts";
 import { verifyStore } from "../../admin/verify.ts";
-import { TAKEN_MESSAGE } from "../../store/domains.ts";
+import { TAKEN_MESSAGE } from "../../store/domains/store.ts";
 import { checkDomain, domainTestApp, publishAndCheck } from "../_domains.ts";
 
 Deno.test("a squatter's pending name does not keep the real owner out, and loses it when the owner verifies", async (t) => {

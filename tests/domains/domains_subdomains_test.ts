@@ -1,7 +1,7 @@
 /**
  * "Deleting a domain that still has subdomains: 409", whatever order the domains were created
  * in: a subdomain added before its parent, or linked past it to a verified grand-parent, still
- * blocks the parent's delete (store/domains.ts finds it through the reversed-name index), and a
+ * blocks the parent's delete (store/domains/store.ts finds it through the reversed-name index), and a
  * subdomain created while the delete is under way cannot slip in behind its check.
  */
 import assert from "node:assert/strict";
@@ -12,7 +12,7 @@ import {
   DomainHasSubdomainsError,
   type DomainRecord,
   domainStore,
-} from "../../store/domains.ts";
+} from "../../store/domains/store.ts";
 import { domainKey } from "../../store/keys.ts";
 import { type Account, domainInput, type DomainTestApp, domainTestApp } from "../_domains.ts";
 

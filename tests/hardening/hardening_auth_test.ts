@@ -11,8 +11,8 @@
  * case-sensitive, so case variants of the key are hostile cases.
  */
 import assert from "node:assert/strict";
-import { API_KEY_LENGTH, checksumOf, generateApiKey } from "../../auth/api_key_format.ts";
-import { issueApiKey, rollApiKey } from "../../auth/issue_api_key.ts";
+import { API_KEY_LENGTH, checksumOf, generateApiKey } from "../../auth/api_keys/format.ts";
+import { issueApiKey, rollApiKey } from "../../auth/api_keys/issue.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { BASE62 } from "../../lib/crypto.ts";
 import { sha256Hex } from "../../lib/sha256.ts";

@@ -12,7 +12,7 @@
  * 2xx before the kills, and must have writes acknowledged during the run (nothing is skipped).
  */
 import assert from "node:assert/strict";
-import { issueApiKey } from "../../auth/issue_api_key.ts";
+import { issueApiKey } from "../../auth/api_keys/issue.ts";
 import { tenantStore } from "../../store/tenant.ts";
 import {
   createAccountWithKey,

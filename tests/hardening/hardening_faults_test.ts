@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { verifyStore } from "../../admin/verify.ts";
-import { issueApiKey } from "../../auth/issue_api_key.ts";
+import { issueApiKey } from "../../auth/api_keys/issue.ts";
 import { createApp } from "../../app.ts";
 import { fakeClock } from "../../lib/clock.ts";
 import { testConfig } from "../../lib/config.ts";

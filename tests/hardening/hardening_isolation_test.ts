@@ -17,7 +17,7 @@
  */
 import assert from "node:assert/strict";
 import { createApp } from "../../app.ts";
-import { issueApiKey, rollApiKey } from "../../auth/issue_api_key.ts";
+import { issueApiKey, rollApiKey } from "../../auth/api_keys/issue.ts";
 import { fakeClock } from "../../lib/clock.ts";
 import { testConfig } from "../../lib/config.ts";
 import { newId } from "../../lib/crypto.ts";

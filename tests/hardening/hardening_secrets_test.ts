@@ -12,8 +12,8 @@
  */
 import assert from "node:assert/strict";
 import { findUserIdByEmail, getUser } from "../../store/users.ts";
-import { generateApiKey, isWellFormedApiKey } from "../../auth/api_key_format.ts";
-import { generateSessionToken } from "../../auth/session.ts";
+import { generateApiKey, isWellFormedApiKey } from "../../auth/api_keys/format.ts";
+import { generateSessionToken } from "../../auth/sessions/manager.ts";
 import { sha256Hex } from "../../lib/sha256.ts";
 import {
   bearer,

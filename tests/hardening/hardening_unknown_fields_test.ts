@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { VALIDATION_MESSAGE } from "../../lib/errors.ts";
-import { generateApiKey } from "../../auth/api_key_format.ts";
+import { generateApiKey } from "../../auth/api_keys/format.ts";
 import {
   UNKNOWN_FIELD_MESSAGE,
   UNNAMED_FIELD,

@@ -1,15 +1,15 @@
 /**
  * `admin verify` (admin/verify.ts): a clean store passes; every hand-made corruption (orphan
  * pointer, missing index entry, wrong counter, orphaned account data, …) is reported with its
- * kind; the domain checks agree with store/domains.ts's own `checkDomainInvariants`; and the CLI
+ * kind; the domain checks agree with store/domains/store.ts's own `checkDomainInvariants`; and the CLI
  * prints the JSON report and exits non-zero on a violation.
  */
 import assert from "node:assert/strict";
 import { verifyStore } from "../../admin/verify.ts";
-import { issueApiKey, rollApiKey } from "../../auth/issue_api_key.ts";
-import { generateSessionToken } from "../../auth/session.ts";
+import { issueApiKey, rollApiKey } from "../../auth/api_keys/issue.ts";
+import { generateSessionToken } from "../../auth/sessions/manager.ts";
 import { sha256Hex } from "../../lib/sha256.ts";
-import { checkDomainInvariants } from "../../store/domains.ts";
+import { checkDomainInvariants } from "../../store/domains/store.ts";
 import {
   apiKeyCountKey,
   apiKeyHashIndexKey,

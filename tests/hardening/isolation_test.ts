@@ -32,7 +32,7 @@ Deno.test("every authenticated route touches only its own account's keys and poi
       `${BASE}/api/e2/domains`,
       bearer(b.key, json({ domain: "b-owned.example" })),
     )).json();
-    // B's request is counted for B's key (auth/usage.ts): flush it now, not during A's first step.
+    // B's request is counted for B's key (routes/usage/recorder.ts): flush it now, not during A's first step.
     await app.idle();
 
     // Requests by A (Bearer) and by the session account (cookie), in an order where each step's

@@ -4,12 +4,12 @@
  * stays within them (issue 15, item 4).
  */
 import assert from "node:assert/strict";
-import { ADMIN_AUDIT_CONTEXT } from "../../store/audit.ts";
-import { issueApiKey } from "../../auth/issue_api_key.ts";
+import { ADMIN_AUDIT_CONTEXT } from "../../store/audit_log/events.ts";
+import { issueApiKey } from "../../auth/api_keys/issue.ts";
 import { verifyStore } from "../../admin/verify.ts";
 import { deleteAccount } from "../../store/account_deletion.ts";
 import { tenantStore } from "../../store/tenant.ts";
-import { domainStore, releaseDomainName } from "../../store/domains.ts";
+import { domainStore, releaseDomainName } from "../../store/domains/store.ts";
 import { domainInput, FakeResolver } from "../_domains.ts";
 import { type App, createApp } from "../../app.ts";
 import { fakeClock } from "../../lib/clock.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { App } from "../../app.ts";
-import { generateApiKey } from "../../auth/api_key_format.ts";
-import { issueApiKey } from "../../auth/issue_api_key.ts";
+import { generateApiKey } from "../../auth/api_keys/format.ts";
+import { issueApiKey } from "../../auth/api_keys/issue.ts";
 import { tenantStore } from "../../store/tenant.ts";
 import { bearer, createAccountWithKey, makeTestApp } from "../_helpers.ts";
 

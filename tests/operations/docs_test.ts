@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { ENV_NAMES, SETTINGS } from "../../lib/config.ts";
 import { generatedSettingsFiles, KV_FOLDER_EXAMPLE } from "../../admin/generate_settings.ts";
-import { anchor, generatedReference, REFERENCE_PATH } from "../../admin/generate_api_reference.ts";
+import { generatedReference, REFERENCE_PATH } from "../../admin/generate_api_reference.ts";
+import { anchor } from "../../routes/openapi/reference.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const read = (path: string) => Deno.readTextFile(new URL(path, ROOT));

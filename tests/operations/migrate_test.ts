@@ -27,7 +27,7 @@ Deno.test("migrate turns old number counters into KvU64 and drops pending record
     assert.ok(before.violations.some((v) => v.kind === "wrong_count"), JSON.stringify(before));
     assert.ok(before.violations.some((v) => v.kind === "index_mismatch"));
     // The old state breaks a create (a `sum` on a number) without writing any of it (the plan's
-    // sums go first: store/domain_plan.ts applyPlan), and keeps the name from others.
+    // sums go first: store/domains/plan.ts applyPlan), and keeps the name from others.
     const dump = async () => {
       const keys: string[] = [];
       for await (const e of ctx.kv.list({ prefix: [a.userId] })) keys.push(JSON.stringify(e.key));

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { AuthenticationError, ConflictError, Inbound, NotFoundError } from "inboundemail";
 import { fakeClock } from "../../lib/clock.ts";
 import { dnsPlan } from "../../lib/dns.ts";
-import { domainStore } from "../../store/domains.ts";
+import { domainStore } from "../../store/domains/store.ts";
 import { createAccountWithKey, removeKvFile, startServer, tempKvPath } from "../_helpers.ts";
 
 Deno.test("the official SDK drives the domains API of the running server", async (t) => {

@@ -2,7 +2,7 @@
  * An outsider's attempts on passkeys (issue 12): another account's passkey or a forged user handle
  * as a second step or a sign-in, challenges used twice or carried to another session or pending
  * sign-in, registering a credential into another account. Every test asserts the secure
- * behaviour. The software authenticator is tests/passkeys_test.ts's, copied.
+ * behaviour. The software authenticator is tests/passkeys/passkeys_test.ts's, copied.
  */
 import assert from "node:assert/strict";
 import * as OTPAuth from "otpauth";

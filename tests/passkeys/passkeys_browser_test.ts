@@ -5,7 +5,7 @@
  * Security, sign out, sign in with the passkey alone, then password and the passkey as the second
  * step, rename and remove it. WebAuthn needs a secure context and a domain as its relying party
  * id (never an IP address), so the browser opens the server as http://localhost:PORT. As
- * tests/browser_test.ts: skipped without the browser on a developer's machine, a failure in CI.
+ * tests/dashboard/browser_test.ts: skipped without the browser on a developer's machine, a failure in CI.
  */
 import assert from "node:assert/strict";
 import type { Browser, CDPSession, Page } from "playwright-core";

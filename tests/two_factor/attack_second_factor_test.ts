@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import * as OTPAuth from "otpauth";
 import type { App } from "../../app.ts";
-import type { AuditEvent } from "../../store/audit.ts";
+import type { AuditEvent } from "../../store/audit_log/events.ts";
 import { auditPrefix } from "../../store/keys.ts";
 import { getTwoFactor } from "../../store/two_factor.ts";
 import { makeTestApp, TEST_PASSWORD } from "../_helpers.ts";

@@ -7,7 +7,7 @@ import * as OTPAuth from "otpauth";
 import { helpFor, runAdmin } from "../../admin/cli.ts";
 import { verifyStore } from "../../admin/verify.ts";
 import type { App } from "../../app.ts";
-import { AUDIT_ACTIONS } from "../../store/audit.ts";
+import { AUDIT_ACTIONS } from "../../store/audit_log/events.ts";
 import { auditPrefix, twoFactorKey } from "../../store/keys.ts";
 import { createAuthClient } from "better-auth/client";
 import { twoFactorClient } from "better-auth/client/plugins";
@@ -412,7 +412,7 @@ Deno.test("admin user:disable-2fa removes the second factors and signs the accou
   }
 });
 
-/** A fetch with a cookie jar, like one browser profile (as tests/better_auth_client_test.ts). */
+/** A fetch with a cookie jar, like one browser profile (as tests/accounts/better_auth_client_test.ts). */
 function jarFetch() {
   const jar = new Map<string, string>();
   return async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {

@@ -4,7 +4,7 @@
  * Usage page.
  */
 import assert from "node:assert/strict";
-import { outcomeIndex, UsageRecorder } from "../../auth/usage.ts";
+import { outcomeIndex, UsageRecorder } from "../../routes/usage/recorder.ts";
 import { fakeClock } from "../../lib/clock.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { usageCounterKey, userKey } from "../../store/keys.ts";
@@ -367,7 +367,7 @@ Deno.test("GET /api/e2/usage lists every key's days with its id and name, delete
     const a = await createAccountWithKey(ctx.kv, ctx.clock, { keyName: "first" });
     const { cookie } = await seedSession(ctx.kv, a.userId, ctx.clock);
     const store = tenantStore(ctx.kv, a.userId, ctx.clock);
-    const { issueApiKey } = await import("../../auth/issue_api_key.ts");
+    const { issueApiKey } = await import("../../auth/api_keys/issue.ts");
     const second = await issueApiKey(store.apiKeys, { name: "second", nowMs: ctx.clock() });
     for (const key of [a.key, second.key, second.key]) {
       const res = await ctx.app.request(`${BASE}/api/e2/domains`, bearer(key));

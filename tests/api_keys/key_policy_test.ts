@@ -1,7 +1,7 @@
 /** The address allowlist check on its own: its parse cache changes no answer. */
 import assert from "node:assert/strict";
-import { parseCidr } from "../lib/client.ts";
-import { ipAllowed } from "./key_policy.ts";
+import { parseCidr } from "../../lib/client.ts";
+import { ipAllowed } from "../../auth/api_keys/policy.ts";
 
 const ranges = ["203.0.113.0/24", "2001:db8::/32"].map((t) => parseCidr(t)!);
 

@@ -21,9 +21,9 @@
  * deleted account, whichever process counted it and however late it flushes.
  */
 import type { Context } from "hono";
-import type { Clock } from "../lib/clock.ts";
-import type { Logger } from "../lib/log.ts";
-import type { TenantStore } from "../store/tenant.ts";
+import type { Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { TenantStore } from "../../store/tenant.ts";
 import {
   addUsage,
   type DayUsage,
@@ -34,8 +34,8 @@ import {
   readDailyUsage,
   readDeletedKeysUsage,
   USAGE_READ_CONCURRENCY,
-} from "../store/usage.ts";
-import type { AppEnv } from "./middleware.ts";
+} from "../../store/usage.ts";
+import type { AppEnv } from "../../auth/middleware.ts";
 
 /** Key-hours kept across failed flushes before the oldest are dropped. */
 export const MAX_CARRIED = 100_000;

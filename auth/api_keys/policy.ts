@@ -6,7 +6,7 @@
  * - addresses: `checkClientIp` (auth/middleware.ts) refuses a key used outside its `allowedIps`
  *   with 403 IP_NOT_ALLOWED, against the proxy-aware client address (lib/client.ts);
  * - domains: `visibleDomainIds` is the set a key restricted to some domains sees
- *   (routes/domains.ts answers the others 404, exactly like nonexistent ids), and
+ *   (routes/domains/operations.ts answers the others 404, exactly like nonexistent ids), and
  *   `visibleDomainNames` the names of them a message may list (the others only counted).
  * Everything a check needs rides on the principal, built once per verified-key cache fill from
  * the pointer (`keyAccessOf`): the hot path reads nothing from KV.
@@ -16,14 +16,14 @@
  * (an in-memory gate decides; the write is not awaited).
  */
 import type { Context } from "hono";
-import { clientOf, inCidr, parseCidr, parseIp } from "../lib/client.ts";
-import { HttpError } from "../lib/errors.ts";
-import type { ApiScope } from "../lib/scopes.ts";
-import type { KeyGrant } from "../store/api_keys.ts";
-import type { TenantStore } from "../store/tenant.ts";
-import { auditContextOf } from "./audit_context.ts";
-import type { AppEnv } from "./app_env.ts";
-import type { KeyAccess, Principal } from "./principal.ts";
+import { clientOf, inCidr, parseCidr, parseIp } from "../../lib/client.ts";
+import { HttpError } from "../../lib/errors.ts";
+import type { ApiScope } from "../../lib/scopes.ts";
+import type { KeyGrant } from "../../store/api_keys.ts";
+import type { TenantStore } from "../../store/tenant.ts";
+import { auditContextOf } from "../audit_context.ts";
+import type { AppEnv } from "../app_env.ts";
+import type { KeyAccess, Principal } from "../principal.ts";
 
 export const SESSION_REQUIRED_MESSAGE =
   "API keys can be managed only from a signed-in dashboard session; a Bearer key cannot list, " +
@@ -169,7 +169,7 @@ export function guardRoute(c: Context<AppEnv>, route: RouteAccess): void {
  * Refuses (403 INSUFFICIENT_SCOPE, recorded as `api_key.denied`) a key without `scope`; a
  * session passes. `guardRoute` runs it for a route's declared scope; an operation that needs
  * more than its route's scope for some input (`GET …/domains?check=true` writes, so it needs
- * domains:write: routes/domains.ts `withCheckScope`) runs it itself, before doing anything.
+ * domains:write: routes/domains/operations.ts `withCheckScope`) runs it itself, before doing anything.
  */
 export function requireScope(c: Context<AppEnv>, scope: ApiScope): void {
   const principal = c.get("principal");

@@ -1,5 +1,5 @@
 /**
- * Reading the audit log (written only by store/audit.ts `appendAudit`, in the commit of the
+ * Reading the audit log (written only by store/audit_log/events.ts `appendAudit`, in the commit of the
  * change each event records). Newest first is a reverse range read of [userId, "audit"]; a page
  * ends with an opaque cursor naming the last key it read, and the next page reads strictly below
  * it, so events written meanwhile never shift a page. Retention is checked here, on read: an
@@ -7,15 +7,15 @@
  * returned, whether or not KV has dropped it yet. Nothing here changes or deletes an event.
  */
 import { decodeBase64Url } from "hono/utils/encode";
-import type { Clock } from "../lib/clock.ts";
-import { base64Url } from "../lib/crypto.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { base64Url } from "../../lib/crypto.ts";
 import {
   AUDIT_ACTIONS,
   type AuditAction,
   type AuditEvent,
   DEFAULT_AUDIT_RETENTION_DAYS,
-} from "./audit.ts";
-import { auditEventKey, auditPrefix } from "./keys.ts";
+} from "./events.ts";
+import { auditEventKey, auditPrefix } from "../keys.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

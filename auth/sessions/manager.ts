@@ -7,11 +7,11 @@
  * the rule); only the name that fits the site is read.
  */
 import type { Context } from "hono";
-import type { Site } from "../lib/client.ts";
-import type { Clock } from "../lib/clock.ts";
-import { randomBase64Url } from "../lib/crypto.ts";
-import { accountSuspended } from "../lib/errors.ts";
-import { sha256Hex } from "../lib/sha256.ts";
+import type { Site } from "../../lib/client.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { randomBase64Url } from "../../lib/crypto.ts";
+import { accountSuspended } from "../../lib/errors.ts";
+import { sha256Hex } from "../../lib/sha256.ts";
 import {
   AccountNotActiveError,
   createSessionForActiveUser,
@@ -19,9 +19,9 @@ import {
   findSession,
   type SessionPointer,
   touchSession,
-} from "../store/sessions.ts";
-import { getUser, type UserRecord } from "../store/users.ts";
-import type { AuditContext, AuditStamp } from "../store/audit.ts";
+} from "../../store/sessions.ts";
+import { getUser, type UserRecord } from "../../store/users.ts";
+import type { AuditContext, AuditStamp } from "../../store/audit_log/events.ts";
 import {
   cookieHeader,
   cookieName,
@@ -29,8 +29,8 @@ import {
   secureCookies,
   SESSION_COOKIE,
   siteFor,
-} from "./cookies.ts";
-import { assertSameOrigin } from "./csrf.ts";
+} from "../cookies.ts";
+import { assertSameOrigin } from "../csrf.ts";
 import {
   assertNever,
   type AuthOutcome,
@@ -38,7 +38,7 @@ import {
   type InvalidOutcome,
   type Principal,
   type SuspendedOutcome,
-} from "./principal.ts";
+} from "../principal.ts";
 
 /**
  * Kept here for the modules that import them from the session module; their home is
@@ -109,7 +109,7 @@ export type SessionDeps = {
   kv: Deno.Kv;
   clock: Clock;
   ttlMs: number;
-  /** AUDIT_RETENTION_DAYS for the `session.created` events (store/audit.ts default if absent). */
+  /** AUDIT_RETENTION_DAYS for the `session.created` events (store/audit_log/events.ts default if absent). */
   auditRetentionDays?: number;
 };
 

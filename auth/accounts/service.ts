@@ -10,35 +10,35 @@
  * - kit.ts: the store, clock, hashing pool, throttles, audit stamps and background work.
  */
 import type { Context } from "hono";
-import { boundClient } from "../lib/client.ts";
-import { summariseUserAgent } from "../lib/user_agent.ts";
-import type { EmailVerification } from "./email_verification.ts";
-import type { AccountChecks } from "./accounts/checks.ts";
-import type { AccountEvent } from "./accounts/events.ts";
-import { type AccountDeps, AccountKit } from "./accounts/kit.ts";
-import { PasswordResetFlow } from "./accounts/password_reset.ts";
-import { AccountSettings } from "./accounts/settings.ts";
-import { SignInFlow } from "./accounts/sign_in.ts";
+import { boundClient } from "../../lib/client.ts";
+import { summariseUserAgent } from "../../lib/user_agent.ts";
+import type { EmailVerification } from "../email_verification.ts";
+import type { AccountChecks } from "./checks.ts";
+import type { AccountEvent } from "./events.ts";
+import { type AccountDeps, AccountKit } from "./kit.ts";
+import { PasswordResetFlow } from "./password_reset.ts";
+import { AccountSettings } from "./settings.ts";
+import { SignInFlow } from "./sign_in.ts";
 
-export type { AccountChecks } from "./accounts/checks.ts";
-export type { AccountEvent, AccountEventSink } from "./accounts/events.ts";
-export type { AccountDeps, Caller } from "./accounts/kit.ts";
+export type { AccountChecks } from "./checks.ts";
+export type { AccountEvent, AccountEventSink } from "./events.ts";
+export type { AccountDeps, Caller } from "./kit.ts";
 export {
   DEFAULT_RESET_PATH,
   RESET_MAIL_INTERVAL_MS,
   RESET_REQUESTED_MESSAGE,
   resetLink,
   resetRedirectPath,
-} from "./accounts/password_reset.ts";
-export type { AccountSession } from "./accounts/settings.ts";
+} from "./password_reset.ts";
+export type { AccountSession } from "./settings.ts";
 export {
   type CurrentAccount,
   INVALID_CREDENTIALS_MESSAGE,
   type SecondStepRequired,
   type SignedIn,
   TRUSTED_ADDRESS_FACTOR,
-} from "./accounts/sign_in.ts";
-export { betterAuthUser, type PublicUser, publicUser } from "./accounts/user_view.ts";
+} from "./sign_in.ts";
+export { betterAuthUser, type PublicUser, publicUser } from "./user_view.ts";
 
 /** Where a request comes from, as a session records it: address and a short agent summary. */
 export function requestOrigin(c: Context): { ip: string; userAgent: string } {
@@ -84,7 +84,7 @@ export class AccountService implements AccountChecks {
 
   /**
    * Reports an account event made outside this service (a session opened by a second factor or
-   * a passkey: auth/two_factor.ts, routes/passkeys.ts) to the same sink as the service's own.
+   * a passkey: auth/two_factor.ts, routes/passkeys/operations.ts) to the same sink as the service's own.
    */
   emitEvent(event: AccountEvent, nowMs?: number): void {
     this.#kit.emit(event, nowMs);

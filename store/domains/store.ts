@@ -3,7 +3,7 @@
  * time-ordered index (one per filter), totals from counters moved in the same commits.
  *
  * Keys (builders in keys.ts), for an account `u` and a record `R` with id `id`; which of them a
- * write changes is planned by store/domain_plan.ts from the record before and after it:
+ * write changes is planned by store/domains/plan.ts from the record before and after it:
  *   [u, "domain", id]                                     R
  *   ["idx", "domain", R.domain]                           { userId: u, domainId: id }, while R is verified
  *   [u, "domain_by_time", ms(R.createdAt), id]            id
@@ -13,7 +13,7 @@
  *   [u, "domain_by_name", reverse(R.domain)]              id ("com.example.mail" for "mail.example.com")
  *   [u, "domain_slot", R.quotaSlot]                       id: the quota slot R holds
  *
- * Invariants (checked by store/domain_invariants.ts `checkDomainInvariants` and `admin verify`).
+ * Invariants (checked by store/domains/invariants.ts `checkDomainInvariants` and `admin verify`).
  * Every write is ONE atomic commit, so a process killed at any point leaves the state before or
  * after it, never a mix.
  * Which check of which write protects each one:
@@ -60,12 +60,17 @@
  * check retries with fresh reads and jittered backoff (`withRetries`); exhausted retries are a
  * ConflictError, which the app answers with 503 WRITE_CONFLICT.
  */
-import type { Clock } from "../lib/clock.ts";
-import { newId, randomBase62 } from "../lib/crypto.ts";
-import type { DnsRecordKind, DnsRecordSpec, RecordCheck } from "../lib/dns.ts";
-import { parseDomainName } from "../lib/domain_name.ts";
-import { appendAudit, type AuditAction, type AuditSource, resolveAudit } from "./audit.ts";
-import { applyPlan, counterNumber, type Mutation, planDomainWrite } from "./domain_plan.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { newId, randomBase62 } from "../../lib/crypto.ts";
+import type { DnsRecordKind, DnsRecordSpec, RecordCheck } from "../../lib/dns.ts";
+import { parseDomainName } from "../../lib/domain_name.ts";
+import {
+  appendAudit,
+  type AuditAction,
+  type AuditSource,
+  resolveAudit,
+} from "../audit_log/events.ts";
+import { applyPlan, counterNumber, type Mutation, planDomainWrite } from "./plan.ts";
 import {
   DEFAULT_MAX_DOMAINS,
   type DomainFilter,
@@ -74,8 +79,8 @@ import {
   type DomainRef,
   type DomainStatus,
   filterName,
-} from "./domain_record.ts";
-import { ConflictError, RETRY, withRetries, WRITE_ATTEMPTS } from "./errors.ts";
+} from "./record.ts";
+import { ConflictError, RETRY, withRetries, WRITE_ATTEMPTS } from "../errors.ts";
 import {
   domainByFilterPrefix,
   domainByNameKey,
@@ -87,7 +92,7 @@ import {
   domainSlotKey,
   domainSlotPrefix,
   reverseDomainName,
-} from "./keys.ts";
+} from "../keys.ts";
 
 // The record's shape and its filters live in domain_record.ts (the plan and the invariant check
 // read them without importing this store); callers keep importing them from here.
@@ -103,8 +108,8 @@ export {
   filterName,
   filterNamesOf,
   type StoredDnsRecord,
-} from "./domain_record.ts";
-export { checkDomainInvariants } from "./domain_invariants.ts";
+} from "./record.ts";
+export { checkDomainInvariants } from "./invariants.ts";
 
 /** How long a domain may stay pending before a check that finds no TXT record fails it. */
 export const VERIFICATION_WINDOW_MS = 72 * 60 * 60 * 1000;
@@ -121,7 +126,7 @@ export class DomainHasSubdomainsError extends Error {
   /**
    * `below`: every domain below it in this account, in name order (at most the account's domain
    * limit), with ids: a caller that may see only some domains names only those
-   * (auth/key_policy.ts `visibleDomainNames`).
+   * (auth/api_keys/policy.ts `visibleDomainNames`).
    */
   constructor(readonly below: readonly DomainRef[]) {
     super("Domain still has subdomains");

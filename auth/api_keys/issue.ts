@@ -1,8 +1,8 @@
 /** Minting keys: the only place a plaintext key exists, returned once to the caller. */
-import { sha256Hex } from "../lib/sha256.ts";
-import type { ApiKeyRecord, ApiKeyStore, KeyGrant } from "../store/api_keys.ts";
-import type { AuditContext } from "../store/audit.ts";
-import { displayStart, generateApiKey } from "./api_key_format.ts";
+import { sha256Hex } from "../../lib/sha256.ts";
+import type { ApiKeyRecord, ApiKeyStore, KeyGrant } from "../../store/api_keys.ts";
+import type { AuditContext } from "../../store/audit_log/events.ts";
+import { displayStart, generateApiKey } from "./format.ts";
 
 export const MAX_KEY_NAME_LENGTH = 100;
 export const MAX_EXPIRES_IN_DAYS = 3650;

@@ -4,11 +4,11 @@
  * parameters so the cost can be raised without invalidating stored hashes.
  *
  * These functions do the work unbounded: requests reach them only through the bounded pool in
- * auth/password_pool.ts, which caps how many derivations (128 MiB each at cost 17) run at once.
+ * auth/passwords/pool.ts, which caps how many derivations (128 MiB each at cost 17) run at once.
  */
 import { scrypt } from "node:crypto";
-import { MAX_PASSWORD_HASH_MEMORY_BYTES, passwordHashMemoryBytes } from "../lib/config.ts";
-import { timingSafeEqual } from "../lib/crypto.ts";
+import { MAX_PASSWORD_HASH_MEMORY_BYTES, passwordHashMemoryBytes } from "../../lib/config.ts";
+import { timingSafeEqual } from "../../lib/crypto.ts";
 
 const KEY_LENGTH = 32;
 export const MIN_PASSWORD_LENGTH = 12;

@@ -19,9 +19,9 @@
  * never conflict over a counter. That is sound because a counter is only ever read for display
  * (list totals) and for the quota's fast refusal; no write decides anything from a counter's
  * value (the quota's exactness comes from the slots, the delete rule's from the reversed-name
- * entries; store/domains.ts says which check protects which invariant).
+ * entries; store/domains/store.ts says which check protects which invariant).
  */
-import { type DomainRecord, filterNamesOf } from "./domain_record.ts";
+import { type DomainRecord, filterNamesOf } from "./record.ts";
 import {
   domainByFilterKey,
   domainByNameKey,
@@ -31,7 +31,7 @@ import {
   domainKey,
   domainNameIndexKey,
   domainSlotKey,
-} from "./keys.ts";
+} from "../keys.ts";
 
 export type Mutation =
   | { kind: "set"; key: Deno.KvKey; value: unknown }

@@ -3,7 +3,7 @@
  * CRC32 of everything before it. The checksum lets secret scanners recognise a key offline and
  * lets the server reject typos and garbage before touching KV, as GitHub's tokens do.
  */
-import { BASE62, randomBase62 } from "../lib/crypto.ts";
+import { BASE62, randomBase62 } from "../../lib/crypto.ts";
 
 export const API_KEY_PREFIX = "inb_";
 const RANDOM_LENGTH = 36;

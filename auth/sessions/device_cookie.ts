@@ -2,7 +2,7 @@
  * Device cookies (OWASP, "Slow Down Online Guessing Attacks with Device Cookies"): a browser that
  * signs in to an account, or signs it up, is given a long-lived cookie that says "this browser has
  * known this account's password". Sign-in attempts carrying a valid one for the email are limited
- * per device instead of per email and address (auth/accounts.ts), so guessing at a known email
+ * per device instead of per email and address (auth/accounts/service.ts), so guessing at a known email
  * from many addresses cannot lock its owner out.
  *
  * The value is up to MAX_ACCOUNTS entries `<deviceId>.<userId>.<mac>` joined by `~`, one per
@@ -17,10 +17,10 @@
  * as the session cookie. It is never logged.
  */
 import { decodeBase64Url } from "hono/utils/encode";
-import { base64Url, randomBase64Url } from "../lib/crypto.ts";
-import { sha256Hex } from "../lib/sha256.ts";
-import { deviceCookieSecretKey } from "../store/keys.ts";
-import { cookieHeader, cookieName, DEVICE_COOKIE, readCookie } from "./cookies.ts";
+import { base64Url, randomBase64Url } from "../../lib/crypto.ts";
+import { sha256Hex } from "../../lib/sha256.ts";
+import { deviceCookieSecretKey } from "../../store/keys.ts";
+import { cookieHeader, cookieName, DEVICE_COOKIE, readCookie } from "../cookies.ts";
 
 export const DEVICE_COOKIE_MAX_AGE_SECONDS = 365 * 24 * 60 * 60;
 const SECRET_BYTES = 32;

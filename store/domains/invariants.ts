@@ -1,5 +1,5 @@
 /**
- * `checkDomainInvariants`: invariants I1–I6 of store/domains.ts (its header states them) checked
+ * `checkDomainInvariants`: invariants I1–I6 of store/domains/store.ts (its header states them) checked
  * for one account by reading its whole domain state. For tests and operator tooling, never on
  * the request path. One function per family of keys, in the order the problems are reported:
  * the records' own entries, the index entries back to the records, the child links, the
@@ -7,14 +7,14 @@
  * `admin verify` (admin/verify.ts) checks the same rules over a streamed store; the tests run
  * both on the same damaged stores so the two cannot drift apart unnoticed.
  */
-import { counterNumber } from "./domain_plan.ts";
+import { counterNumber } from "./plan.ts";
 import {
   allFilterNames,
   DEFAULT_MAX_DOMAINS,
   type DomainNamePointer,
   type DomainRecord,
   filterNamesOf,
-} from "./domain_record.ts";
+} from "./record.ts";
 import {
   domainByFilterKey,
   domainByFilterRootPrefix,
@@ -31,7 +31,7 @@ import {
   domainSlotPrefix,
   indexPrefix,
   reverseDomainName,
-} from "./keys.ts";
+} from "../keys.ts";
 
 /** The account's records by id. */
 type Records = ReadonlyMap<string, DomainRecord>;

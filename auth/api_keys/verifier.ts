@@ -4,7 +4,7 @@
  * Expiry is checked against the clock on every request, cached or not.
  *
  * A cached entry carries the key's grant (scopes, domains, addresses, limit: store/api_keys.ts
- * ApiKeyPointer), so the checks of auth/key_policy.ts read nothing. A change to a grant (PATCH,
+ * ApiKeyPointer), so the checks of auth/api_keys/policy.ts read nothing. A change to a grant (PATCH,
  * disable) commits like a revocation, so the same mechanism below drops the stale grant.
  *
  * Revocation stays prompt with the cache:
@@ -20,16 +20,16 @@
  * An `epoch`, bumped whenever entries are dropped, keeps a lookup that raced a revocation from
  * re-inserting the key it read before the revocation.
  */
-import type { Clock } from "../lib/clock.ts";
-import type { Logger } from "../lib/log.ts";
-import { sha256Hex } from "../lib/sha256.ts";
-import { type ApiKeyPointer, apiKeyStore, lookupApiKeyPointer } from "../store/api_keys.ts";
-import { revocationCounterKey } from "../store/keys.ts";
-import { processRevocations, type RevocationHub, type Revoked } from "../store/revocation.ts";
-import { getUser } from "../store/users.ts";
-import { API_KEY_LENGTH, isWellFormedApiKey } from "./api_key_format.ts";
-import { keyAccessOf } from "./key_policy.ts";
-import { assertNever, type AuthOutcome, INVALID, type SuspendedOutcome } from "./principal.ts";
+import type { Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log.ts";
+import { sha256Hex } from "../../lib/sha256.ts";
+import { type ApiKeyPointer, apiKeyStore, lookupApiKeyPointer } from "../../store/api_keys.ts";
+import { revocationCounterKey } from "../../store/keys.ts";
+import { processRevocations, type RevocationHub, type Revoked } from "../../store/revocation.ts";
+import { getUser } from "../../store/users.ts";
+import { API_KEY_LENGTH, isWellFormedApiKey } from "./format.ts";
+import { keyAccessOf } from "./policy.ts";
+import { assertNever, type AuthOutcome, INVALID, type SuspendedOutcome } from "../principal.ts";
 
 const LAST_USED_INTERVAL_MS = 60_000;
 /** How often the revocation counter is read while requests come in. */
@@ -189,7 +189,7 @@ export class ApiKeyVerifier {
     const user = await getUser(this.kv, pointer.userId);
     if (!user) return null;
     // The key's scopes and restrictions ride in the pointer, compiled once per cache fill, so
-    // checking them costs no KV read (auth/key_policy.ts).
+    // checking them costs no KV read (auth/api_keys/policy.ts).
     const access = keyAccessOf(pointer.grant);
     const outcome: OkOutcome | SuspendedOutcome = user.status === "active"
       ? Object.freeze({

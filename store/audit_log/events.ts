@@ -7,8 +7,8 @@
  *
  * Key: [userId, "audit", timeMs, eventId]: newest first is a reverse range read.
  */
-import { randomBase62 } from "../lib/crypto.ts";
-import { auditEventKey } from "./keys.ts";
+import { randomBase62 } from "../../lib/crypto.ts";
+import { auditEventKey } from "../keys.ts";
 
 export const AUDIT_ACTIONS = [
   "api_key.created",
@@ -132,7 +132,7 @@ export function appendAudit(
  * `appendAudit` instead.
  *
  * Such an event is written only for an attempt its throttle has already admitted and counted (the
- * sign-in throttle for `session.sign_in_failed`, auth/accounts.ts; the two-factor throttle for
+ * sign-in throttle for `session.sign_in_failed`, auth/accounts/service.ts; the two-factor throttle for
  * `session.second_factor_failed`, auth/two_factor.ts `secondStep`): a refused attempt (429)
  * records nothing, so nobody can write more events into an account than its throttle allows.
  */

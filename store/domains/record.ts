@@ -1,11 +1,11 @@
 /**
  * The shape of a domain record and the filters it is listed under: what the domain store
- * (store/domains.ts), its write plan (store/domain_plan.ts) and its invariant check
- * (store/domain_invariants.ts) all read. A module of its own so that none of those imports
+ * (store/domains/store.ts), its write plan (store/domains/plan.ts) and its invariant check
+ * (store/domains/invariants.ts) all read. A module of its own so that none of those imports
  * another just for a type: the plan used to import the store that imports the plan.
- * store/domains.ts re-exports all of it, so callers keep importing from there.
+ * store/domains/store.ts re-exports all of it, so callers keep importing from there.
  */
-import type { DnsRecordSpec } from "../lib/dns.ts";
+import type { DnsRecordSpec } from "../../lib/dns.ts";
 
 export type DomainStatus = "pending" | "verified" | "failed";
 export const DOMAIN_STATUSES: readonly DomainStatus[] = ["pending", "verified", "failed"];

@@ -8,16 +8,10 @@
  * All the hashing of one request (check, padding, rehash) runs in one job, which once started
  * always finishes and its result is used.
  */
-import type { Config } from "../lib/config.ts";
-import { HttpError } from "../lib/errors.ts";
-import { KeyBusyError, PoolBusyError, WorkPool } from "../lib/work_pool.ts";
-import {
-  checkPassword,
-  hashPassword,
-  type Kdf,
-  type PasswordCheck,
-  scryptKdf,
-} from "./password.ts";
+import type { Config } from "../../lib/config.ts";
+import { HttpError } from "../../lib/errors.ts";
+import { KeyBusyError, PoolBusyError, WorkPool } from "../../lib/work_pool.ts";
+import { checkPassword, hashPassword, type Kdf, type PasswordCheck, scryptKdf } from "./hash.ts";
 
 export type PasswordAdmission = Disposable & {
   /** Hashes a new password at the configured cost. */
