@@ -9,17 +9,17 @@ import { DEFAULT_RESET_PATH, resetLink } from "../auth/accounts/service.ts";
 import { systemClock } from "../lib/clock.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
 import { keyNameSchema } from "../routes/api_keys/operations.ts";
-import { deleteAccount } from "../store/account_deletion.ts";
+import { deleteAccount } from "../store/accounts/deletion.ts";
 import { apiKeyView } from "../store/api_keys.ts";
 import { ADMIN_AUDIT_CONTEXT, type AuditStamp } from "../store/audit_log/events.ts";
 import { releaseDomainName } from "../store/domains/store.ts";
 import { markEmailVerified } from "../store/email_verification.ts";
 import { migrateStore } from "../store/migrate.ts";
-import { issuePasswordReset } from "../store/password_reset.ts";
+import { issuePasswordReset } from "../store/accounts/password_reset.ts";
 import { deleteAllSessions, listSessions, sessionView } from "../store/sessions.ts";
 import { type TenantStore, tenantStore } from "../store/tenant.ts";
 import { removeSecondFactors } from "../store/two_factor.ts";
-import { createUser, findUserIdByEmail, getUser, setUserStatus } from "../store/users.ts";
+import { createUser, findUserIdByEmail, getUser, setUserStatus } from "../store/accounts/users.ts";
 import { verifyStore } from "./verify.ts";
 
 /** Bad arguments: exit 2, with the usage. */

@@ -24,7 +24,7 @@
  * characters.
  */
 import { grantOf, type KeyGrant } from "../store/api_keys.ts";
-import { listUnfinishedDeletions } from "../store/account_deletion.ts";
+import { listUnfinishedDeletions } from "../store/accounts/deletion.ts";
 import { DEFAULT_MAX_DOMAINS, filterNamesOf } from "../store/domains/store.ts";
 import { accountDeletionKey } from "../store/keys.ts";
 import { POINTER_INDEXES, reverseDomainName } from "../store/keys.ts";

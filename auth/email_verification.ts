@@ -24,7 +24,7 @@ import type { Config } from "../lib/config.ts";
 import { HttpError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Mailer } from "../lib/mailer.ts";
-import { deleteAccount } from "../store/account_deletion.ts";
+import { deleteAccount } from "../store/accounts/deletion.ts";
 import type { AuditStamp } from "../store/audit_log/events.ts";
 import {
   consumeEmailVerification,
@@ -33,7 +33,12 @@ import {
   issueEmailVerification,
   requireVerifiedEmail,
 } from "../store/email_verification.ts";
-import { findUserByEmail, getUser, normaliseEmail, type UserRecord } from "../store/users.ts";
+import {
+  findUserByEmail,
+  getUser,
+  normaliseEmail,
+  type UserRecord,
+} from "../store/accounts/users.ts";
 
 /** At most one verification mail per account in this time: 5 minutes. */
 export const VERIFICATION_MAIL_INTERVAL_MS = 5 * 60 * 1000;

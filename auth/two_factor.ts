@@ -52,7 +52,7 @@ import {
   type TwoFactorRecord,
 } from "../store/two_factor.ts";
 import { twoFactorKey } from "../store/keys.ts";
-import { getUser } from "../store/users.ts";
+import { getUser } from "../store/accounts/users.ts";
 import type { AccountChecks } from "./accounts/checks.ts";
 import { betterAuthUser, publicUser } from "./accounts/user_view.ts";
 import { auditContextOf } from "./audit_context.ts";

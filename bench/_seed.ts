@@ -3,7 +3,7 @@ import { hashPassword } from "../auth/passwords/hash.ts";
 import { issueApiKey } from "../auth/api_keys/issue.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
-import { createUser } from "../store/users.ts";
+import { createUser } from "../store/accounts/users.ts";
 
 /** A key and the account it belongs to (the unauthenticated baseline is told the account). */
 export type SeededKey = { key: string; userId: string };

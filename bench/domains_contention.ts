@@ -18,7 +18,7 @@ import { issueApiKey } from "../auth/api_keys/issue.ts";
 import { hashPassword } from "../auth/passwords/hash.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
-import { createUser } from "../store/users.ts";
+import { createUser } from "../store/accounts/users.ts";
 import { removeKvFiles, runWrk, spawn, startTaskArgs, type WrkResult } from "./_server.ts";
 
 const { values: args } = parseArgs({

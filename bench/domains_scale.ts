@@ -20,7 +20,7 @@ import { dnsPlan } from "../lib/dns.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
 import { domainStore } from "../store/domains/store.ts";
 import { tenantStore } from "../store/tenant.ts";
-import { createUser } from "../store/users.ts";
+import { createUser } from "../store/accounts/users.ts";
 
 const quick = Deno.args.includes("--quick");
 const scale = quick ? 10 : 1;

@@ -10,6 +10,7 @@ const SCRIPTS = [
   { name: "domain creates under contention (issue 9)", path: "bench/domains_contention.ts" },
   { name: "over KV Connect at 0, 20, 80 ms (issue 15)", path: "bench/kv_connect_latency.ts" },
   { name: "deno serve --parallel, 1 vs N workers (issue 15)", path: "bench/serve_parallel.ts" },
+  { name: "usage response with 10,000 churned keys (issue 20)", path: "bench/usage_churn.ts" },
 ];
 
 let failed = 0;

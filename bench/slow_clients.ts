@@ -22,7 +22,7 @@ import { hashPassword } from "../auth/passwords/hash.ts";
 import { issueApiKey } from "../auth/api_keys/issue.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
-import { createUser } from "../store/users.ts";
+import { createUser } from "../store/accounts/users.ts";
 import { removeKvFiles, runWrk, type Server, startTaskArgs } from "./_server.ts";
 
 const { values: args } = parseArgs({

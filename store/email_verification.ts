@@ -17,7 +17,7 @@ import { sha256Hex } from "../lib/sha256.ts";
 import { appendAudit, type AuditStamp } from "./audit_log/events.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { emailVerificationKey, userKey } from "./keys.ts";
-import type { UserRecord } from "./users.ts";
+import type { UserRecord } from "./accounts/users.ts";
 
 /** How long a verification link works: 1 hour (better-auth's default `expiresIn`). */
 export const EMAIL_VERIFICATION_TTL_MS = 60 * 60 * 1000;

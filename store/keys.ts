@@ -28,7 +28,7 @@
  *   [userId, "password_reset"]                         PasswordResetRecord: SHA-256 and expiresAt (checked on
  *                                                      read) of each live reset link; a newer link is added
  *                                                      beside them, a reset or any credential change deletes
- *                                                      them in its commit (store/password_reset.ts)
+ *                                                      them in its commit (store/accounts/password_reset.ts)
  *   [userId, "email_verification"]                     EmailVerificationRecord: SHA-256 of the latest verification
  *                                                      token, the address it was mailed to, expiresAt (checked on
  *                                                      read); consumed with the user record's `emailVerified` mark
@@ -74,7 +74,7 @@
  *                                                      so all instances share it (auth/sessions/device_cookie.ts)
  *   ["meta", "deleting", userId]                       DeletionTombstone: an account deletion under way, written
  *                                                      in the commit that removes the user record and email
- *                                                      pointer, deleted last (store/account_deletion.ts)
+ *                                                      pointer, deleted last (store/accounts/deletion.ts)
  *   ["throttle", scope, subject, windowStartMs]        Deno.KvU64: sign-in / sign-up attempts (scope
  *                                                      "sign-in:ip", "sign-in:email" (subject: SHA-256
  *                                                      of the email), "sign-in:device" (subject: the

@@ -13,7 +13,7 @@
  */
 import { newId } from "../lib/crypto.ts";
 import { appendAudit, type AuditContext } from "./audit_log/events.ts";
-import { revokeOnCredentialChange } from "./credentials.ts";
+import { revokeOnCredentialChange } from "./accounts/credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { passkeyKey, passkeyPrefix, webauthnChallengeKey } from "./keys.ts";
 

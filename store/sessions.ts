@@ -5,11 +5,11 @@
  * checked on every read; `expireIn` is set as well, but only so KV may clean up some time after.
  *
  * An account that is not active gets no new session (the user record is checked in the session's
- * commit), and suspending it deletes all of its sessions (`deleteAllSessions`, store/users.ts).
+ * commit), and suspending it deletes all of its sessions (`deleteAllSessions`, store/accounts/users.ts).
  */
 import { newId } from "../lib/crypto.ts";
 import { appendAudit, type AuditContext, type AuditStamp } from "./audit_log/events.ts";
-import { revokeOnCredentialChange } from "./credentials.ts";
+import { revokeOnCredentialChange } from "./accounts/credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { sessionHashIndexKey, sessionKey, sessionPrefix, userKey } from "./keys.ts";
 
@@ -100,7 +100,7 @@ export async function createSessionForActiveUser(
   input: NewSession,
 ): Promise<SessionRecord> {
   return await withRetries(async () => {
-    // Only the user record's status is read here (store/users.ts UserRecord), typed in place:
+    // Only the user record's status is read here (store/accounts/users.ts UserRecord), typed in place:
     // users.ts imports this module (a suspension deletes the sessions), not the other way.
     const user = await kv.get<{ status: string }>(userKey(input.userId));
     if (user.versionstamp === null || !user.value) {
@@ -158,7 +158,7 @@ export const SESSION_PURGE_BATCH = 250;
  * Deletes every session of `userId`, record and pointer always in the same commit, in batches of
  * SESSION_PURGE_BATCH sessions (an account may hold any number of sessions; one commit may not
  * hold more than 1000 mutations). Returns how many were deleted. Signing out everywhere is a
- * credential change: the first commit also revokes what one revokes (store/credentials.ts), and
+ * credential change: the first commit also revokes what one revokes (store/accounts/credentials.ts), and
  * is made even when there is no session to delete.
  *
  * The batches are not one transaction, so callers make a half-finished purge harmless: the
@@ -293,7 +293,7 @@ export async function deleteSession(
  * Deletes every session of `userId` except `keepSessionId`, in checked batches of
  * SESSION_PURGE_BATCH (each record checked unchanged, deleted with its pointer). Returns how
  * many were deleted. Signing out everywhere else is a credential change: it revokes what one
- * revokes (store/credentials.ts), in the first batch's commit, or in a commit of its own when
+ * revokes (store/accounts/credentials.ts), in the first batch's commit, or in a commit of its own when
  * that one did not go through or there was nothing to delete.
  */
 export async function deleteOtherSessions(

@@ -9,7 +9,7 @@ import { auditLogStore } from "./audit_log/reads.ts";
 import { apiKeyStore, type ApiKeyStoreOptions } from "./api_keys.ts";
 import { domainStore } from "./domains/store.ts";
 import { flashStore } from "./flash.ts";
-import { getUserOrThrow } from "./users.ts";
+import { getUserOrThrow } from "./accounts/users.ts";
 import { requireVerifiedEmail } from "./email_verification.ts";
 
 export type TenantStoreOptions = {

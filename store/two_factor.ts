@@ -14,11 +14,11 @@
  * like a password. Whoever can read the KV can mint codes; the KV must be protected (README).
  */
 import { appendAudit, type AuditContext, type AuditInput } from "./audit_log/events.ts";
-import { revokeOnCredentialChange } from "./credentials.ts";
+import { revokeOnCredentialChange } from "./accounts/credentials.ts";
 import { RETRY, withRetries } from "./errors.ts";
 import { deleteAllPasskeys } from "./passkeys.ts";
 import { twoFactorKey, twoFactorPendingKey, twoFactorPendingPrefix, userKey } from "./keys.ts";
-import type { UserRecord } from "./users.ts";
+import type { UserRecord } from "./accounts/users.ts";
 
 export type TwoFactorRecord = {
   /** The TOTP secret, base32. Never returned by any route once enrolment is complete. */

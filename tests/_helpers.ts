@@ -8,7 +8,7 @@ import { type Config, testConfig } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Mailer } from "../lib/mailer.ts";
 import { tenantStore } from "../store/tenant.ts";
-import { createUser } from "../store/users.ts";
+import { createUser } from "../store/accounts/users.ts";
 
 export const TEST_PASSWORD = "correct horse battery staple";
 

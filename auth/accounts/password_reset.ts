@@ -1,6 +1,6 @@
 /**
  * Password reset: asking for a link by e-mail, checking it, and setting a new password with it.
- * The token's records live in store/password_reset.ts; this is the flow and its rules.
+ * The token's records live in store/accounts/password_reset.ts; this is the flow and its rules.
  */
 import { throttleSubject } from "../../lib/client.ts";
 import { accountSuspended, HttpError } from "../../lib/errors.ts";
@@ -10,9 +10,9 @@ import {
   consumePasswordReset,
   issuePasswordReset,
   PASSWORD_RESET_TTL_MS,
-} from "../../store/password_reset.ts";
+} from "../../store/accounts/password_reset.ts";
 import { deleteAllSessions } from "../../store/sessions.ts";
-import { findUserByEmail, normaliseEmail } from "../../store/users.ts";
+import { findUserByEmail, normaliseEmail } from "../../store/accounts/users.ts";
 import type { AccountKit } from "./kit.ts";
 import { type PublicUser, publicUser } from "./user_view.ts";
 
@@ -30,7 +30,7 @@ export const RESET_REQUESTED_MESSAGE =
  * token's digest is stored, so a live link cannot be sent again: within the interval the owner
  * uses the mail already sent. An anonymous client can thus neither flood an inbox nor kill the
  * link its owner is about to use. The rule is decided after the answer, which is the same either
- * way, and atomically with the new link (store/password_reset.ts `issuePasswordReset`).
+ * way, and atomically with the new link (store/accounts/password_reset.ts `issuePasswordReset`).
  */
 export const RESET_MAIL_INTERVAL_MS = 5 * 60 * 1000;
 

@@ -6,7 +6,7 @@
  */
 import { throttleSubject } from "../../lib/client.ts";
 import { accountSuspended, HttpError, unauthorized, writeConflict } from "../../lib/errors.ts";
-import { deleteAccount } from "../../store/account_deletion.ts";
+import { deleteAccount } from "../../store/accounts/deletion.ts";
 import {
   deleteOtherSessions,
   deleteSession,
@@ -15,7 +15,12 @@ import {
   type SessionView,
   sessionView,
 } from "../../store/sessions.ts";
-import { getUser, updatePasswordHash, updateUserName, type UserRecord } from "../../store/users.ts";
+import {
+  getUser,
+  updatePasswordHash,
+  updateUserName,
+  type UserRecord,
+} from "../../store/accounts/users.ts";
 import type { AccountKit, Caller } from "./kit.ts";
 import { type PublicUser, publicUser } from "./user_view.ts";
 
@@ -138,7 +143,7 @@ export class AccountSettings {
   }
 
   /**
-   * Deletes the caller's account (store/account_deletion.ts): the password is checked through
+   * Deletes the caller's account (store/accounts/deletion.ts): the password is checked through
    * the bounded pool after a per-account throttle ("delete-user:user", the sign-in limit);
    * 400 INVALID_PASSWORD when wrong, and nothing is deleted. From the first commit on, the
    * account's keys and sessions are refused (401) and its email is free; the rest follows in

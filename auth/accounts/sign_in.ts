@@ -28,7 +28,7 @@ import {
   normaliseEmail,
   updatePasswordHash,
   type UserRecord,
-} from "../../store/users.ts";
+} from "../../store/accounts/users.ts";
 import { actorOf } from "../audit_context.ts";
 import { deviceCookies, readDeviceCookie } from "../sessions/device_cookie.ts";
 import type { PasswordCheck } from "../passwords/hash.ts";

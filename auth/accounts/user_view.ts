@@ -1,8 +1,8 @@
 /**
  * The account as its owner and the better-auth client see it: never the password hash, the
- * status or other internals of the stored record (store/users.ts).
+ * status or other internals of the stored record (store/accounts/users.ts).
  */
-import type { UserRecord } from "../../store/users.ts";
+import type { UserRecord } from "../../store/accounts/users.ts";
 
 export type PublicUser = {
   id: string;

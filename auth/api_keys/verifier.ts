@@ -26,7 +26,7 @@ import { sha256Hex } from "../../lib/sha256.ts";
 import { type ApiKeyPointer, apiKeyStore, lookupApiKeyPointer } from "../../store/api_keys.ts";
 import { revocationCounterKey } from "../../store/keys.ts";
 import { processRevocations, type RevocationHub, type Revoked } from "../../store/revocation.ts";
-import { getUser } from "../../store/users.ts";
+import { getUser } from "../../store/accounts/users.ts";
 import { API_KEY_LENGTH, isWellFormedApiKey } from "./format.ts";
 import { keyAccessOf } from "./policy.ts";
 import { assertNever, type AuthOutcome, INVALID, type SuspendedOutcome } from "../principal.ts";

@@ -20,7 +20,7 @@ import {
   type SessionPointer,
   touchSession,
 } from "../../store/sessions.ts";
-import { getUser, type UserRecord } from "../../store/users.ts";
+import { getUser, type UserRecord } from "../../store/accounts/users.ts";
 import type { AuditContext, AuditStamp } from "../../store/audit_log/events.ts";
 import {
   cookieHeader,

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/passwords/hash.ts";
-import { MAX_NAME_LENGTH } from "../../store/users.ts";
+import { MAX_NAME_LENGTH } from "../../store/accounts/users.ts";
 
 export const emailSchema = z.string().trim().max(254, "must be at most 254 characters").pipe(
   z.email("must be a valid email address"),

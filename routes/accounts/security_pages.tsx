@@ -21,7 +21,7 @@ import type { SudoMode } from "../../auth/sudo.ts";
 import type { TwoFactorService } from "../../auth/two_factor.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { HttpError } from "../../lib/errors.ts";
-import { MAX_NAME_LENGTH } from "../../store/users.ts";
+import { MAX_NAME_LENGTH } from "../../store/accounts/users.ts";
 import { changePasswordBody, deleteUserBody, updateUserBody } from "./schemas.ts";
 import { NewPasswordField } from "../dashboard/fields.tsx";
 import { formatDate, relative } from "../dashboard/format.ts";

@@ -28,7 +28,7 @@ import {
 import { sessionCookieHeader, type SessionManager } from "../../auth/sessions/manager.ts";
 import { accountSuspended, unauthorized } from "../../lib/errors.ts";
 import { summariseUserAgent } from "../../lib/user_agent.ts";
-import { getUser } from "../../store/users.ts";
+import { getUser } from "../../store/accounts/users.ts";
 import { betterAuthSession } from "../accounts/responses.ts";
 import { auditContextOf } from "../../auth/audit_context.ts";
 import type { AppEnv } from "../../auth/middleware.ts";

@@ -1,5 +1,5 @@
 /**
- * Account deletion (store/account_deletion.ts): through the API and the dashboard with the
+ * Account deletion (store/accounts/deletion.ts): through the API and the dashboard with the
  * password, and by `admin user:delete`; nothing of the account is left, a crash midway is
  * reported by `admin verify` and finished by the CLI, and no commit exceeds KV's limits.
  */
@@ -10,7 +10,7 @@ import { issueApiKey } from "../../auth/api_keys/issue.ts";
 import { sessionManager } from "../../auth/sessions/manager.ts";
 import type { RecordCheck } from "../../lib/dns.ts";
 import { fakeClock } from "../../lib/clock.ts";
-import { deleteAccount } from "../../store/account_deletion.ts";
+import { deleteAccount } from "../../store/accounts/deletion.ts";
 import { domainStore } from "../../store/domains/store.ts";
 import { tenantStore } from "../../store/tenant.ts";
 import { bearer, createAccountWithKey, makeTestApp, TEST_PASSWORD } from "../_helpers.ts";

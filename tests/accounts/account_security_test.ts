@@ -4,7 +4,7 @@ import { LAST_SEEN_INTERVAL_MS, sessionManager } from "../../auth/sessions/manag
 import { fakeClock } from "../../lib/clock.ts";
 import { summariseUserAgent } from "../../lib/user_agent.ts";
 import { getSessionRecord, listSessions } from "../../store/sessions.ts";
-import { createUser } from "../../store/users.ts";
+import { createUser } from "../../store/accounts/users.ts";
 import { makeTestApp, TEST_PASSWORD } from "../_helpers.ts";
 import { BASE, cookieFrom, freshEmail, json, signUp, withCookie } from "../sessions_helpers.ts";
 

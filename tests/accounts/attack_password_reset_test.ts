@@ -16,7 +16,7 @@ import {
 } from "../../auth/accounts/service.ts";
 import type { AuditContext } from "../../store/audit_log/events.ts";
 import { addPasskey, deletePasskey, type NewPasskey } from "../../store/passkeys.ts";
-import { issuePasswordReset, PASSWORD_RESET_TTL_MS } from "../../store/password_reset.ts";
+import { issuePasswordReset, PASSWORD_RESET_TTL_MS } from "../../store/accounts/password_reset.ts";
 import { deleteAllSessions } from "../../store/sessions.ts";
 import { removeSecondFactors } from "../../store/two_factor.ts";
 import { makeTestApp, TEST_PASSWORD, type TestApp } from "../_helpers.ts";
@@ -65,7 +65,7 @@ async function sessionAlive(app: App, jar: Jar): Promise<boolean> {
   return res.status === 200;
 }
 
-/** A link for the account, as the mail carries it (store/password_reset.ts). */
+/** A link for the account, as the mail carries it (store/accounts/password_reset.ts). */
 async function issueLink(h: TestApp, userId: string): Promise<string> {
   const issued = await issuePasswordReset(h.kv, userId, h.clock());
   assert.ok(issued);

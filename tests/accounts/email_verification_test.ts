@@ -10,7 +10,7 @@ import {
 } from "../../auth/email_verification.ts";
 import { loadConfig } from "../../lib/config.ts";
 import type { Mailer, MailMessage } from "../../lib/mailer.ts";
-import { getUser } from "../../store/users.ts";
+import { getUser } from "../../store/accounts/users.ts";
 import { makeTestApp, removeKvFile, runAdminCli, tempKvPath, TEST_PASSWORD } from "../_helpers.ts";
 import {
   BASE,

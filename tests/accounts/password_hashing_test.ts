@@ -19,7 +19,7 @@ import {
 } from "../../lib/config.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { PoolBusyError, WorkPool } from "../../lib/work_pool.ts";
-import { createUser, getUser, updatePasswordHash } from "../../store/users.ts";
+import { createUser, getUser, updatePasswordHash } from "../../store/accounts/users.ts";
 import { makeTestApp, startServer, startTaskArgs, TEST_PASSWORD } from "../_helpers.ts";
 import { BASE, freshEmail, fromIp, json } from "../sessions_helpers.ts";
 

@@ -10,7 +10,7 @@ import { linkIn, type ReceivedMail, startSmtpSink } from "../_smtp_sink.ts";
 import type { App } from "../../app.ts";
 import type { LogEntry } from "../../lib/log.ts";
 import { parseSmtpUrl } from "../../lib/config.ts";
-import { PASSWORD_RESET_TTL_MS } from "../../store/password_reset.ts";
+import { PASSWORD_RESET_TTL_MS } from "../../store/accounts/password_reset.ts";
 import { RESET_MAIL_INTERVAL_MS } from "../../auth/accounts/service.ts";
 import { passwordResetKey } from "../../store/keys.ts";
 

@@ -3,7 +3,7 @@ import { sha256Hex } from "../../lib/sha256.ts";
 import { hashPassword } from "../../auth/passwords/hash.ts";
 import { createSession, deleteSessionByHash, findSession } from "../../store/sessions.ts";
 import { sessionHashIndexKey, sessionKey, userKey } from "../../store/keys.ts";
-import { createUser } from "../../store/users.ts";
+import { createUser } from "../../store/accounts/users.ts";
 import { bearer, createAccountWithKey, makeTestApp, TEST_PASSWORD } from "../_helpers.ts";
 import {
   BASE,

@@ -10,7 +10,7 @@ import { HttpError } from "../../lib/errors.ts";
 import { sha256Hex } from "../../lib/sha256.ts";
 import { indexPrefix, sessionPrefix, userKey } from "../../store/keys.ts";
 import { createSession, type SessionPointer } from "../../store/sessions.ts";
-import { getUser, setUserStatus, type UserRecord } from "../../store/users.ts";
+import { getUser, setUserStatus, type UserRecord } from "../../store/accounts/users.ts";
 import {
   bearer,
   createAccountWithKey,

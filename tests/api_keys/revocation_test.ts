@@ -9,7 +9,7 @@ import { fakeClock } from "../../lib/clock.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { revocationCounterKey } from "../../store/keys.ts";
 import { commitRevocation, RevocationHub, type Revoked } from "../../store/revocation.ts";
-import { setUserStatus } from "../../store/users.ts";
+import { setUserStatus } from "../../store/accounts/users.ts";
 import { createAccountWithKey } from "../_helpers.ts";
 
 async function counter(kv: Deno.Kv): Promise<bigint> {

@@ -13,13 +13,18 @@ import {
 } from "../../store/audit_log/events.ts";
 import { domainStore } from "../../store/domains/store.ts";
 import { auditPrefix } from "../../store/keys.ts";
-import { consumePasswordReset, issuePasswordReset } from "../../store/password_reset.ts";
+import { consumePasswordReset, issuePasswordReset } from "../../store/accounts/password_reset.ts";
 import {
   createSessionForActiveUser,
   deleteSession,
   getSessionRecord,
 } from "../../store/sessions.ts";
-import { createUser, getUser, setUserStatus, updatePasswordHash } from "../../store/users.ts";
+import {
+  createUser,
+  getUser,
+  setUserStatus,
+  updatePasswordHash,
+} from "../../store/accounts/users.ts";
 import { FaultyKv } from "../_faulty_kv.ts";
 import { domainInput } from "../_domains.ts";
 

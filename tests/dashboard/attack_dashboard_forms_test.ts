@@ -15,7 +15,7 @@ import type { App } from "../../app.ts";
 import type { LogEntry } from "../../lib/log.ts";
 import { formOperation, needsSudo } from "../../routes/two_factor/pages.tsx";
 import { getTwoFactor } from "../../store/two_factor.ts";
-import { getUser } from "../../store/users.ts";
+import { getUser } from "../../store/accounts/users.ts";
 import { makeTestApp, TEST_PASSWORD } from "../_helpers.ts";
 import { BASE, freshEmail, Jar, json } from "../sessions_helpers.ts";
 

@@ -11,7 +11,7 @@
  * To cover a new secret-bearing flow, add its secrets to `secrets` and its requests to the run.
  */
 import assert from "node:assert/strict";
-import { findUserIdByEmail, getUser } from "../../store/users.ts";
+import { findUserIdByEmail, getUser } from "../../store/accounts/users.ts";
 import { generateApiKey, isWellFormedApiKey } from "../../auth/api_keys/format.ts";
 import { generateSessionToken } from "../../auth/sessions/manager.ts";
 import { sha256Hex } from "../../lib/sha256.ts";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { ADMIN_AUDIT_CONTEXT } from "../../store/audit_log/events.ts";
 import { issueApiKey } from "../../auth/api_keys/issue.ts";
 import { verifyStore } from "../../admin/verify.ts";
-import { deleteAccount } from "../../store/account_deletion.ts";
+import { deleteAccount } from "../../store/accounts/deletion.ts";
 import { tenantStore } from "../../store/tenant.ts";
 import { domainStore, releaseDomainName } from "../../store/domains/store.ts";
 import { domainInput, FakeResolver } from "../_domains.ts";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as OTPAuth from "otpauth";
 import { listPasskeys } from "../../store/passkeys.ts";
 import { getTwoFactor } from "../../store/two_factor.ts";
-import { setUserStatus } from "../../store/users.ts";
+import { setUserStatus } from "../../store/accounts/users.ts";
 import { makeTestApp, TEST_PASSWORD, type TestApp } from "../_helpers.ts";
 import { BASE, Jar, json } from "../sessions_helpers.ts";
 

@@ -10,7 +10,7 @@ import * as OTPAuth from "otpauth";
 import type { App } from "../../app.ts";
 import type { LogEntry } from "../../lib/log.ts";
 import { auditPrefix } from "../../store/keys.ts";
-import { setUserStatus } from "../../store/users.ts";
+import { setUserStatus } from "../../store/accounts/users.ts";
 import { makeTestApp, TEST_PASSWORD } from "../_helpers.ts";
 import { BASE, freshEmail, fromIp, Jar, json } from "../sessions_helpers.ts";
 

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { verifyStore } from "../../admin/verify.ts";
-import { deleteAccount } from "../../store/account_deletion.ts";
+import { deleteAccount } from "../../store/accounts/deletion.ts";
 import { usageCounterKey, usageIndexKey } from "../../store/keys.ts";
 import {
   addUsage,

@@ -29,7 +29,7 @@
  * in every commit (store/usage.ts `addUsage`): counts of an account deleted by step 1 are
  * dropped, and nothing of the kind re-creates keys under a purged account.
  */
-import { ConflictError } from "./errors.ts";
+import { ConflictError } from "../errors.ts";
 import {
   accountDeletionKey,
   accountDeletionPrefix,
@@ -39,8 +39,8 @@ import {
   emailIndexKey,
   sessionHashIndexKey,
   userKey,
-} from "./keys.ts";
-import { commitRevocation, processRevocations, type RevocationHub } from "./revocation.ts";
+} from "../keys.ts";
+import { commitRevocation, processRevocations, type RevocationHub } from "../revocation.ts";
 import type { UserRecord } from "./users.ts";
 
 /** What the tombstone records: which account, its email (gone from the index), and when. */

@@ -8,20 +8,20 @@
  *
  * A reset spends every link of the account and sets the new password hash in one commit checked
  * against both records, so a token works once however many requests race. Any other credential
- * change revokes them as well, in its own commit (store/credentials.ts).
+ * change revokes them as well, in its own commit (store/accounts/credentials.ts).
  *
  * `issuePasswordReset` takes the caller's minimum interval between links and applies it in the
  * checked commit that adds one, so racing requests cannot each issue one: the reset-mail rule
  * (auth/accounts/service.ts) is enforced atomically here.
  */
-import { sha256Hex } from "../lib/sha256.ts";
-import { randomBase64Url, timingSafeEqual } from "../lib/crypto.ts";
-import { appendAudit, type AuditStamp } from "./audit_log/events.ts";
+import { sha256Hex } from "../../lib/sha256.ts";
+import { randomBase64Url, timingSafeEqual } from "../../lib/crypto.ts";
+import { appendAudit, type AuditStamp } from "../audit_log/events.ts";
 import { revokeOnCredentialChange } from "./credentials.ts";
-import { RETRY, withRetries } from "./errors.ts";
-import { emailVerificationKey, passwordResetKey, userKey } from "./keys.ts";
+import { RETRY, withRetries } from "../errors.ts";
+import { emailVerificationKey, passwordResetKey, userKey } from "../keys.ts";
 import type { UserRecord } from "./users.ts";
-import { appendVerifiedEvent, verifiedRecord } from "./email_verification.ts";
+import { appendVerifiedEvent, verifiedRecord } from "../email_verification.ts";
 
 /** How long a reset token is valid: 1 hour. */
 export const PASSWORD_RESET_TTL_MS = 60 * 60 * 1000;
@@ -140,7 +140,7 @@ function live(record: unknown, token: string, nowMs: number): boolean {
 /**
  * Consumes the token and sets the account's password hash to `nextHash`, in one commit checked
  * against both records: null when the token is not (or no longer) a live link of the account.
- * The commit revokes what any credential change revokes (store/credentials.ts): every link of
+ * The commit revokes what any credential change revokes (store/accounts/credentials.ts): every link of
  * the account, this one included.
  */
 export async function consumePasswordReset(

@@ -1,11 +1,11 @@
 /** Accounts: the user record under its own prefix and the email -> userId pointer index. */
-import { newId } from "../lib/crypto.ts";
-import { appendAudit, type AuditStamp } from "./audit_log/events.ts";
+import { newId } from "../../lib/crypto.ts";
+import { appendAudit, type AuditStamp } from "../audit_log/events.ts";
 import { revokeOnCredentialChange } from "./credentials.ts";
-import { RETRY, withRetries } from "./errors.ts";
-import { emailIndexKey, userKey } from "./keys.ts";
-import { commitRevocation, processRevocations, type RevocationHub } from "./revocation.ts";
-import { deleteAllSessions } from "./sessions.ts";
+import { RETRY, withRetries } from "../errors.ts";
+import { emailIndexKey, userKey } from "../keys.ts";
+import { commitRevocation, processRevocations, type RevocationHub } from "../revocation.ts";
+import { deleteAllSessions } from "../sessions.ts";
 
 export type UserStatus = "active" | "suspended";
 
@@ -143,7 +143,7 @@ export async function setUserStatus(
  * in one checked commit, only while it is still `current`: false when the account is gone or its
  * hash changed meanwhile, so a concurrent change is never overwritten. A change of password
  * (`changedAtMs` given) is a credential change: its commit revokes what one revokes
- * (store/credentials.ts); a rehash changes no credential and revokes nothing.
+ * (store/accounts/credentials.ts); a rehash changes no credential and revokes nothing.
  */
 export async function updatePasswordHash(
   kv: Deno.Kv,

@@ -6,7 +6,7 @@
  * Each of those commits calls `revokeOnCredentialChange` on its own atomic operation, so the
  * revocation commits with the change, or neither does.
  *
- * It revokes the account's outstanding password-reset links (store/password_reset.ts): a link
+ * It revokes the account's outstanding password-reset links (store/accounts/password_reset.ts): a link
  * mailed before the change must not undo it afterwards (set another password and sign the owner
  * out). A reset checks the link's record in its own commit, so one racing the change either
  * commits first (and the change then applies on top of it) or finds the link gone.
@@ -14,7 +14,7 @@
  * This module imports nothing but the key layout, so every store module may call it without an
  * import circle.
  */
-import { passwordResetKey } from "./keys.ts";
+import { passwordResetKey } from "../keys.ts";
 
 /** Adds the revocations of a credential change of `userId` to `op`; returns `op`. */
 export function revokeOnCredentialChange(
