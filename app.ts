@@ -23,11 +23,12 @@ import { logMailer, type Mailer, smtpMailer } from "./lib/mailer.ts";
 import { registerAccountRoutes } from "./routes/accounts/operations.ts";
 import { registerApiKeyRoutes } from "./routes/api_keys/operations.ts";
 import { registerAuditLogRoutes } from "./routes/audit_log/operations.ts";
-import { dashboardRoutes } from "./routes/dashboard/mod.tsx";
+import { dashboardNotFound, dashboardRoutes } from "./routes/dashboard/mod.tsx";
 import { registerDomainRoutes } from "./routes/domains/operations.ts";
 import { registerEmailVerificationRoutes } from "./routes/email_verification/operations.ts";
 import { registerHealthRoute } from "./routes/health.ts";
 import { registerOpenApiRoutes } from "./routes/openapi/document.ts";
+import { registerNotImplementedRoutes } from "./routes/not_implemented.ts";
 import { registerPasskeyRoutes } from "./routes/passkeys/operations.ts";
 import { apiAliasPath, RouteRegistry } from "./routes/registry.ts";
 import { requestContext } from "./routes/request_context.ts";
@@ -124,6 +125,7 @@ function declareOperations(s: Services) {
   const { kv, clock, config, accounts, sessions, twoFactor, sudo } = s;
   const registry = new RouteRegistry({ sudo, session: (req) => sessions.resolve(req) });
   registerOpenApiRoutes(registry);
+  registerNotImplementedRoutes(registry);
   registerHealthRoute(registry, kv);
   const domains = registerDomainRoutes(registry, { resolver: s.resolver, clock });
   registerApiKeyRoutes(registry, { clock, accountRateLimit: config.rateLimit });
@@ -200,7 +202,11 @@ export function createApp(deps: AppDeps): App {
     }),
   );
   addMethodNotAllowed(app);
-  app.notFound(() => jsonResponse(errorBody(404, "Not found."), 404));
+  // API clients get the JSON error shape; a browser path gets a page with the navigation.
+  const notFoundPage = dashboardNotFound(s.sessions);
+  app.notFound((c) =>
+    isApiPath(c.req.path) ? jsonResponse(errorBody(404, "Not found."), 404) : notFoundPage(c)
+  );
   app.onError(errorHandler(s.log));
   return Object.assign(app, {
     idle: async () => {
@@ -209,6 +215,11 @@ export function createApp(deps: AppDeps): App {
       await s.accounts.idle();
     },
   });
+}
+
+/** Paths for programs, answered in JSON: the API (`/api/…`) and the health check. */
+function isApiPath(path: string): boolean {
+  return path === "/api" || path.startsWith("/api/") || path === "/healthz";
 }
 
 /** One JSON error for whatever a handler throws; a 500 carries the request id, logged. */

@@ -9,8 +9,8 @@ import {
   withStoreRtt,
 } from "./lib/config.ts";
 import { describeTrustProxy, isLoopbackOrigin } from "./lib/client.ts";
-import { shutdownGraceMs, shutdownWithin } from "./lib/shutdown.ts";
-import { serveResilient } from "./lib/serve.ts";
+import { exitAfterShutdown, shutdownGraceMs, shutdownWithin } from "./lib/shutdown.ts";
+import { listenProblem, type ResilientServer, serveResilient, startHint } from "./lib/serve.ts";
 import {
   describeKvPath,
   KvPathNotAllowedError,
@@ -42,70 +42,94 @@ const app = createApp({ kv, config });
 const log = (entry: Record<string, unknown>) =>
   console.log(JSON.stringify({ time: new Date().toISOString(), ...entry }));
 
-const server = serveResilient({
-  port: config.port,
-  hostname: config.hostname,
-  log,
-  onListen: ({ hostname, port }) => {
-    console.log(JSON.stringify({
-      time: new Date().toISOString(),
-      level: "info",
-      msg: "listening",
-      // The address actually bound: 0.0.0.0 (every interface) is not "localhost".
-      url: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`,
-      hostname,
-      port,
-      // A KV Connect URL by its origin only; the token is never printed.
-      kv: describeKvPath(config.kvPath),
-      rateLimit: config.rateLimit,
-      requestTimeoutMs: config.requestTimeoutMs,
-      maxDomainsPerAccount: config.maxDomainsPerAccount,
-      usageFlushMs: config.usageFlushMs,
-      trustProxy: describeTrustProxy(config.trustProxy),
-      publicUrl: config.publicUrl,
-      // Only which kind: SMTP_URL carries credentials and is never printed.
-      mail: config.smtp ? "smtp" : "log",
-      emailVerification: config.emailVerification,
-      signUp: config.signUp.open ? (config.signUp.emailDomains ?? "open") : "closed",
-      passwordHashing: {
-        cost: config.passwordHashCost,
-        concurrency: config.passwordHashConcurrency,
-        worstCaseMemoryMiB: config.passwordHashConcurrency *
-          passwordHashMemoryBytes(config.passwordHashCost) / 2 ** 20,
-      },
-    }));
-    if (config.publicUrl?.startsWith("http:") && !isLoopbackOrigin(config.publicUrl)) {
+let server: ResilientServer;
+try {
+  server = serveResilient({
+    port: config.port,
+    hostname: config.hostname,
+    log,
+    onListen: ({ hostname, port }) => {
+      console.log(JSON.stringify({
+        time: new Date().toISOString(),
+        level: "info",
+        msg: "listening",
+        // The address actually bound: 0.0.0.0 (every interface) is not "localhost".
+        url: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`,
+        hostname,
+        port,
+        // A KV Connect URL by its origin only; the token is never printed.
+        kv: describeKvPath(config.kvPath),
+        rateLimit: config.rateLimit,
+        requestTimeoutMs: config.requestTimeoutMs,
+        maxDomainsPerAccount: config.maxDomainsPerAccount,
+        usageFlushMs: config.usageFlushMs,
+        trustProxy: describeTrustProxy(config.trustProxy),
+        publicUrl: config.publicUrl,
+        // Only which kind: SMTP_URL carries credentials and is never printed.
+        mail: config.smtp ? "smtp" : "log",
+        emailVerification: config.emailVerification,
+        signUp: config.signUp.open ? (config.signUp.emailDomains ?? "open") : "closed",
+        passwordHashing: {
+          cost: config.passwordHashCost,
+          concurrency: config.passwordHashConcurrency,
+          worstCaseMemoryMiB: config.passwordHashConcurrency *
+            passwordHashMemoryBytes(config.passwordHashCost) / 2 ** 20,
+        },
+      }));
+      if (config.publicUrl?.startsWith("http:") && !isLoopbackOrigin(config.publicUrl)) {
+        log({
+          level: "warn",
+          msg:
+            `PUBLIC_URL is plain HTTP (${config.publicUrl}): session cookies travel unencrypted ` +
+            "and anyone on the network can read and reuse them. Use it only on a private network " +
+            "you trust; anywhere else, serve HTTPS.",
+        });
+      }
+      if (
+        config.emailVerification === "off" && config.signUp.open && config.publicUrl &&
+        !isLoopbackOrigin(config.publicUrl)
+      ) {
+        log({
+          level: "warn",
+          msg: `EMAIL_VERIFICATION is off on ${config.publicUrl}: anyone can sign up with an ` +
+            "address they do not own. Set SMTP_URL (verification is then required by default), " +
+            "or SIGN_UP=closed and make accounts with `deno task admin user:create`.",
+        });
+      }
+      if (!config.smtp) {
+        log({
+          level: "warn",
+          msg: "SMTP_URL is not set: password-reset links are written to this log instead of " +
+            "being mailed (development only)",
+        });
+      }
+      // Last: the line a person starting it looks for, a JSON line like every other (log
+      // collectors parse them all), its message readable as it stands.
       log({
-        level: "warn",
-        msg: `PUBLIC_URL is plain HTTP (${config.publicUrl}): session cookies travel unencrypted ` +
-          "and anyone on the network can read and reuse them. Use it only on a private network " +
-          "you trust; anywhere else, serve HTTPS.",
+        level: "info",
+        msg: startHint({
+          hostname,
+          port,
+          publicUrl: config.publicUrl,
+          signUpOpen: config.signUp.open,
+        }),
       });
-    }
-    if (
-      config.emailVerification === "off" && config.signUp.open && config.publicUrl &&
-      !isLoopbackOrigin(config.publicUrl)
-    ) {
-      log({
-        level: "warn",
-        msg: `EMAIL_VERIFICATION is off on ${config.publicUrl}: anyone can sign up with an ` +
-          "address they do not own. Set SMTP_URL (verification is then required by default), " +
-          "or SIGN_UP=closed and make accounts with `deno task admin user:create`.",
-      });
-    }
-    if (!config.smtp) {
-      log({
-        level: "warn",
-        msg: "SMTP_URL is not set: password-reset links are written to this log instead of " +
-          "being mailed (development only)",
-      });
-    }
-  },
-}, app.fetch);
+    },
+  }, app.fetch);
+} catch (err) {
+  const problem = listenProblem(err, { hostname: config.hostname, port: config.port });
+  if (problem === null) throw err;
+  console.error(`error: ${problem}`);
+  kv.close();
+  Deno.exit(1);
+}
+
+/** Set by the dev task: running under `deno run --watch` (lib/shutdown.ts exitAfterShutdown). */
+const watched = Deno.args.includes("--watched");
 
 if (!config.onDeploy) {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, async () => {
+    const onSignal = async () => {
       // Bounded: a client that stops sending a body would otherwise hold the exit forever.
       const drained = await shutdownWithin(server, shutdownGraceMs(config.requestTimeoutMs));
       if (drained === "cut off") {
@@ -116,7 +140,8 @@ if (!config.onDeploy) {
       }
       await app.idle();
       kv.close();
-      Deno.exit(0);
-    });
+      exitAfterShutdown(signal, onSignal, watched);
+    };
+    Deno.addSignalListener(signal, onSignal);
   }
 }

@@ -11,16 +11,19 @@
  *   deno task admin user:reset-link --email E   (prints a password-reset link, valid 1 hour)
  *   deno task admin user:delete --email E | --id usr_…   (deletes the account and all it holds,
  *                                             or finishes an interrupted deletion; prints JSON)
- *   deno task admin key:create --email E --name N [--expires-in-days D]   (prints the key alone)
+ *   deno task admin key:create --email E --name N [--scopes S,S] [--expires-in-days D]
+ *                                             (prints the key alone)
  *   deno task admin key:list --email E
  *   deno task admin key:delete --email E --id ID
  *   deno task admin domain:release --name N   (the name stops being exclusive: its verified copy
  *                                             turns failed, and any account may verify it)
+ *   deno task admin migrate         (after an upgrade: brings the store to the current layout)
  *   deno task admin verify          (checks KV invariants; prints a JSON report; exit 1 on any violation)
  *   deno task admin --help | -h | help [command]     (what each command does, flags, environment)
  * Every command names the KV it opened on stderr; all but user:create refuse a KV file that does
  * not exist instead of creating an empty one.
- * Exit codes: 0 ok, 1 operation failed (unknown account, …), 2 bad arguments.
+ * Exit codes: 0 ok, 1 operation failed (unknown account, …), 2 bad arguments (printed with the
+ * command's own usage line; the whole list only when the command itself is unknown).
  */
 import { parseArgs } from "node:util";
 import { systemClock } from "../lib/clock.ts";
@@ -45,11 +48,12 @@ const USAGE = `usage:
   admin user:disable-2fa --email E   (removes every second factor; signs the account out)
   admin user:reset-link --email E   (prints a password-reset link alone on stdout)
   admin user:delete --email E | --id usr_…   (asks nothing: deletes the account and all it holds)
-  admin key:create  --email E --name N [--expires-in-days D]
+  admin key:create  --email E --name N [--scopes S,S] [--expires-in-days D]
   admin key:list    --email E
   admin key:delete  --email E --id ID
   admin domain:release --name N   (the verified owner's copy turns failed; anyone may verify N)
-  admin verify
+  admin migrate   (after upgrading: brings the store to the current layout; then verify)
+  admin verify    (checks every index, record and counter; exit 1 on any violation)
   admin help [command]   (also --help, -h, and <command> --help)`;
 
 const KV_ENV =
@@ -114,6 +118,7 @@ export function parseCommand(argv: string[]): { command: string; values: Args } 
         name: { type: "string" },
         id: { type: "string" },
         "expires-in-days": { type: "string" },
+        scopes: { type: "string" },
       },
       strict: true,
       allowPositionals: false,
@@ -137,6 +142,17 @@ export async function refuseMissingKv(
   if (command === "user:create" || !isKvFile(kvPath) || await kvFileExists(kvPath)) return;
   const where = `no KV file at ${kvPath} (DENO_KV_PATH; nothing was created)`;
   throw new CommandError(values.email ? `no account with email ${values.email}: ${where}` : where);
+}
+
+/**
+ * What a usage error prints: the message, then the usage of the command it is about (one line
+ * and where to read more), or the whole list when no known command was named. The whole list
+ * after every mistyped flag buried the one line that mattered.
+ */
+export function usageErrorText(argv: string[], err: UsageError): string {
+  const c = argv[0] === undefined ? undefined : commandOf(argv[0]);
+  if (!c) return `error: ${err.message}\n${USAGE}`;
+  return `error: ${err.message}\nusage: ${c.usage}\n(admin help ${argv[0]} for its flags)`;
 }
 
 /**
@@ -188,7 +204,7 @@ if (import.meta.main) {
     if (progress && command === "verify") Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`error: ${err.message}\n${USAGE}`);
+      console.error(usageErrorText(Deno.args, err));
       code = 2;
     } else if (err instanceof CommandError || err instanceof KvPathNotAllowedError) {
       console.error(`error: ${err.message}`);

@@ -8,6 +8,7 @@ import { hashPassword, passwordProblem } from "../auth/passwords/hash.ts";
 import { DEFAULT_RESET_PATH, resetLink } from "../auth/accounts/service.ts";
 import { systemClock } from "../lib/clock.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
+import { API_SCOPES, type ApiScope, DEFAULT_SCOPES, isApiScope } from "../lib/scopes.ts";
 import { keyNameSchema } from "../routes/api_keys/operations.ts";
 import { deleteAccount } from "../store/accounts/deletion.ts";
 import { apiKeyView } from "../store/api_keys.ts";
@@ -101,8 +102,27 @@ function userCreateInput(values: Args): { email: string; password?: string } {
   return { email, password: values.password };
 }
 
+/**
+ * --scopes "a,b": the key's scopes, as the API's `scopes` (absent: the API's default). Checked
+ * here so a typo is refused before any KV is opened, naming the scopes that exist.
+ */
+function scopesInput(raw: string | undefined): ApiScope[] | undefined {
+  if (raw === undefined) return undefined;
+  const scopes = [...new Set(raw.split(",").map((s) => s.trim()).filter((s) => s !== ""))];
+  if (scopes.length === 0) throw new UsageError("--scopes names no scope");
+  const unknown = scopes.filter((s) => !isApiScope(s));
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `--scopes: unknown scope ${unknown.join(", ")} (one or more of ${API_SCOPES.join(", ")})`,
+    );
+  }
+  return scopes as ApiScope[];
+}
+
 /** key:create's flags, checked. */
-function keyCreateInput(values: Args): { email: string; name: string; days: number | null } {
+function keyCreateInput(
+  values: Args,
+): { email: string; name: string; days: number | null; scopes?: ApiScope[] } {
   const email = required(values, "email");
   const parsedName = keyNameSchema.safeParse(required(values, "name"));
   if (!parsedName.success) {
@@ -115,7 +135,7 @@ function keyCreateInput(values: Args): { email: string; name: string; days: numb
       throw new UsageError(`--expires-in-days must be a whole number 1..${MAX_EXPIRES_IN_DAYS}`);
     }
   }
-  return { email, name: parsedName.data, days };
+  return { email, name: parsedName.data, days, scopes: scopesInput(values.scopes) };
 }
 
 /** user:delete takes exactly one of --email and --id (an account id). */
@@ -217,9 +237,14 @@ async function userDelete({ values, io, now }: CommandRun): Promise<void> {
 }
 
 async function keyCreate({ values, io, now }: CommandRun): Promise<void> {
-  const { email, name, days } = keyCreateInput(values);
+  const { email, name, days, scopes } = keyCreateInput(values);
   const store = await storeOf(io, email);
-  const { key } = await issueApiKey(store.apiKeys, { name, expiresInDays: days, nowMs: now });
+  const { key } = await issueApiKey(store.apiKeys, {
+    name,
+    expiresInDays: days,
+    nowMs: now,
+    grant: scopes ? { scopes } : undefined,
+  });
   io.out(key);
 }
 
@@ -294,10 +319,12 @@ export const COMMANDS: Readonly<Record<string, AdminCommand>> = {
     run: userStatus,
   },
   "key:create": {
-    usage: "admin key:create --email E --name N [--expires-in-days D]",
+    usage: "admin key:create --email E --name N [--scopes S,S] [--expires-in-days D]",
     about: "Creates an API key and prints the key alone on stdout (shown this once).",
     flags: `  --email E                the account
   --name N                 a label for the key
+  --scopes S,S             what the key may do, comma-separated: ${API_SCOPES.join(", ")};
+                           without it ${DEFAULT_SCOPES.join(", ")} (as the API's default)
   --expires-in-days D      1..${MAX_EXPIRES_IN_DAYS}; without it the key does not expire`,
     check: (values) => void keyCreateInput(values),
     run: keyCreate,

@@ -140,8 +140,26 @@ export function invalidCode(): HttpError {
   return new HttpError(401, "Invalid code.", { code: "INVALID_CODE" });
 }
 
+/**
+ * A right code whose time step was already accepted (a second sign-in in the same 30 seconds, a
+ * code typed twice): said apart from a wrong code so its user waits for the next one instead of
+ * doubting the app or the clock. Same status and code as `invalidCode` (better-auth's contract);
+ * it tells a guesser nothing a wrong code does not, as only the current code can be "used".
+ */
+export function replayedCode(): HttpError {
+  return new HttpError(401, "This code was already used. Wait for the next one.", {
+    code: "INVALID_CODE",
+  });
+}
+
+/** The error of a code `#verifyTotp` did not accept. */
+function refusedCode(outcome: SecondStepOutcome): HttpError {
+  return outcome === "replay" ? replayedCode() : invalidCode();
+}
+
+/** The pages and messages say "recovery code"; the error code stays better-auth's. */
 export function invalidBackupCode(): HttpError {
-  return new HttpError(401, "Invalid backup code.", { code: "INVALID_BACKUP_CODE" });
+  return new HttpError(401, "Invalid recovery code.", { code: "INVALID_BACKUP_CODE" });
 }
 
 export function invalidPendingSignIn(): HttpError {
@@ -217,26 +235,28 @@ export class TwoFactorService {
 
   /**
    * Verifies a TOTP code for the account and accepts its step (once): "invalid" when the code is
-   * wrong or its step was already used. Enrolment completes on the first accepted code. With
-   * `pendingHash` (a sign-in's second step) the step is accepted in the commit that takes that
-   * pending sign-in: "no_pending" when it is gone, and then no step is used up.
+   * wrong, "replay" when it is right but its step was already used. Enrolment completes on the
+   * first accepted code (`completed` says this call completed it; with `recoveryDigests` it
+   * stores those recovery codes in that commit). With `pendingHash` (a sign-in's second step)
+   * the step is accepted in the commit that takes that pending sign-in: "no_pending" when it is
+   * gone, and then no step is used up.
    */
   async #verifyTotp(
     userId: string,
     code: string,
     ctx: AuditContext,
-    enrolled: "completed" | "any",
-    pendingHash?: string,
-  ): Promise<SecondStepOutcome> {
+    opts: { enrolled: "completed" | "any"; pendingHash?: string; recoveryDigests?: string[] },
+  ): Promise<{ outcome: SecondStepOutcome; completed: boolean }> {
+    const refused = (outcome: SecondStepOutcome) => ({ outcome, completed: false });
     for (let i = 0; i < 8; i++) {
-      const read = await this.#readForCode(userId, pendingHash);
-      if (read === "gone") return "no_pending";
+      const read = await this.#readForCode(userId, opts.pendingHash);
+      if (read === "gone") return refused("no_pending");
       const [entry, pending] = read;
-      if (!entry.value) return "invalid";
+      if (!entry.value) return refused("invalid");
       // An unfinished enrolment proves nothing: only its owner's signed-in session completes it.
-      if (enrolled === "completed" && !entry.value.enabled) return "invalid";
+      if (opts.enrolled === "completed" && !entry.value.enabled) return refused("invalid");
       const step = matchTotp(entry.value.secret, code.trim(), this.#clock());
-      if (step === null) return "invalid";
+      if (step === null) return refused("invalid");
       const r = await acceptTotpStep(
         this.#kv,
         userId,
@@ -244,11 +264,12 @@ export class TwoFactorService {
         step,
         { ctx, nowMs: this.#clock() },
         pending,
+        opts.recoveryDigests,
       );
-      if (r === "ok") return "ok";
-      if (r === "replay") return "invalid";
+      if (r === "ok") return { outcome: "ok", completed: !entry.value.enabled };
+      if (r === "replay") return refused("replay");
     }
-    return "invalid";
+    return refused("invalid");
   }
 
   /** The live pending sign-in named by the request's cookie, or null. */
@@ -310,9 +331,9 @@ export class TwoFactorService {
     await this.#throttle(pending.userId, clientAddressOfReq(req));
     const outcome = await redeem(pending);
     if (outcome === "no_pending") throw invalidPendingSignIn();
-    if (outcome === "invalid") {
+    if (outcome === "invalid" || outcome === "replay") {
       await this.#recordSecondFactorFailure(req, pending.userId, method);
-      throw method === "totp" ? invalidCode() : invalidBackupCode();
+      throw method === "totp" ? refusedCode(outcome) : invalidBackupCode();
     }
     return await this.#openSession(req, pending.userId);
   }
@@ -353,9 +374,10 @@ export class TwoFactorService {
 
   /** Second step with a TOTP code. */
   completeWithTotp(req: Request, code: string): Promise<CompletedSignIn> {
-    return this.#secondStep(req, "totp", (p) => {
+    return this.#secondStep(req, "totp", async (p) => {
       const ctx = this.#auditOf(req, { userId: p.userId });
-      return this.#verifyTotp(p.userId, code, ctx, "completed", p.hash);
+      const opts = { enrolled: "completed" as const, pendingHash: p.hash };
+      return (await this.#verifyTotp(p.userId, code, ctx, opts)).outcome;
     });
   }
 
@@ -422,9 +444,18 @@ export class TwoFactorService {
 
   /**
    * A signed-in account verifies a code: completes a pending enrolment, or simply checks the
-   * code. 400 without any enrolment.
+   * code. 400 without any enrolment. With `freshRecoveryCodes` (the dashboard) the enrolment this
+   * call completes gets new recovery codes, stored in the completing commit and returned: they
+   * are shown once the app is proven to work, never before (the ones `enable` made are
+   * replaced). The JSON route keeps better-auth's contract: the codes of `enable` stay.
    */
-  async verifySignedIn(req: Request, userId: string, sessionId: string, code: string) {
+  async verifySignedIn(
+    req: Request,
+    userId: string,
+    sessionId: string,
+    code: string,
+    opts: { freshRecoveryCodes?: boolean } = {},
+  ): Promise<{ completedEnrolment: boolean; recoveryCodes?: string[] }> {
     const tf = await getTwoFactor(this.#kv, userId);
     if (!tf) {
       throw new HttpError(400, "Two-factor authentication is not set up.", {
@@ -446,7 +477,14 @@ export class TwoFactorService {
     }
     await this.#throttle(userId, clientAddressOfReq(req));
     const ctx = this.#auditOf(req, { userId, method: "session", sessionId });
-    if ((await this.#verifyTotp(userId, code, ctx, "any")) !== "ok") throw invalidCode();
+    const fresh = opts.freshRecoveryCodes && !tf.enabled ? newBackupCodes() : undefined;
+    const r = await this.#verifyTotp(userId, code, ctx, {
+      enrolled: "any",
+      recoveryDigests: fresh?.digests,
+    });
+    if (r.outcome !== "ok") throw refusedCode(r.outcome);
+    // Only the call whose commit completed the enrolment stored `fresh` (a racing one did not).
+    if (r.completed && fresh) return { completedEnrolment: true, recoveryCodes: fresh.codes };
     return { completedEnrolment: !tf.enabled };
   }
 
@@ -460,7 +498,8 @@ export class TwoFactorService {
     }
     await this.#throttle(userId, clientAddressOfReq(req));
     const ctx = this.#auditOf(req, { userId, method: "session", sessionId });
-    if ((await this.#verifyTotp(userId, code, ctx, "completed")) !== "ok") throw invalidCode();
+    const r = await this.#verifyTotp(userId, code, ctx, { enrolled: "completed" });
+    if (r.outcome !== "ok") throw refusedCode(r.outcome);
     await markSessionReauthenticated(this.#kv, userId, sessionId, this.#clock());
   }
 

@@ -65,7 +65,8 @@ export const SETTINGS = [
   {
     name: "LOG_LEVEL",
     default: "`info`",
-    meaning: "`silent` turns the per-request JSON log off",
+    meaning: "`info` logs a JSON line per request (and the app's warnings); `silent` turns " +
+      "that log off, start-up lines excepted. Any other value is refused at start-up",
   },
   {
     name: "PASSWORD_HASH_COST",
@@ -421,7 +422,9 @@ export function loadConfig(env: Env): Config {
     maxDomainsPerAccount: int(env, "MAX_DOMAINS_PER_ACCOUNT", 1000, 1, 100_000),
     auditRetentionDays: int(env, "AUDIT_RETENTION_DAYS", 90, 1, 3650),
     usageFlushMs: int(env, "USAGE_FLUSH_MS", 60_000, 100, 3_600_000),
-    logRequests: env.LOG_LEVEL !== "silent",
+    // Two levels only: a value such as "verbose" or "debug" is refused rather than read as "info",
+    // so a typo cannot silently leave the log on (or off) against the operator's intent.
+    logRequests: oneOf(env, "LOG_LEVEL", ["info", "silent"], "info") === "info",
     requestTimeoutMs: 10_000,
     sessionTtlMs: 7 * 24 * 60 * 60 * 1000,
     signInThrottle: { max: 10, windowMs: 60_000 },

@@ -1,6 +1,7 @@
 /**
- * Domain names as the domains resource accepts them: normalised (trimmed, lower case, one trailing
- * dot dropped, internationalised labels converted to punycode) and then validated against the
+ * Domain names as the domains resource accepts them: normalised (trimmed, a pasted address
+ * reduced to its host name, lower case, one trailing dot dropped, internationalised labels
+ * converted to punycode) and then validated against the
  * DNS hostname rules, with the Public Suffix List (npm `tldts`, pinned in deno.json) deciding what
  * a bare public suffix is and where the registrable domain starts.
  */
@@ -37,11 +38,44 @@ export type DomainNameResult = { ok: true; value: DomainName } | { ok: false; pr
 
 const fail = (problem: string): DomainNameResult => ({ ok: false, problem });
 
+/** An http(s) scheme as an address bar shows it; other schemes are not a place a domain is named. */
+const WEB_SCHEME = /^https?:\/\//i;
+/** ":8080" after a name (not inside an IPv6 address, whose host part holds colons itself). */
+const TRAILING_PORT = /^([^:]+):\d{1,5}$/;
+/** Any other scheme ("ftp://", "mailto://"): named back rather than guessed at. */
+const OTHER_SCHEME = /^([a-z][a-z0-9+.-]*:\/\/)/i;
+/** What an IPv6 address may consist of; any other name with a colon is not an address at all. */
+const IPV6_LIKE = /^[0-9a-f:.]+$/i;
+
+/**
+ * The host name of something pasted from an address bar or a link ("https://Example.com/path?q",
+ * "example.com:8080/", "example.com/"): the scheme, port, path, query and fragment are dropped.
+ * A new user copies the site's address far more often than they type a bare name, and refusing
+ * it (it used to read as "an IP address", because of the colon) teaches nothing; the name that
+ * is kept is shown back in every answer, so nothing is stored that the user did not see.
+ */
+function hostOfPastedAddress(input: string): string {
+  let host = input.replace(WEB_SCHEME, "");
+  const end = host.search(/[/?#]/);
+  if (end !== -1) host = host.slice(0, end);
+  const port = TRAILING_PORT.exec(host);
+  return port ? port[1] : host;
+}
+
 /** Normalises and validates `input`; on failure `problem` is a sentence naming what is wrong. */
 export function parseDomainName(input: string): DomainNameResult {
   let name = input.trim();
   if (name === "") return fail("must not be empty");
+  const scheme = OTHER_SCHEME.exec(name);
+  if (scheme && !WEB_SCHEME.test(name)) {
+    return fail(`must be the name only (e.g. example.com), without "${scheme[1]}"`);
+  }
+  name = hostOfPastedAddress(name);
+  if (name === "") return fail("must name a domain, e.g. example.com");
   if (name.endsWith(".")) name = name.slice(0, -1);
+  if (name.includes(":") && !IPV6_LIKE.test(name) && !name.startsWith("[")) {
+    return fail("must be the name only (e.g. example.com), without a user name, password or port");
+  }
   if (name.includes(":") || IPV4_LIKE.test(name) || /^\[.*\]$/.test(name)) {
     return fail("must be a domain name, not an IP address");
   }

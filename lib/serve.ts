@@ -78,3 +78,49 @@ export function serveResilient(
     },
   };
 }
+
+/**
+ * The one line to print when the first listen fails for a reason the operator can fix, or null
+ * for anything else (which keeps its stack trace). An address already in use is the usual one:
+ * a second `deno task dev`, or another program on 8000; Deno's raw `AddrInUse` trace names
+ * neither the port nor the setting that moves it.
+ */
+export function listenProblem(
+  err: unknown,
+  addr: { hostname: string; port: number },
+): string | null {
+  if (err instanceof Deno.errors.AddrInUse) {
+    return `port ${addr.port} is in use on ${addr.hostname}: stop the other server, or set ` +
+      `PORT to a free port (e.g. PORT=${addr.port === 65535 ? 8001 : addr.port + 1})`;
+  }
+  if (err instanceof Deno.errors.AddrNotAvailable) {
+    return `cannot listen on ${addr.hostname}: no network interface has that address ` +
+      "(set HOSTNAME to one of this machine's addresses, or 0.0.0.0 for every interface)";
+  }
+  return null;
+}
+
+/**
+ * The human line printed after the JSON start-up line: where to point a browser. An address
+ * bound on every interface (0.0.0.0, ::) is shown as localhost, which a browser can open;
+ * PUBLIC_URL wins when set, as that is where the site is reached.
+ */
+export function startHint(opts: {
+  hostname: string;
+  port: number;
+  publicUrl: string | null;
+  signUpOpen: boolean;
+}): string {
+  const host = opts.hostname === "0.0.0.0" || opts.hostname === "::"
+    ? "localhost"
+    : opts.hostname.includes(":")
+    ? `[${opts.hostname}]`
+    : opts.hostname;
+  const origin = (opts.publicUrl ?? `http://${host}:${opts.port}`).replace(/\/$/, "");
+  if (!opts.signUpOpen) {
+    return `Inbound is running: open ${origin}/sign-in (sign-up is closed: create accounts ` +
+      "with `deno task admin user:create`)";
+  }
+  return `Inbound is running: open ${origin}/sign-up to create an account ` +
+    `(or ${origin}/sign-in with one you have)`;
+}

@@ -33,3 +33,22 @@ export async function shutdownWithin(
     clearTimeout(timer);
   }
 }
+
+/**
+ * Ends the process after a graceful shutdown on `signal`. Under `deno run --watch` (the dev task
+ * passes `--watched` to say so: Deno 2.9.6 tells a program nothing about it) the program and its
+ * file watcher are one process, and `Deno.exit` ends only the program's run: the watcher prints
+ * "Process finished. Restarting on file change..." and stays, so SIGTERM from a supervisor, an
+ * editor or `kill` left `deno task dev` running. There the listener is removed and the signal
+ * raised again, and its default action ends the whole process (exit status 128 + signal, as for
+ * any process a signal ends). Otherwise exit 0: the server shut down as asked.
+ */
+export function exitAfterShutdown(
+  signal: Deno.Signal,
+  listener: () => void,
+  watched: boolean,
+): void {
+  if (!watched) Deno.exit(0);
+  Deno.removeSignalListener(signal, listener);
+  Deno.kill(Deno.pid, signal);
+}

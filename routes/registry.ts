@@ -104,6 +104,11 @@ export type RouteDoc = {
   audit?: readonly AuditAction[];
   /** Request and response examples (else routes/openapi/examples.ts's, by operationId). */
   examples?: OperationExamples;
+  /**
+   * More Hono paths the same operation answers, documented under `path` only (the routes of
+   * resources this server does not serve: routes/not_implemented.ts).
+   */
+  alsoAt?: readonly string[];
 };
 
 /** The signed-in browser session of a `session` route. */
@@ -199,7 +204,7 @@ export class RouteRegistry {
   mount(app: Hono<AppEnv>, opts: { auth: boolean; aliases?: Record<string, string> }): void {
     for (const r of this.#routes) {
       if (((r.auth ?? true) && r.session === undefined) !== opts.auth) continue;
-      const paths = [r.path];
+      const paths = [r.path, ...(r.alsoAt ?? [])];
       for (const [from, to] of Object.entries(opts.aliases ?? {})) {
         if (r.path.startsWith(from)) paths.push(to + r.path.slice(from.length));
       }

@@ -97,8 +97,11 @@ export async function beginEnrolment(
   });
 }
 
-/** What a code offered for a pending sign-in came to. */
-export type SecondStepOutcome = "ok" | "invalid" | "no_pending";
+/**
+ * What a code offered for a pending sign-in came to: "replay" is a right TOTP code whose step
+ * was already accepted (its user waits for the next one rather than doubting the app).
+ */
+export type SecondStepOutcome = "ok" | "invalid" | "replay" | "no_pending";
 
 /** Whether `entry` is a pending sign-in that is live at `nowMs` (expiry checked on read). */
 export function isLivePending(
@@ -125,7 +128,9 @@ export async function readSecondStep(
  * refused (false) when the step is not after the last accepted one, or the record changed since
  * it was read (then the caller reads again). A pending enrolment completes here, with its audit
  * event in the same commit. With `pending` (a sign-in's second step) the pending sign-in is taken
- * in the same commit, checked too: "changed" when another attempt took it first.
+ * in the same commit, checked too: "changed" when another attempt took it first. With
+ * `recoveryDigests`, a completing enrolment gets these recovery codes instead of the ones made at
+ * `beginEnrolment` (the dashboard shows codes only once the app is proven to work).
  */
 export async function acceptTotpStep(
   kv: Deno.Kv,
@@ -134,6 +139,7 @@ export async function acceptTotpStep(
   step: number,
   a: Omit<TwoFactorAudit, "change">,
   pending?: Deno.KvEntry<PendingSignIn>,
+  recoveryDigests?: string[],
 ): Promise<"ok" | "replay" | "changed"> {
   const r = expected.value;
   if (!r) return "changed";
@@ -144,6 +150,7 @@ export async function acceptTotpStep(
     enabled: true,
     enabledAt: r.enabledAt ?? new Date(a.nowMs).toISOString(),
     lastAcceptedStep: step,
+    ...(completing && recoveryDigests ? { backupCodes: recoveryDigests } : {}),
   };
   const op = kv.atomic().check(expected).set(twoFactorKey(userId), next);
   if (pending) op.check(pending).delete(pending.key);

@@ -18,9 +18,15 @@ import { Banner, Layout } from "../dashboard/layout.tsx";
 export const FORGOT_PATH = "/forgot-password";
 export const RESET_PATH = "/reset-password";
 
-/** The banners a redirect after a reset step names (`?notice=`). */
+/**
+ * The banners a redirect after a reset step names (`?notice=`). Whether an address has an
+ * account is no secret here (sign-up answers 409 EMAIL_TAKEN: sign_in_pages.tsx), so the
+ * wording does not pretend otherwise: it says what happens to each, so a person with no mail
+ * knows what to check. The answer itself stays the same for any address (the API's contract).
+ */
 export const PASSWORD_RESET_NOTICES: Record<string, string> = {
-  "reset-sent": "If an account uses that email, a reset link is on its way. It works for one hour.",
+  "reset-sent": "A reset link is on its way if an account uses that email; it works for one " +
+    "hour. No mail? Check the address, or create an account with it.",
   "password-reset": "Password changed. Every session was signed out: sign in with the new one.",
 };
 
@@ -33,8 +39,8 @@ export function ForgotPasswordPage(props: { error?: string; notice?: string; ema
       <form method="post" action={FORGOT_PATH} class="card" novalidate>
         <EmailField autocomplete="username" email={props.email} error={props.error}>
           <p class="hint">
-            If an account uses this email, a link to choose a new password is sent to it. The link
-            works once, for one hour.
+            The email you signed up with: a link to choose a new password is sent to it (an address
+            with no account here gets no mail). The link works once, for one hour.
           </p>
         </EmailField>
         <button type="submit">Send the reset link</button>

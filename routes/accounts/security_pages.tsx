@@ -64,17 +64,17 @@ function SessionRow(props: { s: AccountSession; nowMs: number }) {
   const { s } = props;
   return (
     <tr>
-      <td>
+      <td data-label="Browser">
         {s.userAgent ?? "Unknown browser"}
         {s.current ? <strong class="flag ok">This device</strong> : null}
       </td>
-      <td>{s.ip ?? <span class="muted">Unknown</span>}</td>
-      <td>
+      <td data-label="Address">{s.ip ?? <span class="muted">Unknown</span>}</td>
+      <td data-label="Signed in">
         <time datetime={s.createdAt} title={formatDate(s.createdAt)}>
           {formatDate(s.createdAt).slice(0, 10)}
         </time>
       </td>
-      <td>
+      <td data-label="Last seen">
         <time datetime={s.lastSeenAt} title={formatDate(s.lastSeenAt)}>
           {relative(s.lastSeenAt, props.nowMs)}
         </time>

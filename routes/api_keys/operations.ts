@@ -258,7 +258,9 @@ function registerCreateApiKey(registry: RouteRegistry, deps: ApiKeyRouteDeps): v
     summary: "Create an API key",
     description: "Without `scopes` a key gets `domains:read` and `domains:write`; `audit:read` " +
       "is granted only explicitly. `domainIds`, `allowedIps` and `rateLimit` restrict it " +
-      `further. ${SESSION_ONLY}`,
+      "further; an id that is not one of the account's domains is a 400 naming it. Names need " +
+      "not be unique (a roll's replacement keeps its predecessor's name); the dashboard warns " +
+      `when a name repeats. ${SESSION_ONLY}`,
     body: createKeyBody,
     bodyName: "ApiKeyCreateParams",
     responses: {
@@ -446,18 +448,7 @@ export async function checkKeyGrant(
   if (body.allowedIps !== undefined) out.allowedIps = body.allowedIps;
   if (body.domainIds !== undefined) {
     const ids = body.domainIds === null ? null : [...new Set(body.domainIds)];
-    if (ids) {
-      const problems: { path: string; message: string }[] = [];
-      await Promise.all(ids.map(async (id, i) => {
-        try {
-          await c.get("store").domains.get(id);
-        } catch (err) {
-          if (!(err instanceof Deno.errors.NotFound)) throw err;
-          problems.push({ path: `domainIds.${i}`, message: "is not a domain of this account" });
-        }
-      }));
-      if (problems.length) throw validationError(problems);
-    }
+    if (ids) await checkDomainIds(c, ids);
     out.domainIds = ids;
   }
   if (body.rateLimit !== undefined) {
@@ -472,6 +463,34 @@ export async function checkKeyGrant(
     out.rateLimit = r;
   }
   return out;
+}
+
+/**
+ * 400 unless every id is one of the account's domains. The message names the ids, since "Validation
+ * failed" leaves a person guessing which of their ids is wrong; `field` and `details` keep the
+ * shape of every other validation error (`domainIds.N`, in the order given).
+ */
+async function checkDomainIds(c: Context<AppEnv>, ids: string[]): Promise<void> {
+  const found = await Promise.all(ids.map(async (id) => {
+    try {
+      await c.get("store").domains.get(id);
+      return true;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      return false;
+    }
+  }));
+  const unknown = ids.flatMap((id, i) => found[i] ? [] : [{ id, i }]);
+  if (unknown.length === 0) return;
+  const details = unknown.map(({ id, i }) => ({
+    path: `domainIds.${i}`,
+    message: `${id} is not a domain of this account`,
+  }));
+  const names = unknown.map((u) => u.id).join(", ");
+  const message = unknown.length === 1
+    ? `Domain ${names} is not a domain of this account.`
+    : `Domains ${names} are not domains of this account.`;
+  throw new HttpError(400, message, { field: details[0].path, details });
 }
 
 function rolledView(old: ApiKeyRecord, graceHours: number) {

@@ -5,14 +5,14 @@
  * same issue / roll / delete operations. Every form is Post/Redirect/Get: a new key reaches the
  * page through the one-time flash (store/flash.ts), never in a URL. Confirmation steps use
  * `<details>`, so everything works from the keyboard and without JavaScript; the static script
- * adds only the copy button.
+ * adds only the copy button, the open-panel memo and the repeated-name note. The generate form
+ * and what it keeps across a refusal are in key_form.tsx.
  */
 import type { Context, Hono } from "hono";
 import type { AppEnv } from "../../auth/middleware.ts";
 import { issueApiKey, rollApiKey } from "../../auth/api_keys/issue.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { HttpError } from "../../lib/errors.ts";
-import type { ApiScope } from "../../lib/scopes.ts";
 import { type ApiKeyRecord, type ApiKeyView, apiKeyView } from "../../store/api_keys.ts";
 import { checkKeyGrant, createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "./operations.ts";
 import type { UsageReads } from "../usage/operations.ts";
@@ -20,6 +20,18 @@ import { formatDate, relative } from "../dashboard/format.ts";
 import type { DashboardKit } from "../dashboard/kit.ts";
 import { Banner, Layout } from "../dashboard/layout.tsx";
 import { Sparkline } from "../usage/sparkline.tsx";
+import {
+  type DomainChoice,
+  fieldOfPath,
+  GenerateKeySection,
+  grantFromForm,
+  type KeyFormError,
+  type KeyFormValues,
+  keyFormValues,
+} from "./key_form.tsx";
+
+export { EXPIRY_OPTIONS, SCOPE_FIELDS } from "./key_form.tsx";
+export { grantFromForm };
 
 export const KEYS_PATH = "/settings/api-keys";
 
@@ -34,14 +46,6 @@ export const ROTATE_DAYS = 90;
 /** A key never used is flagged only once it is this old: a fresh key has not had its chance. */
 export const NEVER_USED_DAYS = 7;
 
-export const EXPIRY_OPTIONS: { value: string; label: string }[] = [
-  { value: "", label: "Never" },
-  { value: "7", label: "In 7 days" },
-  { value: "30", label: "In 30 days" },
-  { value: "90", label: "In 90 days" },
-  { value: "365", label: "In 1 year" },
-];
-
 export const GRACE_OPTIONS: { value: string; label: string }[] = [
   { value: "0", label: "Revoke the old key now" },
   { value: "1", label: "Keep the old key for 1 hour" },
@@ -49,48 +53,6 @@ export const GRACE_OPTIONS: { value: string; label: string }[] = [
   { value: "72", label: "Keep the old key for 3 days" },
   { value: "168", label: "Keep the old key for 7 days" },
 ];
-
-/** The create form's scope checkboxes (distinct names: the form parser keeps one value a name). */
-export const SCOPE_FIELDS: { scope: ApiScope; field: string; label: string; checked: boolean }[] = [
-  { scope: "domains:read", field: "scope_domains_read", label: "Read domains", checked: true },
-  {
-    scope: "domains:write",
-    field: "scope_domains_write",
-    label: "Add, change and delete domains",
-    checked: true,
-  },
-  {
-    scope: "audit:read",
-    field: "scope_audit_read",
-    label: "Read the security log",
-    checked: false,
-  },
-];
-
-const listOf = (text: string | undefined) =>
-  (text ?? "").split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
-
-/**
- * The create form's scope and restriction fields as `createKeyBody` fields (routes/api_keys/operations.ts):
- * scopes from the checkboxes (only when the form carried them), and the optional allowlist,
- * domains and limit when filled in. Validation is createKeyBody's.
- */
-export function grantFromForm(form: Record<string, string>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (form.scopes_present) {
-    out.scopes = SCOPE_FIELDS.filter((f) => form[f.field]).map((f) => f.scope);
-  }
-  const ips = listOf(form.allowedIps);
-  if (ips.length) out.allowedIps = ips;
-  const domains = listOf(form.domainIds);
-  if (domains.length) out.domainIds = domains;
-  const max = (form.rateLimitMax ?? "").trim();
-  if (max !== "") {
-    const seconds = (form.rateLimitWindowSeconds ?? "").trim();
-    out.rateLimit = { max: Number(max), windowMs: Number(seconds === "" ? "1" : seconds) * 1000 };
-  }
-  return out;
-}
 
 /** The key's scopes and restrictions in a few words, for the table. */
 function GrantNote(props: { k: ApiKeyView }) {
@@ -190,7 +152,14 @@ function When(props: { iso: string | null; nowMs: number; none: string }) {
   );
 }
 
-export type NewKeyShown = { key: string; id: string; name: string; expiresAt: string | null };
+export type NewKeyShown = {
+  key: string;
+  id: string;
+  name: string;
+  expiresAt: string | null;
+  /** How many other keys already had this name when it was created (warned about, allowed). */
+  sameName?: number;
+};
 
 type KeyRef = { name: string; start: string };
 /** Per key id: the key that replaced it (grace period running) or the key it replaces. */
@@ -212,8 +181,13 @@ export type ApiKeysPageProps = {
   newKey?: NewKeyShown;
   notice?: string;
   error?: string;
-  /** Re-filled into the form after a refused submission. */
-  formName?: string;
+  /** Re-filled into the form after a refused submission, with the field at fault. */
+  form?: { values: KeyFormValues; error?: KeyFormError };
+  /** A refused roll: that key's panel re-opens with the choice made and the reason. */
+  rollError?: RollError;
+  /** The account's domains, for the "Only these domains" picker. */
+  domains?: DomainChoice[];
+  domainsTotal?: number;
 };
 
 function NewKeyPanel(props: { newKey: NewKeyShown; origin: string }) {
@@ -260,12 +234,49 @@ function NewKeyPanel(props: { newKey: NewKeyShown; origin: string }) {
         control.
         {newKey.expiresAt ? ` It expires ${formatDate(newKey.expiresAt)}.` : ""}
       </p>
-      <p class="hint">Try it:</p>
-      <pre><code>{`export INBOUND_API_KEY='…'   # paste the key
-curl ${props.origin}/api/e2/domains \\
-  -H "Authorization: Bearer $INBOUND_API_KEY" \\
-  -H "Content-Type: application/json"`}</code></pre>
+      {newKey.sameName
+        ? (
+          <p class="warning" id="newkey-same-name">
+            {newKey.sameName === 1 ? "Another key is" : `${newKey.sameName} other keys are`}{" "}
+            also named “{newKey.name}”. Names need not be unique, but a distinct name per
+            application tells keys apart in Usage and the Security log.
+          </p>
+        )
+        : null}
+      <TryIt origin={props.origin} />
     </section>
+  );
+}
+
+/**
+ * The snippets point at THIS server: the SDK defaults to the hosted Inbound service, so a
+ * self-hosted key pasted without a base URL would be sent there (issue 22, item 1). The option
+ * names are the `inboundemail` client's (`apiKey`, `baseURL`; `INBOUND_API_KEY`, `INBOUND_BASE_URL`).
+ */
+function TryIt(props: { origin: string }) {
+  return (
+    <>
+      <p class="hint">Try it with curl:</p>
+      <pre><code>{`export INBOUND_API_KEY='…'   # paste the key
+export INBOUND_BASE_URL=${props.origin}   # this server
+curl ${props.origin}/api/e2/domains \\
+  -H "Authorization: Bearer $INBOUND_API_KEY"`}</code></pre>
+      <p class="hint">
+        Or with the SDK (npm <code>inboundemail</code>):
+      </p>
+      <pre><code>{`import Inbound from "inboundemail";
+
+const inbound = new Inbound({
+  apiKey: process.env.INBOUND_API_KEY,
+  baseURL: process.env.INBOUND_BASE_URL, // ${props.origin}
+});
+const domains = await inbound.domains.list();`}</code></pre>
+      <p class="warning" id="newkey-base-url">
+        <strong>Set the base URL:</strong> without <code>baseURL</code> or{" "}
+        <code>INBOUND_BASE_URL</code>{" "}
+        the SDK sends your key to the hosted Inbound service, not to this server.
+      </p>
+    </>
   );
 }
 
@@ -315,11 +326,18 @@ function KeyNameCell(props: { k: ApiKeyView; link?: RollLink; usage?: KeySeries 
   );
 }
 
+/** A refused roll, re-shown in that key's open panel with the grace period that was chosen. */
+export type RollError = { keyId: string; hours: string; message: string };
+
 /** "Roll…": a replacement key, the old one kept for a grace period chosen here. */
-function RollAction(props: { k: ApiKeyView; suggested: boolean; adviceId: string }) {
-  const { k } = props;
+function RollAction(
+  props: { k: ApiKeyView; suggested: boolean; adviceId: string; error?: RollError },
+) {
+  const { k, error } = props;
+  const chosen = error?.hours ?? "24";
+  const errorId = `grace-${k.id}-error`;
   return (
-    <details class="roll popover">
+    <details class="roll popover" {...(error ? { open: true } : {})}>
       <summary
         class={props.suggested ? "suggested" : undefined}
         aria-label={`Roll key ${k.name}`}
@@ -332,20 +350,42 @@ function RollAction(props: { k: ApiKeyView; suggested: boolean; adviceId: string
           Issue a replacement for <strong>{k.name}</strong>.
         </p>
         <label for={`grace-${k.id}`}>Old key</label>
-        <select id={`grace-${k.id}`} name="expiresInHours">
+        <select
+          id={`grace-${k.id}`}
+          name="expiresInHours"
+          aria-invalid={error ? "true" : undefined}
+          aria-describedby={error ? errorId : undefined}
+          autofocus={error ? true : undefined}
+        >
           {GRACE_OPTIONS.map((o) => (
             <Option
               key={o.value}
               value={o.value}
               label={o.label}
-              selected={o.value === "24"}
+              selected={o.value === chosen}
             />
           ))}
         </select>
+        {error ? <p class="field-error" id={errorId}>{error.message}</p> : null}
         <button type="submit" aria-label={`Roll key ${k.name} now`}>Roll key</button>
       </form>
     </details>
   );
+}
+
+/**
+ * Why a key offers no "Roll…": the store refuses to roll a key already replaced (its grace period
+ * is running: roll the replacement) or expired (dead: create a new one), so the page does not
+ * offer an action that can only fail.
+ */
+export function noRollReason(k: ApiKeyView, link: RollLink | undefined, nowMs: number) {
+  if (link?.replacedBy) {
+    return `Already rolled: roll its replacement (${link.replacedBy.start}…) instead.`;
+  }
+  if (k.expiresAt !== null && Date.parse(k.expiresAt) <= nowMs) {
+    return "Expired: it cannot be rolled. Generate a new key.";
+  }
+  return null;
 }
 
 /** "Delete…", confirmed in its own panel. */
@@ -373,8 +413,17 @@ function DeleteAction(props: { k: ApiKeyView; suggested: boolean; adviceId: stri
   );
 }
 
-function KeyRow(props: { k: ApiKeyView; nowMs: number; link?: RollLink; usage?: KeySeries }) {
+type KeyRowProps = {
+  k: ApiKeyView;
+  nowMs: number;
+  link?: RollLink;
+  usage?: KeySeries;
+  rollError?: RollError;
+};
+
+function KeyRow(props: KeyRowProps) {
   const { k, nowMs } = props;
+  const noRoll = noRollReason(k, props.link, nowMs);
   const { flags, suggest } = keyFlags(k, nowMs);
   const adviceId = `advice-${k.id}`;
   return (
@@ -398,143 +447,18 @@ function KeyRow(props: { k: ApiKeyView; nowMs: number; link?: RollLink; usage?: 
       </td>
       <td>
         <div class="actions">
-          <RollAction k={k} suggested={suggest === "roll"} adviceId={adviceId} />
+          {noRoll ? <p class="hint no-roll">{noRoll}</p> : (
+            <RollAction
+              k={k}
+              suggested={suggest === "roll"}
+              adviceId={adviceId}
+              error={props.rollError?.keyId === k.id ? props.rollError : undefined}
+            />
+          )}
           <DeleteAction k={k} suggested={suggest === "delete"} adviceId={adviceId} />
         </div>
       </td>
     </tr>
-  );
-}
-
-/** The name, expiry and submit button of the generate form (disabled at the key limit). */
-function KeyNameRow(props: { full: boolean; formName?: string }) {
-  const { full } = props;
-  return (
-    <div class="row">
-      <div class="field grow">
-        <label for="key-name">Name</label>
-        <input
-          type="text"
-          id="key-name"
-          name="name"
-          required
-          maxlength={100}
-          placeholder="e.g. production-server"
-          value={props.formName ?? ""}
-          aria-describedby="key-name-hint"
-        />
-      </div>
-      <div class="field">
-        <label for="key-expiry">Expires</label>
-        <select id="key-expiry" name="expiresInDays">
-          {EXPIRY_OPTIONS.map((o) => (
-            <Option
-              key={o.value}
-              value={o.value}
-              label={o.label}
-            />
-          ))}
-        </select>
-      </div>
-      <div class="field">
-        <button
-          type="submit"
-          disabled={full}
-          aria-describedby={full ? "key-cap" : undefined}
-        >
-          Generate API key
-        </button>
-      </div>
-    </div>
-  );
-}
-
-/** The scope checkboxes (`scopes_present` says the form carried them: none checked is none). */
-function ScopeFields() {
-  return (
-    <fieldset class="scopes">
-      <legend>Permissions</legend>
-      <input type="hidden" name="scopes_present" value="1" />
-      {SCOPE_FIELDS.map((f) => (
-        <label key={f.field} class="check">
-          <input type="checkbox" name={f.field} value="on" checked={f.checked} /> {f.label}{" "}
-          (<code>{f.scope}</code>)
-        </label>
-      ))}
-    </fieldset>
-  );
-}
-
-/** The optional restrictions: allowed addresses, domains and a per-key rate limit. */
-function RestrictionFields() {
-  return (
-    <details class="restrictions">
-      <summary>Restrictions (optional)</summary>
-      <div class="field">
-        <label for="key-ips">Allowed addresses</label>
-        <input
-          type="text"
-          id="key-ips"
-          name="allowedIps"
-          placeholder="e.g. 203.0.113.0/24, 2001:db8::/32"
-          aria-describedby="key-ips-hint"
-        />
-        <p class="hint" id="key-ips-hint">
-          IPv4 or IPv6 addresses or CIDR ranges, separated by commas. Empty: anywhere.
-        </p>
-      </div>
-      <div class="field">
-        <label for="key-domains">Only these domains</label>
-        <input
-          type="text"
-          id="key-domains"
-          name="domainIds"
-          placeholder="e.g. dom_…, dom_…"
-          aria-describedby="key-domains-hint"
-        />
-        <p class="hint" id="key-domains-hint">
-          Domain ids, separated by commas. The key then sees only these and cannot add domains.
-          Empty: every domain.
-        </p>
-      </div>
-      <div class="row">
-        <div class="field">
-          <label for="key-rate-max">Rate limit (requests)</label>
-          <input type="number" id="key-rate-max" name="rateLimitMax" min={1} />
-        </div>
-        <div class="field">
-          <label for="key-rate-window">per (seconds)</label>
-          <input
-            type="number"
-            id="key-rate-window"
-            name="rateLimitWindowSeconds"
-            min={1}
-            max={3600}
-            placeholder="1"
-          />
-        </div>
-      </div>
-    </details>
-  );
-}
-
-function GenerateKeySection(props: { full: boolean; maxKeys: number; formName?: string }) {
-  return (
-    <section class="card" aria-labelledby="generate-title">
-      <h2 id="generate-title">Generate a new API key</h2>
-      <form method="post" action="/settings/api-keys">
-        <KeyNameRow full={props.full} formName={props.formName} />
-        <ScopeFields />
-        <RestrictionFields />
-        <p class="hint" id="key-name-hint">
-          Use a separate key for each application and environment (development, staging,
-          production).
-          {props.full
-            ? ` You have reached the limit of ${props.maxKeys} keys: delete one first.`
-            : ""}
-        </p>
-      </form>
-    </section>
   );
 }
 
@@ -567,6 +491,7 @@ function KeysSection(props: ApiKeysPageProps) {
                 nowMs={props.nowMs}
                 link={props.rolls?.[k.id]}
                 usage={props.usage?.[k.id]}
+                rollError={props.rollError}
               />
             ))}
           </tbody>
@@ -594,7 +519,15 @@ export function ApiKeysPage(props: ApiKeysPageProps) {
         )
         : null}
 
-      <GenerateKeySection full={full} maxKeys={props.maxKeys} formName={props.formName} />
+      <GenerateKeySection
+        full={full}
+        maxKeys={props.maxKeys}
+        values={props.form?.values}
+        error={props.form?.error}
+        domains={props.domains ?? []}
+        domainsTotal={props.domainsTotal ?? 0}
+        takenNames={[...new Set(props.keys.map((k) => k.name))]}
+      />
       <KeysSection {...props} />
     </Layout>
   );
@@ -658,6 +591,9 @@ function rollLinks(records: ApiKeyRecord[], nowMs: number): RollLinks {
   return links;
 }
 
+/** The picker lists the newest this many domains (a key may name at most MAX_KEY_DOMAINS). */
+const PICKER_DOMAINS = 200;
+
 /** The keys page for the signed-in account, with `extra` (a notice, an error, the new key). */
 async function keysPage(
   c: Context<AppEnv>,
@@ -667,10 +603,11 @@ async function keysPage(
   headers: HeadersInit = {},
 ): Promise<Response> {
   const store = c.get("store");
-  const [user, keys, used] = await Promise.all([
+  const [user, keys, used, domains] = await Promise.all([
     store.user(),
     store.apiKeys.list(),
     deps.usage.forAccount(store, 30, { deleted: false }),
+    store.domains.list({}, { limit: PICKER_DOMAINS, offset: 0 }),
   ]);
   const nowMs = deps.clock();
   const usage = Object.fromEntries(used.map((u) => [u.keyId, {
@@ -686,6 +623,9 @@ async function keysPage(
       rolls={rollLinks(keys, nowMs)}
       nowMs={nowMs}
       maxKeys={deps.maxKeys}
+      domains={domains.data.map((d) => ({ id: d.id, name: d.domain }))
+        .sort((a, b) => a.name.localeCompare(b.name))}
+      domainsTotal={domains.total}
       {...extra}
     />,
     status,
@@ -703,6 +643,38 @@ async function redirectWithKey(
   return kit.redirect(`${KEYS_PATH}?flash=${id}`);
 }
 
+/** The create form's field labels, for the sentence a refusal shows. */
+const CREATE_LABELS = {
+  name: "Name",
+  expiresInDays: "Expiry",
+  scopes: "Scopes",
+  domainIds: "Domains",
+  allowedIps: "Allowed addresses",
+  rateLimit: "Rate limit",
+};
+
+/**
+ * The refused create form as the page shows it: every posted value, the field at fault (a zod
+ * issue's path, or an HttpError's `field` such as "domainIds.1") marked with the message.
+ */
+function refusedForm(
+  form: Record<string, string>,
+  message: string,
+  path: readonly PropertyKey[] | string | undefined,
+): ApiKeysPageProps["form"] {
+  const values = keyFormValues(form);
+  return { values, error: path === undefined ? undefined : { field: fieldOfPath(path), message } };
+}
+
+/**
+ * Names are not unique (a roll's replacement keeps its predecessor's name, and Stripe allows
+ * repeats too): a repeated name is created, and the new-key panel says how many others share it.
+ */
+async function othersNamed(c: Context<AppEnv>, record: ApiKeyRecord): Promise<number> {
+  const keys = await c.get("store").apiKeys.list();
+  return keys.filter((k) => k.name === record.name && k.id !== record.id).length;
+}
+
 async function createKey(c: Context<AppEnv>, deps: KeyPagesDeps): Promise<Response> {
   const { kit } = deps;
   const form = await kit.formFields(c);
@@ -714,15 +686,9 @@ async function createKey(c: Context<AppEnv>, deps: KeyPagesDeps): Promise<Respon
     ...grantFromForm(form),
   });
   if (!parsed.success) {
-    const error = kit.firstProblem(parsed.error, {
-      name: "Name",
-      expiresInDays: "Expiry",
-      scopes: "Scopes",
-      domainIds: "Domains",
-      allowedIps: "Allowed addresses",
-      rateLimit: "Rate limit",
-    });
-    return keysPage(c, deps, { error, formName: form.name }, 400);
+    const error = kit.firstProblem(parsed.error, CREATE_LABELS);
+    const path = parsed.error.issues[0]?.path ?? [];
+    return keysPage(c, deps, { error, form: refusedForm(form, error, path) }, 400);
   }
   try {
     const grant = await checkKeyGrant(c, parsed.data, deps.rateLimit);
@@ -734,21 +700,31 @@ async function createKey(c: Context<AppEnv>, deps: KeyPagesDeps): Promise<Respon
         grant,
       })
     );
+    const sameName = await othersNamed(c, record);
     return await redirectWithKey(c, kit, {
-      newKey: { key, id: record.id, name: record.name, expiresAt: record.expiresAt },
+      newKey: { key, id: record.id, name: record.name, expiresAt: record.expiresAt, sameName },
     });
   } catch (err) {
     const e = kit.errorInfo(err);
-    return keysPage(c, deps, { error: e.message, formName: form.name }, e.status, e.headers);
+    const field = err instanceof HttpError && typeof err.extra.field === "string"
+      ? err.extra.field
+      : undefined;
+    const shown = refusedForm(form, e.message, field);
+    return keysPage(c, deps, { error: e.message, form: shown }, e.status, e.headers);
   }
 }
 
-/** Rolls key `rawId` (validated inside, so a bad id is the page's 404 like any refusal). */
+/**
+ * Rolls key `rawId` (validated inside, so a bad id is the page's 404 like any refusal). A refusal
+ * re-opens that key's Roll panel with the grace period chosen, marked and focused.
+ */
 async function rollKey(c: Context<AppEnv>, deps: KeyPagesDeps, rawId: string): Promise<Response> {
   const { kit } = deps;
+  let rollError: RollError | undefined;
   try {
     const id = keyIdParam(rawId);
     const form = await kit.formFields(c);
+    rollError = { keyId: id, hours: form.expiresInHours ?? "", message: "" };
     const parsed = rollKeyBody.safeParse({ expiresInHours: Number(form.expiresInHours ?? "") });
     if (!parsed.success) {
       throw new HttpError(400, kit.firstProblem(parsed.error, { expiresInHours: "Grace period" }));
@@ -768,6 +744,7 @@ async function rollKey(c: Context<AppEnv>, deps: KeyPagesDeps, rawId: string): P
     });
   } catch (err) {
     const e = kit.errorInfo(err);
-    return keysPage(c, deps, { error: e.message }, e.status, e.headers);
+    const shown = rollError ? { ...rollError, message: e.message } : undefined;
+    return keysPage(c, deps, { error: e.message, rollError: shown }, e.status, e.headers);
   }
 }

@@ -1,9 +1,12 @@
 /**
  * Settings > Security log: the account's audit log (store/audit_log/reads.ts; the API's is
  * routes/audit_log/operations.ts), newest first, in an accessible table, with filters (action, since) in a
- * plain GET form and cursor pagination by links. No script; nothing here changes an event.
+ * plain GET form and cursor pagination by links. No script; nothing here changes an event. Keys,
+ * sessions and browsers are named as the rest of the dashboard names them (event_names.tsx); on a
+ * phone each row is a card whose values carry their column's label (`data-label`).
  */
 import type { Context, Hono } from "hono";
+import type { AccountService } from "../../auth/accounts/service.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
 import { AUDIT_ACTIONS, type AuditAction } from "../../store/audit_log/events.ts";
 import {
@@ -13,7 +16,9 @@ import {
 } from "../../store/audit_log/reads.ts";
 import { formatDate } from "../dashboard/format.ts";
 import type { DashboardKit } from "../dashboard/kit.ts";
+import { keyNames } from "../dashboard/key_names.tsx";
 import { Banner, Layout } from "../dashboard/layout.tsx";
+import { Actor, Browser, type EventNames, eventNames, Target } from "./event_names.tsx";
 
 export const SECURITY_LOG_PATH = "/settings/security-log";
 export const SECURITY_LOG_PAGE_SIZE = 25;
@@ -45,6 +50,8 @@ const ACTION_LABELS: Record<AuditAction, string> = {
 export type SecurityLogPageProps = {
   email: string;
   events: AuditEventView[];
+  /** The account's keys and live sessions, to name the events' actors and targets. */
+  names: EventNames;
   action: AuditAction | null;
   /** The `since` date as entered (YYYY-MM-DD), or "". */
   since: string;
@@ -68,17 +75,6 @@ export function securityLogHref(
   return s ? `${SECURITY_LOG_PATH}?${s}` : SECURITY_LOG_PATH;
 }
 
-function actorText(e: AuditEventView): string {
-  switch (e.actor.type) {
-    case "admin":
-      return "Administrator";
-    case "api_key":
-      return `API key ${e.actor.id}`;
-    default:
-      return `Session ${e.actor.id}`;
-  }
-}
-
 /** How a second factor is named on the page (an event's `details.method` / `methods`). */
 const FACTOR_NAMES: Record<string, string> = {
   totp: "authenticator code",
@@ -99,28 +95,31 @@ function actionText(e: AuditEventView): string {
   return label;
 }
 
-function EventRow(props: { e: AuditEventView }) {
-  const { e } = props;
+function EventRow(props: { e: AuditEventView; names: EventNames }) {
+  const { e, names } = props;
   return (
     <tr>
-      <td>
+      <td data-label="Time">
         <time datetime={e.time}>{formatDate(e.time)}</time>
       </td>
-      <td>
+      <td data-label="Event">
         {actionText(e)}
         <span class="muted">
           {" "}
           <code>{e.action}</code>
         </span>
       </td>
-      <td>
-        {e.target.name ?? e.target.id}
-        {e.target.name ? <span class="muted">{` ${e.target.id}`}</span> : null}
+      <td data-label="Target">
+        <Target e={e} names={names} />
       </td>
-      <td>{actorText(e)}</td>
-      <td>{e.ip ?? <span class="muted">—</span>}</td>
-      <td>{e.userAgent ?? <span class="muted">—</span>}</td>
-      <td>
+      <td data-label="By">
+        <Actor e={e} names={names} />
+      </td>
+      <td data-label="Address">{e.ip ?? <span class="muted">—</span>}</td>
+      <td data-label="Browser">
+        <Browser userAgent={e.userAgent} />
+      </td>
+      <td data-label="Outcome">
         {e.outcome === "success"
           ? "Success"
           : <strong class="flag">{e.outcome === "denied" ? "Denied" : "Failed"}</strong>}
@@ -187,7 +186,7 @@ export function SecurityLogPage(props: SecurityLogPageProps) {
                 </tr>
               </thead>
               <tbody>
-                {props.events.map((e) => <EventRow key={e.id} e={e} />)}
+                {props.events.map((e) => <EventRow key={e.id} e={e} names={props.names} />)}
               </tbody>
             </table>
           )}
@@ -208,7 +207,11 @@ export function SecurityLogPage(props: SecurityLogPageProps) {
 
 // --- Routes ----------------------------------------------------------------------------------
 
-export type AuditLogPagesDeps = { kit: DashboardKit };
+export type AuditLogPagesDeps = {
+  kit: DashboardKit;
+  /** The account's live sessions, to name the sessions the events concern. */
+  accounts: Pick<AccountService, "listSessions">;
+};
 
 /** Registers Settings > Security log (after the session middleware). */
 export function registerAuditLogPages(app: Hono<AppEnv>, deps: AuditLogPagesDeps): void {
@@ -241,11 +244,16 @@ async function securityLog(c: Context<AppEnv>, deps: AuditLogPagesDeps): Promise
     errors.push("That page link is not valid; showing the newest events.");
     result = await store.auditLog.page({ ...filter, limit: SECURITY_LOG_PAGE_SIZE });
   }
-  const user = await store.user();
+  const [user, keys, sessions] = await Promise.all([
+    store.user(),
+    store.apiKeys.list(),
+    sessionsOf(c, deps),
+  ]);
   return deps.kit.page(
     <SecurityLogPage
       email={user.email}
       events={result.data}
+      names={eventNames(keyNames(keys), sessions)}
       action={action}
       since={sinceOk ? rawSince : ""}
       nextCursor={result.nextCursor}
@@ -254,4 +262,11 @@ async function securityLog(c: Context<AppEnv>, deps: AuditLogPagesDeps): Promise
     />,
     errors.length ? 400 : 200,
   );
+}
+
+/** The caller's live sessions (a key never reaches the dashboard: then none). */
+function sessionsOf(c: Context<AppEnv>, deps: AuditLogPagesDeps) {
+  const p = c.get("principal");
+  if (p.method !== "session" || !p.sessionId) return Promise.resolve([]);
+  return deps.accounts.listSessions({ userId: p.userId, sessionId: p.sessionId });
 }

@@ -86,6 +86,34 @@ export const DASHBOARD_JS =
     for (var j = 0; j < open.length; j++) closePopover(open[j], false);
   });
 
+  // The key form's restrictions panel: remember whether it is open, so a refused form reopens it.
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.matches || !details.matches("details.restrictions")) return;
+    var memo = details.querySelector("input[name=restrictions_open]");
+    if (memo) memo.value = details.open ? "1" : "";
+  }, true);
+
+  // A key name another key already has: allowed (a roll's replacement shares it), but said.
+  var keyName = document.querySelector("input[data-taken-names]");
+  var takenNote = document.getElementById("key-name-taken");
+  if (keyName && takenNote) {
+    var taken = [];
+    try { taken = JSON.parse(keyName.getAttribute("data-taken-names") || "[]"); } catch (e) { taken = []; }
+    keyName.addEventListener("input", function () {
+      var name = keyName.value.trim();
+      takenNote.textContent = name && taken.indexOf(name) !== -1
+        ? "Another key is already named \u201c" + name + "\u201d. You can still use it; a distinct " +
+          "name tells keys apart in Usage and the Security log."
+        : "";
+    });
+  }
+
+  // Code snippets keep their lines (a wrapped shell line breaks mid-word on a phone) and scroll
+  // sideways instead; a region that scrolls must be reachable from the keyboard (axe).
+  var snippets = document.querySelectorAll("pre:not([tabindex])");
+  for (var s = 0; s < snippets.length; s++) snippets[s].setAttribute("tabindex", "0");
+
   // A freshly generated key: move focus to its panel so it is read out.
   var panel = document.querySelector("[data-autofocus]");
   if (panel && document.activeElement !== panel) panel.focus();
@@ -213,6 +241,8 @@ button.link:hover { background: none; color: #fff; }
 .alert { border-radius: 8px; padding: .75rem 1rem; margin-bottom: 1.25rem; border: 1px solid; }
 .alert.error { background: var(--err-bg); border-color: var(--err-line); }
 .alert.ok { background: var(--ok-bg); border-color: var(--ok-line); }
+/* Not an error, not yet a success: e.g. a DNS check that found only some records. */
+.alert.warn { background: var(--warn-bg); border-color: var(--warn-line); }
 .newkey { background: var(--ok-bg); border-color: var(--ok-line); }
 .newkey .keyline { display: flex; gap: .5rem; margin: .5rem 0; }
 .newkey input { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .95rem; }
@@ -265,7 +295,30 @@ details .panel {
 details .panel p { margin: 0 0 .5rem; }
 details .panel select { margin-bottom: .5rem; }
 .empty { color: var(--muted); padding: 1rem 0; }
+/* The key form: permissions and restrictions framed like fields, errors beside their field. */
+input[type=number] {
+  font: inherit; padding: .5rem .6rem; border: 1px solid var(--field-line); border-radius: 6px;
+  background: var(--field); color: var(--text); width: 10rem; max-width: 100%;
+}
+fieldset.box {
+  border: 1px solid var(--field-line); border-radius: 8px; padding: .6rem .9rem .75rem;
+  margin: 1rem 0; min-width: 0;
+}
+fieldset.box legend { font-weight: 600; padding: 0 .3rem; }
+label.check { display: flex; gap: .5rem; align-items: baseline; font-weight: 400; margin: .3rem 0; }
+label.check input { accent-color: var(--accent); flex: none; width: 1rem; height: 1rem; }
+label.check code { overflow-wrap: anywhere; }
+fieldset.domains .choices { max-height: 14rem; overflow-y: auto; }
+details.restrictions { margin-bottom: 1rem; }
+details.restrictions > summary { margin-bottom: .75rem; }
+.key-form .submit { margin-top: 1rem; }
+.field-error { color: var(--bad-text); font-weight: 600; font-size: .88rem; margin: .3rem 0 0; }
+.field-warning { color: var(--unused-text); font-size: .85rem; margin: .25rem 0 0; }
+.field-warning:empty { display: none; }
+[aria-invalid="true"] { border-color: var(--danger); }
+p.no-roll { max-width: 16rem; margin: 0; }
 .switch { margin-top: 1rem; color: var(--muted); }
+pre:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 /* Settings > Domains */
 .records { display: grid; gap: .75rem; margin: .75rem 0; padding: 0; list-style: none; }
 .record { border: 1px solid var(--line); border-radius: 8px; padding: .6rem .75rem; min-width: 0; }
@@ -310,8 +363,8 @@ td .domain-name { overflow-wrap: anywhere; white-space: normal; }
   details { position: static; }
   details .panel { position: static; width: auto; box-shadow: none; }
   .newkey .keyline { flex-wrap: wrap; }
-  /* Wrapped, not scrolled: a scrolling <pre> would need to be focusable (axe). */
-  pre { white-space: pre-wrap; overflow-wrap: anywhere; overflow-x: visible; }
+  /* Snippets scroll sideways, never break mid-word (dashboard.js makes them focusable). */
+  pre { white-space: pre; overflow-wrap: normal; overflow-x: auto; }
   .record dl { grid-template-columns: minmax(0, 1fr); gap: 0; }
   .record dd { margin-bottom: .35rem; }
 }

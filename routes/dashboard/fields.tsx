@@ -4,9 +4,20 @@
  */
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/passwords/hash.ts";
 
-/** The email field both forms share; `username` lets password managers pair it on sign-in. */
+/**
+ * The email field both forms share; `username` lets password managers pair it on sign-in.
+ * `problem` is this field's own error: marked `aria-invalid` and said beside it; `focus` puts
+ * the cursor there (the first field in error of the form).
+ */
 export function EmailField(
-  props: { email?: string; error?: string; autocomplete: "email" | "username"; children?: unknown },
+  props: {
+    email?: string;
+    error?: string;
+    problem?: string;
+    focus?: boolean;
+    autocomplete: "email" | "username";
+    children?: unknown;
+  },
 ) {
   return (
     <div class="field">
@@ -19,16 +30,29 @@ export function EmailField(
         required
         maxlength={254}
         value={props.email ?? ""}
-        aria-describedby={props.error ? "form-error" : undefined}
+        aria-invalid={props.problem ? "true" : undefined}
+        autofocus={props.problem && props.focus ? true : undefined}
+        aria-describedby={props.problem ? "email-problem" : props.error ? "form-error" : undefined}
       />
+      {props.problem ? <p class="field-error" id="email-problem">{props.problem}</p> : null}
       {props.children}
     </div>
   );
 }
 
-/** A new password's input with its length rules and a hint (sign-up, reset, password change). */
+/**
+ * A new password's input with its length rules and a hint (sign-up, reset, password change);
+ * `problem` and `focus` as for EmailField.
+ */
 export function NewPasswordField(
-  props: { id: string; name: string; label: string; children: unknown },
+  props: {
+    id: string;
+    name: string;
+    label: string;
+    problem?: string;
+    focus?: boolean;
+    children: unknown;
+  },
 ) {
   return (
     <div class="field">
@@ -41,9 +65,12 @@ export function NewPasswordField(
         required
         minlength={MIN_PASSWORD_LENGTH}
         maxlength={MAX_PASSWORD_LENGTH}
-        aria-describedby={`${props.id}-hint`}
+        aria-invalid={props.problem ? "true" : undefined}
+        autofocus={props.problem && props.focus ? true : undefined}
+        aria-describedby={`${props.id}-hint${props.problem ? ` ${props.id}-problem` : ""}`}
       />
       <p class="hint" id={`${props.id}-hint`}>{props.children}</p>
+      {props.problem ? <p class="field-error" id={`${props.id}-problem`}>{props.problem}</p> : null}
     </div>
   );
 }

@@ -47,6 +47,54 @@ export const SETTINGS_LINKS: { href: string; label: string }[] = [
   { href: "/settings/security-log", label: "Security log" },
 ];
 
+/** The API reference's title: its link in the bar, and the page that shows it as current. */
+export const DOCS_TITLE = "API docs";
+
+/**
+ * The bar on top of every page: signed in, the settings, the API docs and Sign out. Also on the
+ * API reference (routes/openapi/docs_page.ts), which is not a Layout page (its own CSS and CSP).
+ */
+export function SiteHeader(props: { title: string; email?: string }) {
+  return (
+    <header class="top">
+      <a class="brand" href="/">Inbound</a>
+      {props.email
+        ? (
+          <nav class="settings" aria-label="Settings">
+            {SETTINGS_LINKS.map((l) => (
+              <a
+                key={l.href}
+                href={l.href}
+                aria-current={l.label === props.title ? "page" : undefined}
+              >
+                {l.label}
+              </a>
+            ))}
+            <a
+              href={DOCS_LINK}
+              aria-current={props.title === DOCS_TITLE ? "page" : undefined}
+            >
+              {DOCS_TITLE}
+            </a>
+          </nav>
+        )
+        : null}
+      {props.email
+        ? (
+          <div class="who">
+            <span>
+              Signed in as <strong>{props.email}</strong>
+            </span>
+            <form method="post" action="/sign-out">
+              <button type="submit" class="link">Sign out</button>
+            </form>
+          </div>
+        )
+        : null}
+    </header>
+  );
+}
+
 export function Layout(props: LayoutProps) {
   return (
     <html lang="en">
@@ -61,37 +109,7 @@ export function Layout(props: LayoutProps) {
       </head>
       <body>
         <a class="skip" href="#main">Skip to content</a>
-        <header class="top">
-          <a class="brand" href="/">Inbound</a>
-          {props.email
-            ? (
-              <nav class="settings" aria-label="Settings">
-                {SETTINGS_LINKS.map((l) => (
-                  <a
-                    key={l.href}
-                    href={l.href}
-                    aria-current={l.label === props.title ? "page" : undefined}
-                  >
-                    {l.label}
-                  </a>
-                ))}
-                <a href={DOCS_LINK}>API docs</a>
-              </nav>
-            )
-            : null}
-          {props.email
-            ? (
-              <div class="who">
-                <span>
-                  Signed in as <strong>{props.email}</strong>
-                </span>
-                <form method="post" action="/sign-out">
-                  <button type="submit" class="link">Sign out</button>
-                </form>
-              </div>
-            )
-            : null}
-        </header>
+        <SiteHeader title={props.title} email={props.email} />
         <main id="main" class={props.narrow ? "narrow" : undefined}>{props.children}</main>
       </body>
     </html>
@@ -108,5 +126,34 @@ export function Banner(props: { kind: "error" | "ok"; id?: string; children?: Ch
     >
       {props.children}
     </div>
+  );
+}
+
+/**
+ * A browser address no route answers (a mistyped or stale link): the page says so and offers the
+ * way on. Signed in, the layout's settings navigation is there; signed out, sign-in links.
+ */
+export function NotFoundPage(props: { path: string; email?: string }) {
+  return (
+    <Layout title="Page not found" email={props.email} narrow={!props.email}>
+      <h1>Page not found</h1>
+      <p>
+        There is no page at{" "}
+        <code id="not-found-path">{props.path}</code>. Check the address for a typo{props.email
+          ? ", or pick a page above"
+          : ""}.
+      </p>
+      {props.email
+        ? (
+          <p>
+            <a href={SETTINGS_LINKS[0].href}>Go to {SETTINGS_LINKS[0].label}</a>
+          </p>
+        )
+        : (
+          <p class="switch">
+            <a href="/sign-in">Sign in</a> or <a href="/sign-up">create an account</a>
+          </p>
+        )}
+    </Layout>
   );
 }

@@ -17,7 +17,8 @@ import { assertSameOrigin } from "../../auth/csrf.ts";
 import { emailNotVerified, EmailNotVerifiedError } from "../../auth/email_verification.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
 import { refusalOf } from "../../auth/principal.ts";
-import type { SessionManager } from "../../auth/sessions/manager.ts";
+import { DEVICE_COOKIE, readCookie } from "../../auth/cookies.ts";
+import { readSessionToken, type SessionManager } from "../../auth/sessions/manager.ts";
 import type { SudoMode } from "../../auth/sudo.ts";
 import type { TwoFactorService } from "../../auth/two_factor.ts";
 import { bindClient } from "../../lib/client.ts";
@@ -39,7 +40,7 @@ import {
   withVerifyEmailBanner,
 } from "../email_verification/pages.tsx";
 import type { DashboardKit, ErrorInfo, Html } from "./kit.ts";
-import { Banner, Layout, SECURITY_HEADERS } from "./layout.tsx";
+import { Banner, Layout, NotFoundPage, SECURITY_HEADERS } from "./layout.tsx";
 import { PASSKEYS_JS, PASSKEYS_JS_PATH } from "../passkeys/pages.tsx";
 import {
   PASSWORD_RESET_NOTICES,
@@ -56,6 +57,7 @@ import {
   SIGN_IN_NOTICES,
   SignInPage,
 } from "../accounts/sign_in_pages.tsx";
+import { withNext } from "../accounts/next_path.ts";
 import { dashboardSudo } from "../two_factor/pages.tsx";
 import { registerUsagePages } from "../usage/pages.tsx";
 
@@ -258,8 +260,49 @@ function dashboardKit(): DashboardKit {
 }
 
 /**
- * Pages under /settings need a session; without one, go to the sign-in page. A suspended
- * account's session opens nothing: the sign-in page says the account cannot be used (403).
+ * Where to go to sign in, for a request under /settings that has no live session. A browser
+ * that shows it signed in here before (a session cookie, now dead, or the year-long device
+ * cookie: the session cookie itself expires with its session) is told its session expired and
+ * sent back afterwards (`next=`); a first visit just goes to sign in. A form posted without a
+ * session is not carried out: its body is not kept (it may hold a password or a proof), so it
+ * returns to the page it was on, whose sign-in banner says it was not done.
+ */
+function signInAgain(c: Context<AppEnv>): string {
+  const req = c.req.raw;
+  if (readSessionToken(req) === null && readCookie(req, DEVICE_COOKIE) === null) return "/sign-in";
+  const url = new URL(req.url);
+  const get = req.method === "GET" || req.method === "HEAD";
+  const notice = get ? "session-expired" : "session-expired-form";
+  return withNext(
+    `/sign-in?notice=${notice}`,
+    get ? url.pathname + url.search : formPagePath(c, url.pathname),
+  );
+}
+
+/**
+ * The page a form posted to `path` was on: the Referer when it is a page of this site under
+ * /settings (Referrer-Policy same-origin sends it), else the section the form's address is in
+ * ("/settings/api-keys/key_…/roll" was posted from "/settings/api-keys").
+ */
+function formPagePath(c: Context<AppEnv>, path: string): string {
+  const referer = c.req.header("Referer");
+  if (referer) {
+    try {
+      const from = new URL(referer);
+      if (from.origin === c.get("client").site.origin && from.pathname.startsWith("/settings/")) {
+        return from.pathname;
+      }
+    } catch {
+      // Not a URL: fall back to the form's own section.
+    }
+  }
+  return path.split("/").slice(0, 3).join("/");
+}
+
+/**
+ * Pages under /settings need a session; without one, go to the sign-in page (`signInAgain`). A
+ * suspended account's session opens nothing: the sign-in page says the account cannot be used
+ * (403).
  */
 function requireSession(deps: DashboardDeps): MiddlewareHandler<AppEnv> {
   const { accounts, sessions, storeFor } = deps;
@@ -269,7 +312,7 @@ function requireSession(deps: DashboardDeps): MiddlewareHandler<AppEnv> {
       // The refusal the API would answer (auth/principal.ts), as a page: 401 goes to sign in.
       const refused = refusalOf(outcome);
       return refused.status === 401
-        ? redirect("/sign-in")
+        ? redirect(signInAgain(c))
         : page(<SignInPage {...plainHttp(c)} error={refused.message} />, refused.status);
     }
     c.set("principal", outcome.principal);
@@ -283,6 +326,21 @@ function requireSession(deps: DashboardDeps): MiddlewareHandler<AppEnv> {
     if (accounts.emailVerification.required && outcome.user.emailVerified !== true) {
       c.res = await withVerifyEmailBanner(c.res, outcome.user.email);
     }
+  };
+}
+
+/**
+ * The answer for a browser path no route matches (app.ts sends every path outside /api/ and
+ * /healthz here): an HTML 404 page with the navigation, the settings links when the request
+ * carries a live session. A mistyped address is a person's mistake, not an API client's.
+ */
+export function dashboardNotFound(
+  sessions: SessionManager,
+): (c: Context<AppEnv>) => Promise<Response> {
+  return async (c) => {
+    const outcome = await sessions.resolve(c.req.raw);
+    const email = outcome.kind === "ok" ? outcome.user.email : undefined;
+    return page(<NotFoundPage path={new URL(c.req.url).pathname} email={email} />, 404);
   };
 }
 
@@ -317,9 +375,16 @@ export function dashboardRoutes(deps: DashboardDeps) {
   });
 
   registerAssets(app);
+  // Signed out: a browser with neither a session cookie (live or dead) nor the year-long device
+  // cookie has never signed in or up here, so it is most likely a first visit (on a fresh server,
+  // certainly): sign up, which links to sign in. The cookies cost no store read, and unlike "are
+  // there any accounts" they tell a new user on a shared server from a returning one.
   app.get("/", async (c) => {
     const outcome = await sessions.resolve(c.req.raw);
-    return redirect(outcome.kind === "ok" ? KEYS_PATH : "/sign-in");
+    if (outcome.kind === "ok") return redirect(KEYS_PATH);
+    const req = c.req.raw;
+    const firstVisit = readSessionToken(req) === null && readCookie(req, DEVICE_COOKIE) === null;
+    return redirect(firstVisit && (deps.signUpOpen ?? true) ? "/sign-up" : "/sign-in");
   });
   registerSignInPages(app, { kit, accounts, sessions, signUpOpen: deps.signUpOpen ?? true });
   registerPasswordResetPages(app, { kit, accounts });
@@ -345,7 +410,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
     rateLimit: deps.rateLimit,
   });
   registerUsagePages(app, { kit, clock, usage: deps.usage, rateLimit: deps.rateLimit });
-  registerAuditLogPages(app, { kit });
+  registerAuditLogPages(app, { kit, accounts });
   registerSecurityPages(app, { ...security, twoFactorPages });
   return app;
 }

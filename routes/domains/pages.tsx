@@ -239,6 +239,17 @@ export type DomainDetailProps = {
   error?: string;
 };
 
+/**
+ * The detail page's notice. After a DNS check it is green only when every record was found:
+ * "0 of 4 records found" is a warning (issue 22), shown in the warning colours and announced
+ * politely, since missing records right after adding a domain are expected, not a failure.
+ */
+function NoticeBanner(props: { notice: string; check?: DomainFlash["check"] }) {
+  const missing = props.check?.results.some((r) => !r.isVerified) ?? false;
+  if (!missing) return <Banner kind="ok">{props.notice}</Banner>;
+  return <div class="alert warn" role="status">{props.notice}</div>;
+}
+
 export function DomainDetailPage(props: DomainDetailProps) {
   const d = props.domain;
   const byKind = new Map((props.check?.results ?? []).map((r) => [r.kind, r]));
@@ -248,7 +259,7 @@ export function DomainDetailPage(props: DomainDetailProps) {
         Settings › <a href={DOMAINS_PATH}>Domains</a> › {d.domain}
       </nav>
       <h1 class="domain-name">{d.domain}</h1>
-      {props.notice ? <Banner kind="ok">{props.notice}</Banner> : null}
+      {props.notice ? <NoticeBanner notice={props.notice} check={props.check} /> : null}
       {props.error ? <Banner kind="error">{props.error}</Banner> : null}
       <section class="card" aria-labelledby="state-title">
         <h2 id="state-title">Status</h2>

@@ -14,6 +14,7 @@
  * part of the module graph, so the server needs no --allow-read for the npm cache, and Deno
  * Deploy (which builds the module graph on deploy) ships them with the code.
  */
+import { DOCS_TITLE, SiteHeader } from "../dashboard/layout.tsx";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
 
@@ -54,17 +55,30 @@ const INIT_JS = `// Inbound API reference: starts Swagger UI on this server's Op
           status === "loading" ? "Loading the API reference…" : "The API reference could not be loaded."));
       }
       var Errors = get("errors", true);
-      var Info = get("InfoContainer", true);
+      var Markdown = get("Markdown", true);
       var Servers = get("ServersContainer", true);
       var Authorize = get("AuthorizeBtnContainer", true);
       var Operations = get("operations", true);
       var Models = get("Models", true);
+      // Swagger UI's Info is a second h1 (the page has one): its version and description here.
+      var info = props.specSelectors.info();
+      // One server only (PUBLIC_URL, else this origin): said in words, not as a bare "Servers /"
+      // select; the select stays mounted, hidden, since it is what picks try-it's base URL.
+      var servers = props.specSelectors.servers();
+      var server = servers && servers.size ? servers.first().get("url") : "/";
       return h("div", { className: "swagger-ui" },
         h(Errors),
-        h("div", { className: "information-container wrapper" }, h(Info)),
+        h("div", { className: "information-container wrapper" },
+          h("div", { className: "info" },
+            h("p", null, "Version ", h("code", null, info.get("version")), " · OpenAPI ",
+              h("code", null, props.specSelectors.specJson().get("openapi"))),
+            h(Markdown, { source: info.get("description") }))),
         h("section", { className: "scheme-container", "aria-label": "Server and authorization" },
           h("div", { className: "schemes wrapper" },
-            h("div", { className: "schemes-server-container" }, h(Servers), h(Authorize)))),
+            h("div", { className: "schemes-server-container" },
+              h("p", { className: "docs-server" }, "Try it out calls ",
+                h("code", null, new URL(server, location.href).href.replace(/[/]$/, ""))),
+              h("div", { hidden: true }, h(Servers)), h(Authorize)))),
         h("div", { className: "wrapper" }, h("h2", { className: "visually-hidden" }, "Operations"),
           h(Operations)),
         h("div", { className: "wrapper" }, h(Models)));
@@ -143,11 +157,25 @@ const INIT_JS = `// Inbound API reference: starts Swagger UI on this server's Op
 const OVERRIDES_CSS =
   `body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
   color: #1d2330; background: #fff; }
-.docs-top { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center;
-  justify-content: space-between; padding: .75rem 1.5rem; background: #151a2d; color: #fff; }
-.docs-top a { color: #dfe4f2; }
-.docs-top .brand { color: #fff; font-weight: 700; text-decoration: none; }
-.docs-top nav { display: flex; gap: 1rem; flex-wrap: wrap; }
+/* The dashboard's bar (routes/dashboard/layout.tsx SiteHeader), as dashboard.css draws it in
+   light mode; that stylesheet's element rules would restyle Swagger UI, so it is not loaded. */
+header.top { display: flex; align-items: center; justify-content: space-between;
+  gap: .5rem 1rem; flex-wrap: wrap; padding: .75rem 1.5rem; background: #151a2d; color: #fff; }
+header.top .brand { font-weight: 700; font-size: 1.1rem; color: #fff; text-decoration: none; }
+header.top a { color: #dfe4f2; }
+header.top nav.settings { display: flex; flex-wrap: wrap; gap: .25rem 1rem; }
+header.top nav.settings a[aria-current="page"] { font-weight: 600; color: #fff; }
+header.top .who { display: flex; align-items: center; flex-wrap: wrap; gap: .25rem .75rem;
+  color: #dfe4f2; font-size: .9rem; min-width: 0; }
+header.top .who span { overflow-wrap: anywhere; min-width: 0; }
+header.top form { margin: 0; }
+header.top button.link { background: none; border: none; color: #dfe4f2; padding: 0;
+  font: inherit; text-decoration: underline; cursor: pointer; }
+header.top button.link:hover { color: #fff; }
+header.top a:focus-visible, header.top button:focus-visible { outline: 3px solid #8fa0ff;
+  outline-offset: 2px; }
+.docs-server { margin: 0; color: #1d2330; }
+.docs-server code { overflow-wrap: anywhere; }
 .docs-intro { max-width: 1460px; margin: 0 auto; padding: 1rem 20px 0; }
 .docs-intro h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
 .docs-intro p { margin: .25rem 0; color: #4a5263; }
@@ -195,6 +223,7 @@ const OVERRIDES_CSS =
 .swagger-ui .download-contents { background: #3a4253; color: #fff; }
 .swagger-ui pre:focus-visible { outline: 3px solid #3547d4; outline-offset: 2px; }
 @media (max-width: 700px) {
+  header.top { padding: .6rem 1rem; }
   .swagger-ui .wrapper { padding: 0 10px; }
   .swagger-ui .opblock .opblock-summary { flex-wrap: wrap; }
   .swagger-ui .opblock .opblock-summary-path { max-width: 100%; overflow-wrap: anywhere; }
@@ -210,8 +239,18 @@ const esc = (s: string) =>
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
   );
 
-/** The page: our header and landmarks; Swagger UI renders into #swagger-ui. */
-export function renderApiDocsPage(opts: { openApiUrl: string; plainUrl: string }): string {
+/**
+ * The page: the dashboard's own bar (SiteHeader: the settings, API docs and Sign out when signed
+ * in, so the reference is one more page of the dashboard), our landmarks and the page's one h1;
+ * Swagger UI renders into #swagger-ui.
+ */
+export function renderApiDocsPage(
+  opts: { openApiUrl: string; plainUrl: string; email?: string },
+): string {
+  const header = String(SiteHeader({ title: DOCS_TITLE, email: opts.email }));
+  const keys = opts.email
+    ? `<a href="/settings/api-keys">API Keys</a>`
+    : `<a href="/settings/api-keys">API Keys</a> (after <a href="/sign-in">signing in</a>)`;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -227,20 +266,13 @@ export function renderApiDocsPage(opts: { openApiUrl: string; plainUrl: string }
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
-<header class="docs-top">
-<a class="brand" href="/">Inbound</a>
-<nav aria-label="Site">
-<a href="/settings/api-keys">API Keys</a>
-<a href="/settings/domains">Domains</a>
-<a href="${esc(opts.openApiUrl)}">OpenAPI JSON</a>
-</nav>
-</header>
+${header}
 <main id="main">
 <div class="docs-intro">
 <h1>Inbound e2 API reference</h1>
 <p>Every operation with its parameters, examples and a “Try it out” button. Choose
-<strong>Authorize</strong> and paste an API key (from <a href="/settings/api-keys">API Keys</a>)
-to call the API from this page.</p>
+<strong>Authorize</strong> and paste an API key (from ${keys}) to call the API from this page.
+The document itself: <a href="${esc(opts.openApiUrl)}">OpenAPI JSON</a>.</p>
 <noscript><p>This reference needs JavaScript. Read the <a href="${
     esc(opts.plainUrl)
   }">plain-text reference</a> instead.</p></noscript>

@@ -46,6 +46,8 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   415: "The request body is not `application/json`.",
   429: "Rate limit exceeded; wait `Retry-After` seconds.",
   500: "An unexpected error; the body quotes the request id.",
+  501: "A resource of the Inbound e2 API that this server does not provide (it sends and " +
+    "receives no e-mail); the message names the path.",
   503:
     "Try again after `Retry-After` seconds: the rate-limit store is unavailable (Inbound's body, " +
     "60 s), a write lost to concurrent changes of the same records and was not applied " +
@@ -89,6 +91,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   Documentation: "This document and its readable rendering.",
   Operations: "Health of the server, for load balancers and monitoring.",
   "Audit log": "The account's security events, append-only, written with the changes they record.",
+  "Not provided": "The Inbound e2 API's other resources: answered 501, not served here.",
 };
 
 function parameters(
@@ -105,13 +108,19 @@ function parameters(
     // Whole numbers travel as query strings but are documented as integers (the schema's
     // `meta`); the string pattern that validates them on the wire does not apply to a number.
     if (propSchema.type === "integer") delete propSchema.pattern;
+    const isRequired = where === "path" || required.has(name);
+    const sample = examples[name];
+    // An optional filter's example goes in its schema's `examples`, not the parameter's
+    // `example`: Swagger UI's try-it pre-fills and sends a parameter `example` as if the user
+    // had typed it (a new user saw `status=verified&canReceive=true` filter out their domains).
+    if (!isRequired && sample !== undefined) propSchema.examples = [sample];
     return {
       name,
       in: where,
-      required: where === "path" || required.has(name),
+      required: isRequired,
       ...(description ? { description } : {}),
       schema: propSchema,
-      ...(examples[name] !== undefined ? { example: examples[name] } : {}),
+      ...(isRequired && sample !== undefined ? { example: sample } : {}),
     };
   });
 }
@@ -178,6 +187,10 @@ function operationResponses(r: RouteDoc, c: Components, examples?: OperationExam
   const errors = new Set<number>([...(r.errors ?? []), ...(auth ? AUTH_ERRORS : OPEN_ERRORS), 500]);
   for (const status of [...errors].sort((a, b) => a - b)) {
     out[String(status)] = c.errorResponse(status);
+  }
+  // An operation that never succeeds (routes/not_implemented.ts) says so: any answer is an error.
+  if (!Object.keys(r.responses).length) {
+    out.default = c.errorResponse(r.errors?.[0] ?? 500);
   }
   return out;
 }
@@ -277,12 +290,15 @@ function withServers(doc: Json, site: Site): Json {
   return site.configured ? { ...doc, servers: [{ url: site.origin }] } : doc;
 }
 
+const DOCS_PAGE_URLS = { openApiUrl: OPENAPI_PATH, plainUrl: `${DOCS_PATH}?view=plain` };
+
 /** Registers `GET /api/e2/openapi.json` and `GET /api/e2/docs` (no authentication). */
 export function registerOpenApiRoutes(registry: RouteRegistry, info: OpenApiInfo = {}): void {
   // Built on first request, when every route has been registered.
   let doc: Json | null = null;
   let plain: string | null = null;
-  let interactive: string | null = null;
+  // The page for visitors without a session; a signed-in one carries their bar, made per request.
+  let anonymous: string | null = null;
   const document = () => (doc ??= buildOpenApi(registry, info));
   registry.add({
     method: "get",
@@ -303,8 +319,10 @@ export function registerOpenApiRoutes(registry: RouteRegistry, info: OpenApiInfo
       "`?view=plain` gives the endpoint reference as plain text (Markdown) without scripts.",
     tags: ["Documentation"],
     auth: false,
+    // Signed in, the page shows the dashboard's bar (settings, Sign out); nobody needs to be.
+    session: "optional",
     responses: { 200: { description: "The document rendered as HTML.", html: true } },
-    handler: (c) =>
+    handler: (c, { session }) =>
       c.req.query("view") === "plain"
         ? new Response(plain ??= renderReference(document() as unknown as OpenApiDocument), {
           headers: {
@@ -315,10 +333,9 @@ export function registerOpenApiRoutes(registry: RouteRegistry, info: OpenApiInfo
           },
         })
         : new Response(
-          interactive ??= renderApiDocsPage({
-            openApiUrl: OPENAPI_PATH,
-            plainUrl: `${DOCS_PATH}?view=plain`,
-          }),
+          session
+            ? renderApiDocsPage({ ...DOCS_PAGE_URLS, email: session.user.email })
+            : (anonymous ??= renderApiDocsPage(DOCS_PAGE_URLS)),
           {
             headers: {
               "Content-Type": "text/html; charset=utf-8",

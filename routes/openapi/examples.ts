@@ -487,6 +487,13 @@ export const ERROR_EXAMPLES: Record<number, Record<string, unknown>> = {
     statusCode: 500,
     requestId: "req_6Gm2Xs9Kq4Wd7Vb1Nz3Tp8",
   },
+  501: {
+    error: "Not Implemented",
+    message: "/api/e2/emails is not provided by this server: it serves the Inbound e2 API's " +
+      "authentication, API keys and domains, and sends and receives no e-mail. " +
+      "See /api/e2/docs for what it serves.",
+    statusCode: 501,
+  },
   503: {
     error: "Service Unavailable",
     message: "The write conflicted with concurrent changes; try again.",

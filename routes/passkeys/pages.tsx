@@ -168,7 +168,9 @@ export const PASSKEYS_JS =
       status("Waiting for your passkey…");
       assertion("generate-authenticate-options", "verify-authentication").then(function () {
         status("Signed in.");
-        window.location.assign("/settings/api-keys");
+        // The page's \`next\` field, already checked by the server that rendered it.
+        var next = document.querySelector("input[name=next]");
+        window.location.assign((next && next.value) || "/settings/api-keys");
       }, function (err) {
         signIn.disabled = false;
         status(failure(err));

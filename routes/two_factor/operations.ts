@@ -77,8 +77,9 @@ function registerEnrolment(registry: RouteRegistry, { twoFactor }: TwoFactorRout
     operationId: "enableTwoFactor",
     summary: "Start TOTP enrolment",
     description: "Checks the password, then answers the `otpauth://` URI and ten single-use " +
-      "recovery codes (shown once). Enrolment completes with the first code verified by " +
-      `verify-totp. ${SUDO} ${SAME_ORIGIN}`,
+      "recovery codes (`backupCodes`, shown once: keep them until verify-totp accepts the first " +
+      "code, which completes enrolment and keeps them). The dashboard shows its recovery codes " +
+      `only after that first code. ${SUDO} ${SAME_ORIGIN}`,
     ...signedInChange,
     sudo: true,
     throttle: ["change-password:user"],
@@ -169,8 +170,10 @@ function registerSecondStep(registry: RouteRegistry, { twoFactor }: TwoFactorRou
     operationId: "verifyTotp",
     summary: "Verify an authenticator code",
     description: "With the pending cookie of a sign-in: completes it (sets the session " +
-      "cookie). Signed in: completes a pending enrolment. A code is accepted once; wrong " +
-      `codes are throttled per account and client. ${SAME_ORIGIN}`,
+      "cookie). Signed in: completes a pending enrolment. A code is accepted once: used " +
+      'again in its window it is refused with 401 `INVALID_CODE` and the message "This code ' +
+      'was already used. Wait for the next one." (a wrong code says "Invalid code."). ' +
+      `Every attempt is throttled per account and client. ${SAME_ORIGIN}`,
     tags,
     auth: false,
     session: "optional",

@@ -4,7 +4,9 @@
  * - Sign-in's second step: `/sign-in/two-factor` asks for the authenticator code (or a recovery
  *   code) after the password, while the pending cookie lives.
  * - Settings > Security: enrol with a QR code rendered here as SVG (npm qrcode; no CDN, no
- *   script), the recovery codes shown once with a download (a `data:` link), disable, regenerate.
+ *   script); the recovery codes are made and shown once the app's first code is accepted (not
+ *   before: codes shown for an enrolment never finished, or lost to a reload before it, would be
+ *   codes for nothing), once, with a download (a `data:` link); disable, regenerate.
  * - Sudo mode: a form whose operation needs it (auth/sudo.ts `SUDO_OPERATIONS`) posted from a
  *   session whose last proof of identity is older than SUDO_WINDOW_MS gets a "Confirm it's you"
  *   page instead, whatever its body. The page's form carries the original form's fields as hidden
@@ -23,6 +25,7 @@ import type { SudoMode } from "../../auth/sudo.ts";
 import { completedSignInResponse, type TwoFactorService } from "../../auth/two_factor.ts";
 import { clientOf } from "../../lib/client.ts";
 import { HttpError } from "../../lib/errors.ts";
+import { NEXT_PARAM, safeNextPath } from "../accounts/next_path.ts";
 import { Banner, Layout } from "../dashboard/layout.tsx";
 import { PasskeySecondStep, PasskeySudo } from "../passkeys/pages.tsx";
 
@@ -82,12 +85,15 @@ export function needsSudo(
 
 // --- Components ------------------------------------------------------------------------------
 
-export function TwoFactorSignInPage(props: { error?: string }) {
+/** `next`: where the sign-in lands (routes/accounts/next_path.ts), carried by both forms. */
+export function TwoFactorSignInPage(props: { error?: string; next?: string | null }) {
+  const next = props.next ? <input type="hidden" name={NEXT_PARAM} value={props.next} /> : null;
   return (
     <Layout title="Two-factor authentication" narrow>
       <h1>Two-factor authentication</h1>
       {props.error ? <Banner kind="error" id="form-error">{props.error}</Banner> : null}
       <form method="post" action={TWO_FACTOR_SIGN_IN_PATH} class="card" novalidate>
+        {next}
         <div class="field">
           <label for="totp-code">Authentication code</label>
           <input
@@ -110,6 +116,7 @@ export function TwoFactorSignInPage(props: { error?: string }) {
       <details class="card">
         <summary>Use a recovery code</summary>
         <form method="post" action={TWO_FACTOR_SIGN_IN_PATH} novalidate>
+          {next}
           <div class="field">
             <label for="backup-code">Recovery code</label>
             <input
@@ -138,7 +145,7 @@ export type TwoFactorView = {
   backupCodesLeft: number;
   /** While enrolment is pending: the URI, its QR code (SVG markup) and the secret. */
   enrolment?: { uri: string; qrSvg: string; secret: string };
-  /** Recovery codes just made: shown this once. */
+  /** Recovery codes just made (enrolment confirmed, or regenerated): shown this once. */
   newBackupCodes?: string[];
   /** No second factor at all: the page recommends one. */
   recommend: boolean;
@@ -228,6 +235,10 @@ export function TwoFactorSection(props: TwoFactorView) {
             <div class="qr" id="totp-qr">{raw(props.enrolment.qrSvg)}</div>
             <p>
               Or enter this key by hand: <code id="totp-secret">{props.enrolment.secret}</code>
+            </p>
+            <p class="hint" id="recovery-codes-next">
+              Once the app's first code is accepted, you get ten recovery codes to save: each signs
+              you in once if you lose the app.
             </p>
             <form method="post" action={`${TWO_FACTOR_PATH}/verify`}>
               <div class="field">
@@ -435,11 +446,12 @@ export function registerTwoFactorPages(app: Hono<AppEnv>, kit: TwoFactorPagesKit
   app.get(TWO_FACTOR_SIGN_IN_PATH, async (c) => {
     const pending = await kit.twoFactor.readPending(c.req.raw);
     if (!pending) return redirect("/sign-in");
-    return page(<TwoFactorSignInPage />);
+    return page(<TwoFactorSignInPage next={safeNextPath(c.req.query(NEXT_PARAM))} />);
   });
 
   app.post(TWO_FACTOR_SIGN_IN_PATH, sameOrigin, formLimit, async (c) => {
     const form = await formFields(c);
+    const next = safeNextPath(form[NEXT_PARAM]);
     const tf = kit.twoFactor;
     try {
       const backup = (form.backupCode ?? "").trim();
@@ -449,7 +461,7 @@ export function registerTwoFactorPages(app: Hono<AppEnv>, kit: TwoFactorPagesKit
       // As a JSON completion would, but a redirect: the same cookies.
       const json = completedSignInResponse(done);
       return redirect(
-        "/settings/api-keys",
+        next ?? "/settings/api-keys",
         json.headers.getSetCookie().map((v) => ["Set-Cookie", v]),
       );
     } catch (err) {
@@ -460,7 +472,7 @@ export function registerTwoFactorPages(app: Hono<AppEnv>, kit: TwoFactorPagesKit
       ) {
         return redirect("/sign-in");
       }
-      return page(<TwoFactorSignInPage error={e.message} />, e.status, e.headers);
+      return page(<TwoFactorSignInPage error={e.message} next={next} />, e.status, e.headers);
     }
   });
 
@@ -486,23 +498,22 @@ export function registerTwoFactorPages(app: Hono<AppEnv>, kit: TwoFactorPagesKit
     });
 
   securityForm("enable", async (c, caller, form) => {
-    const r = await kit.twoFactor.enable(
-      caller.userId,
-      form.password ?? "",
-      clientOf(c.req.raw).address,
-    );
-    const id = await c.get("store").flash.put({ backupCodes: r.backupCodes });
-    return `/settings/security?codes=${id}#two-factor`;
+    // The recovery codes `enable` answers are not shown: the confirming code replaces them.
+    await kit.twoFactor.enable(caller.userId, form.password ?? "", clientOf(c.req.raw).address);
+    return "/settings/security#two-factor";
   });
 
   securityForm("verify", async (c, caller, form) => {
-    await kit.twoFactor.verifySignedIn(
+    const r = await kit.twoFactor.verifySignedIn(
       c.req.raw,
       caller.userId,
       caller.sessionId,
       (form.code ?? "").trim(),
+      { freshRecoveryCodes: true },
     );
-    return "/settings/security?notice=two-factor-on#two-factor";
+    if (!r.recoveryCodes) return "/settings/security?notice=two-factor-on#two-factor";
+    const id = await c.get("store").flash.put({ backupCodes: r.recoveryCodes });
+    return `/settings/security?notice=two-factor-on&codes=${id}#two-factor`;
   });
 
   securityForm("disable", async (c, caller, form) => {

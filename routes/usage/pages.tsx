@@ -14,6 +14,14 @@ import { accountTotals, type KeyUsage, type UsageReads } from "./operations.ts";
 import type { DashboardKit } from "../dashboard/kit.ts";
 import { Layout } from "../dashboard/layout.tsx";
 import { Sparkline } from "./sparkline.tsx";
+import {
+  DeletedKeyName,
+  deletedKeyText,
+  KeyName,
+  type KeyNames,
+  keyNames,
+  keyNameText,
+} from "../dashboard/key_names.tsx";
 
 export const USAGE_PATH = "/settings/usage";
 export const USAGE_PERIODS = [7, 30, 90] as const;
@@ -32,6 +40,8 @@ export type UsagePageProps = {
   /** The account's requests per day (every key summed), oldest first. */
   totals: DayUsage[];
   keys: KeyUsage[];
+  /** The account's keys by id, to name each row "name (prefix…)". */
+  names?: KeyNames;
   /** The account's rate limit. */
   rateLimit: { max: number; windowMs: number };
 };
@@ -239,25 +249,44 @@ function DayRow(props: { d: DayUsage }) {
   );
 }
 
-/** The row's label: the key's name, or the deleted keys' series (one key, or how many). */
-function keyLabel(k: KeyUsage): { title: string; id?: string; note?: string; text: string } {
-  if (k.name !== null) return { title: k.name, id: k.keyId, text: k.name };
+/**
+ * The row's label, as every page names a key (routes/dashboard/key_names.tsx): "ci key
+ * (inb_xXaAEw…)"; one deleted key by its id, marked deleted; several as how many.
+ */
+function KeyLabel(props: { k: KeyUsage; names: KeyNames }) {
+  const { k } = props;
+  const live = k.name !== null ? props.names.get(k.keyId) : undefined;
+  if (live) return <KeyName k={{ name: k.name ?? live.name, start: live.start }} />;
+  if (k.name !== null) return <>{k.name}</>;
   const n = k.deletedKeys ?? 1;
-  if (n === 1) return { title: "Deleted key", id: k.keyId, text: `Deleted key ${k.keyId}` };
-  return { title: "Deleted keys", note: `${fmt(n)} keys`, text: `${fmt(n)} deleted keys` };
+  if (n === 1) return <DeletedKeyName id={k.keyId} />;
+  return (
+    <>
+      {`Deleted keys `}
+      <span class="muted">{`(${fmt(n)} keys)`}</span>
+    </>
+  );
 }
 
-function KeyRow(props: { k: KeyUsage; days: number }) {
+/** KeyLabel as plain text (the sparkline's accessible name). */
+function keyLabelText(k: KeyUsage, names: KeyNames): string {
+  const live = k.name !== null ? names.get(k.keyId) : undefined;
+  if (live) return keyNameText({ name: k.name ?? live.name, start: live.start });
+  if (k.name !== null) return k.name;
+  const n = k.deletedKeys ?? 1;
+  return n === 1 ? deletedKeyText(k.keyId) : `${fmt(n)} deleted keys`;
+}
+
+function KeyRow(props: { k: KeyUsage; days: number; names: KeyNames }) {
   const { k } = props;
   const values = k.days.map((d) => d.requests);
   const total = values.reduce((a, b) => a + b, 0);
   const limited = k.days.reduce((s, d) => s + d["429"], 0);
-  const label = keyLabel(k);
+  const label = keyLabelText(k, props.names);
   return (
     <tr>
       <td data-label="Key">
-        <strong>{label.title}</strong>{" "}
-        {label.id ? <code class="muted">{label.id}</code> : <span class="muted">{label.note}</span>}
+        <KeyLabel k={k} names={props.names} />
       </td>
       <td data-label="Requests">{fmt(total)}</td>
       <td data-label="Rate limited">{fmt(limited)}</td>
@@ -265,7 +294,7 @@ function KeyRow(props: { k: KeyUsage; days: number }) {
         <Sparkline
           values={values}
           starts={k.days.map((d) => d.start)}
-          label={`Requests per day, last ${props.days} days, ${label.text}`}
+          label={`Requests per day, last ${props.days} days, ${label}`}
         />
       </td>
     </tr>
@@ -320,7 +349,9 @@ export function UsagePage(props: UsagePageProps) {
               </tr>
             </thead>
             <tbody>
-              {props.keys.map((k) => <KeyRow key={k.keyId} k={k} days={props.days} />)}
+              {props.keys.map((k) => (
+                <KeyRow key={k.keyId} k={k} days={props.days} names={props.names ?? new Map()} />
+              ))}
             </tbody>
           </table>
         )}
@@ -376,13 +407,19 @@ export function registerUsagePages(app: Hono<AppEnv>, deps: UsagePagesDeps): voi
     const asked = Number(c.req.query("days") ?? "30");
     const days = (USAGE_PERIODS as readonly number[]).includes(asked) ? asked : 30;
     const store = c.get("store");
-    const [user, keys] = await Promise.all([store.user(), deps.usage.forAccount(store, days)]);
+    const [user, keys, live] = await Promise.all([
+      store.user(),
+      deps.usage.forAccount(store, days),
+      // The prefixes that name the keys (the usage series carry ids and names only).
+      store.apiKeys.list(),
+    ]);
     return deps.kit.page(
       <UsagePage
         email={user.email}
         days={days}
         totals={accountTotals(keys, days, deps.clock())}
         keys={keys}
+        names={keyNames(live)}
         rateLimit={deps.rateLimit}
       />,
     );

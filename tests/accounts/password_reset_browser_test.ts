@@ -85,7 +85,7 @@ Deno.test({
 
       await step("the first browser's session is over", async () => {
         await first.goto(`${base}/settings/api-keys`);
-        await first.waitForURL(`${base}/sign-in`);
+        await first.waitForURL(/\/sign-in\?notice=session-expired&next=%2Fsettings%2Fapi-keys$/);
       });
 
       await step("the link does not work twice", async () => {

@@ -114,10 +114,11 @@ Deno.test("dashboard pages carry the security headers and no inline script", asy
 Deno.test("the API keys page sends visitors without a session to sign in", async () => {
   const ctx = await makeTestApp();
   try {
-    for (const path of ["/settings/api-keys", "/"]) {
+    // Issue 22 item 7: "/" sends a browser that never signed in here to sign up instead.
+    for (const [path, to] of [["/settings/api-keys", "/sign-in"], ["/", "/sign-up"]]) {
       const res = await ctx.app.request(`${BASE}${path}`);
       assert.equal(res.status, 303, path);
-      assert.equal(res.headers.get("Location"), "/sign-in");
+      assert.equal(res.headers.get("Location"), to);
     }
     const post = await ctx.app.request(`${BASE}/settings/api-keys`, form({ name: "x" }));
     assert.equal(post.status, 303);

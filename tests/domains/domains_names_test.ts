@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseDomainName } from "../../lib/domain_name.ts";
 import { domainTestApp } from "../_domains.ts";
+import { BASE, signUp, withCookie } from "../sessions_helpers.ts";
 
 Deno.test("domain names are normalised to lower-case ASCII without a trailing dot", async (t) => {
   const cases: [string, string][] = [
@@ -56,7 +57,6 @@ Deno.test("invalid names are refused with a sentence that names the problem", as
     ["example..com", /empty labels/],
     [".example.com", /empty labels/],
     ["user@example.com", /letters, digits and hyphens/],
-    ["example.com/path", /letters, digits and hyphens/],
     [`${"a".repeat(64)}.com`, /longer than 63/],
     [`${long63}.${long63}.${long63}.${long63}.com`, /at most 253/],
   ];
@@ -115,6 +115,102 @@ Deno.test("POST /api/e2/domains answers 400 naming the domain field and the prob
       assert.equal(list.body.pagination.total, 0);
       await ctx.assertConsistent();
     });
+  } finally {
+    await ctx.close();
+  }
+});
+
+// Issue 22 item 6: an address pasted from the browser is reduced to its host name (it used to be
+// refused as "an IP address" because of the colon); what cannot be a name is named back.
+const PASTED: [string, string][] = [
+  ["http://example.com/", "example.com"],
+  ["https://Example.com/path?q", "example.com"],
+  ["example.com/", "example.com"],
+  ["example.com./", "example.com"],
+  ["HTTPS://mail.example.com:8443/x#top", "mail.example.com"],
+  ["example.com?utm=1", "example.com"],
+  ["https://bücher.example/", "xn--bcher-kva.example"],
+];
+
+Deno.test("a pasted web address is reduced to its host name", async (t) => {
+  for (const [input, expected] of PASTED) {
+    await t.step(`${JSON.stringify(input)} becomes ${expected}`, () => {
+      const r = parseDomainName(input);
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal(r.value.name, expected);
+    });
+  }
+  const refused: [string, RegExp][] = [
+    ["ftp://example.com/", /name only \(e\.g\. example\.com\), without "ftp:\/\/"/],
+    ["http://user:pw@example.com/", /without a user name, password or port/],
+    ["http://", /must name a domain/],
+    ["/path", /must name a domain/],
+    ["http://1.2.3.4/", /IP address/],
+    ["[::1]:8080", /IP address/],
+    ["https://localhost:8000/", /localhost/],
+  ];
+  for (const [input, problem] of refused) {
+    await t.step(`${JSON.stringify(input)} is refused (${problem.source})`, () => {
+      const r = parseDomainName(input);
+      assert.equal(r.ok, false, JSON.stringify(r));
+      if (!r.ok) assert.match(r.problem, problem);
+    });
+  }
+});
+
+Deno.test("the API and the dashboard store a pasted address as its host name", async (t) => {
+  const ctx = await domainTestApp();
+  try {
+    const a = await ctx.account();
+    await t.step("POST /api/e2/domains answers 201 with the host name", async () => {
+      const res = await a.create("https://Pasted-API.example/settings?tab=dns");
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      assert.equal(res.body.domain, "pasted-api.example");
+    });
+    await t.step("the same host pasted again is the same domain (409)", async () => {
+      const res = await a.create("pasted-api.example/");
+      assert.equal(res.status, 409);
+      assert.match(res.body.message, /pasted-api\.example is already in your account/);
+    });
+    await t.step("the dashboard's add form adds the host name", async () => {
+      const { cookie } = await signUp(ctx.app);
+      const res = await ctx.app.request(
+        `${BASE}/settings/domains`,
+        withCookie(cookie, {
+          method: "POST",
+          headers: {
+            "Content-Type": "application/x-www-form-urlencoded",
+            Origin: BASE,
+            "Sec-Fetch-Site": "same-origin",
+          },
+          body: new URLSearchParams({ domain: "http://Pasted-Form.example/" }).toString(),
+        }),
+      );
+      assert.equal(res.status, 303, await res.clone().text());
+      const page = await ctx.app.request(
+        `${BASE}${res.headers.get("Location")}`,
+        withCookie(cookie),
+      );
+      assert.match(await page.text(), /Added pasted-form\.example\./);
+    });
+    await t.step("a non-web scheme is refused in the form with the problem named", async () => {
+      const { cookie } = await signUp(ctx.app);
+      const res = await ctx.app.request(
+        `${BASE}/settings/domains`,
+        withCookie(cookie, {
+          method: "POST",
+          headers: {
+            "Content-Type": "application/x-www-form-urlencoded",
+            Origin: BASE,
+            "Sec-Fetch-Site": "same-origin",
+          },
+          body: new URLSearchParams({ domain: "ftp://files.example/" }).toString(),
+        }),
+      );
+      assert.equal(res.status, 400);
+      assert.match(await res.text(), /without &quot;ftp:\/\/&quot;|without "ftp:\/\/"/);
+    });
+    await ctx.assertConsistent();
   } finally {
     await ctx.close();
   }

@@ -4,6 +4,7 @@
  * on a terminal), a KV path outside ./data, and the server's real listen address.
  */
 import assert from "node:assert/strict";
+import { COMMANDS } from "../../admin/commands.ts";
 import { verifyStore } from "../../admin/verify.ts";
 import {
   createAccountWithKey,
@@ -208,4 +209,131 @@ Deno.test("verify reports progress while it walks and the walk's totals at the e
   });
   assert.equal(report.scanned.accounts, 3);
   await h.app.idle();
+});
+
+// Issue 22 item 14: migrate was missing from --help, and every mistake printed all 16 usages.
+Deno.test("--help lists every command; a mistake prints the command's own usage", async (t) => {
+  const kvPath = await tempKvPath();
+  const env = { DENO_KV_PATH: kvPath };
+  try {
+    await t.step("--help names every command in COMMANDS, migrate included", async () => {
+      const out = await runAdminCli(["--help"], env);
+      assert.equal(out.code, 0, out.stderr);
+      for (const name of Object.keys(COMMANDS)) {
+        assert.ok(
+          out.stdout.includes(`admin ${name} `) || out.stdout.includes(`admin ${name}\n`),
+          name,
+        );
+      }
+    });
+    await t.step("a bad flag prints the message and key:create's usage line only", async () => {
+      const out = await runAdminCli(["key:create", "--email", "a@b.co"], env);
+      assert.equal(out.code, 2);
+      assert.equal(
+        out.stderr,
+        "error: --name is required\n" +
+          `usage: ${COMMANDS["key:create"].usage}\n(admin help key:create for its flags)\n`,
+      );
+    });
+    await t.step("an unknown command still prints the whole list", async () => {
+      const out = await runAdminCli(["key:explode"], env);
+      assert.equal(out.code, 2);
+      assert.match(out.stderr, /unknown command key:explode/);
+      assert.match(out.stderr, /admin migrate/);
+      assert.match(out.stderr, /admin user:suspend/);
+    });
+    await t.step("an unknown scope is refused naming the scopes that exist", async () => {
+      const out = await runAdminCli(
+        ["key:create", "--email", "a@b.co", "--name", "n", "--scopes", "domains:read,mail:send"],
+        env,
+      );
+      assert.equal(out.code, 2);
+      assert.match(
+        out.stderr,
+        /unknown scope mail:send \(one or more of domains:read, domains:write, audit:read\)/,
+      );
+      assert.equal(await exists(kvPath), false, "no KV was opened for bad arguments");
+    });
+  } finally {
+    await removeKvFile(kvPath);
+  }
+});
+
+Deno.test("key:create --scopes and --expires-in-days make the key the API would make", async () => {
+  const kvPath = await tempKvPath();
+  const env = { DENO_KV_PATH: kvPath };
+  try {
+    const email = "scopes@example.com";
+    const made = await runAdminCli(
+      ["user:create", "--email", email, "--password", "correct horse battery"],
+      env,
+    );
+    assert.equal(made.code, 0, made.stderr);
+    const key = await runAdminCli(
+      [
+        "key:create",
+        "--email",
+        email,
+        "--name",
+        "read-only",
+        "--scopes",
+        "domains:read, audit:read",
+        "--expires-in-days",
+        "30",
+      ],
+      env,
+    );
+    assert.equal(key.code, 0, key.stderr);
+    assert.match(key.stdout.trim(), /^inb_\S+$/);
+    const list = await runAdminCli(["key:list", "--email", email], env);
+    assert.equal(list.code, 0, list.stderr);
+    const view = JSON.parse(list.stdout.trim());
+    assert.deepEqual(view.scopes, ["domains:read", "audit:read"]);
+    const days = (Date.parse(view.expiresAt) - Date.parse(view.createdAt)) / 86_400_000;
+    assert.equal(Math.round(days), 30);
+  } finally {
+    await removeKvFile(kvPath);
+  }
+});
+
+// Issue 22 item 14 asked whether verify still calls the server's own records "unrecognised"
+// (usage counters were, before issue 20): every record a real server writes is recognised.
+Deno.test("verify recognises every record a running server wrote", async () => {
+  const kvPath = await tempKvPath();
+  const kv = await Deno.openKv(kvPath);
+  const owner = await createAccountWithKey(kv, Date.now);
+  kv.close();
+  const server = await startServer({
+    DENO_KV_PATH: kvPath,
+    LOG_LEVEL: "silent",
+    USAGE_FLUSH_MS: "100",
+  });
+  try {
+    const auth = { Authorization: `Bearer ${owner.key}`, "Content-Type": "application/json" };
+    const created = await fetch(`${server.url}/api/e2/domains`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ domain: "verify-me.example" }),
+    });
+    assert.equal(created.status, 201, await created.text());
+    for (const path of ["/api/e2/domains", "/api/e2/domains/dom_missing"]) {
+      await (await fetch(`${server.url}${path}`, { headers: auth })).body?.cancel();
+    }
+    await (await fetch(`${server.url}/api/e2/domains`, {
+      headers: { Authorization: "Bearer inb_wrong" },
+    })).body?.cancel();
+    await new Promise((r) => setTimeout(r, 300)); // a usage flush
+  } finally {
+    await server.stop();
+  }
+  try {
+    await using store = await Deno.openKv(kvPath);
+    const usage = await Array.fromAsync(store.list({ prefix: [owner.userId, "usage"] }));
+    assert.ok(usage.length > 0, "the server recorded usage");
+    const report = await verifyStore(store);
+    assert.equal(report.unrecognised.count, 0, JSON.stringify(report.unrecognised));
+    assert.deepEqual(report.violations, []);
+  } finally {
+    await removeKvFile(kvPath);
+  }
 });

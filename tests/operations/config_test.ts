@@ -45,3 +45,19 @@ Deno.test("rate-limit settings are read and a bad value is refused with the vari
     );
   }
 });
+
+// Issue 22 item 14: "verbose" used to be read as "info" without a word.
+Deno.test("LOG_LEVEL is info or silent; any other value is refused naming both", () => {
+  assert.equal(loadConfig({}).logRequests, true);
+  assert.equal(loadConfig({ LOG_LEVEL: "info" }).logRequests, true);
+  assert.equal(loadConfig({ LOG_LEVEL: "silent" }).logRequests, false);
+  assert.equal(loadConfig({ LOG_LEVEL: "SILENT" }).logRequests, false);
+  for (const bad of ["verbose", "debug", "off"]) {
+    assert.throws(
+      () => loadConfig({ LOG_LEVEL: bad }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.message === `LOG_LEVEL must be one of info, silent, got "${bad}"`,
+    );
+  }
+});

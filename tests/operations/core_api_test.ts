@@ -201,7 +201,8 @@ Deno.test("unknown paths are 404 and wrong methods 405, in the error shape", asy
   const t = await makeTestApp();
   try {
     const { key } = await createAccountWithKey(t.kv, t.clock);
-    const missing = await t.app.request("/no/such/path");
+    // Under /api/ (a browser path gets an HTML page: tests/dashboard/not_found_test.ts).
+    const missing = await t.app.request("/api/no/such/path");
     assert.equal(missing.status, 404);
     assert.deepEqual(await missing.json(), {
       error: "Not Found",

@@ -47,6 +47,13 @@ Deno.test("the official SDK drives the domains API of the running server", async
       for (let i = 0; i < 3; i++) await client.domains.create({ domain: `p${i}.sdk.example` });
     });
 
+    // Issue 22 item 6: the SDK reaches the same parser as the API and the dashboard.
+    await t.step("a pasted web address is created as its host name", async () => {
+      const pasted = await client.domains.create({ domain: "https://Pasted-SDK.example/x?q" });
+      assert.equal(pasted.domain, "pasted-sdk.example");
+      await client.domains.delete(pasted.id);
+    });
+
     await t.step("list pages and filters", async () => {
       const all = await client.domains.list();
       assert.equal(all.pagination.total, 6);
