@@ -13,6 +13,7 @@ import { RateLimiter } from "./auth/rate_limit.ts";
 import { sessionManager } from "./auth/sessions/manager.ts";
 import { SudoMode } from "./auth/sudo.ts";
 import { twoFactorService } from "./auth/two_factor.ts";
+import { SecurityNotifier } from "./auth/accounts/notifications.ts";
 import { countUsage, usageReads, UsageRecorder } from "./routes/usage/recorder.ts";
 import { type Clock, systemClock } from "./lib/clock.ts";
 import type { Config } from "./lib/config.ts";
@@ -36,6 +37,7 @@ import { registerTwoFactorRoutes } from "./routes/two_factor/operations.ts";
 import { registerUsageRoutes } from "./routes/usage/operations.ts";
 import type { AuditSource } from "./store/audit_log/events.ts";
 import { ConflictError } from "./store/errors.ts";
+import { ExpiryNotices } from "./auth/api_keys/expiry_notices.ts";
 import { retryingKv } from "./store/retrying_kv.ts";
 import { tenantStore } from "./store/tenant.ts";
 
@@ -65,10 +67,24 @@ type Services = ReturnType<typeof buildServices>;
 
 function buildServices(deps: AppDeps) {
   const { config } = deps;
-  // Every read and commit of the app retries SQLite's transient lock (no-op if already wrapped).
-  const kv = retryingKv(deps.kv);
   const clock = deps.clock ?? systemClock;
   const log = deps.logger ?? (config.logRequests ? jsonLogger : silentLogger);
+  const mailer = deps.mailer ??
+    (config.smtp
+      ? smtpMailer(config.smtp, config.mailFrom, {
+        name: config.publicUrl ? new URL(config.publicUrl).hostname : undefined,
+      })
+      : logMailer(deps.logger ?? jsonLogger));
+  // Security mail (SMTP only): fed by committed audit events and new-device sign-ins.
+  const notifier = new SecurityNotifier({
+    kv: retryingKv(deps.kv),
+    clock,
+    mailer,
+    log,
+    publicUrl: config.publicUrl,
+  });
+  // Every read and commit of the app retries SQLite's transient lock (no-op if already wrapped).
+  const kv = notifier.observe(retryingKv(deps.kv));
   const storeFor = (userId: string, audit?: AuditSource) =>
     tenantStore(kv, userId, clock, {
       maxApiKeys: config.maxApiKeysPerAccount,
@@ -83,12 +99,6 @@ function buildServices(deps: AppDeps) {
     ttlMs: config.sessionTtlMs,
     auditRetentionDays: config.auditRetentionDays,
   });
-  const mailer = deps.mailer ??
-    (config.smtp
-      ? smtpMailer(config.smtp, config.mailFrom, {
-        name: config.publicUrl ? new URL(config.publicUrl).hostname : undefined,
-      })
-      : logMailer(deps.logger ?? jsonLogger));
   const accounts = accountService({
     kv,
     clock,
@@ -96,10 +106,11 @@ function buildServices(deps: AppDeps) {
     sessions,
     mailer,
     log,
-    events: deps.accountEvents,
+    events: notifier.accountEvents(deps.accountEvents),
   });
   return {
     kv,
+    notifier,
     clock,
     config,
     log,
@@ -114,6 +125,9 @@ function buildServices(deps: AppDeps) {
     usage: new UsageRecorder(kv, clock, log, config.usageFlushMs),
     usageRead: usageReads(kv, clock),
     resolver: deps.resolver ?? denoResolver(),
+    // Mail 7 days and 1 day before a key expires (SMTP only; stopped by idle()).
+    expiryNotices: new ExpiryNotices({ kv, clock, mailer, log, publicUrl: config.publicUrl })
+      .start(),
   };
 }
 
@@ -177,7 +191,7 @@ export function createApp(deps: AppDeps): App {
   app.use(
     "/api/e2/*",
     authenticate({
-      verifyApiKey: (token) => s.verifier.verify(token),
+      verifyApiKey: (token, req) => s.verifier.verify(token, req),
       resolveSession: (c) => s.sessions.resolveForApi(c),
       rateLimit: limiter.hook,
       storeFor: s.storeFor,
@@ -213,6 +227,8 @@ export function createApp(deps: AppDeps): App {
       await s.verifier.idle();
       await usage.idle();
       await s.accounts.idle();
+      await s.notifier.idle();
+      await s.expiryNotices.stop();
     },
   });
 }

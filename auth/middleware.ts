@@ -15,8 +15,11 @@ export type { AppEnv } from "./app_env.ts";
 import type { AppEnv } from "./app_env.ts";
 
 export type AuthOptions = {
-  /** May answer synchronously (a cached key): the hot path then awaits nothing. */
-  verifyApiKey: (token: string) => AuthOutcome | Promise<AuthOutcome>;
+  /**
+   * May answer synchronously (a cached key): the hot path then awaits nothing. `req`: for the
+   * key's last-used address, resolved by the verifier only when it records a use.
+   */
+  verifyApiKey: (token: string, req: Request) => AuthOutcome | Promise<AuthOutcome>;
   /**
    * Resolves a session cookie; `invalid` falls through to the Bearer key. Called only when a
    * Cookie is sent.
@@ -51,7 +54,7 @@ export function authenticate(opts: AuthOptions): MiddlewareHandler<AppEnv> {
     if (outcome.kind === "invalid") {
       const token = bearerToken(c.req.header("Authorization"));
       if (token) {
-        const verified = opts.verifyApiKey(token);
+        const verified = opts.verifyApiKey(token, c.req.raw);
         outcome = verified instanceof Promise ? await verified : verified;
       }
     }

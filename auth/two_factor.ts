@@ -57,6 +57,7 @@ import type { AccountChecks } from "./accounts/checks.ts";
 import { betterAuthUser, publicUser } from "./accounts/user_view.ts";
 import { auditContextOf } from "./audit_context.ts";
 import { deviceCookieHeader, deviceCookies, readDeviceCookie } from "./sessions/device_cookie.ts";
+import { isNewDevice } from "./sessions/new_device.ts";
 import { isRecentlyAuthenticated, reauthenticationRequired } from "./sudo.ts";
 import { sessionCookieHeader, type SessionManager } from "./sessions/manager.ts";
 import { cookieHeader, PENDING_COOKIE, readCookie } from "./cookies.ts";
@@ -351,7 +352,14 @@ export class TwoFactorService {
       audit: auditContextOf(req, { userId: user.id }),
     });
     this.#accounts.emitEvent(
-      { type: "sign-in", userId: user.id, ip, sessionId: session.sessionId },
+      {
+        type: "sign-in",
+        userId: user.id,
+        ip,
+        sessionId: session.sessionId,
+        newDevice: await isNewDevice(this.#devices, req, user),
+        userAgent: summariseUserAgent(req.headers.get("User-Agent")),
+      },
       this.#clock(),
     );
     const device = await this.#devices.issue(user.id, user.email, readDeviceCookie(req));

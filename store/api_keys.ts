@@ -26,12 +26,23 @@ export type ApiKeyRecord = {
   hash: string;
   createdAt: string;
   lastUsedAt: string | null;
+  /**
+   * The client address of that last use (proxy-aware, lib/client.ts), written with `lastUsedAt`
+   * so it costs no extra commit. Absent on records made before it was recorded.
+   */
+  lastUsedIp?: string | null;
   expiresAt: string | null;
   /**
    * Set when the key was rolled with a grace period: the replacement's id. The key then lives
    * only until its (shortened) `expiresAt` and cannot be rolled again. Never returned.
    */
   replacedBy?: string;
+  /**
+   * The last expiry notice mailed to the account (auth/api_keys/expiry_notices.ts): "7d" a week
+   * before, "1d" a day before. Set in a checked commit before the mail goes, so each goes once
+   * however many instances sweep. Never returned.
+   */
+  expiryNotified?: "7d" | "1d";
 } & Partial<KeyGrant>;
 
 /** A per-key rate limit, never looser than the account's (checked by the route). */
@@ -90,22 +101,28 @@ export type ApiKeyPointer = {
 };
 
 /** The record as callers outside the server may see it: no digest, the grant always spelled out. */
-export type ApiKeyView = Omit<ApiKeyRecord, "hash" | "replacedBy" | keyof KeyGrant> & KeyGrant;
+export type ApiKeyView =
+  & Omit<ApiKeyRecord, "hash" | "replacedBy" | "lastUsedIp" | "expiryNotified" | keyof KeyGrant>
+  & KeyGrant
+  & { lastUsedIp: string | null };
 
 export function apiKeyView(
   {
     hash: _hash,
     replacedBy: _replacedBy,
+    expiryNotified: _expiryNotified,
     scopes: _s,
     domainIds: _d,
     allowedIps: _a,
     rateLimit: _r,
     disabled: _x,
+    lastUsedIp,
     ...view
   }: ApiKeyRecord,
 ): ApiKeyView {
   return {
     ...view,
+    lastUsedIp: lastUsedIp ?? null,
     ...grantOf({ scopes: _s, domainIds: _d, allowedIps: _a, rateLimit: _r, disabled: _x }),
   };
 }
@@ -389,16 +406,26 @@ export class ApiKeyStore {
   }
 
   /**
-   * Records use of a key. Callers throttle this (once a minute per key). The pointer's
-   * versionstamp is checked so a write racing a delete or roll cannot resurrect anything.
+   * Records use of a key, and from which address (`ip`; null when unknown). Callers throttle this
+   * (once a minute per key), so the address is that of a use within the last ~90 s, not
+   * necessarily the very last. The pointer's versionstamp is checked so a write racing a delete
+   * or roll cannot resurrect anything.
    */
-  async touchLastUsed(keyId: string, pointerVersionstamp: string): Promise<boolean> {
+  async touchLastUsed(
+    keyId: string,
+    pointerVersionstamp: string,
+    ip: string | null = null,
+  ): Promise<boolean> {
     const entry = await this.#kv.get<ApiKeyRecord>(apiKeyKey(this.#userId, keyId));
     if (entry.versionstamp === null) return false;
     const res = await this.#kv.atomic()
       .check(entry)
       .check({ key: apiKeyHashIndexKey(entry.value.hash), versionstamp: pointerVersionstamp })
-      .set(entry.key, { ...entry.value, lastUsedAt: new Date(this.#clock()).toISOString() })
+      .set(entry.key, {
+        ...entry.value,
+        lastUsedAt: new Date(this.#clock()).toISOString(),
+        lastUsedIp: ip,
+      })
       .commit();
     return res.ok;
   }
@@ -435,6 +462,7 @@ export class ApiKeyStore {
       hash: input.hash,
       createdAt: new Date(this.#clock()).toISOString(),
       lastUsedAt: null,
+      lastUsedIp: null,
       expiresAt: input.expiresAtMs === null ? null : new Date(input.expiresAtMs).toISOString(),
       ...(input.grant ? grantOf(input.grant) : {}),
     };

@@ -45,6 +45,11 @@ export type SmtpSink = {
   user: string;
   pass: string;
   received: ReceivedMail[];
+  /**
+   * Security notices (subject "[Inbound] …", auth/accounts/notifications.ts), kept apart from
+   * `received` so tests of other mail count only their own.
+   */
+  notices: ReceivedMail[];
   /** Resolves with the `n`th message (1-based) once it has arrived (polls, bounded). */
   waitFor(n: number, timeoutMs?: number): Promise<ReceivedMail>;
   /**
@@ -60,6 +65,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   const user = "mailer";
   const pass = `smtp-secret-${crypto.randomUUID()}`;
   const received: ReceivedMail[] = [];
+  const notices: ReceivedMail[] = [];
   const server = new SMTPServer({
     logger: false,
     disabledCommands: ["STARTTLS"],
@@ -76,7 +82,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
         const raw = new TextDecoder().decode(
           Uint8Array.from(chunks.flatMap((c) => Array.from(c))),
         );
-        received.push({
+        (/^Subject: \[Inbound\] /m.test(raw) ? notices : received).push({
           from: (session.envelope.mailFrom as Address | false)
             ? (session.envelope.mailFrom as Address).address
             : "",
@@ -102,6 +108,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     user,
     pass,
     received,
+    notices,
     async waitFor(n, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (received.length < n) {

@@ -7,7 +7,19 @@
 
 export type AccountEvent =
   | { type: "sign-up"; userId: string; ip: string; sessionId: string }
-  | { type: "sign-in"; userId: string; ip: string; sessionId: string }
+  | {
+    type: "sign-in";
+    userId: string;
+    ip: string;
+    sessionId: string;
+    /**
+     * The browser carried no valid device cookie for this account (auth/sessions/new_device.ts):
+     * a device not seen before, which the owner is told about (auth/accounts/notifications.ts).
+     */
+    newDevice?: boolean;
+    /** The summarised User-Agent (never the raw header). */
+    userAgent?: string | null;
+  }
   | { type: "sign-out"; userId: string; sessionId: string }
   | { type: "name-changed"; userId: string }
   | { type: "password-changed"; userId: string; ip: string; revokedSessions: number }

@@ -34,6 +34,7 @@ import { deviceCookies, readDeviceCookie } from "../sessions/device_cookie.ts";
 import type { PasswordCheck } from "../passwords/hash.ts";
 import type { IssuedSession } from "../sessions/manager.ts";
 import { type SecondFactorMethod, secondFactorMethods, startPendingSignIn } from "../two_factor.ts";
+import { isNewDevice } from "../sessions/new_device.ts";
 import type { AccountKit } from "./kit.ts";
 import { type PublicUser, publicUser } from "./user_view.ts";
 
@@ -260,7 +261,14 @@ export class SignInFlow {
       userAgent: summariseUserAgent(req.headers.get("User-Agent")),
       audit: kit.anonymousContext("sign-in", ip, req),
     });
-    kit.emit({ type: "sign-in", userId: user.id, ip, sessionId: session.sessionId });
+    kit.emit({
+      type: "sign-in",
+      userId: user.id,
+      ip,
+      sessionId: session.sessionId,
+      newDevice: await isNewDevice(this.#devices, req, user),
+      userAgent: summariseUserAgent(req.headers.get("User-Agent")),
+    });
     return {
       user: publicUser(user),
       session,

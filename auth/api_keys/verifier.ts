@@ -21,6 +21,7 @@
  * re-inserting the key it read before the revocation.
  */
 import type { Clock } from "../../lib/clock.ts";
+import { clientOf } from "../../lib/client.ts";
 import type { Logger } from "../../lib/log.ts";
 import { sha256Hex } from "../../lib/sha256.ts";
 import { type ApiKeyPointer, apiKeyStore, lookupApiKeyPointer } from "../../store/api_keys.ts";
@@ -90,24 +91,27 @@ export class ApiKeyVerifier {
   /**
    * What a Bearer token authenticates: ok, suspended or invalid. A fresh cache hit answers
    * synchronously with the cached, frozen outcome (no promise, no microtask, no new object);
-   * anything else returns a promise.
+   * anything else returns a promise. `req`: the request the token came with; its client address
+   * is resolved only when a lastUsedAt write is due (once a minute per key), never otherwise.
    */
-  verify(token: string): AuthOutcome | Promise<AuthOutcome> {
+  verify(token: string, req?: Request): AuthOutcome | Promise<AuthOutcome> {
     // No key has another length: refuse without hashing (an 8 KB token costs nothing).
     if (token.length !== API_KEY_LENGTH) return INVALID;
     const hash = sha256Hex(token);
     const hit = this.#freshHit(hash);
     if (hit) {
       this.#pollInBackground();
-      return this.#outcomeOf(hit);
+      return this.#outcomeOf(hit, req);
     }
-    return this.#lookup(hash, token).then((found) => found ? this.#outcomeOf(found) : INVALID);
+    return this.#lookup(hash, token).then((found) => found ? this.#outcomeOf(found, req) : INVALID);
   }
 
-  #outcomeOf({ pointer, versionstamp, outcome }: Cached): AuthOutcome {
+  #outcomeOf({ pointer, versionstamp, outcome }: Cached, req: Request | undefined): AuthOutcome {
     const now = this.clock();
     if (pointer.expiresAt !== null && pointer.expiresAt <= now) return INVALID;
-    if (outcome.kind === "ok") this.#maybeTouch(pointer.userId, pointer.keyId, versionstamp, now);
+    if (outcome.kind === "ok") {
+      this.#maybeTouch(pointer.userId, pointer.keyId, versionstamp, now, req);
+    }
     return outcome;
   }
 
@@ -241,14 +245,23 @@ export class ApiKeyVerifier {
    * write of a key is due 60 to 90 s after this one (random): keys first used together (a deploy,
    * a client starting) would otherwise all write again in the same second every minute, 1,000 keys
    * a burst of 1,000 commits (measured: ~0.3 s of CPU and ~0.45 s of the store's time).
+   * The client address rides in the same write (no commit or read of its own); it is resolved
+   * here, behind the gate, so the other requests of the minute never compute it.
    */
-  #maybeTouch(userId: string, keyId: string, versionstamp: string, now: number): void {
+  #maybeTouch(
+    userId: string,
+    keyId: string,
+    versionstamp: string,
+    now: number,
+    req: Request | undefined,
+  ): void {
     const due = this.#lastTouched.get(keyId);
     if (due !== undefined && now < due) return;
     this.#lastTouched.set(keyId, now + LAST_USED_INTERVAL_MS * (1 + Math.random() / 2));
     if (this.#lastTouched.size > 100_000) this.#lastTouched.clear();
+    const ip = addressOf(req);
     const write = apiKeyStore(this.kv, userId, this.clock)
-      .touchLastUsed(keyId, versionstamp)
+      .touchLastUsed(keyId, versionstamp, ip)
       .catch((err) => {
         this.log({
           level: "warn",
@@ -265,4 +278,11 @@ export class ApiKeyVerifier {
   async idle(): Promise<void> {
     await Promise.all([...this.#pending, this.#poll?.catch(() => {})]);
   }
+}
+
+/** The proxy-aware client address of `req` (lib/client.ts); null without a request or peer. */
+function addressOf(req: Request | undefined): string | null {
+  if (!req) return null;
+  const address = clientOf(req).address;
+  return address === "unknown" ? null : address;
 }

@@ -16,6 +16,8 @@ export const EXPIRY_OPTIONS: { value: string; label: string }[] = [
   { value: "30", label: "In 30 days" },
   { value: "90", label: "In 90 days" },
   { value: "365", label: "In 1 year" },
+  // The date field beside the select says when (expiresAt; issue 22 item 19).
+  { value: "date", label: "On a date" },
 ];
 
 /** The create form's scope checkboxes (distinct names: the form parser keeps one value a name). */
@@ -74,6 +76,7 @@ export function grantFromForm(form: Record<string, string>): Record<string, unkn
 export type KeyFormField =
   | "name"
   | "expiresInDays"
+  | "expiresAt"
   | "scopes"
   | "allowedIps"
   | "domainIds"
@@ -84,6 +87,8 @@ export type KeyFormField =
 export type KeyFormValues = {
   name: string;
   expiresInDays: string;
+  /** The date field (YYYY-MM-DD), used when `expiresInDays` is "date". */
+  expiresAt?: string;
   /** Per scope checkbox field: ticked or not. */
   scopes: Record<string, boolean>;
   allowedIps: string;
@@ -107,6 +112,7 @@ export function keyFormValues(form: Record<string, string>): KeyFormValues {
   const values: KeyFormValues = {
     name: form.name ?? "",
     expiresInDays: (form.expiresInDays ?? "").trim(),
+    expiresAt: (form.expiresAt ?? "").trim(),
     scopes,
     allowedIps: form.allowedIps ?? "",
     domainIds: domainIdsOf(form),
@@ -126,7 +132,14 @@ export function keyFormValues(form: Record<string, string>): KeyFormValues {
 export function fieldOfPath(path: readonly PropertyKey[] | string): KeyFormField {
   const [head, next] = typeof path === "string" ? path.split(".") : path.map(String);
   if (head === "rateLimit") return next === "windowMs" ? "rateLimitWindowSeconds" : "rateLimitMax";
-  const known: KeyFormField[] = ["name", "expiresInDays", "scopes", "allowedIps", "domainIds"];
+  const known: KeyFormField[] = [
+    "name",
+    "expiresInDays",
+    "expiresAt",
+    "scopes",
+    "allowedIps",
+    "domainIds",
+  ];
   return known.find((f) => f === head) ?? "name";
 }
 
@@ -135,6 +148,7 @@ const DEFAULT_VALUES: KeyFormValues = keyFormValues({});
 const ERROR_IDS: Record<KeyFormField, string> = {
   name: "key-name-error",
   expiresInDays: "key-expiry-error",
+  expiresAt: "key-expiry-date-error",
   scopes: "key-scopes-error",
   allowedIps: "key-ips-error",
   domainIds: "key-domains-error",
@@ -143,7 +157,11 @@ const ERROR_IDS: Record<KeyFormField, string> = {
 };
 
 /** The attributes that mark a field as refused, described by its message and focused. */
-function marks(error: KeyFormError | undefined, field: KeyFormField, ...describedBy: string[]) {
+export function marks(
+  error: KeyFormError | undefined,
+  field: KeyFormField,
+  ...describedBy: string[]
+) {
   const bad = error?.field === field;
   const ids = [...(bad ? [ERROR_IDS[field]] : []), ...describedBy].join(" ");
   return {
@@ -154,7 +172,7 @@ function marks(error: KeyFormError | undefined, field: KeyFormField, ...describe
 }
 
 /** The message beside a refused field (nothing for the others). */
-function FieldError(props: { error?: KeyFormError; field: KeyFormField }) {
+export function FieldError(props: { error?: KeyFormError; field: KeyFormField }) {
   if (props.error?.field !== props.field) return null;
   return <p class="field-error" id={ERROR_IDS[props.field]}>{props.error.message}</p>;
 }
@@ -164,29 +182,40 @@ function Option(props: { value: string; label: string; selected?: boolean }) {
   return <option value={props.value} selected={props.selected}>{props.label}</option>;
 }
 
-type FormProps = { values: KeyFormValues; error?: KeyFormError };
+export type FormProps = { values: KeyFormValues; error?: KeyFormError };
 
-/** The name (with a live note when it repeats an existing key's) and the expiry. */
+/**
+ * The name, with a live note when it repeats another key's (`takenNames`). Shared by the create
+ * form and the edit page (edit_page.tsx), which both supply the `key-name-hint` it points at.
+ */
+export function KeyNameField(props: FormProps & { takenNames: string[] }) {
+  const { values, error } = props;
+  return (
+    <div class="field grow">
+      <label for="key-name">Name</label>
+      <input
+        type="text"
+        id="key-name"
+        name="name"
+        required
+        maxlength={100}
+        placeholder="e.g. production-server"
+        value={values.name}
+        data-taken-names={JSON.stringify(props.takenNames)}
+        {...marks(error, "name", "key-name-hint", "key-name-taken")}
+      />
+      <FieldError error={error} field="name" />
+      <p class="field-warning" id="key-name-taken" aria-live="polite"></p>
+    </div>
+  );
+}
+
+/** The name and the expiry (creation only: a key's expiry is not changed afterwards). */
 function KeyNameRow(props: FormProps & { takenNames: string[] }) {
   const { values, error } = props;
   return (
     <div class="row">
-      <div class="field grow">
-        <label for="key-name">Name</label>
-        <input
-          type="text"
-          id="key-name"
-          name="name"
-          required
-          maxlength={100}
-          placeholder="e.g. production-server"
-          value={values.name}
-          data-taken-names={JSON.stringify(props.takenNames)}
-          {...marks(error, "name", "key-name-hint", "key-name-taken")}
-        />
-        <FieldError error={error} field="name" />
-        <p class="field-warning" id="key-name-taken" aria-live="polite"></p>
-      </div>
+      <KeyNameField values={values} error={error} takenNames={props.takenNames} />
       <div class="field">
         <label for="key-expiry">Expires</label>
         <select id="key-expiry" name="expiresInDays" {...marks(error, "expiresInDays")}>
@@ -201,6 +230,28 @@ function KeyNameRow(props: FormProps & { takenNames: string[] }) {
         </select>
         <FieldError error={error} field="expiresInDays" />
       </div>
+      <ExpiryDateField values={values} error={error} />
+    </div>
+  );
+}
+
+/** The expiry as a date, when Expires is "On a date" (no script: both fields are always there). */
+function ExpiryDateField(props: FormProps) {
+  const { values, error } = props;
+  return (
+    <div class="field">
+      <label for="key-expiry-date">Expiry date</label>
+      <input
+        type="date"
+        id="key-expiry-date"
+        name="expiresAt"
+        value={values.expiresAt ?? ""}
+        {...marks(error, "expiresAt", "key-expiry-date-hint")}
+      />
+      <p class="hint" id="key-expiry-date-hint">
+        Used when Expires is "On a date": the key stops at 00:00 UTC that day.
+      </p>
+      <FieldError error={error} field="expiresAt" />
     </div>
   );
 }
@@ -225,7 +276,7 @@ function ScopeBox(props: FormProps & { f: (typeof SCOPE_FIELDS)[number]; first: 
 }
 
 /** The scope checkboxes (`scopes_present` says the form carried them: none checked is none). */
-function ScopeFields(props: FormProps) {
+export function ScopeFields(props: FormProps) {
   return (
     <fieldset class="box scopes">
       <legend>Permissions</legend>
@@ -341,10 +392,10 @@ function RateLimitFields(props: FormProps) {
   );
 }
 
-type RestrictionProps = FormProps & { domains: DomainChoice[]; domainsTotal: number };
+export type RestrictionProps = FormProps & { domains: DomainChoice[]; domainsTotal: number };
 
 /** The optional restrictions: allowed addresses, domains and a per-key rate limit. */
-function RestrictionFields(props: RestrictionProps) {
+export function RestrictionFields(props: RestrictionProps) {
   const { values, error } = props;
   const restrictionError = error !== undefined &&
     ["allowedIps", "domainIds", "rateLimitMax", "rateLimitWindowSeconds"].includes(error.field);

@@ -8,9 +8,11 @@
 import { z } from "zod";
 import { auditContextOf } from "../../auth/audit_context.ts";
 import {
+  expiresAtProblem,
   issueApiKey,
   MAX_EXPIRES_IN_DAYS,
   MAX_KEY_NAME_LENGTH,
+  parseExpiresAt,
   rollApiKey,
 } from "../../auth/api_keys/issue.ts";
 import { SESSION_REQUIRED_MESSAGE, sessionRequired } from "../../auth/api_keys/policy.ts";
@@ -105,11 +107,33 @@ export const createKeyBody = z.strictObject({
     `A label for the key: 1 to ${MAX_KEY_NAME_LENGTH} characters after trimming, without control characters.`,
   ),
   expiresInDays: expiresInDaysSchema,
+  expiresAt: z.string().refine(
+    (v) => !Number.isNaN(parseExpiresAt(v)),
+    "must be an ISO 8601 date (2027-01-31) or date-time (2027-01-31T12:00:00Z)",
+  ).optional().describe(
+    "When the key stops working, instead of `expiresInDays`: a date-time with an offset or a " +
+      `date alone (00:00 UTC that day); in the future and at most ${MAX_EXPIRES_IN_DAYS} days ahead.`,
+  ),
   scopes: scopesSchema.optional(),
   domainIds: domainIdsSchema.optional(),
   allowedIps: allowedIpsSchema.optional(),
   rateLimit: keyRateLimitSchema.optional(),
+}).refine((b) => b.expiresAt === undefined || b.expiresInDays === undefined, {
+  path: ["expiresAt"],
+  message: "give expiresAt or expiresInDays, not both",
 });
+
+/**
+ * A create body's expiry as an instant: `expiresAt` checked against now (400 naming it when in
+ * the past or beyond the longest lifetime), undefined when the body gives `expiresInDays`.
+ */
+export function expiresAtOf(body: { expiresAt?: string }, nowMs: number): number | undefined {
+  if (body.expiresAt === undefined) return undefined;
+  const ms = parseExpiresAt(body.expiresAt);
+  const problem = expiresAtProblem(ms, nowMs);
+  if (problem) throw validationError([{ path: "expiresAt", message: problem }]);
+  return ms;
+}
 
 /** PATCH: every field optional, at least one given. */
 export const updateKeyBody = z.strictObject({
@@ -192,7 +216,13 @@ export const apiKeyViewSchema = z.object({
   name: z.string(),
   start: z.string().describe("The first characters of the key, for recognising it."),
   createdAt: z.string(),
-  lastUsedAt: z.string().nullable(),
+  lastUsedAt: z.string().nullable().describe(
+    "When the key was last used; recorded at most about once a minute per key, so it may lag.",
+  ),
+  lastUsedIp: z.string().nullable().describe(
+    "The client address of that use (behind a trusted proxy, the forwarded one); null: never " +
+      "used, or used before addresses were recorded.",
+  ),
   expiresAt: z.string().nullable(),
   scopes: z.array(z.enum(API_SCOPES)),
   domainIds: z.array(z.string()).nullable().describe("The only domains the key sees; null: all."),
@@ -268,12 +298,15 @@ function registerCreateApiKey(registry: RouteRegistry, deps: ApiKeyRouteDeps): v
     },
     errors: [400, 403, 409, 413, 415],
     handler: async (c, { body }) => {
+      const nowMs = clock();
+      const expiresAtMs = expiresAtOf(body, nowMs);
       const grant = await checkKeyGrant(c, body, deps.accountRateLimit);
       const { key, record } = await keyErrors(() =>
         issueApiKey(c.get("store").apiKeys, {
           name: body.name,
           expiresInDays: body.expiresInDays ?? null,
-          nowMs: clock(),
+          expiresAtMs,
+          nowMs,
           grant,
           audit: ctxOf(c),
         })

@@ -10,11 +10,23 @@
  */
 import type { Context, Hono } from "hono";
 import type { AppEnv } from "../../auth/middleware.ts";
-import { issueApiKey, rollApiKey } from "../../auth/api_keys/issue.ts";
+import {
+  expiresAtProblem,
+  issueApiKey,
+  parseExpiresAt,
+  rollApiKey,
+} from "../../auth/api_keys/issue.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { type ApiKeyRecord, type ApiKeyView, apiKeyView } from "../../store/api_keys.ts";
-import { checkKeyGrant, createKeyBody, keyErrors, keyIdParam, rollKeyBody } from "./operations.ts";
+import {
+  checkKeyGrant,
+  createKeyBody,
+  expiresAtOf,
+  keyErrors,
+  keyIdParam,
+  rollKeyBody,
+} from "./operations.ts";
 import type { UsageReads } from "../usage/operations.ts";
 import { formatDate, relative } from "../dashboard/format.ts";
 import type { DashboardKit } from "../dashboard/kit.ts";
@@ -29,6 +41,14 @@ import {
   type KeyFormValues,
   keyFormValues,
 } from "./key_form.tsx";
+import { editPath, registerKeyEditPage } from "./edit_page.tsx";
+import {
+  filterKeys,
+  isFiltered,
+  type KeyFilter,
+  KeyFilterForm,
+  keyFilterOf,
+} from "./key_filter.tsx";
 
 export { EXPIRY_OPTIONS, SCOPE_FIELDS } from "./key_form.tsx";
 export { grantFromForm };
@@ -38,6 +58,7 @@ export const KEYS_PATH = "/settings/api-keys";
 /** The banner after a key's deletion (`?notice=`); a roll's notice comes with its flash. */
 export const KEY_NOTICES: Record<string, string> = {
   deleted: "API key deleted. It no longer authenticates.",
+  updated: "API key updated. Every server applies the change within a second.",
 };
 
 const DAY_MS = 86_400_000;
@@ -188,6 +209,8 @@ export type ApiKeysPageProps = {
   /** The account's domains, for the "Only these domains" picker. */
   domains?: DomainChoice[];
   domainsTotal?: number;
+  /** The table's search, state filter and sort (key_filter.tsx), from the query string. */
+  filter?: KeyFilter;
 };
 
 function NewKeyPanel(props: { newKey: NewKeyShown; origin: string }) {
@@ -306,7 +329,9 @@ function KeyNameCell(props: { k: ApiKeyView; link?: RollLink; usage?: KeySeries 
   const { k } = props;
   return (
     <td>
-      <strong>{k.name}</strong>
+      <strong>
+        <a href={`${KEYS_PATH}/${k.id}`}>{k.name}</a>
+      </strong>
       <RollNote link={props.link} />
       <GrantNote k={k} />
       {props.usage
@@ -455,6 +480,9 @@ function KeyRow(props: KeyRowProps) {
               error={props.rollError?.keyId === k.id ? props.rollError : undefined}
             />
           )}
+          <a href={editPath(k.id)} class="button secondary edit" aria-label={`Edit key ${k.name}`}>
+            Edit…
+          </a>
           <DeleteAction k={k} suggested={suggest === "delete"} adviceId={adviceId} />
         </div>
       </td>
@@ -462,16 +490,40 @@ function KeyRow(props: KeyRowProps) {
   );
 }
 
+/** The table's caption: how many keys the account holds, and how many the filter shows. */
+function KeysCaption(props: { shown: number; held: number; max: number; filtered: boolean }) {
+  return (
+    <caption>
+      {props.filtered ? `Showing ${props.shown} of ` : ""}
+      {props.held} of {props.max} keys. Keys are shown by their first characters only.
+    </caption>
+  );
+}
+
 function KeysSection(props: ApiKeysPageProps) {
+  const filter = props.filter ?? keyFilterOf({});
+  const shown = filterKeys(props.keys, filter, props.nowMs);
+  const filtered = isFiltered(filter);
   return (
     <section class="card" aria-labelledby="keys-title">
       <h2 id="keys-title">Your keys</h2>
-      {props.keys.length === 0 ? <p class="empty">No API keys yet. Generate one above.</p> : (
+      {props.keys.length > 1 ? <KeyFilterForm filter={filter} action={KEYS_PATH} /> : null}
+      {props.keys.length === 0 ? <p class="empty">No API keys yet. Generate one above.</p> : null}
+      {props.keys.length > 0 && shown.length === 0
+        ? (
+          <p class="empty" id="no-match" role="status">
+            No keys match this search. <a href={KEYS_PATH}>Show all keys</a>
+          </p>
+        )
+        : null}
+      {shown.length === 0 ? null : (
         <table>
-          <caption>
-            {props.keys.length} of {props.maxKeys}{" "}
-            keys. Keys are shown by their first characters only.
-          </caption>
+          <KeysCaption
+            shown={shown.length}
+            held={props.keys.length}
+            max={props.maxKeys}
+            filtered={filtered}
+          />
           <thead>
             <tr>
               <th scope="col">Name</th>
@@ -484,7 +536,7 @@ function KeysSection(props: ApiKeysPageProps) {
             </tr>
           </thead>
           <tbody>
-            {props.keys.map((k) => (
+            {shown.map((k) => (
               <KeyRow
                 key={k.id}
                 k={k}
@@ -574,6 +626,7 @@ export function registerKeyPages(app: Hono<AppEnv>, deps: KeyPagesDeps): void {
     kit.formLimit,
     (c) => rollKey(c, deps, c.req.param("id")),
   );
+  registerKeyEditPage(app, { kit, rateLimit: deps.rateLimit, pickerDomains: PICKER_DOMAINS });
 }
 
 /** "replaced by" / "replaces" marks for keys rolled with a grace period that has not ended. */
@@ -626,6 +679,7 @@ async function keysPage(
       domains={domains.data.map((d) => ({ id: d.id, name: d.domain }))
         .sort((a, b) => a.name.localeCompare(b.name))}
       domainsTotal={domains.total}
+      filter={keyFilterOf(c.req.query())}
       {...extra}
     />,
     status,
@@ -647,6 +701,7 @@ async function redirectWithKey(
 const CREATE_LABELS = {
   name: "Name",
   expiresInDays: "Expiry",
+  expiresAt: "Expiry date",
   scopes: "Scopes",
   domainIds: "Domains",
   allowedIps: "Allowed addresses",
@@ -682,7 +737,10 @@ async function createKey(c: Context<AppEnv>, deps: KeyPagesDeps): Promise<Respon
   // The same schema and grant checks as POST /api/e2/api-keys (routes/api_keys/operations.ts).
   const parsed = createKeyBody.safeParse({
     name: form.name ?? "",
-    expiresInDays: days === "" ? null : Number(days),
+    // "On a date" sends the date field as expiresAt instead (issue 22 item 19).
+    ...(days === "date"
+      ? { expiresAt: (form.expiresAt ?? "").trim() }
+      : { expiresInDays: days === "" ? null : Number(days) }),
     ...grantFromForm(form),
   });
   if (!parsed.success) {
@@ -690,13 +748,22 @@ async function createKey(c: Context<AppEnv>, deps: KeyPagesDeps): Promise<Respon
     const path = parsed.error.issues[0]?.path ?? [];
     return keysPage(c, deps, { error, form: refusedForm(form, error, path) }, 400);
   }
+  const nowMs = deps.clock();
+  const when = parsed.data.expiresAt;
+  const dateProblem = when === undefined ? null : expiresAtProblem(parseExpiresAt(when), nowMs);
+  if (dateProblem) {
+    const error = `Expiry date ${dateProblem}.`;
+    return keysPage(c, deps, { error, form: refusedForm(form, error, "expiresAt") }, 400);
+  }
   try {
+    const expiresAtMs = expiresAtOf(parsed.data, nowMs);
     const grant = await checkKeyGrant(c, parsed.data, deps.rateLimit);
     const { key, record } = await keyErrors(() =>
       issueApiKey(c.get("store").apiKeys, {
         name: parsed.data.name,
         expiresInDays: parsed.data.expiresInDays ?? null,
-        nowMs: deps.clock(),
+        expiresAtMs,
+        nowMs,
         grant,
       })
     );

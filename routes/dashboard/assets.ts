@@ -185,6 +185,22 @@ export const DASHBOARD_CSS = `:root {
 .qr svg { display: block; width: 100%; height: auto; }
 /* The security log: ids, addresses and user agents wrap instead of widening the page. */
 table.log td { overflow-wrap: anywhere; }
+/* Usage chart: the SVG stretches, its labels are HTML at a fixed size (routes/usage/pages.tsx). */
+.usage-figure { margin: .75rem 0 .5rem; }
+.usage-figure .axis-label { font-size: 12px; line-height: 1.2; color: var(--muted); white-space: nowrap; }
+.usage-limit { text-align: right; margin: 0 0 .2rem; }
+.usage-plot { display: flex; gap: .4rem; }
+.usage-y { position: relative; flex: 0 0 2.6rem; height: 180px; }
+.usage-y span { position: absolute; right: 0; }
+.usage-y .t-top { top: 0; }
+.usage-y .t-mid { top: 50%; transform: translateY(-50%); }
+.usage-y .t-bottom { bottom: 0; }
+svg.usage-chart { display: block; flex: 1 1 auto; min-width: 0; width: 100%; height: 180px; }
+.usage-x { display: flex; margin: .3rem 0 0 3rem; }
+.usage-x span { flex: 1 1 0; min-width: 0; display: flex; justify-content: center; }
+.usage-x span.first { justify-content: flex-start; }
+.usage-x span.last { justify-content: flex-end; }
+.sparkline-empty { font-size: .85rem; }
 body {
   margin: 0; background: var(--bg); color: var(--text);
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
@@ -215,7 +231,7 @@ h2 { font-size: 1.15rem; margin: 0 0 .75rem; }
 }
 label { display: block; font-weight: 600; margin-bottom: .3rem; }
 .hint { color: var(--muted); font-size: .85rem; margin: .25rem 0 0; }
-input[type=text], input[type=email], input[type=password], select {
+input[type=text], input[type=email], input[type=password], input[type=search], select {
   font: inherit; padding: .5rem .6rem; border: 1px solid var(--field-line); border-radius: 6px;
   background: var(--field); color: var(--text); width: 100%; min-width: 0;
 }
@@ -234,6 +250,12 @@ button:hover { background: var(--accent-dark); }
 button.secondary { background: var(--field); color: var(--accent); }
 button.secondary:hover { background: var(--soft); }
 button.danger { background: var(--danger); border-color: var(--danger); }
+a.button { display: inline-block; text-decoration: none; }
+a.button.secondary { background: var(--field); color: var(--accent); }
+a.button.secondary:hover { background: var(--soft); }
+.actions a.button { font-size: .88rem; padding: .3rem .7rem; }
+.key-filter { margin-bottom: 1rem; }
+.key-filter .actions { align-items: flex-end; }
 button.link {
   background: none; border: none; color: var(--header-text); padding: 0; text-decoration: underline;
 }

@@ -31,6 +31,7 @@ import { apiDocsAsset, ASSETS_PREFIX as API_DOCS_ASSETS_PREFIX } from "../openap
 import type { DomainActions } from "../domains/operations.ts";
 import type { UsageReads } from "../usage/operations.ts";
 import { KEY_NOTICES, KEYS_PATH, registerKeyPages } from "../api_keys/pages.tsx";
+import { registerKeyDetailPage } from "../api_keys/detail_page.tsx";
 import { DASHBOARD_CSS, DASHBOARD_JS, FAVICON_SVG } from "./assets.ts";
 import { registerAuditLogPages } from "../audit_log/pages.tsx";
 import { registerDomainPages } from "../domains/pages.tsx";
@@ -410,6 +411,13 @@ export function dashboardRoutes(deps: DashboardDeps) {
     rateLimit: deps.rateLimit,
   });
   registerUsagePages(app, { kit, clock, usage: deps.usage, rateLimit: deps.rateLimit });
+  registerKeyDetailPage(app, {
+    kit,
+    clock,
+    usage: deps.usage,
+    rateLimit: deps.rateLimit,
+    accounts,
+  });
   registerAuditLogPages(app, { kit, accounts });
   registerSecurityPages(app, { ...security, twoFactorPages });
   return app;

@@ -80,6 +80,7 @@ const keyView = {
   start: "inb_4fK9mQ",
   createdAt: NOW,
   lastUsedAt: LATER,
+  lastUsedIp: "203.0.113.24",
   expiresAt: null,
   scopes: ["domains:read", "domains:write"],
   domainIds: null,
@@ -216,6 +217,7 @@ export const EXAMPLES: Record<string, OperationExamples> = {
       201: {
         ...keyView,
         lastUsedAt: null,
+        lastUsedIp: null,
         expiresAt: "2026-06-12T09:26:53.000Z",
         key: KEY,
       },
@@ -244,6 +246,7 @@ export const EXAMPLES: Record<string, OperationExamples> = {
         start: "inb_8sD3kW",
         createdAt: LATER,
         lastUsedAt: null,
+        lastUsedIp: null,
         key: "inb_8sD3kW6yH1qN4tB7mV2xC5zF9gJ0rL3pA6eU8nQ1wT",
         previous: { id: KEY_ID, expiresAt: "2026-03-15T09:31:07.000Z", revoked: false },
       },

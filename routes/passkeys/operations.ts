@@ -28,6 +28,7 @@ import {
 import { sessionCookieHeader, type SessionManager } from "../../auth/sessions/manager.ts";
 import { accountSuspended, unauthorized } from "../../lib/errors.ts";
 import { summariseUserAgent } from "../../lib/user_agent.ts";
+import { isNewDevice } from "../../auth/sessions/new_device.ts";
 import { getUser } from "../../store/accounts/users.ts";
 import { betterAuthSession } from "../accounts/responses.ts";
 import { auditContextOf } from "../../auth/audit_context.ts";
@@ -415,7 +416,14 @@ async function passkeySignIn(
     audit: { ...audit, actor: { type: "session", id: "passkey" } },
   });
   accounts.emitEvent(
-    { type: "sign-in", userId: user.id, ip, sessionId: session.sessionId },
+    {
+      type: "sign-in",
+      userId: user.id,
+      ip,
+      sessionId: session.sessionId,
+      newDevice: await isNewDevice(deviceCookies(kv), req, user),
+      userAgent: summariseUserAgent(req.headers.get("User-Agent")),
+    },
     deps.clock(),
   );
   const deviceCookie = await deviceCookies(kv).issue(user.id, user.email, readDeviceCookie(req));

@@ -44,6 +44,7 @@ const FORM_OPERATIONS: readonly (readonly [RegExp, string])[] = [
   [/^\/settings\/api-keys$/, "createApiKey"],
   [/^\/settings\/api-keys\/[^/]+\/roll$/, "rollApiKey"],
   [/^\/settings\/api-keys\/[^/]+\/delete$/, "deleteApiKey"],
+  [/^\/settings\/api-keys\/[^/]+\/edit$/, "updateApiKey"],
   [/^\/settings\/security\/name$/, "updateUser"],
   [/^\/settings\/security\/password$/, "changePassword"],
   [/^\/settings\/security\/delete$/, "deleteUser"],

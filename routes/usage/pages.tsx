@@ -57,16 +57,22 @@ function windowText(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
-/** A bar chart of requests per day, stacked by outcome, with the daily limit when in range. */
+/**
+ * A bar chart of requests per day, stacked by outcome, with the daily limit when in range. The
+ * SVG holds only shapes and stretches to its box (`preserveAspectRatio="none"`, strokes
+ * non-scaling); the axis labels are HTML around it, so their size is the page's, not the SVG's
+ * scale (text inside a viewBox grew to ≈23 px on a desktop and shrank to ≈6 px on a phone). The
+ * labels are hidden from assistive technology: the SVG's title and the By day table say it all.
+ */
 export function UsageChart(props: { totals: DayUsage[]; limit: number }) {
   const { totals, limit } = props;
-  const W = 720, H = 220, left = 48, bottom = 24, top = 10;
+  const W = 720, H = 180, top = 4;
   const peak = Math.max(0, ...totals.map((d) => d.requests));
   // The limit line is drawn when it is near enough to the bars to be read against them.
   const showLimit = limit <= Math.max(peak, 1) * 1.25;
   const scaleMax = Math.max(1, showLimit ? limit : peak);
-  const plotH = H - top - bottom;
-  const slot = (W - left) / totals.length;
+  const plotH = H - top;
+  const slot = W / totals.length;
   const barW = Math.max(1, slot * 0.7);
   const y = (v: number) => top + plotH - (v / scaleMax) * plotH;
   const total = totals.reduce((s, d) => s + d.requests, 0);
@@ -74,61 +80,73 @@ export function UsageChart(props: { totals: DayUsage[]; limit: number }) {
     fmt(peak)
   } a day; the rate limit allows ${fmt(limit)} a day.`;
   const ticks = [0, scaleMax / 2, scaleMax];
-  const labelEvery = Math.ceil(totals.length / 6);
   return (
-    <svg
-      class="usage-chart"
-      xmlns="http://www.w3.org/2000/svg"
-      role="img"
-      aria-labelledby="usage-chart-title"
-      width="100%"
-      viewBox={`0 0 ${W} ${H}`}
-      preserveAspectRatio="xMidYMid meet"
-      focusable="false"
-    >
-      <title id="usage-chart-title">{title}</title>
-      {ticks.map((t) => <Tick key={String(t)} value={t} y={y(t)} left={left} width={W} />)}
-      {totals.map((d, i) => (
-        <DayBar key={d.start} d={d} x={left + i * slot + (slot - barW) / 2} width={barW} y={y} />
-      ))}
-      {totals.map((d, i) =>
-        i % labelEvery === 0 || i === totals.length - 1
-          ? (
-            <DayLabel
-              key={d.start}
-              d={d}
-              x={left + i * slot + slot / 2}
-              y={H - 6}
-              anchor={i === totals.length - 1 ? "end" : i === 0 ? "start" : "middle"}
-            />
-          )
-          : null
-      )}
+    <div class="usage-figure">
       {showLimit
-        ? (
-          <g>
-            <line
-              x1={left}
-              x2={W}
-              y1={round(y(limit))}
-              y2={round(y(limit))}
-              stroke="#e03131"
-              stroke-dasharray="6 4"
-              stroke-width="1.5"
-            />
-            <text
-              x={W - 4}
-              y={round(y(limit)) - 4}
-              font-size="13"
-              text-anchor="end"
-              fill="currentColor"
-            >
-              limit {fmt(limit)}/day
-            </text>
-          </g>
-        )
+        ? <p class="axis-label usage-limit" aria-hidden="true">limit {fmt(limit)}/day</p>
         : null}
-    </svg>
+      <div class="usage-plot">
+        <div class="usage-y" aria-hidden="true">
+          <span class="axis-label t-top">{compact(scaleMax)}</span>
+          <span class="axis-label t-mid">{compact(scaleMax / 2)}</span>
+          <span class="axis-label t-bottom">0</span>
+        </div>
+        <svg
+          class="usage-chart"
+          xmlns="http://www.w3.org/2000/svg"
+          role="img"
+          aria-labelledby="usage-chart-title"
+          viewBox={`0 0 ${W} ${H}`}
+          preserveAspectRatio="none"
+          focusable="false"
+        >
+          <title id="usage-chart-title">{title}</title>
+          {ticks.map((t) => <Tick key={String(t)} y={y(t)} width={W} />)}
+          {totals.map((d, i) => (
+            <DayBar key={d.start} d={d} x={i * slot + (slot - barW) / 2} width={barW} y={y} />
+          ))}
+          {showLimit ? <LimitLine y={y(limit)} width={W} /> : null}
+        </svg>
+      </div>
+      <DayLabels totals={totals} />
+    </div>
+  );
+}
+
+/**
+ * The dates under the bars: one equal cell per day (so cell i sits under bar i at any width),
+ * about six of them labelled; a label too close to the last one is left out so they never overlap.
+ */
+function DayLabels(props: { totals: DayUsage[] }) {
+  const n = props.totals.length;
+  const every = Math.ceil(n / 6);
+  const shown = (i: number) => i === n - 1 || (i % every === 0 && n - 1 - i >= every);
+  return (
+    <div class="usage-x" aria-hidden="true">
+      {props.totals.map((d, i) => (
+        <span
+          key={d.start}
+          class={i === 0 ? "axis-label first" : i === n - 1 ? "axis-label last" : "axis-label"}
+        >
+          {shown(i) ? d.start.slice(5, 10) : ""}
+        </span>
+      ))}
+    </div>
+  );
+}
+
+function LimitLine(props: { y: number; width: number }) {
+  return (
+    <line
+      x1="0"
+      x2={props.width}
+      y1={round(props.y)}
+      y2={round(props.y)}
+      stroke="#e03131"
+      stroke-dasharray="6 4"
+      stroke-width="1.5"
+      vector-effect="non-scaling-stroke"
+    />
   );
 }
 
@@ -171,37 +189,17 @@ function Segment(props: { x: number; y: number; width: number; height: number; f
   );
 }
 
-/** A day's date under its bar; the first and last are anchored inside the chart. */
-function DayLabel(props: { d: DayUsage; x: number; y: number; anchor: string }) {
-  const x = props.anchor === "end" ? 720 : props.anchor === "start" ? props.x - 10 : props.x;
+function Tick(props: { y: number; width: number }) {
   return (
-    <text x={round(x)} y={props.y} font-size="13" text-anchor={props.anchor} fill="currentColor">
-      {props.d.start.slice(5, 10)}
-    </text>
-  );
-}
-
-function Tick(props: { value: number; y: number; left: number; width: number }) {
-  return (
-    <g>
-      <line
-        x1={props.left}
-        x2={props.width}
-        y1={round(props.y)}
-        y2={round(props.y)}
-        stroke="currentColor"
-        stroke-opacity="0.15"
-      />
-      <text
-        x={props.left - 6}
-        y={round(props.y) + 4}
-        font-size="13"
-        text-anchor="end"
-        fill="currentColor"
-      >
-        {compact(props.value)}
-      </text>
-    </g>
+    <line
+      x1="0"
+      x2={props.width}
+      y1={round(props.y)}
+      y2={round(props.y)}
+      stroke="currentColor"
+      stroke-opacity="0.15"
+      vector-effect="non-scaling-stroke"
+    />
   );
 }
 
@@ -304,7 +302,6 @@ function KeyRow(props: { k: KeyUsage; days: number; names: KeyNames }) {
 export function UsagePage(props: UsagePageProps) {
   const limit = dailyLimit(props.rateLimit);
   const total = props.totals.reduce((s, d) => s + d.requests, 0);
-  const newestFirst = [...props.totals].reverse();
   return (
     <Layout title="Usage" email={props.email}>
       <nav class="crumbs" aria-label="Breadcrumb">Settings › Usage</nav>
@@ -357,14 +354,25 @@ export function UsagePage(props: UsagePageProps) {
         )}
       </section>
 
-      {
-        /* Outside a card on purpose: on a phone, tables in cards become one card per row, which for
-      90 days is a very long page; this one stays a compact table. */
-      }
-      <section aria-labelledby="usage-table-heading">
-        <h2 id="usage-table-heading">By day</h2>
+      <ByDay totals={props.totals} days={props.days} />
+    </Layout>
+  );
+}
+
+/**
+ * The chart's numbers as a table, in a card like the other sections. Only days with traffic are
+ * rows: thirty rows of zeros buried the few that mattered, and on a phone each row is a card.
+ */
+function ByDay(props: { totals: DayUsage[]; days: number }) {
+  const busy = props.totals.filter((d) => d.requests > 0).reverse();
+  return (
+    <section class="card" aria-labelledby="usage-table-heading">
+      <h2 id="usage-table-heading">By day</h2>
+      {busy.length === 0 ? <p class="empty">No requests in the last {props.days} days.</p> : (
         <table>
-          <caption>Requests per day, newest first, by outcome (the chart's numbers).</caption>
+          <caption>
+            Requests on each day with traffic, newest first, by outcome (the chart's numbers).
+          </caption>
           <thead>
             <tr>
               <th scope="col">Day</th>
@@ -376,11 +384,11 @@ export function UsagePage(props: UsagePageProps) {
             </tr>
           </thead>
           <tbody>
-            {newestFirst.map((d) => <DayRow key={d.start} d={d} />)}
+            {busy.map((d) => <DayRow key={d.start} d={d} />)}
           </tbody>
         </table>
-      </section>
-    </Layout>
+      )}
+    </section>
   );
 }
 

@@ -42,7 +42,14 @@ export function sparklinePoints(values: number[], width: number, height: number)
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
+/**
+ * The sparkline, or "no use yet" when every value is 0: a flat line at the baseline read as a
+ * stray underline, not as "this key has not been used".
+ */
 export function Sparkline(props: SparklineProps) {
+  if (props.values.every((v) => v === 0)) {
+    return <span class="muted sparkline-empty">no use yet</span>;
+  }
   const width = props.width ?? 120;
   const height = props.height ?? 24;
   const text = `${props.label}: ${describeSeries(props.values, props.starts)}`;

@@ -36,7 +36,11 @@ export function isAuditAction(value: unknown): value is AuditAction {
   return typeof value === "string" && (AUDIT_ACTIONS as readonly string[]).includes(value);
 }
 
-export type AuditFilter = { action?: AuditAction; sinceMs?: number };
+/**
+ * `targetId`: only events about that one thing (a key's detail page shows its own events); like
+ * `action`, it filters what a page scans, so it shares AUDIT_SCAN_LIMIT.
+ */
+export type AuditFilter = { action?: AuditAction; sinceMs?: number; targetId?: string };
 
 export type AuditPageQuery = AuditFilter & { limit: number; cursor?: string };
 
@@ -115,7 +119,8 @@ export function auditLogStore(
       const e = entry.value;
       const live = e !== null && typeof e === "object" && e.expiresAtMs > nowMs &&
         Date.parse(e.time) >= lowerMs;
-      const matches = live && (filter.action === undefined || e.action === filter.action);
+      const matches = live && (filter.action === undefined || e.action === filter.action) &&
+        (filter.targetId === undefined || e.target?.id === filter.targetId);
       yield { at, event: matches ? auditEventView(e) : null };
     }
   }
@@ -133,7 +138,7 @@ export function auditLogStore(
       let last: Position | null = null;
       let scanned = 0;
       let more = false;
-      const batch = q.action === undefined ? limit + 1 : 200;
+      const batch = q.action === undefined && q.targetId === undefined ? limit + 1 : 200;
       for await (const { at, event } of scan(q, before, batch)) {
         if (data.length === limit || scanned === AUDIT_SCAN_LIMIT) {
           more = true;

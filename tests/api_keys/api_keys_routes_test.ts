@@ -24,6 +24,7 @@ const VIEW_FIELDS = [
   "expiresAt",
   "id",
   "lastUsedAt",
+  "lastUsedIp",
   "name",
   "rateLimit",
   "scopes",

@@ -297,6 +297,7 @@ Deno.test("the key table marks unused and old keys with the action that fixes th
     start: "inb_abcdef",
     createdAt: new Date(now - DAY).toISOString(),
     lastUsedAt: new Date(now - DAY).toISOString(),
+    lastUsedIp: null,
     expiresAt: null,
     ...grantOf(undefined),
     ...over,
