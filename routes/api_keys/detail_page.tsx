@@ -18,7 +18,8 @@ import { HttpError } from "../../lib/errors.ts";
 import { type ApiKeyView, apiKeyView } from "../../store/api_keys.ts";
 import type { AuditEventView } from "../../store/audit_log/reads.ts";
 import type { DayUsage } from "../../store/usage.ts";
-import { Actor, Browser, type EventNames, eventNames } from "../audit_log/event_names.tsx";
+import { type EventNames, eventNames } from "../audit_log/event_names.tsx";
+import { EventsTable } from "../audit_log/pages.tsx";
 import { formatDate, relative } from "../dashboard/format.ts";
 import { keyNames } from "../dashboard/key_names.tsx";
 import type { DashboardKit } from "../dashboard/kit.ts";
@@ -118,47 +119,15 @@ function Settings(props: { k: ApiKeyView; nowMs: number }) {
   );
 }
 
-function EventRow(props: { e: AuditEventView; names: EventNames }) {
-  const { e } = props;
-  return (
-    <tr>
-      <td data-label="Time">
-        <time datetime={e.time}>{formatDate(e.time)}</time>
-      </td>
-      <td data-label="Event">
-        <code>{e.action}</code>
-      </td>
-      <td data-label="By">
-        <Actor e={e} names={props.names} />
-      </td>
-      <td data-label="Address">{e.ip ?? <span class="muted">—</span>}</td>
-      <td data-label="Browser">
-        <Browser userAgent={e.userAgent} />
-      </td>
-      <td data-label="Outcome">{e.outcome}</td>
-    </tr>
-  );
-}
-
 function Events(props: { events: AuditEventView[]; names: EventNames }) {
   if (props.events.length === 0) return <p class="empty">No events about this key.</p>;
   return (
-    <table>
-      <caption class="visually-hidden">Events about this key, newest first.</caption>
-      <thead>
-        <tr>
-          <th scope="col">Time</th>
-          <th scope="col">Event</th>
-          <th scope="col">By</th>
-          <th scope="col">Address</th>
-          <th scope="col">Browser</th>
-          <th scope="col">Outcome</th>
-        </tr>
-      </thead>
-      <tbody>
-        {props.events.map((e) => <EventRow key={e.id} e={e} names={props.names} />)}
-      </tbody>
-    </table>
+    <EventsTable
+      events={props.events}
+      names={props.names}
+      caption="Events about this key, newest first."
+      target={false}
+    />
   );
 }
 

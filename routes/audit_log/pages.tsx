@@ -95,7 +95,7 @@ function actionText(e: AuditEventView): string {
   return label;
 }
 
-function EventRow(props: { e: AuditEventView; names: EventNames }) {
+function EventRow(props: { e: AuditEventView; names: EventNames; target: boolean }) {
   const { e, names } = props;
   return (
     <tr>
@@ -109,9 +109,13 @@ function EventRow(props: { e: AuditEventView; names: EventNames }) {
           <code>{e.action}</code>
         </span>
       </td>
-      <td data-label="Target">
-        <Target e={e} names={names} />
-      </td>
+      {props.target
+        ? (
+          <td data-label="Target">
+            <Target e={e} names={names} />
+          </td>
+        )
+        : null}
       <td data-label="By">
         <Actor e={e} names={names} />
       </td>
@@ -125,6 +129,36 @@ function EventRow(props: { e: AuditEventView; names: EventNames }) {
           : <strong class="flag">{e.outcome === "denied" ? "Denied" : "Failed"}</strong>}
       </td>
     </tr>
+  );
+}
+
+/**
+ * Security events as a table, newest first: the Security log's, and a key's own page's (without
+ * the Target column, which would name the key on every row).
+ */
+export function EventsTable(
+  props: { events: AuditEventView[]; names: EventNames; caption: string; target: boolean },
+) {
+  return (
+    <table class="log">
+      <caption class="visually-hidden">{props.caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col">Time</th>
+          <th scope="col">Event</th>
+          {props.target ? <th scope="col">Target</th> : null}
+          <th scope="col">By</th>
+          <th scope="col">Address</th>
+          <th scope="col">Browser</th>
+          <th scope="col">Outcome</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.events.map((e) => (
+          <EventRow key={e.id} e={e} names={props.names} target={props.target} />
+        ))}
+      </tbody>
+    </table>
   );
 }
 
@@ -172,23 +206,12 @@ export function SecurityLogPage(props: SecurityLogPageProps) {
         {props.events.length === 0
           ? <p class="muted">No events{props.action || props.since ? " match" : " yet"}.</p>
           : (
-            <table class="log">
-              <caption class="visually-hidden">Security events, newest first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Time</th>
-                  <th scope="col">Event</th>
-                  <th scope="col">Target</th>
-                  <th scope="col">By</th>
-                  <th scope="col">Address</th>
-                  <th scope="col">Browser</th>
-                  <th scope="col">Outcome</th>
-                </tr>
-              </thead>
-              <tbody>
-                {props.events.map((e) => <EventRow key={e.id} e={e} names={props.names} />)}
-              </tbody>
-            </table>
+            <EventsTable
+              events={props.events}
+              names={props.names}
+              caption="Security events, newest first"
+              target
+            />
           )}
         {props.paged || props.nextCursor
           ? (
