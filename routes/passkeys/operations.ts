@@ -30,7 +30,7 @@ import { accountSuspended, unauthorized } from "../../lib/errors.ts";
 import { summariseUserAgent } from "../../lib/user_agent.ts";
 import { isNewDevice } from "../../auth/sessions/new_device.ts";
 import { getUser } from "../../store/accounts/users.ts";
-import { betterAuthSession } from "../accounts/responses.ts";
+import { betterAuthSession, noStore } from "../accounts/responses.ts";
 import { auditContextOf } from "../../auth/audit_context.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
 import {
@@ -50,7 +50,7 @@ import {
 } from "../../auth/two_factor.ts";
 import { throttleSubject } from "../../lib/client.ts";
 import type { Clock } from "../../lib/clock.ts";
-import { HttpError, jsonResponse } from "../../lib/errors.ts";
+import { HttpError } from "../../lib/errors.ts";
 import type { AuditContext } from "../../store/audit_log/events.ts";
 import { deletePasskey, listPasskeys, passkeyView, renamePasskey } from "../../store/passkeys.ts";
 import { recordAttempt } from "../../store/throttle.ts";
@@ -95,10 +95,6 @@ export type PasskeyRouteDeps = {
 export const PASSKEY_OPTIONS_FACTOR = 5;
 
 const tags = ["Accounts"];
-
-export function noStore(body: unknown, headers: [string, string][] = []): Response {
-  return jsonResponse(body, 200, [...headers, ["Cache-Control", "no-store"]]);
-}
 
 /** The request's audit context with AUDIT_RETENTION_DAYS. */
 export function passkeyAuditContext(
