@@ -26,6 +26,9 @@ import { registerApiKeyRoutes } from "./routes/api_keys/operations.ts";
 import { registerAuditLogRoutes } from "./routes/audit_log/operations.ts";
 import { dashboardNotFound, dashboardRoutes } from "./routes/dashboard/mod.tsx";
 import { registerDomainRoutes } from "./routes/domains/operations.ts";
+import { registerEmailAddressRoutes } from "./routes/email_addresses/operations.ts";
+import { registerEndpointRoutes } from "./routes/endpoints/operations.ts";
+import { type AddressResolver, systemAddressResolver } from "./lib/webhooks/deliver.ts";
 import { registerEmailVerificationRoutes } from "./routes/email_verification/operations.ts";
 import { registerHealthRoute } from "./routes/health.ts";
 import { registerOpenApiRoutes } from "./routes/openapi/document.ts";
@@ -40,6 +43,15 @@ import { ConflictError } from "./store/errors.ts";
 import { ExpiryNotices } from "./auth/api_keys/expiry_notices.ts";
 import { retryingKv } from "./store/retrying_kv.ts";
 import { tenantStore } from "./store/tenant.ts";
+import { KeyNames, refusedKeyCode } from "./auth/forward_auth/decision.ts";
+import { type ForwardAuthRules, loadForwardAuthRules } from "./auth/forward_auth/rules.ts";
+import { authenticateServiceToken } from "./auth/service_tokens.ts";
+import { scopeVocabulary } from "./lib/scopes.ts";
+import {
+  registerForwardAuthRoutes,
+  serviceTokenGate,
+  VERIFY_PATH,
+} from "./routes/forward_auth/operations.ts";
 
 export type AppDeps = {
   kv: Deno.Kv;
@@ -55,6 +67,16 @@ export type AppDeps = {
   mailer?: Mailer;
   /** Where account events go (auth/accounts/events.ts); by default nowhere. */
   accountEvents?: AccountEventSink;
+  /**
+   * The forward-auth rules and operator scopes (auth/forward_auth/rules.ts); by default read
+   * from `config.forwardAuthRules` (main.ts loads them first, to refuse a bad file in one line).
+   */
+  forwardAuth?: ForwardAuthRules;
+  /**
+   * Resolves webhook hosts for endpoint tests (lib/webhooks/deliver.ts); by default the system's
+   * DNS. Tests hand a fake one: they never look a real name up.
+   */
+  addressResolver?: AddressResolver;
 };
 
 export type App = Hono<AppEnv> & {
@@ -89,6 +111,8 @@ function buildServices(deps: AppDeps) {
     tenantStore(kv, userId, clock, {
       maxApiKeys: config.maxApiKeysPerAccount,
       maxDomains: config.maxDomainsPerAccount,
+      maxEndpoints: config.maxEndpointsPerAccount,
+      maxEmailAddresses: config.maxEmailAddressesPerAccount,
       audit,
       auditRetentionDays: config.auditRetentionDays,
       requireVerifiedEmail: config.emailVerification === "required",
@@ -108,10 +132,16 @@ function buildServices(deps: AppDeps) {
     log,
     events: notifier.accountEvents(deps.accountEvents),
   });
+  const forwardAuth = deps.forwardAuth ?? loadForwardAuthRules(config.forwardAuthRules);
   return {
     kv,
     notifier,
     clock,
+    forwardAuth,
+    // The scopes keys may be granted: the built-in ones and the rules file's, handed to the key
+    // routes, the dashboard's key forms and forward auth (lib/scopes.ts; no global).
+    scopes: scopeVocabulary(forwardAuth.scopes),
+    keyNames: new KeyNames((userId) => storeFor(userId), clock),
     config,
     log,
     storeFor,
@@ -125,6 +155,7 @@ function buildServices(deps: AppDeps) {
     usage: new UsageRecorder(kv, clock, log, config.usageFlushMs),
     usageRead: usageReads(kv, clock),
     resolver: deps.resolver ?? denoResolver(),
+    addressResolver: deps.addressResolver ?? systemAddressResolver(),
     // Mail 7 days and 1 day before a key expires (SMTP only; stopped by idle()).
     expiryNotices: new ExpiryNotices({ kv, clock, mailer, log, publicUrl: config.publicUrl })
       .start(),
@@ -142,7 +173,15 @@ function declareOperations(s: Services) {
   registerNotImplementedRoutes(registry);
   registerHealthRoute(registry, kv);
   const domains = registerDomainRoutes(registry, { resolver: s.resolver, clock });
-  registerApiKeyRoutes(registry, { clock, accountRateLimit: config.rateLimit });
+  // The dashboard's Settings › Endpoints runs with the same options (routes/endpoints/pages.tsx).
+  const endpoints = {
+    allowPrivate: config.allowPrivateWebhookTargets,
+    resolver: s.addressResolver,
+    clock,
+  };
+  registerEndpointRoutes(registry, endpoints);
+  registerEmailAddressRoutes(registry);
+  registerApiKeyRoutes(registry, { clock, accountRateLimit: config.rateLimit, scopes: s.scopes });
   registerAuditLogRoutes(registry);
   registerUsageRoutes(registry, s.usageRead);
   registerAccountRoutes(registry, { accounts, sessions });
@@ -152,6 +191,21 @@ function declareOperations(s: Services) {
     auditRetentionDays: config.auditRetentionDays,
   });
   registerTwoFactorRoutes(registry, { accounts, twoFactor, sudo });
+  registerForwardAuthRoutes(registry, {
+    rules: s.forwardAuth,
+    scopes: s.scopes,
+    verifyApiKey: (token, req) => s.verifier.verify(token, req),
+    resolveSession: (c) => s.sessions.resolveForApi(c),
+    rateLimit: s.limiter.hook,
+    decideRateLimit: (principal) => s.limiter.decide(principal),
+    storeFor: s.storeFor,
+    keyNames: s.keyNames,
+    refusedKeyCode: (key) => refusedKeyCode(kv, clock, key),
+    recordUsage: (userId, keyId, status) => s.usage.record(userId, keyId, status),
+    recordRuleUsage: (userId, keyId, rule, status) =>
+      s.usage.recordRule(userId, keyId, rule, status),
+    log: s.log,
+  });
   registerPasskeyRoutes(registry, {
     kv,
     clock,
@@ -162,7 +216,7 @@ function declareOperations(s: Services) {
     auditRetentionDays: config.auditRetentionDays,
     signInThrottle: config.signInThrottle,
   });
-  return { registry, domains };
+  return { registry, domains, endpoints };
 }
 
 export function createApp(deps: AppDeps): App {
@@ -186,7 +240,9 @@ export function createApp(deps: AppDeps): App {
       },
     }),
   );
-  const { registry, domains } = declareOperations(s);
+  const { registry, domains, endpoints } = declareOperations(s);
+  // The verify call's service token, checked before its body is read (routes/forward_auth/).
+  app.use(VERIFY_PATH, serviceTokenGate((token) => authenticateServiceToken(s.kv, token)));
   registry.mount(app, { auth: false });
   app.use(
     "/api/e2/*",
@@ -209,10 +265,12 @@ export function createApp(deps: AppDeps): App {
       domains,
       usage: s.usageRead,
       rateLimit: config.rateLimit,
+      scopes: s.scopes,
       signUpOpen: config.signUp.open,
       twoFactor: s.twoFactor,
       sudo: s.sudo,
       sudoOperations: registry.sudoOperations(),
+      endpoints,
     }),
   );
   addMethodNotAllowed(app);
@@ -225,6 +283,7 @@ export function createApp(deps: AppDeps): App {
   return Object.assign(app, {
     idle: async () => {
       await s.verifier.idle();
+      await s.keyNames.idle();
       await usage.idle();
       await s.accounts.idle();
       await s.notifier.idle();

@@ -1,5 +1,6 @@
 /** Wiring only: read the configuration, open KV, build the app, serve it. */
 import { createApp } from "./app.ts";
+import { type ForwardAuthRules, loadForwardAuthRules } from "./auth/forward_auth/rules.ts";
 import {
   type Config,
   ConfigError,
@@ -20,8 +21,11 @@ import {
 } from "./store/open.ts";
 
 let config: Config;
+let forwardAuth: ForwardAuthRules;
 try {
   config = loadConfig(readEnv());
+  // FORWARD_AUTH_RULES, validated now: a bad file is one line and exit 1, like a bad variable.
+  forwardAuth = loadForwardAuthRules(config.forwardAuthRules);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
   console.error(`configuration error: ${err.message}`);
@@ -37,7 +41,7 @@ try {
 }
 // The limiter's lease timeout and the request deadline allow for the store's round trip.
 config = withStoreRtt(config, await storeRttMs(kv, config.kvPath));
-const app = createApp({ kv, config });
+const app = createApp({ kv, config, forwardAuth });
 
 const log = (entry: Record<string, unknown>) =>
   console.log(JSON.stringify({ time: new Date().toISOString(), ...entry }));
@@ -101,6 +105,14 @@ try {
           level: "warn",
           msg: "SMTP_URL is not set: password-reset links are written to this log instead of " +
             "being mailed (development only)",
+        });
+      }
+      if (config.allowPrivateWebhookTargets) {
+        log({
+          level: "warn",
+          msg: "ALLOW_PRIVATE_WEBHOOK_TARGETS is on: endpoint tests may call loopback and " +
+            "private addresses (this machine, its network, cloud metadata). Development and " +
+            "tests only; never on a server others can reach.",
         });
       }
       // Last: the line a person starting it looks for, a JSON line like every other (log

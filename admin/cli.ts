@@ -15,6 +15,8 @@
  *                                             (prints the key alone)
  *   deno task admin key:list --email E
  *   deno task admin key:delete --email E --id ID
+ *   deno task admin service-token:create --name N [--may-assert-ip]   (prints the token alone)
+ *   deno task admin service-token:list | service-token:revoke --id svc_…
  *   deno task admin domain:release --name N   (the name stops being exclusive: its verified copy
  *                                             turns failed, and any account may verify it)
  *   deno task admin migrate         (after an upgrade: brings the store to the current layout)
@@ -27,12 +29,15 @@
  */
 import { parseArgs } from "node:util";
 import { systemClock } from "../lib/clock.ts";
+import { loadForwardAuthRules } from "../auth/forward_auth/rules.ts";
+import { BUILT_IN_VOCABULARY, type ScopeVocabulary, scopeVocabulary } from "../lib/scopes.ts";
 import { loadConfig, readEnv } from "../lib/config.ts";
 import { isKvFile, kvFileExists, KvPathNotAllowedError, openKv } from "../store/open.ts";
 import {
   type AdminCommand,
   type AdminIo,
   type Args,
+  type CheckContext,
   CommandError,
   COMMANDS,
   UsageError,
@@ -52,6 +57,9 @@ const USAGE = `usage:
   admin key:list    --email E
   admin key:delete  --email E --id ID
   admin domain:release --name N   (the verified owner's copy turns failed; anyone may verify N)
+  admin service-token:create --name N [--may-assert-ip]   (prints the token alone, once)
+  admin service-token:list
+  admin service-token:revoke --id svc_…
   admin migrate   (after upgrading: brings the store to the current layout; then verify)
   admin verify    (checks every index, record and counter; exit 1 on any violation)
   admin help [command]   (also --help, -h, and <command> --help)`;
@@ -103,7 +111,10 @@ export function describeKv(kvPath: string | null): string {
  * Parses and checks the arguments without touching the KV, so bad arguments never open (or
  * create) a store. Returns the command and its flags.
  */
-export function parseCommand(argv: string[]): { command: string; values: Args } {
+export function parseCommand(
+  argv: string[],
+  ctx: CheckContext = { scopes: () => BUILT_IN_VOCABULARY },
+): { command: string; values: Args } {
   const [command, ...rest] = argv;
   if (command === undefined) throw new UsageError("no command given");
   const entry = commandOf(command);
@@ -119,6 +130,7 @@ export function parseCommand(argv: string[]): { command: string; values: Args } 
         id: { type: "string" },
         "expires-in-days": { type: "string" },
         scopes: { type: "string" },
+        "may-assert-ip": { type: "boolean" },
       },
       strict: true,
       allowPositionals: false,
@@ -126,7 +138,7 @@ export function parseCommand(argv: string[]): { command: string; values: Args } 
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  entry.check?.(values);
+  entry.check?.(values, ctx);
   return { command, values };
 }
 
@@ -166,7 +178,9 @@ export async function runAdmin(argv: string[], io: AdminIo): Promise<void> {
     io.out(help);
     return;
   }
-  const { command, values } = parseCommand(argv);
+  const { command, values } = parseCommand(argv, {
+    scopes: () => io.scopes?.() ?? BUILT_IN_VOCABULARY,
+  });
   await COMMANDS[command].run({ command, values, io, now: systemClock() });
 }
 
@@ -179,7 +193,13 @@ if (import.meta.main) {
       console.log(help);
       Deno.exit(0);
     }
-    const { command, values } = parseCommand(Deno.args);
+    // The operator's scopes (FORWARD_AUTH_RULES), read only by a command that asks (key:create).
+    let vocab: ScopeVocabulary | undefined;
+    const scopes = () =>
+      vocab ??= scopeVocabulary(
+        loadForwardAuthRules(loadConfig(readEnv()).forwardAuthRules).scopes,
+      );
+    const { command, values } = parseCommand(Deno.args, { scopes });
     const config = loadConfig(readEnv());
     await refuseMissingKv(command, values, config.kvPath);
     kv = await openKv(config.kvPath);
@@ -200,6 +220,7 @@ if (import.meta.main) {
       progress,
       publicUrl: config.publicUrl ?? `http://localhost:${config.port || 8000}`,
       auditRetentionDays: config.auditRetentionDays,
+      scopes,
     });
     if (progress && command === "verify") Deno.stderr.writeSync(enc.encode("\r\x1b[K"));
   } catch (err) {

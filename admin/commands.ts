@@ -3,12 +3,24 @@
  * environment it reads), the check of its flags made before any KV is opened, and what it does.
  * admin/cli.ts parses the command line, prints help from these entries and runs them.
  */
+import {
+  issueServiceToken,
+  listServiceTokens,
+  revokeServiceToken,
+  serviceTokenNameProblem,
+} from "../auth/service_tokens.ts";
 import { issueApiKey, MAX_EXPIRES_IN_DAYS } from "../auth/api_keys/issue.ts";
 import { hashPassword, passwordProblem } from "../auth/passwords/hash.ts";
 import { DEFAULT_RESET_PATH, resetLink } from "../auth/accounts/service.ts";
 import { systemClock } from "../lib/clock.ts";
 import { parseDomainName } from "../lib/domain_name.ts";
-import { API_SCOPES, type ApiScope, DEFAULT_SCOPES, isApiScope } from "../lib/scopes.ts";
+import {
+  API_SCOPES,
+  BUILT_IN_VOCABULARY,
+  DEFAULT_SCOPES,
+  type KeyScope,
+  type ScopeVocabulary,
+} from "../lib/scopes.ts";
 import { keyNameSchema } from "../routes/api_keys/operations.ts";
 import { deleteAccount } from "../store/accounts/deletion.ts";
 import { apiKeyView } from "../store/api_keys.ts";
@@ -44,6 +56,17 @@ export type AdminIo = {
   publicUrl?: string | null;
   /** AUDIT_RETENTION_DAYS for the events the commands record (store/audit_log/events.ts default). */
   auditRetentionDays?: number;
+  /**
+   * The scopes a key may be granted: the built-in ones and FORWARD_AUTH_RULES's (read when first
+   * asked: admin/cli.ts); default: the built-in ones.
+   */
+  scopes?: () => ScopeVocabulary;
+};
+
+/** What a command's flag check may consult before any KV is opened. */
+export type CheckContext = {
+  /** As AdminIo's `scopes`: the rules file is read only by the commands that ask. */
+  scopes: () => ScopeVocabulary;
 };
 
 /** One run of a command: its name (two commands share a `run`), flags, io and the time. */
@@ -55,7 +78,7 @@ export type AdminCommand = {
   flags: string;
   env?: string;
   /** Throws UsageError for bad flags; runs before the KV is opened. */
-  check?: (values: Args) => void;
+  check?: (values: Args, ctx: CheckContext) => void;
   run: (r: CommandRun) => Promise<void>;
 };
 
@@ -103,26 +126,28 @@ function userCreateInput(values: Args): { email: string; password?: string } {
 }
 
 /**
- * --scopes "a,b": the key's scopes, as the API's `scopes` (absent: the API's default). Checked
- * here so a typo is refused before any KV is opened, naming the scopes that exist.
+ * --scopes "a,b": the key's scopes, as the API's `scopes` (absent: the API's default), each one
+ * of `vocab` (the built-in scopes and the operator's, FORWARD_AUTH_RULES). Checked here so a typo
+ * is refused before any KV is opened, naming the scopes that exist.
  */
-function scopesInput(raw: string | undefined): ApiScope[] | undefined {
+function scopesInput(raw: string | undefined, vocab: ScopeVocabulary): KeyScope[] | undefined {
   if (raw === undefined) return undefined;
   const scopes = [...new Set(raw.split(",").map((s) => s.trim()).filter((s) => s !== ""))];
   if (scopes.length === 0) throw new UsageError("--scopes names no scope");
-  const unknown = scopes.filter((s) => !isApiScope(s));
+  const unknown = scopes.filter((s) => !vocab.has(s));
   if (unknown.length > 0) {
     throw new UsageError(
-      `--scopes: unknown scope ${unknown.join(", ")} (one or more of ${API_SCOPES.join(", ")})`,
+      `--scopes: unknown scope ${unknown.join(", ")} (one or more of ${vocab.all.join(", ")})`,
     );
   }
-  return scopes as ApiScope[];
+  return scopes;
 }
 
 /** key:create's flags, checked. */
 function keyCreateInput(
   values: Args,
-): { email: string; name: string; days: number | null; scopes?: ApiScope[] } {
+  vocab: ScopeVocabulary,
+): { email: string; name: string; days: number | null; scopes?: KeyScope[] } {
   const email = required(values, "email");
   const parsedName = keyNameSchema.safeParse(required(values, "name"));
   if (!parsedName.success) {
@@ -135,7 +160,7 @@ function keyCreateInput(
       throw new UsageError(`--expires-in-days must be a whole number 1..${MAX_EXPIRES_IN_DAYS}`);
     }
   }
-  return { email, name: parsedName.data, days, scopes: scopesInput(values.scopes) };
+  return { email, name: parsedName.data, days, scopes: scopesInput(values.scopes, vocab) };
 }
 
 /** user:delete takes exactly one of --email and --id (an account id). */
@@ -237,7 +262,8 @@ async function userDelete({ values, io, now }: CommandRun): Promise<void> {
 }
 
 async function keyCreate({ values, io, now }: CommandRun): Promise<void> {
-  const { email, name, days, scopes } = keyCreateInput(values);
+  const vocab = io.scopes?.() ?? BUILT_IN_VOCABULARY;
+  const { email, name, days, scopes } = keyCreateInput(values, vocab);
   const store = await storeOf(io, email);
   const { key } = await issueApiKey(store.apiKeys, {
     name,
@@ -264,6 +290,35 @@ async function keyDelete({ values, io }: CommandRun): Promise<void> {
     throw err;
   }
   io.out(JSON.stringify({ deleted: id }));
+}
+
+async function serviceTokenCreate({ values, io, now }: CommandRun): Promise<void> {
+  const name = serviceTokenName(values);
+  const { token } = await issueServiceToken(io.kv, () => now, {
+    name,
+    mayAssertIp: (values["may-assert-ip"] as unknown) === true,
+  });
+  io.out(token);
+}
+
+function serviceTokenName(values: Args): string {
+  const name = required(values, "name");
+  const problem = serviceTokenNameProblem(name);
+  if (problem) throw new UsageError(`--name ${problem}`);
+  return name;
+}
+
+async function serviceTokenList({ io }: CommandRun): Promise<void> {
+  for (const r of await listServiceTokens(io.kv)) {
+    io.out(JSON.stringify({ ...r, createdAt: new Date(r.createdAt).toISOString() }));
+  }
+}
+
+async function serviceTokenRevoke({ values, io }: CommandRun): Promise<void> {
+  const id = required(values, "id");
+  const revoked = await revokeServiceToken(io.kv, id);
+  if (!revoked) throw new CommandError(`no service token ${id}`);
+  io.out(JSON.stringify({ revoked: id, name: revoked.name }));
 }
 
 async function domainRelease({ values, io }: CommandRun): Promise<void> {
@@ -323,10 +378,11 @@ export const COMMANDS: Readonly<Record<string, AdminCommand>> = {
     about: "Creates an API key and prints the key alone on stdout (shown this once).",
     flags: `  --email E                the account
   --name N                 a label for the key
-  --scopes S,S             what the key may do, comma-separated: ${API_SCOPES.join(", ")};
+  --scopes S,S             what the key may do, comma-separated: ${API_SCOPES.join(", ")},
+                           and the scopes of FORWARD_AUTH_RULES when it is set;
                            without it ${DEFAULT_SCOPES.join(", ")} (as the API's default)
   --expires-in-days D      1..${MAX_EXPIRES_IN_DAYS}; without it the key does not expire`,
-    check: (values) => void keyCreateInput(values),
+    check: (values, ctx) => void keyCreateInput(values, ctx.scopes()),
     run: keyCreate,
   },
   "key:list": {
@@ -397,6 +453,30 @@ export const COMMANDS: Readonly<Record<string, AdminCommand>> = {
     check: checkUserDelete,
     run: userDelete,
   },
+  "service-token:create": {
+    usage: "admin service-token:create --name N [--may-assert-ip]",
+    about: "Creates a service token for POST /api/e2/keys/verify and prints it alone on stdout " +
+      "(shown this once; stored as its SHA-256). It authenticates nothing else.",
+    flags: `  --name N          a label (the service that will use it)
+  --may-assert-ip   the verify call may pass the client's address (ip) for keys restricted to
+                    some addresses; without it such a call is refused (403)`,
+    check: (values) => void serviceTokenName(values),
+    run: serviceTokenCreate,
+  },
+  "service-token:list": {
+    usage: "admin service-token:list",
+    about: "Lists the service tokens, one JSON line each (id, name, start, mayAssertIp, " +
+      "createdAt; never the token).",
+    flags: "  (none)",
+    run: serviceTokenList,
+  },
+  "service-token:revoke": {
+    usage: "admin service-token:revoke --id svc_…",
+    about: "Revokes a service token: every server refuses it from the next call on.",
+    flags: "  --id svc_…     the token's id (from service-token:list)",
+    check: (values) => void required(values, "id"),
+    run: serviceTokenRevoke,
+  },
   "domain:release": {
     usage: "admin domain:release --name N",
     about: "Makes a verified domain name available again: the verified owner's copy turns " +
@@ -409,7 +489,9 @@ export const COMMANDS: Readonly<Record<string, AdminCommand>> = {
     usage: "admin migrate",
     about: "Brings a store written by an earlier version up to the current layout: domain " +
       "counters become Deno.KvU64 (moved by sum), and pending or failed domains give up the " +
-      "name pointers they claimed at creation (a name is exclusive once verified). Idempotent; " +
+      "name pointers they claimed at creation (a name is exclusive once verified), and API " +
+      "keys that store scopes other than the default get them written into their pointer (so " +
+      "none gains the endpoints and email-addresses scopes silently). Idempotent; " +
       "prints what it changed as JSON. Run it once after upgrading, then admin verify.",
     flags: "  (none)",
     run: migrate,

@@ -11,6 +11,9 @@
  *   - every counter ([userId, "count", …]) equals the number of records it counts (domain
  *     counters are Deno.KvU64, moved by `sum`);
  *   - every domain holds its own quota slot, and no account holds more than `maxDomains`;
+ *   - endpoints and e-mail addresses (issue 23): their counters, name, domain and reference
+ *     entries, and the references between addresses, domains and endpoints
+ *     (store/endpoints/invariants.ts, "endpoint_invariant");
  *   - nothing is stored under an account prefix whose user record is gone
  *     ("orphan_account_data", usage counters included: a flush must never land after a
  *     deletion's purge, store/usage.ts); `admin user:delete --id` removes it;
@@ -29,6 +32,9 @@ import { DEFAULT_MAX_DOMAINS, filterNamesOf } from "../store/domains/store.ts";
 import { accountDeletionKey } from "../store/keys.ts";
 import { POINTER_INDEXES, reverseDomainName } from "../store/keys.ts";
 import { USAGE_OUTCOMES } from "../store/usage.ts";
+import type { DomainRecord } from "../store/domains/record.ts";
+import { endpointViolations } from "../store/endpoints/invariants.ts";
+import type { EmailAddressRecord, EndpointRecord } from "../store/endpoints/record.ts";
 
 export type Violation = {
   kind: string;
@@ -68,12 +74,20 @@ type Account = {
   domainChildren: Entry[];
   domainByName: Entry[];
   domainSlots: Entry[];
+  /** Endpoints, e-mail addresses and their indexes (issue 23). */
+  routing: Entry[];
   counts: Map<string, Entry>;
   /** Every key under the prefix, for orphan reporting when the user record is gone. */
   keys: Deno.KvKey[];
 };
 
-const OPERATIONAL_ROOTS = new Set(["meta", "throttle", "health", "webauthn_challenge"]);
+const OPERATIONAL_ROOTS = new Set([
+  "meta",
+  "throttle",
+  "health",
+  "webauthn_challenge",
+  "service_token",
+]);
 const ACCOUNT_FAMILIES = new Set([
   "user",
   "api_key",
@@ -95,6 +109,16 @@ const ACCOUNT_FAMILIES = new Set([
   "audit",
   "usage",
   "usage_key",
+  "usage_rule",
+  // Issue 23 (store/endpoints/store.ts, store/email_addresses/store.ts): checked by
+  // store/endpoints/invariants.ts.
+  "endpoint",
+  "endpoint_refs",
+  "endpoint_test_rate",
+  "email_address",
+  "email_address_by_name",
+  "domain_addresses",
+  "domain_address_count",
 ]);
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -134,11 +158,16 @@ function expiryMs(value: unknown): number | null {
 
 /**
  * A usage counter [u, "usage", keyId, hourStartMs, outcome] (a Deno.KvU64) or a usage index
- * entry [u, "usage_key", keyId] (store/usage.ts): both point nowhere and belong to the account.
+ * entry [u, "usage_key", keyId] or a rule's daily counter [u, "usage_rule", keyId, dayStartMs,
+ * rule, outcome] (store/usage.ts): they point nowhere and belong to the account.
  */
 function isUsageKey(key: Deno.KvKey, value: unknown): boolean {
   if (typeof key[2] !== "string") return false;
   if (key[1] === "usage_key") return key.length === 3;
+  if (key[1] === "usage_rule") {
+    return key.length === 6 && typeof key[3] === "number" && typeof key[4] === "string" &&
+      value instanceof Deno.KvU64 && (USAGE_OUTCOMES as readonly unknown[]).includes(key[5]);
+  }
   return key.length === 5 && typeof key[3] === "number" && value instanceof Deno.KvU64 &&
     (USAGE_OUTCOMES as readonly unknown[]).includes(key[4]);
 }
@@ -192,6 +221,7 @@ function newAccount(userId: string): Account {
     domainChildren: [],
     domainByName: [],
     domainSlots: [],
+    routing: [],
     counts: new Map(),
     keys: [],
   };
@@ -266,6 +296,7 @@ const LEAF_SHAPES: Readonly<Record<string, (key: Deno.KvKey, value: unknown) => 
   audit: (key) => key.length === 4 && typeof key[2] === "number" && typeof key[3] === "string",
   usage: isUsageKey,
   usage_key: isUsageKey,
+  usage_rule: isUsageKey,
 };
 
 /** The state of one `verifyStore` walk: the account whose run is being read, and the tallies. */
@@ -357,6 +388,7 @@ class StoreWalk {
     if (!this.#deleting.has(a.userId)) await checkAccount(this.#kv, a, this.#v, this.#maxDomains);
     for (const [name, entry] of a.counts) {
       if (name === "api_keys" || name.startsWith("domains/")) continue;
+      if (name === "endpoints" || name === "email_addresses") continue;
       this.#unknown(entry.key);
     }
   }
@@ -406,6 +438,16 @@ function fileAccountEntry(a: Account, family: string, entry: Entry): boolean {
     case "domain_slot":
       a.domainSlots.push(entry);
       return true;
+    case "endpoint":
+    case "endpoint_refs":
+    case "email_address":
+    case "email_address_by_name":
+    case "domain_addresses":
+    case "domain_address_count":
+      a.routing.push(entry);
+      return true;
+    case "endpoint_test_rate":
+      return key.length === 3 && typeof key[2] === "number";
     case "count":
       a.counts.set(key.slice(2).map(String).join("/"), entry);
       return true;
@@ -456,6 +498,26 @@ async function checkAccount(
   checkApiKeys(a, lookup, v);
   checkSessions(a, lookup, v);
   checkDomains(a, lookup, v, maxDomains);
+  checkRouting(a, v);
+}
+
+/** Issue 23's invariants (store/endpoints/invariants.ts) over the account's entries. */
+function checkRouting(a: Account, v: Collector): void {
+  const of = (family: string) => a.routing.filter((e) => e.key[1] === family);
+  const byId = <T>(entries: Entry[]) =>
+    new Map(entries.filter((e) => e.key.length === 3).map((e) => [String(e.key[2]), e.value as T]));
+  const violations = endpointViolations({
+    endpoints: byId<EndpointRecord>(of("endpoint")),
+    addresses: byId<EmailAddressRecord>(of("email_address")),
+    domains: byId<DomainRecord>([...a.domains.values()]),
+    byName: of("email_address_by_name"),
+    domainAddresses: of("domain_addresses"),
+    refs: of("endpoint_refs"),
+    endpointCount: counterValue(a.counts.get("endpoints")?.value),
+    addressCount: counterValue(a.counts.get("email_addresses")?.value),
+    domainCounts: of("domain_address_count"),
+  });
+  for (const detail of violations) v.add("endpoint_invariant", [a.userId, "endpoint"], detail);
 }
 
 /**

@@ -8,7 +8,9 @@ import type { AuditSource } from "../store/audit_log/events.ts";
 import type { TenantStore } from "../store/tenant.ts";
 import { auditContextOf } from "./audit_context.ts";
 import { admitted, type AuthOutcome, INVALID, type Principal } from "./principal.ts";
-import { checkClientIp } from "./api_keys/policy.ts";
+import { checkClientIp, ipAllowed } from "./api_keys/policy.ts";
+import type { PendingOutcome } from "./api_keys/verifier.ts";
+import { clientOf } from "../lib/client.ts";
 
 /** Hono's environment of this app: the variables a request carries (auth/app_env.ts). */
 export type { AppEnv } from "./app_env.ts";
@@ -25,8 +27,13 @@ export type AuthOptions = {
    * Cookie is sent.
    */
   resolveSession?: (c: Context<AppEnv>) => Promise<AuthOutcome>;
-  /** Throws an HttpError (429, 503) to refuse; may answer synchronously. */
-  rateLimit?: (c: Context<AppEnv>, principal: Principal) => void | Promise<void>;
+  /**
+   * Throws an HttpError (429, 503) to refuse; may answer synchronously. `prepare`, if present,
+   * starts the lease of a key being verified as soon as its account is known (RateLimitHook).
+   */
+  rateLimit?: ((c: Context<AppEnv>, principal: Principal) => void | Promise<void>) & {
+    prepare?: (principal: Principal) => void;
+  };
   /**
    * `audit`: who acts and from where, for the audit events the store's commits add; a function,
    * so that a request that writes nothing never builds it.
@@ -39,6 +46,24 @@ export function bearerToken(header: string | undefined): string | null {
   if (!header) return null;
   const match = /^Bearer ([\x21-\x7e]+)$/i.exec(header);
   return match ? match[1] : null;
+}
+
+/**
+ * A key read from KV: once its pointer names the account (before the account is read), the
+ * limiter's lease starts, so the two overlap (issue 24). Not for an address the key refuses:
+ * a refused address spends none of the key's quota, as below.
+ */
+function prepareWhenIdentified(
+  c: Context<AppEnv>,
+  identified: Promise<Principal | null>,
+  prepare: (principal: Principal) => void,
+): void {
+  identified.then((principal) => {
+    if (!principal) return;
+    const allowed = principal.access?.allowedIps;
+    if (allowed && !ipAllowed(allowed, clientOf(c.req.raw).address)) return;
+    prepare(principal);
+  }).catch(() => {/* the lease is retried by the rate-limit check itself */});
 }
 
 /** The principal an outcome admits; else its refusal (auth/principal.ts `refusalOf`: 403 / 401). */
@@ -55,7 +80,12 @@ export function authenticate(opts: AuthOptions): MiddlewareHandler<AppEnv> {
       const token = bearerToken(c.req.header("Authorization"));
       if (token) {
         const verified = opts.verifyApiKey(token, c.req.raw);
-        outcome = verified instanceof Promise ? await verified : verified;
+        if (verified instanceof Promise) {
+          const prepare = opts.rateLimit?.prepare;
+          const identified = (verified as PendingOutcome).identified;
+          if (prepare && identified) prepareWhenIdentified(c, identified, prepare);
+          outcome = await verified;
+        } else outcome = verified;
       }
     }
     const principal = admit(outcome);

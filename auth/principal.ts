@@ -1,14 +1,15 @@
 import type { Cidr } from "../lib/client.ts";
 import { accountSuspended, type HttpError, unauthorized } from "../lib/errors.ts";
-import type { ApiScope } from "../lib/scopes.ts";
+import type { KeyScope } from "../lib/scopes.ts";
 
 /**
  * What a restricted API key may do, compiled once per cache fill from its pointer
- * (auth/api_keys/policy.ts `keyAccessOf`). Absent on a principal: a key with the default grant (or a
- * session), which may do everything its account can but read the audit log.
+ * (auth/api_keys/policy.ts `keyAccessOf`). Absent on a principal: a session (every scope), or a
+ * key whose pointer carries no grant (stored before issue 23), which holds LEGACY_DEFAULT_SCOPES
+ * (domains:read, domains:write) and no restriction.
  */
 export type KeyAccess = {
-  readonly scopes: readonly ApiScope[];
+  readonly scopes: readonly KeyScope[];
   /** The only domain ids the key sees; null: all of the account's. */
   readonly domainIds: ReadonlySet<string> | null;
   /** The ranges the key may be used from; null: anywhere. */
@@ -25,7 +26,7 @@ export type Principal = {
   readonly keyId?: string;
   /** The session that authenticated the request (method "session"). */
   readonly sessionId?: string;
-  /** A restricted key's grant (method "api_key"); absent: the default grant. */
+  /** A key's grant (method "api_key"); absent: a grantless pointer's (`hasScope`). */
   readonly access?: KeyAccess;
 };
 

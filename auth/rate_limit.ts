@@ -9,7 +9,8 @@
  * window's first lease shortly before the window ends, so it seldom waits at all.
  *
  * Lease size, chosen against the counter's remaining quota R at commit time:
- *   max(waiting requests, min(demand, floor(R / LEASE_DIVISOR) - tokens held)), at most R,
+ *   max(waiting requests - tokens held, min(demand, floor(R / LEASE_DIVISOR) - tokens held)),
+ *   at most R,
  * where demand starts at 1.25 x what this process admitted for the account in the previous window
  * (one lease covers a steady window) and doubles with each lease in the window. Tokens for waiting requests are spent at once;
  * the rest is prefetch, at most R / 16. So tokens held idle by another instance ("stranded") are at
@@ -62,6 +63,11 @@ export type RateLimitInfo = {
 
 export type RateLimitDecision = { allowed: boolean; info: RateLimitInfo };
 
+/** `RateLimiter.hook`: the per-request check, and the early lease of a key just identified. */
+export type RateLimitHook = ((c: Context, principal: Principal) => void | Promise<void>) & {
+  prepare: (principal: Principal) => void;
+};
+
 /**
  * How long a request waits for a lease before the seed's 503. Was 1 s; measured: 160 concurrent
  * domain creates in one process on a SQLite file, on a loaded 2-core machine, queued enough
@@ -106,13 +112,30 @@ class AccountWindow {
   lastLease = 0;
   waiting = 0;
   inflight: Promise<void> | null = null;
+  /**
+   * The KV counter as this process's last lease left it (null: unknown), so the next lease can be
+   * one checked write without a read (store/rate_limit.ts `known`). A new window starts as
+   * "absent" unless this account's previous window showed another instance leasing too.
+   */
+  counter: { used: number; versionstamp: string | null } | null;
+  /** A guessed counter was stale in this window: another instance leases from it too. */
+  contended = false;
+  /** When this process last admitted a request of the account in this window. */
+  lastAt: number;
   /** The next window's state, leased ahead near the end of this one... */
   next: AccountWindow | null = null;
   /** ...from this time on: a random moment in the window's last fifth (at most 200 ms), so the
    * accounts' leases do not all hit the store at once. */
   readonly prefetchAt: number;
 
-  constructor(readonly windowStart: number, public previousAdmitted: number, windowMs: number) {
+  constructor(
+    readonly windowStart: number,
+    public previousAdmitted: number,
+    windowMs: number,
+    guessAbsent = true,
+  ) {
+    this.counter = guessAbsent ? { used: 0, versionstamp: null } : null;
+    this.lastAt = windowStart;
     const lead = Math.min(PREFETCH_LEAD_MS, windowMs / 5) * (0.25 + 0.75 * Math.random());
     this.prefetchAt = windowStart + windowMs - lead;
   }
@@ -125,6 +148,8 @@ export class RateLimiter {
   readonly #counterKey: RateLimiterOptions["counterKey"];
   /** A key's own limit: one limiter per distinct (max, windowMs), made on first use. */
   readonly #keyLimiters = new Map<string, RateLimiter>();
+  /** Leases in flight (a request's, or a prefetch nobody waits for): what `idle()` waits for. */
+  readonly #pending = new Set<Promise<void>>();
   #lastSweep = 0;
   #lastErrorLog = -Infinity;
 
@@ -232,8 +257,60 @@ export class RateLimiter {
     }
   }
 
-  /** The hook for `authenticate({ rateLimit })`: refuses with 429 or 503, never 401. */
-  readonly hook = (c: Context, principal: Principal): void | Promise<void> => {
+  /**
+   * Starts the lease `principal`'s next request will need when this process holds no token for
+   * it (account and key limits), without waiting and without admitting anything: called by the
+   * authentication middleware as soon as a new key's pointer names its account, so the lease runs
+   * beside the account read instead of after it (issue 24: a first request waits for 2 round
+   * trips, not 3). A lease taken for a request that is then refused only holds its tokens in this
+   * process for the window, as any prefetch does.
+   */
+  prepare(principal: Principal): void {
+    this.#warm(principal.userId);
+    const limit = principal.access?.rateLimit;
+    if (limit && principal.keyId) {
+      this.#keyLimiter(limit).#warm(`${principal.userId}/${principal.keyId}`);
+    }
+  }
+
+  #warm(subject: string): void {
+    const st = this.#current(subject, this.clock());
+    if (st.tokens === 0 && !st.spent && st.inflight === null) {
+      st.inflight = this.#lease(subject, st);
+    }
+  }
+
+  /**
+   * Resolves once no lease of this limiter (nor of its per-key limiters) is in flight, those
+   * started meanwhile included: a prefetch writes its counter in the background, after the
+   * request that started it was answered (tests' KV snapshots, shutdown). It waits for the
+   * store itself, not the request timeout: a store that never answers keeps it waiting.
+   */
+  async idle(): Promise<void> {
+    while (this.#busy()) {
+      await Promise.all([
+        ...this.#pending,
+        ...[...this.#keyLimiters.values()].map((l) => l.idle()),
+      ]);
+    }
+  }
+
+  #busy(): boolean {
+    if (this.#pending.size > 0) return true;
+    for (const l of this.#keyLimiters.values()) if (l.#busy()) return true;
+    return false;
+  }
+
+  /**
+   * The hook for `authenticate({ rateLimit })`: refuses with 429 or 503, never 401. Its
+   * `prepare` is the limiter's: the middleware starts a new key's lease early with it.
+   */
+  readonly hook: RateLimitHook = Object.assign(
+    (c: Context, principal: Principal) => this.#hook(c, principal),
+    { prepare: (principal: Principal) => this.prepare(principal) },
+  );
+
+  #hook(c: Context, principal: Principal): void | Promise<void> {
     let decision: RateLimitDecision | Promise<RateLimitDecision>;
     try {
       decision = this.#checkPrincipal(principal);
@@ -244,7 +321,16 @@ export class RateLimiter {
       return decision.then((d) => this.#apply(c, d), (err) => this.#refuseUnavailable(c, err));
     }
     this.#apply(c, decision);
-  };
+  }
+
+  /**
+   * One request's decision for `principal` (the account's limit, then the key's own), as `hook`
+   * makes it but without a context: for the verify call (routes/forward_auth/), which answers a
+   * refusal in its body. Throws (the 503 HttpError) when the store cannot answer.
+   */
+  decide(principal: Principal): RateLimitDecision | Promise<RateLimitDecision> {
+    return this.#checkPrincipal(principal);
+  }
 
   #apply(c: Context, decision: RateLimitDecision): void {
     c.set(INFO_VAR, decision.info);
@@ -281,7 +367,7 @@ export class RateLimiter {
       st = st.next;
       st.previousAdmitted = previous;
     } else {
-      st = new AccountWindow(windowStart, previous, this.policy.windowMs);
+      st = new AccountWindow(windowStart, previous, this.policy.windowMs, !st?.contended);
     }
     this.#states.set(userId, st);
     if (this.#states.size > SWEEP_THRESHOLD && now - this.#lastSweep > this.policy.windowMs) {
@@ -300,12 +386,20 @@ export class RateLimiter {
     if (st.inflight === null && !st.spent && st.lastLease > 0 && st.tokens <= st.lastLease / 4) {
       st.inflight = this.#lease(userId, st);
     }
-    if (st.next === null && st.admitted >= PREFETCH_MIN_ADMITTED && now >= st.prefetchAt) {
-      const end = st.windowStart + this.policy.windowMs;
+    const end = st.windowStart + this.policy.windowMs;
+    // Near the end, or when this account's pace (twice the gap since its previous request) says
+    // its next request comes after the end: a slow account's first request of a window would
+    // otherwise wait for the lease (issue 24).
+    const nextExpected = now + 2 * (now - st.lastAt);
+    st.lastAt = now;
+    if (
+      st.next === null && st.admitted >= PREFETCH_MIN_ADMITTED &&
+      (now >= st.prefetchAt || nextExpected >= end)
+    ) {
       // This window's pace, extrapolated to a whole window, is the next one's demand estimate.
       const elapsed = Math.max(1, now - st.windowStart);
       const pace = Math.ceil(st.admitted * Math.max(1, this.policy.windowMs / elapsed));
-      st.next = new AccountWindow(end, pace, this.policy.windowMs);
+      st.next = new AccountWindow(end, pace, this.policy.windowMs, !st.contended);
       st.next.inflight = this.#lease(userId, st.next);
     }
   }
@@ -318,18 +412,32 @@ export class RateLimiter {
       max,
       expireInMs: windowMs + 60_000,
       ...(this.#counterKey ? { counterKey: this.#counterKey(userId, st.windowStart) } : {}),
+      ...(st.counter ? { known: st.counter } : {}),
       size: (remaining) => {
         const prefetchCap = Math.max(1, Math.floor(remaining / this.#divisor));
         // A quarter more than last window's pace, so a steady account needs one lease per window;
         // the prefetch cap below, not this estimate, is what bounds idle tokens.
         const demand = Math.max(1, st.lastLease * 2, Math.ceil(st.previousAdmitted * 1.25));
-        return Math.max(st.waiting, Math.min(demand, prefetchCap - st.tokens));
+        // Waiting requests beyond the tokens held: a burst's waiters resume one by one after
+        // their lease, and a prefetch started by the first ones is sized while the rest, which
+        // the tokens already credited will serve, are still counted as waiting (taking tokens
+        // for them again left 11 of 100 idle: the two-process "90 %" flake, issue 24).
+        const short = st.waiting - st.tokens;
+        return Math.max(short, Math.min(demand, prefetchCap - st.tokens));
       },
     }).then((lease) => {
+      if (!lease.guessHeld) st.contended = true;
+      // Known for the next lease only while this process is the one that last wrote it.
+      st.counter = lease.versionstamp === null || st.contended
+        ? null
+        : { used: lease.leasedTotal, versionstamp: lease.versionstamp };
       st.leasedTotal = Math.max(st.leasedTotal, lease.leasedTotal);
       if (st.leasedTotal >= max) st.spent = true;
       // A lease that answers after its window ended is dropped: its tokens count for that
       // window only. A late answer within the window (after a timeout) is still credited.
+      // This lease is over once credited: a request spending its tokens in the same turn may
+      // start the next one (before the `finally` below has run).
+      if (st.inflight === bounded) st.inflight = null;
       if (this.clock() >= st.windowStart + windowMs) return;
       st.tokens += lease.granted;
       st.lastLease = lease.granted;
@@ -339,6 +447,10 @@ export class RateLimiter {
     });
     // Waiting requests handle a failure; a prefetch nobody waits for must not be unhandled.
     bounded.catch(() => {});
+    // The write itself, not the timeout: idle() waits for the counter to be written.
+    const done = attempt.catch(() => {});
+    this.#pending.add(done);
+    done.then(() => this.#pending.delete(done));
     return bounded;
   }
 

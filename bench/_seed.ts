@@ -1,6 +1,7 @@
 /** For the auth benchmarks: accounts with plain keys and scoped, IP-restricted keys. */
 import { hashPassword } from "../auth/passwords/hash.ts";
 import { issueApiKey } from "../auth/api_keys/issue.ts";
+import { sessionCookieName, sessionManager } from "../auth/sessions/manager.ts";
 import { systemClock } from "../lib/clock.ts";
 import { tenantStore } from "../store/tenant.ts";
 import { createUser } from "../store/accounts/users.ts";
@@ -59,4 +60,19 @@ export async function writeKeysFile(path: string, keys: SeededKey[]): Promise<vo
   await Deno.writeTextFile(path, keys.map((k) => `${k.key} ${k.userId}\n`).join(""), {
     mode: 0o600,
   });
+}
+
+/**
+ * One signed-in browser session per account of `userIds`, as `<cookie> <userId>` pairs for the
+ * wrk scripts (BENCH_AUTH=cookie): the session cookie a loopback http:// site is given.
+ */
+export async function seedSessions(kv: Deno.Kv, userIds: string[]): Promise<SeededKey[]> {
+  const sessions = sessionManager({ kv, clock: systemClock, ttlMs: 7 * 86_400_000 });
+  const name = sessionCookieName("http://127.0.0.1/");
+  const out: SeededKey[] = [];
+  for (const userId of userIds) {
+    const { token } = await sessions.start(userId);
+    out.push({ key: `${name}=${token}`, userId });
+  }
+  return out;
 }

@@ -3,14 +3,30 @@ const ROOT = new URL("..", import.meta.url).pathname;
 
 export type Server = { port: number; pid: number; stop(): Promise<void> };
 
-/** CPU time (user + system, all threads) the process has used, in microseconds. */
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux as a rule). */
+let clockTicks: number | undefined;
+
+async function ticksPerSecond(): Promise<number> {
+  if (clockTicks === undefined) {
+    const out = await new Deno.Command("getconf", { args: ["CLK_TCK"] }).output().catch(() => null);
+    const n = out?.success ? Number(new TextDecoder().decode(out.stdout).trim()) : NaN;
+    clockTicks = Number.isFinite(n) && n > 0 ? n : 100;
+  }
+  return clockTicks;
+}
+
+/**
+ * CPU time (user + system) the process has used, in microseconds: /proc/<pid>/stat's utime and
+ * stime, which count every thread of the process (the live ones and those that have exited), in
+ * clock ticks (`getconf CLK_TCK`, 10 ms at 100 Hz: measure over enough requests).
+ */
 export async function cpuMicros(pid: number): Promise<number> {
   // Through `cat`: Deno reads /proc/<pid> only with --allow-all, which the bench does not take.
   const out = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`] }).output();
   const stat = new TextDecoder().decode(out.stdout);
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // Fields 14 and 15 of proc(5), utime and stime, in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  // Fields 14 and 15 of proc(5), utime and stime.
+  return (Number(fields[11]) + Number(fields[12])) * (1e6 / await ticksPerSecond());
 }
 
 /** Spawns a server and waits for its `"msg":"listening"` line with the port. */

@@ -16,73 +16,33 @@
  *   deno run --allow-net --allow-env --allow-read --allow-write bench/auth_in_process.ts \
  *     [--rounds 40] [--requests 2000] [--accounts 20] [--keys 1000]
  */
-import { parseArgs } from "node:util";
 import { createApp } from "../app.ts";
-import { loadConfig } from "../lib/config.ts";
-import { openKv } from "../store/open.ts";
-import { removeKvFiles } from "./_server.ts";
+import {
+  benchConfig,
+  type Fetch,
+  fireRequests,
+  IN_FLIGHT,
+  inProcessArgs,
+  median,
+  SKIPPED,
+  withBenchKv,
+} from "./_in_process.ts";
 import { type SeededKey, seedKeys } from "./_seed.ts";
 import { unauthenticatedApp } from "./unauthenticated_server.ts";
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
-    rounds: { type: "string", default: "40" },
-    requests: { type: "string", default: "2000" },
-    accounts: { type: "string", default: "20" },
-    keys: { type: "string", default: "1000" },
-  },
-});
-const ROUNDS = Number(args.rounds);
-const REQUESTS = Number(args.requests);
-const IN_FLIGHT = 32;
-const SKIPPED = 3;
-if (!(ROUNDS > SKIPPED)) throw new Error(`--rounds must be more than ${SKIPPED}`);
-
-type Fetch = (
-  req: Request,
-  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-) => Response | Promise<Response>;
-
-const INFO: Deno.ServeHandlerInfo<Deno.NetAddr> = {
-  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 40000 },
-  completed: Promise.resolve(),
-};
+const args = inProcessArgs(40);
+const { rounds: ROUNDS, requests: REQUESTS } = args;
 
 /** Microseconds per request for REQUESTS requests, IN_FLIGHT at a time. */
 async function round(fetch: Fetch, keys: SeededKey[]): Promise<number> {
-  let next = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    while (next < REQUESTS) {
-      const { key, userId } = keys[next++ % keys.length];
-      const res = await fetch(
-        new Request("http://127.0.0.1/api/e2/domains", {
-          headers: { Authorization: `Bearer ${key}`, "X-Bench-Account": userId },
-        }),
-        INFO,
-      );
-      if (res.status !== 200) throw new Error(`answered ${res.status}: ${await res.text()}`);
-      await res.arrayBuffer();
-    }
-  }));
+  await fireRequests(fetch, keys, REQUESTS);
   return (performance.now() - started) * 1000 / REQUESTS;
 }
 
-function median(xs: number[]): number {
-  return [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-}
-
-const ROOT = new URL("..", import.meta.url).pathname;
-await Deno.mkdir(`${ROOT}/data/bench`, { recursive: true });
-const kvPath = `${ROOT}/data/bench/${crypto.randomUUID()}.sqlite3`;
-const kv = await openKv(kvPath);
-try {
-  const seeded = await seedKeys(kv, Number(args.accounts), Number(args.keys));
-  const config = {
-    ...loadConfig({ DENO_KV_PATH: kvPath, LOG_LEVEL: "silent" }),
-    rateLimit: { max: 1_000_000, windowMs: 1000, failOpen: false },
-  };
+await withBenchKv(async (kv, kvPath) => {
+  const seeded = await seedKeys(kv, args.accounts, args.keys);
+  const config = benchConfig(kvPath);
   const full = createApp({ kv, config });
   const baseline = unauthenticatedApp(kv, config);
   const sides = {
@@ -119,7 +79,4 @@ try {
     `added by authentication and the limiter: a - b ${(us("a") - us("b")).toFixed(1)} us; ` +
       `with the scope and address checks: c - b ${(us("c") - us("b")).toFixed(1)} us`,
   );
-} finally {
-  kv.close();
-  await removeKvFiles(kvPath);
-}
+});

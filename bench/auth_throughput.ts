@@ -7,9 +7,17 @@
  *       high enough never to refuse;
  *   (b) the same handler with no auth and no limiter (bench/unauthenticated_server.ts);
  *   (c) server (a) again, with 1,000 other keys scoped to `domains:read` and restricted to
- *       127.0.0.1/32 (issue 13: the scope and address checks ride in the verified-key cache).
- * Prints req/s, p50 and p99 for each and the ratios a/b and c/b, against the goals (ratio >= 0.8,
- * p99(a) < 10 ms), after an unmeasured warm-up of each side.
+ *       127.0.0.1/32 (issue 13: the scope and address checks ride in the verified-key cache);
+ *   (d) server (a) again, with one signed-in browser session per account (Cookie).
+ *
+ * The first figure (issue 24) is the server's CPU per request: user + system time of the server
+ * process (every thread: /proc/<pid>/stat, in `getconf CLK_TCK` ticks) over a segment, divided by
+ * the requests it answered. Unlike throughput it does not depend on how much of the shared
+ * machine the server got, only on what it spent. Printed per side (median of the rounds, and
+ * their range) and as the difference from the baseline (b) within each round (goal for (a):
+ * authentication + limiter + usage <= 10 us over (b)). Secondary, as before: req/s, p50, p99 and
+ * the ratios a/b and c/b (goals ratio >= 0.8, p99(a) < 10 ms). The in-process figure
+ * (bench/auth_in_process.ts) is the next script of `deno task bench`.
  *
  * How the ratios are taken: the machine's speed drifts by tens of percent within a minute (the
  * same server's CPU per request varied from 84 to 150 us between rounds of one run), so a ratio
@@ -27,7 +35,7 @@
  * Needs `wrk` on PATH (Debian: apt-get install -y wrk).
  */
 import { parseArgs } from "node:util";
-import { seedKeys, writeKeysFile } from "./_seed.ts";
+import { seedKeys, seedSessions, writeKeysFile } from "./_seed.ts";
 import {
   cpuMicros,
   removeKvFiles,
@@ -41,7 +49,7 @@ const { values: args } = parseArgs({
   args: Deno.args,
   options: {
     duration: { type: "string", default: "2" },
-    rounds: { type: "string", default: "9" },
+    rounds: { type: "string", default: "5" },
     warmup: { type: "string", default: "5" },
     settle: { type: "string", default: "1" },
     connections: { type: "string", default: "32" },
@@ -63,27 +71,41 @@ const ROOT = new URL("..", import.meta.url).pathname;
 
 type Figures = WrkResult & { rps: number; cpuPerRequestUs?: number };
 
-async function seed(kvPath: string, keysFile: string, scopedFile: string): Promise<void> {
+async function seed(
+  kvPath: string,
+  keysFile: string,
+  scopedFile: string,
+  sessionsFile: string,
+): Promise<void> {
   const kv = await Deno.openKv(kvPath);
   let seeded;
+  let sessions;
   try {
     seeded = await seedKeys(kv, ACCOUNTS, KEYS);
+    sessions = await seedSessions(kv, [...new Set(seeded.plain.map((k) => k.userId))]);
   } finally {
     kv.close();
   }
   await writeKeysFile(keysFile, seeded.plain);
   await writeKeysFile(scopedFile, seeded.scoped);
+  await writeKeysFile(sessionsFile, sessions);
 }
 
-function wrk(port: number, seconds: number, keysFile: string): Promise<Figures> {
+function wrk(port: number, seconds: number, keysFile: string, cookie = false): Promise<Figures> {
   return runWrk({
     url: `http://127.0.0.1:${port}/api/e2/domains`,
     lua: LUA,
     seconds,
     connections: CONNECTIONS,
     threads: THREADS,
-    env: { BENCH_KEYS_FILE: keysFile },
+    env: { BENCH_KEYS_FILE: keysFile, ...(cookie ? { BENCH_AUTH: "cookie" } : {}) },
   });
+}
+
+/** The 1-minute load average, to print beside the figures (the machine is shared). */
+async function loadAverage(): Promise<string> {
+  const out = await new Deno.Command("cat", { args: ["/proc/loadavg"] }).output();
+  return new TextDecoder().decode(out.stdout).split(" ")[0];
 }
 
 function report(label: string, f: Figures): void {
@@ -108,7 +130,29 @@ const LABELS = {
   a: "(a) Bearer auth + rate limit",
   b: "(b) same handler, no auth/limiter",
   c: "(c) as (a), scoped + IP-restricted key",
+  d: "(d) as (a), session cookie",
 };
+
+/** Median and range of the rounds' CPU per request, and of their differences from (b). */
+function cpuSummary(runs: Record<"a" | "b" | "c" | "d", Figures[]>): void {
+  const cpu = (side: keyof typeof runs) => runs[side].map((f) => f.cpuPerRequestUs ?? NaN);
+  const span = (xs: number[]) =>
+    `${medianOf(xs).toFixed(1).padStart(6)} us  (rounds ${Math.min(...xs).toFixed(1)}-${
+      Math.max(...xs).toFixed(1)
+    })`;
+  console.log(`server CPU per request, median of ${ROUNDS} rounds (range):`);
+  for (const side of ["b", "a", "c", "d"] as const) {
+    console.log(`  ${LABELS[side].padEnd(40)} ${span(cpu(side))}`);
+  }
+  console.log("added over (b), per round (median, range):");
+  for (const side of ["a", "c", "d"] as const) {
+    const diff = cpu(side).map((x, i) => x - cpu("b")[i]);
+    const goal = side === "a"
+      ? `   (goal <= 10 us: ${medianOf(diff) <= 10 ? "met" : "NOT met"})`
+      : "";
+    console.log(`  ${LABELS[side].padEnd(40)} ${span(diff)}${goal}`);
+  }
+}
 
 const ms = (us: number) => `${(us / 1000).toFixed(2).padStart(6)} ms`;
 
@@ -118,16 +162,18 @@ async function main() {
   const kvPath = `./data/bench/${id}.sqlite3`;
   const keysFile = await Deno.makeTempFile({ prefix: "bench-keys-" });
   const scopedFile = await Deno.makeTempFile({ prefix: "bench-scoped-keys-" });
+  const sessionsFile = await Deno.makeTempFile({ prefix: "bench-sessions-" });
   try {
     const t0 = performance.now();
-    await seed(`${ROOT}/${kvPath}`, keysFile, scopedFile);
+    await seed(`${ROOT}/${kvPath}`, keysFile, scopedFile, sessionsFile);
     console.log(
       `seeded ${ACCOUNTS} accounts, ${KEYS} + ${KEYS} scoped keys in ${
         ((performance.now() - t0) / 1000).toFixed(1)
       } s;` +
         ` wrk -t${THREADS} -c${CONNECTIONS} -d${DURATION_S}s x ${ROUNDS} rounds ` +
         `(after ${WARMUP_S} s warm-up; ${SETTLE_S} s unmeasured before each segment), ` +
-        `${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}`,
+        `${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}, ` +
+        `load average ${await loadAverage()} at the start`,
     );
     const env = {
       DENO_KV_PATH: kvPath,
@@ -149,16 +195,17 @@ async function main() {
         "bench/unauthenticated_server.ts",
       ], env),
     };
-    const runs: { a: Figures[]; b: Figures[]; c: Figures[] } = { a: [], b: [], c: [] };
-    const sides = ["a", "b", "c"] as const;
-    // (c) is server (a) driven with the scoped keys.
-    const target = { a: servers.a, b: servers.b, c: servers.a };
-    const keysOf = { a: keysFile, b: keysFile, c: scopedFile };
+    const runs: Record<"a" | "b" | "c" | "d", Figures[]> = { a: [], b: [], c: [], d: [] };
+    const sides = ["a", "b", "c", "d"] as const;
+    // (c) and (d) are server (a) driven with the scoped keys and with session cookies.
+    const target = { a: servers.a, b: servers.b, c: servers.a, d: servers.a };
+    const keysOf = { a: keysFile, b: keysFile, c: scopedFile, d: sessionsFile };
     try {
       if (WARMUP_S > 0) {
         await wrk(servers.a.port, WARMUP_S, keysFile);
         await wrk(servers.b.port, WARMUP_S, keysFile);
         await wrk(servers.a.port, WARMUP_S, scopedFile);
+        await wrk(servers.a.port, WARMUP_S, sessionsFile, true);
       }
       for (let round = 1; round <= ROUNDS; round++) {
         const shift = (round - 1) % sides.length;
@@ -170,9 +217,9 @@ async function main() {
           // whichever side follows an idle pause pays that (measured: the scoped keys, which
           // always followed the baseline, came out 0.03 to 0.07 lower than the plain keys in
           // every run, while four key sets measured back to back on one server cost the same).
-          if (SETTLE_S > 0) await wrk(server.port, SETTLE_S, keysOf[side]);
+          if (SETTLE_S > 0) await wrk(server.port, SETTLE_S, keysOf[side], side === "d");
           const cpuBefore = await cpuMicros(server.pid);
-          const f = await wrk(server.port, DURATION_S, keysOf[side]);
+          const f = await wrk(server.port, DURATION_S, keysOf[side], side === "d");
           f.cpuPerRequestUs = (await cpuMicros(server.pid) - cpuBefore) / f.requests;
           runs[side].push(f);
           report(`round ${round} ${LABELS[side]}`, f);
@@ -182,13 +229,16 @@ async function main() {
       await servers.a.stop();
       await servers.b.stop();
     }
+    cpuSummary(runs);
+    console.log(`load average ${await loadAverage()} at the end`);
     const a = median(runs.a);
     const b = median(runs.b);
     const c = median(runs.c);
-    console.log(`median of ${ROUNDS} rounds, each side on its own:`);
+    console.log(`secondary: throughput, median of ${ROUNDS} rounds, each side on its own:`);
     report(LABELS.a, a);
     report(LABELS.b, b);
     report(LABELS.c, c);
+    report(LABELS.d, median(runs.d));
     console.log(
       `ratio of these medians: a/b ${(a.rps / b.rps).toFixed(3)}, c/b ${
         (c.rps / b.rps).toFixed(3)
@@ -218,6 +268,7 @@ async function main() {
   } finally {
     await Deno.remove(keysFile).catch(() => {});
     await Deno.remove(scopedFile).catch(() => {});
+    await Deno.remove(sessionsFile).catch(() => {});
     await removeKvFiles(`${ROOT}/${kvPath}`);
   }
 }

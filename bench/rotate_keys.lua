@@ -1,7 +1,8 @@
 -- wrk script for bench/auth_throughput.ts: GET /api/e2/domains, rotating through the keys in
 -- the file named by BENCH_KEYS_FILE (lines "<key> <userId>"). Every request carries both the
 -- Bearer key (used by the real server) and X-Bench-Account (used by the unauthenticated one),
--- so both runs send the same bytes. `done` prints one JSON line of figures.
+-- so both runs send the same bytes. With BENCH_AUTH=cookie, the first field of each line is a
+-- session cookie (`name=token`) sent as `Cookie` instead. `done` prints one JSON line of figures.
 
 local counter = 0
 
@@ -14,13 +15,17 @@ local requests = {}
 local i = 0
 
 function init(args)
+  local cookie = os.getenv("BENCH_AUTH") == "cookie"
   for line in io.lines(os.getenv("BENCH_KEYS_FILE")) do
     local key, user = line:match("^(%S+)%s+(%S+)$")
     if key then
-      requests[#requests + 1] = wrk.format("GET", "/api/e2/domains", {
-        ["Authorization"] = "Bearer " .. key,
-        ["X-Bench-Account"] = user,
-      })
+      local headers = { ["X-Bench-Account"] = user }
+      if cookie then
+        headers["Cookie"] = key
+      else
+        headers["Authorization"] = "Bearer " .. key
+      end
+      requests[#requests + 1] = wrk.format("GET", "/api/e2/domains", headers)
     end
   end
   i = (offset or 0) % #requests

@@ -5,12 +5,14 @@
 const SCRIPTS = [
   { name: "auth throughput (issue 4)", path: "bench/auth_throughput.ts" },
   { name: "auth cost in process (issues 4, 13)", path: "bench/auth_in_process.ts" },
+  { name: "auth cost, part by part (issue 24)", path: "bench/auth_breakdown.ts" },
   { name: "domains at scale (issue 5)", path: "bench/domains_scale.ts" },
   { name: "password flood (issue 9)", path: "bench/password_flood.ts" },
   { name: "domain creates under contention (issue 9)", path: "bench/domains_contention.ts" },
   { name: "over KV Connect at 0, 20, 80 ms (issue 15)", path: "bench/kv_connect_latency.ts" },
   { name: "deno serve --parallel, 1 vs N workers (issue 15)", path: "bench/serve_parallel.ts" },
   { name: "usage response with 10,000 churned keys (issue 20)", path: "bench/usage_churn.ts" },
+  { name: "forward auth through nginx, added latency (issue 25)", path: "bench/forward_auth.ts" },
 ];
 
 let failed = 0;

@@ -89,6 +89,27 @@ export const SETTINGS = [
     docs: "domains.md",
   },
   {
+    name: "MAX_ENDPOINTS_PER_ACCOUNT",
+    default: "`50`",
+    meaning: "endpoints one account may hold (1–1,000); past it `POST /api/e2/endpoints` " +
+      "answers 403 `ENDPOINT_LIMIT_REACHED`, exactly, however many creates race",
+    docs: "endpoints-and-addresses.md",
+  },
+  {
+    name: "MAX_EMAIL_ADDRESSES_PER_ACCOUNT",
+    default: "`500`",
+    meaning: "e-mail addresses one account may hold (1–5,000); past it " +
+      "`POST /api/e2/email-addresses` answers 403 `EMAIL_ADDRESS_LIMIT_REACHED`",
+    docs: "endpoints-and-addresses.md",
+  },
+  {
+    name: "ALLOW_PRIVATE_WEBHOOK_TARGETS",
+    default: "`false`",
+    meaning: "`true` lets webhook endpoints target loopback and private addresses (and plain " +
+      "`http://` to loopback): for development and tests only; a `warn` line at start-up says so",
+    docs: "endpoints-and-addresses.md#webhook-targets",
+  },
+  {
     name: "TRUST_PROXY",
     default: "unset: trust no proxy",
     meaning: "whose forwarding headers to believe: a hop count (`1`) or your proxies' CIDRs " +
@@ -147,6 +168,14 @@ export const SETTINGS = [
     meaning: "`example.com,example.org`: open sign-up only for addresses at these domains " +
       "(others: 403 `SIGN_UP_DOMAIN_NOT_ALLOWED`)",
   },
+  {
+    name: "FORWARD_AUTH_RULES",
+    default: "unset: `/api/auth/forward` refuses everything",
+    meaning:
+      "a JSON file of forward-auth rules and operator scopes (`./data/forward-auth.json`), " +
+      "validated at start-up",
+    docs: "forward-auth.md",
+  },
 ] as const satisfies readonly Setting[];
 
 export type EnvName = (typeof SETTINGS)[number]["name"];
@@ -185,6 +214,12 @@ export type Config = {
   maxApiKeysPerAccount: number;
   /** Domains one account may hold (exact under concurrency: store/domains/store.ts I6). */
   maxDomainsPerAccount: number;
+  /** MAX_ENDPOINTS_PER_ACCOUNT (exact under concurrency: store/endpoints/store.ts). */
+  maxEndpointsPerAccount: number;
+  /** MAX_EMAIL_ADDRESSES_PER_ACCOUNT (exact under concurrency: store/email_addresses/store.ts). */
+  maxEmailAddressesPerAccount: number;
+  /** ALLOW_PRIVATE_WEBHOOK_TARGETS: the SSRF guard lets private targets through (dev, tests). */
+  allowPrivateWebhookTargets: boolean;
   /** AUDIT_RETENTION_DAYS: how long audit events are kept and listed (store/audit_log/events.ts). */
   auditRetentionDays: number;
   /** USAGE_FLUSH_MS: how often per-key usage counts are written to KV (routes/usage/recorder.ts). */
@@ -221,6 +256,12 @@ export type Config = {
    * SIGN_UP_EMAIL_DOMAINS (open sign-up only for addresses at these domains; null: any).
    */
   signUp: SignUpPolicy;
+  /**
+   * FORWARD_AUTH_RULES: the path of the forward-auth rules file (auth/forward_auth/rules.ts
+   * `loadForwardAuthRules`, called by main.ts and serve.ts), or null: no rules, every
+   * `/api/auth/forward` request refused.
+   */
+  forwardAuthRules: string | null;
 };
 
 export type EmailVerificationMode = "required" | "off";
@@ -420,6 +461,9 @@ export function loadConfig(env: Env): Config {
     passwordHashQueue: { perAddress: 1, max: 4 * hashing.concurrency, waitMs: 4000 },
     maxApiKeysPerAccount: 50,
     maxDomainsPerAccount: int(env, "MAX_DOMAINS_PER_ACCOUNT", 1000, 1, 100_000),
+    maxEndpointsPerAccount: int(env, "MAX_ENDPOINTS_PER_ACCOUNT", 50, 1, 1000),
+    maxEmailAddressesPerAccount: int(env, "MAX_EMAIL_ADDRESSES_PER_ACCOUNT", 500, 1, 5000),
+    allowPrivateWebhookTargets: bool(env, "ALLOW_PRIVATE_WEBHOOK_TARGETS", false),
     auditRetentionDays: int(env, "AUDIT_RETENTION_DAYS", 90, 1, 3650),
     usageFlushMs: int(env, "USAGE_FLUSH_MS", 60_000, 100, 3_600_000),
     // Two levels only: a value such as "verbose" or "debug" is refused rather than read as "info",
@@ -439,6 +483,7 @@ export function loadConfig(env: Env): Config {
       smtp ? "required" : "off",
     ),
     signUp: signUpPolicy(env),
+    forwardAuthRules: env.FORWARD_AUTH_RULES || null,
   };
 }
 

@@ -52,3 +52,63 @@ export function exitAfterShutdown(
   Deno.removeSignalListener(signal, listener);
   Deno.kill(Deno.pid, signal);
 }
+
+/**
+ * Graceful SIGINT/SIGTERM for `deno serve --parallel` (serve.ts), where the runtime owns the
+ * listening socket and each worker is an isolate of one process. A signal reaches every worker;
+ * each one waits for its requests in flight (up to `graceMs`), then `drain()`s (app.idle(): the
+ * usage counts and lastUsedAt of the last interval are written, KV closed). `Deno.exit` in any
+ * worker ends the whole process, so the workers tell each other over a BroadcastChannel: each
+ * announces itself at start (and answers a newcomer's announcement), announces when it has
+ * drained, and the process exits 0 once every worker it knows of has drained, or when `graceMs`
+ * more have passed (a worker that cannot drain must not keep the process alive).
+ */
+export function drainWorkersOnSignal(opts: {
+  drain: () => Promise<void>;
+  /** Requests this worker is answering now. */
+  inFlight: () => number;
+  graceMs: number;
+  log: (entry: Record<string, unknown>) => void;
+  /** The channel's name (tests run several servers in one process). */
+  channel?: string;
+}): void {
+  const me: string = crypto.randomUUID();
+  const channel = new BroadcastChannel(opts.channel ?? "inbound-auth-server:drain");
+  const known = new Set<string>([me]);
+  const drained = new Set<string>();
+  let started = false;
+  const exitIfAllDrained = () => {
+    if (!drained.has(me)) return;
+    for (const worker of known) if (!drained.has(worker)) return;
+    Deno.exit(0);
+  };
+  channel.onmessage = (e: MessageEvent<{ kind: "hello" | "drained"; from: string }>) => {
+    const { kind, from } = e.data;
+    if (!known.has(from)) {
+      known.add(from);
+      if (kind === "hello") channel.postMessage({ kind: "hello", from: me });
+    }
+    if (kind === "drained") drained.add(from);
+    exitIfAllDrained();
+  };
+  // A channel with a listener keeps the event loop alive; that is what a server does anyway.
+  channel.postMessage({ kind: "hello", from: me });
+  const onSignal = async () => {
+    if (started) return;
+    started = true;
+    const deadline = Date.now() + opts.graceMs;
+    setTimeout(() => Deno.exit(0), 2 * opts.graceMs);
+    while (opts.inFlight() > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    try {
+      await opts.drain();
+    } catch (err) {
+      opts.log({ level: "error", msg: "shutdown: drain failed", error: String(err) });
+    }
+    drained.add(me);
+    channel.postMessage({ kind: "drained", from: me });
+    exitIfAllDrained();
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, onSignal);
+}

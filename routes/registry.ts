@@ -78,6 +78,11 @@ export type RouteDoc = {
   /** Default true: the route is behind the authentication middleware. */
   auth?: boolean;
   /**
+   * A route outside that middleware (`auth: false`) that checks its callers itself
+   * (routes/forward_auth/): the credentials the document lists for it. Documented, not enforced.
+   */
+  selfAuth?: readonly ("bearer" | "session" | "serviceToken")[];
+  /**
    * The scope a Bearer key needs for this route (sessions hold every scope). An authenticated
    * route declares `scope`, or `security`, or both.
    */

@@ -5,14 +5,14 @@
  */
 import { newId } from "../lib/crypto.ts";
 import type { Clock } from "../lib/clock.ts";
-import { type ApiScope, DEFAULT_SCOPES } from "../lib/scopes.ts";
+import { DEFAULT_SCOPES, type KeyScope, LEGACY_DEFAULT_SCOPES } from "../lib/scopes.ts";
 import {
   appendAudit,
   type AuditAction,
   type AuditContext,
   type AuditSource,
-  resolveAudit,
 } from "./audit_log/events.ts";
+import { auditChange } from "./batch.ts";
 import { ConflictError, RETRY, withRetries } from "./errors.ts";
 import { apiKeyCountKey, apiKeyHashIndexKey, apiKeyKey, apiKeyPrefix } from "./keys.ts";
 import { commitRevocation, processRevocations, type RevocationHub } from "./revocation.ts";
@@ -49,11 +49,15 @@ export type ApiKeyRecord = {
 export type KeyRateLimit = { max: number; windowMs: number };
 
 /**
- * What a key may do (issue 13). Records made before these fields existed lack them and read as
- * `DEFAULT_GRANT` (`grantOf`): every scope but audit:read, no restriction, enabled.
+ * What a key may do (issue 13). A record or pointer without these fields (written before grants
+ * existed, or a pointer written before issue 23 for a key with the then default) reads as
+ * `LEGACY_GRANT` (`grantOf`): domains:read and domains:write, what such a key could do. A key
+ * created now gets its grant written out in its record and its pointer (`newGrant`: without
+ * `scopes`, DEFAULT_SCOPES), so a change of DEFAULT_SCOPES never widens an existing key.
  */
 export type KeyGrant = {
-  scopes: ApiScope[];
+  /** Built-in scopes and operator scopes (lib/scopes.ts KeyScope). */
+  scopes: KeyScope[];
   /** The only domains the key sees; null: every domain of the account. */
   domainIds: string[] | null;
   /** CIDRs (IPv4/IPv6) the key may be used from; null: anywhere. */
@@ -63,6 +67,7 @@ export type KeyGrant = {
   disabled: boolean;
 };
 
+/** The grant of a key created without one: DEFAULT_SCOPES, no restriction, enabled. */
 export const DEFAULT_GRANT: Readonly<KeyGrant> = Object.freeze({
   scopes: [...DEFAULT_SCOPES],
   domainIds: null,
@@ -71,10 +76,18 @@ export const DEFAULT_GRANT: Readonly<KeyGrant> = Object.freeze({
   disabled: false,
 });
 
-/** The grant of a record or pointer, old ones (without the fields) included. */
-export function grantOf(r: Partial<KeyGrant> | undefined): KeyGrant {
+/** What a stored record or pointer without grant fields may do (issue 23: no upgrade window). */
+export const LEGACY_GRANT: Readonly<KeyGrant> = Object.freeze({
+  scopes: [...LEGACY_DEFAULT_SCOPES],
+  domainIds: null,
+  allowedIps: null,
+  rateLimit: null,
+  disabled: false,
+});
+
+function filled(r: Partial<KeyGrant> | undefined, base: Readonly<KeyGrant>): KeyGrant {
   return {
-    scopes: r?.scopes ?? [...DEFAULT_SCOPES],
+    scopes: r?.scopes ?? [...base.scopes],
     domainIds: r?.domainIds ?? null,
     allowedIps: r?.allowedIps ?? null,
     rateLimit: r?.rateLimit ?? null,
@@ -82,16 +95,26 @@ export function grantOf(r: Partial<KeyGrant> | undefined): KeyGrant {
   };
 }
 
-/** True when the grant is the default one (its pointer then carries no grant at all). */
-export function isDefaultGrant(g: KeyGrant): boolean {
-  return !g.disabled && g.domainIds === null && g.allowedIps === null && g.rateLimit === null &&
-    g.scopes.length === DEFAULT_SCOPES.length && DEFAULT_SCOPES.every((s) => g.scopes.includes(s));
+/** The grant of a stored record or pointer; missing fields read as `LEGACY_GRANT`'s. */
+export function grantOf(r: Partial<KeyGrant> | undefined): KeyGrant {
+  return filled(r, LEGACY_GRANT);
+}
+
+/** The grant a new key is written with; missing fields are `DEFAULT_GRANT`'s. */
+export function newGrant(r: Partial<KeyGrant> | undefined): KeyGrant {
+  return filled(r, DEFAULT_GRANT);
+}
+
+/** True when `g` is what a pointer without a grant stands for (`LEGACY_GRANT`). */
+export function isLegacyGrant(g: KeyGrant): boolean {
+  return JSON.stringify(g) === JSON.stringify(LEGACY_GRANT);
 }
 
 /**
  * What the pointer index stores: enough to authenticate, and to check the key's scopes, domains,
  * addresses and limit, with a single read (the verifier caches it). Written in the same commit as
- * the record; `grant` absent means the default grant (and every pointer made before grants).
+ * the record, always with its `grant` spelled out; absent (pointers written before issue 23)
+ * it means `LEGACY_GRANT`.
  */
 export type ApiKeyPointer = {
   userId: string;
@@ -181,7 +204,7 @@ export type NewApiKey = {
   hash: string;
   start: string;
   expiresAtMs: number | null;
-  /** Absent: the default grant. */
+  /** Absent, or fields absent: `DEFAULT_GRANT`'s (`newGrant`). */
   grant?: Partial<KeyGrant>;
 };
 
@@ -464,17 +487,17 @@ export class ApiKeyStore {
       lastUsedAt: null,
       lastUsedIp: null,
       expiresAt: input.expiresAtMs === null ? null : new Date(input.expiresAtMs).toISOString(),
-      ...(input.grant ? grantOf(input.grant) : {}),
+      ...newGrant(input.grant),
     };
   }
 
   #pointerOf(r: ApiKeyRecord): ApiKeyPointer {
-    const grant = grantOf(r);
     return {
       userId: this.#userId,
       keyId: r.id,
       expiresAt: r.expiresAt === null ? null : Date.parse(r.expiresAt),
-      ...(isDefaultGrant(grant) ? {} : { grant }),
+      // Always spelled out: a pointer without a grant means LEGACY_GRANT.
+      grant: grantOf(r),
     };
   }
 
@@ -486,20 +509,8 @@ export class ApiKeyStore {
     r: ApiKeyRecord,
     details?: Record<string, string | number | boolean | string[] | null>,
   ): void {
-    ctx ??= resolveAudit(this.#opts.audit);
-    if (!ctx) return;
-    appendAudit(
-      op,
-      this.#userId,
-      ctx,
-      {
-        action,
-        target: { type: "api_key", id: r.id, name: r.name },
-        ...(details ? { details } : {}),
-      },
-      this.#clock(),
-      this.#opts.auditRetentionDays,
-    );
+    const store = { ...this.#opts, userId: this.#userId, clock: this.#clock };
+    auditChange(op, store, action, { type: "api_key", id: r.id, name: r.name }, details, ctx);
   }
 
   async #getEntry(keyId: string): Promise<Deno.KvEntry<ApiKeyRecord>> {

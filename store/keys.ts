@@ -21,6 +21,22 @@
  *   [userId, "domain_by_name", reversedName]           domainId, keyed "com.example.mail" for "mail.example.com":
  *                                                      a domain's subdomains are one key range
  *                                                      (domainDescendantsRange; invariants: store/domains/store.ts)
+ *   [userId, "endpoint", endpointId]                   EndpointRecord (its webhook signing secret readable, as the
+ *                                                      TOTP secret is: it must be to sign; never listed or logged)
+ *   [userId, "count", "endpoints"]                     number: endpoints held, moved by checked commits
+ *   [userId, "endpoint_refs", endpointId, kind, refId] refId: an address ("address") or a domain's catch-all
+ *                                                      ("domain") routed to the endpoint, written in the commit
+ *                                                      that routes it (store/endpoints/store.ts)
+ *   [userId, "endpoint_test_rate", windowStartMs]      number: endpoint tests in a one-minute window (per account)
+ *   [userId, "email_address", addressId]               EmailAddressRecord
+ *   [userId, "email_address_by_name", lowerAddress]    addressId: one account holds an address once, in any
+ *                                                      letter case (the key lower-cased; the record keeps it as given)
+ *   [userId, "count", "email_addresses"]               number: addresses held, moved by checked commits
+ *   [userId, "domain_addresses", domainId, addressId]  addressId: the addresses of a domain
+ *                                                      (store/email_addresses/store.ts)
+ *   [userId, "domain_address_count", domainId]         { total, active }: the domain's addresses and the active
+ *                                                      ones (its `stats`), set by the checked commits that add,
+ *                                                      delete or (de)activate one; absent at zero
  *   [userId, "rate", windowStartMs]                    Deno.KvU64: quota tokens leased to all instances in a
  *                                                      rate-limit window (never above the limit)
  *   [userId, "key_rate", keyId, windowStartMs]         Deno.KvU64: the same for one API key's own limit
@@ -42,6 +58,10 @@
  *                                                      hours older than 90 days, flushes delete them (store/usage.ts)
  *   [userId, "usage_key", keyId]                       { lastHourMs }: a key that has usage (deleted keys too), so the
  *                                                      account's usage is found without a scan; set with expireIn 91 days
+ *   [userId, "usage_rule", keyId, dayStartMs, rule, outcome]
+ *                                                      Deno.KvU64: forward-auth and verify answers of one key in one
+ *                                                      UTC day under one rule (its name), by outcome, beside the key's
+ *                                                      hourly counts; moved, read and pruned as those (store/usage.ts)
  *   [userId, "flash", flashId]                         one-time dashboard flash (a new API key after Post/
  *                                                      Redirect/Get), expiresAtMs in the value (checked on
  *                                                      read), read-and-deleted in one checked commit (store/flash.ts)
@@ -92,6 +112,10 @@
  *                                                      session, a pending sign-in or a challenge cookie; expiresAtMs
  *                                                      in the value (checked on read), deleted by a checked commit
  *                                                      when used (store/passkeys.ts)
+ *   ["service_token", sha256hex]                       ServiceTokenRecord { id, name, start, mayAssertIp, createdAt }:
+ *                                                      an operator's token for POST /api/e2/keys/verify, keyed by
+ *                                                      the SHA-256 of the token (never the token); deleted to revoke,
+ *                                                      read on every verify call (store/service_tokens.ts)
  *   ["health"]                                         probe key read by /healthz
  */
 
@@ -174,6 +198,19 @@ export const usageKeyPrefix = (userId: UserId, keyId: string) => [userId, "usage
 /** The first counter key of an hour: range bounds for reads and pruning. */
 export const usageHourStart = (userId: UserId, keyId: string, hourStartMs: number) =>
   [userId, "usage", keyId, hourStartMs] as const;
+/** One key's answers under one forward-auth rule in one UTC day, one outcome (store/usage.ts). */
+export const usageRuleCounterKey = (
+  userId: UserId,
+  keyId: string,
+  dayStartMs: number,
+  rule: string,
+  outcome: string,
+) => [userId, "usage_rule", keyId, dayStartMs, rule, outcome] as const;
+export const usageRulePrefix = (userId: UserId, keyId: string) =>
+  [userId, "usage_rule", keyId] as const;
+/** The first rule counter key of a day: range bounds for reads and pruning. */
+export const usageRuleDayStart = (userId: UserId, keyId: string, dayStartMs: number) =>
+  [userId, "usage_rule", keyId, dayStartMs] as const;
 export const usageIndexKey = (userId: UserId, keyId: string) =>
   [userId, "usage_key", keyId] as const;
 export const usageIndexPrefix = (userId: UserId) => [userId, "usage_key"] as const;
@@ -195,6 +232,44 @@ export const rateWindowKey = (userId: UserId, windowStartMs: number) =>
 /** One API key's own rate-limit window (auth/rate_limit.ts, a key's grant's rateLimit). */
 export const keyRateWindowKey = (userId: UserId, keyId: string, windowStartMs: number) =>
   [userId, "key_rate", keyId, windowStartMs] as const;
+// Endpoints and e-mail addresses (issue 23: store/endpoints/store.ts, store/email_addresses/store.ts).
+export const endpointKey = (userId: UserId, endpointId: string) =>
+  [userId, "endpoint", endpointId] as const;
+export const endpointPrefix = (userId: UserId) => [userId, "endpoint"] as const;
+export const endpointCountKey = (userId: UserId) => [userId, "count", "endpoints"] as const;
+export const endpointRefKey = (
+  userId: UserId,
+  endpointId: string,
+  kind: "address" | "domain",
+  refId: string,
+) => [userId, "endpoint_refs", endpointId, kind, refId] as const;
+export const endpointRefPrefix = (userId: UserId, endpointId: string) =>
+  [userId, "endpoint_refs", endpointId] as const;
+/** Every reference entry of an account (invariant checks). */
+export const endpointRefRootPrefix = (userId: UserId) => [userId, "endpoint_refs"] as const;
+export const endpointTestRateKey = (userId: UserId, windowStartMs: number) =>
+  [userId, "endpoint_test_rate", windowStartMs] as const;
+export const emailAddressKey = (userId: UserId, addressId: string) =>
+  [userId, "email_address", addressId] as const;
+export const emailAddressPrefix = (userId: UserId) => [userId, "email_address"] as const;
+/** Keyed on the lower-cased address: `Boss@x.com` and `boss@x.com` are one address. */
+export const emailAddressByNameKey = (userId: UserId, address: string) =>
+  [userId, "email_address_by_name", address.toLowerCase()] as const;
+export const emailAddressByNamePrefix = (userId: UserId) =>
+  [userId, "email_address_by_name"] as const;
+export const emailAddressCountKey = (userId: UserId) =>
+  [userId, "count", "email_addresses"] as const;
+export const domainAddressKey = (userId: UserId, domainId: string, addressId: string) =>
+  [userId, "domain_addresses", domainId, addressId] as const;
+export const domainAddressPrefix = (userId: UserId, domainId: string) =>
+  [userId, "domain_addresses", domainId] as const;
+/** Every domain-address entry of an account (invariant checks). */
+export const domainAddressRootPrefix = (userId: UserId) => [userId, "domain_addresses"] as const;
+/** { total, active }: a domain's address counts (its stats), moved by the address commits. */
+export const domainAddressCountKey = (userId: UserId, domainId: string) =>
+  [userId, "domain_address_count", domainId] as const;
+export const domainAddressCountRootPrefix = (userId: UserId) =>
+  [userId, "domain_address_count"] as const;
 /** Everything an account owns: for dumps, invariant checks and account deletion. */
 export const accountPrefix = (userId: UserId) => [userId] as const;
 
@@ -217,6 +292,9 @@ export const throttleKey = (scope: string, subject: string, windowStartMs: numbe
 export const webauthnChallengeKey = (challengeId: string) =>
   ["webauthn_challenge", challengeId] as const;
 export const healthKey = () => ["health"] as const;
+/** An operator's service token for the verify call, by its digest (store/service_tokens.ts). */
+export const serviceTokenKey = (sha256hex: string) => ["service_token", sha256hex] as const;
+export const serviceTokenPrefix = () => ["service_token"] as const;
 
 /** True when `key` is one of the pointer indexes above (used by the isolation tests). */
 export function isPointerIndexKey(key: Deno.KvKey): boolean {

@@ -18,7 +18,11 @@ export type Revoked =
   | { readonly kind: "api_key"; readonly hash: string }
   | { readonly kind: "account"; readonly userId: string };
 
-export type RevocationListener = (revoked: Revoked) => void;
+/**
+ * `versionstamp`: the revocation's commit, which is also the counter's versionstamp from then on;
+ * a replica whose counter is older has not seen it (auth/api_keys/verifier.ts's eventual reads).
+ */
+export type RevocationListener = (revoked: Revoked, versionstamp?: string) => void;
 
 export class RevocationHub {
   #listeners = new Set<RevocationListener>();
@@ -29,10 +33,10 @@ export class RevocationHub {
     return () => this.#listeners.delete(listener);
   }
 
-  publish(revoked: Revoked): void {
+  publish(revoked: Revoked, versionstamp?: string): void {
     for (const listener of this.#listeners) {
       try {
-        listener(revoked);
+        listener(revoked, versionstamp);
       } catch {
         // A listener only drops cache entries; one failing must not hide the others.
       }
@@ -54,6 +58,6 @@ export async function commitRevocation(
   hub: RevocationHub = processRevocations,
 ): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
   const res = await op.sum(revocationCounterKey(), 1n).commit();
-  if (res.ok) hub.publish(revoked);
+  if (res.ok) hub.publish(revoked, res.versionstamp);
   return res;
 }

@@ -8,6 +8,8 @@ import type { AuditContext, AuditSource } from "./audit_log/events.ts";
 import { auditLogStore } from "./audit_log/reads.ts";
 import { apiKeyStore, type ApiKeyStoreOptions } from "./api_keys.ts";
 import { domainStore } from "./domains/store.ts";
+import { emailAddressStore } from "./email_addresses/store.ts";
+import { endpointStore } from "./endpoints/store.ts";
 import { flashStore } from "./flash.ts";
 import { getUserOrThrow } from "./accounts/users.ts";
 import { requireVerifiedEmail } from "./email_verification.ts";
@@ -16,6 +18,10 @@ export type TenantStoreOptions = {
   maxApiKeys: number;
   /** MAX_DOMAINS_PER_ACCOUNT (store/domains/store.ts DEFAULT_MAX_DOMAINS when absent). */
   maxDomains?: number;
+  /** MAX_ENDPOINTS_PER_ACCOUNT (store/endpoints/record.ts DEFAULT_MAX_ENDPOINTS when absent). */
+  maxEndpoints?: number;
+  /** MAX_EMAIL_ADDRESSES_PER_ACCOUNT (DEFAULT_MAX_EMAIL_ADDRESSES when absent). */
+  maxEmailAddresses?: number;
   /** Where revocations are announced in this process; defaults to the process's hub. */
   revocations?: ApiKeyStoreOptions["revocations"];
   /**
@@ -51,6 +57,8 @@ export function tenantStore(
 export class TenantStore {
   #apiKeys: ApiKeyStore | undefined;
   #domains: DomainStore | undefined;
+  #endpoints: EndpointStore | undefined;
+  #emailAddresses: EmailAddressStore | undefined;
   #auditLog: AuditLogStore | undefined;
   #flash: FlashStore | undefined;
   #auditContext: AuditContext | undefined;
@@ -96,6 +104,22 @@ export class TenantStore {
     );
   }
 
+  get endpoints(): EndpointStore {
+    return this.#endpoints ??= endpointStore(this.#kv, this.userId, this.#clock, {
+      maxEndpoints: this.#opts.maxEndpoints,
+      audit: this.#audit,
+      auditRetentionDays: this.#opts.auditRetentionDays,
+    });
+  }
+
+  get emailAddresses(): EmailAddressStore {
+    return this.#emailAddresses ??= emailAddressStore(this.#kv, this.userId, this.#clock, {
+      maxEmailAddresses: this.#opts.maxEmailAddresses,
+      audit: this.#audit,
+      auditRetentionDays: this.#opts.auditRetentionDays,
+    });
+  }
+
   /**
    * `store` with `methods` behind the verified-address gate when the options ask for it. The
    * store was just built for this tenant, so the gate is set on the instance itself: its own
@@ -128,5 +152,7 @@ export class TenantStore {
 
 type ApiKeyStore = ReturnType<typeof apiKeyStore>;
 type DomainStore = ReturnType<typeof domainStore>;
+type EndpointStore = ReturnType<typeof endpointStore>;
+type EmailAddressStore = ReturnType<typeof emailAddressStore>;
 type AuditLogStore = ReturnType<typeof auditLogStore>;
 type FlashStore = ReturnType<typeof flashStore>;

@@ -23,6 +23,12 @@
  * account come one by one, and the deleted keys that still have usage are summed into ONE series
  * (`readDeletedKeysUsage`), at most USAGE_READ_CONCURRENCY range reads at a time, so memory
  * holds one series per live key plus one, however many keys were created, used and deleted.
+ *
+ * Forward auth (issue 25) also counts a key's answers by the rule they fell under:
+ * `[userId, "usage_rule", keyId, dayStartMs, rule, outcome]`, one counter per UTC day (not hour:
+ * a key's rules multiply its counters), written by the same `addUsage` (an `HourUsage` with
+ * `rule`), pruned with the key's hours, read as totals per rule (`readRuleUsage`, at most
+ * MAX_RULE_ENTRIES_READ counters per read).
  */
 import {
   usageCounterKey,
@@ -30,6 +36,9 @@ import {
   usageIndexKey,
   usageIndexPrefix,
   usageKeyPrefix,
+  usageRuleCounterKey,
+  usageRuleDayStart,
+  usageRulePrefix,
   userKey,
 } from "./keys.ts";
 
@@ -55,6 +64,11 @@ export type HourUsage = {
   keyId: string;
   hourMs: number;
   counts: [number, number, number, number];
+  /**
+   * Forward auth: the rule the answers fell under. Such counts go to the rule's daily counters
+   * (`usage_rule`) only; the key's own hourly counts are recorded without a rule.
+   */
+  rule?: string;
 };
 
 export const hourOf = (ms: number) => ms - (ms % HOUR_MS);
@@ -72,7 +86,9 @@ export function usageMutations(u: HourUsage, nowMs: number): Deno.KvMutation[] {
     if (n <= 0) continue;
     out.push({
       type: "sum",
-      key: usageCounterKey(u.userId, u.keyId, u.hourMs, USAGE_OUTCOMES[i]),
+      key: u.rule === undefined
+        ? usageCounterKey(u.userId, u.keyId, u.hourMs, USAGE_OUTCOMES[i])
+        : usageRuleCounterKey(u.userId, u.keyId, dayOf(u.hourMs), u.rule, USAGE_OUTCOMES[i]),
       value: new Deno.KvU64(BigInt(n)),
     });
   }
@@ -147,6 +163,7 @@ async function commitChecked(
   try {
     for (let attempt = 0; attempt < CHECK_ATTEMPTS && pending.length > 0; attempt++) {
       const ids = [...new Set(pending.map((u) => u.userId))];
+      // Strong: checked in the commit below (an eventual read would only fail its checks).
       const records = await kv.getMany(ids.map(userKey));
       const present = new Set(records.filter((e) => e.versionstamp !== null).map((e) => e.key[0]));
       result.dropped.push(...pending.filter((u) => !present.has(u.userId)));
@@ -164,22 +181,36 @@ async function commitChecked(
   }
 }
 
-/** Deletes a key's counters older than the retention, in commits of bounded size. */
+/**
+ * Deletes a key's counters older than the retention (its hours, then its rules' days), in
+ * commits of bounded size.
+ */
 export async function pruneUsage(
   kv: Deno.Kv,
   userId: string,
   keyId: string,
   nowMs: number,
 ): Promise<number> {
+  const oldest = retentionStartMs(nowMs);
+  return await pruneRange(
+    kv,
+    usageKeyPrefix(userId, keyId),
+    usageHourStart(userId, keyId, oldest),
+  ) +
+    await pruneRange(
+      kv,
+      usageRulePrefix(userId, keyId),
+      usageRuleDayStart(userId, keyId, dayOf(oldest)),
+    );
+}
+
+async function pruneRange(kv: Deno.Kv, start: Deno.KvKey, end: Deno.KvKey): Promise<number> {
   let deleted = 0;
-  const end = usageHourStart(userId, keyId, retentionStartMs(nowMs));
   for (;;) {
     const keys: Deno.KvKey[] = [];
-    for await (
-      const e of kv.list({ start: usageKeyPrefix(userId, keyId), end }, {
-        limit: MAX_MUTATIONS_PER_COMMIT,
-      })
-    ) keys.push(e.key);
+    for await (const e of kv.list({ start, end }, { limit: MAX_MUTATIONS_PER_COMMIT })) {
+      keys.push(e.key);
+    }
     if (keys.length === 0) return deleted;
     const op = kv.atomic();
     for (const k of keys) op.delete(k);
@@ -187,6 +218,61 @@ export async function pruneUsage(
     deleted += keys.length;
     if (keys.length < MAX_MUTATIONS_PER_COMMIT) return deleted;
   }
+}
+
+/** One forward-auth rule's answers to a key over some days, by outcome. */
+export type RuleUsage = {
+  rule: string;
+  requests: number;
+  "2xx": number;
+  "4xx": number;
+  "429": number;
+  "5xx": number;
+};
+
+/**
+ * Counters one rule-usage read looks at, at most: 90 days of 4 outcomes of 50 rules. A key used
+ * under more rules than that shows the first ones (by day, then name) and `truncated`.
+ */
+export const MAX_RULE_ENTRIES_READ = 90 * 4 * 50;
+
+/**
+ * A key's forward-auth answers per rule over the last `days` UTC days (today included), each
+ * rule's totals by outcome, busiest first. Days past the retention are never read.
+ */
+export async function readRuleUsage(
+  kv: Deno.Kv,
+  userId: string,
+  keyId: string,
+  days: number,
+  nowMs: number,
+): Promise<{ rules: RuleUsage[]; truncated: boolean }> {
+  const from = Math.max(dayOf(nowMs) - (days - 1) * DAY_MS, dayOf(retentionStartMs(nowMs)));
+  const byRule = new Map<string, RuleUsage>();
+  let read = 0;
+  // Eventual, like the hourly counts (readDailyUsage).
+  const iter = kv.list<Deno.KvU64>({
+    start: usageRuleDayStart(userId, keyId, from),
+    end: usageRuleDayStart(userId, keyId, dayOf(nowMs) + DAY_MS),
+  }, { batchSize: 1000, consistency: "eventual", limit: MAX_RULE_ENTRIES_READ });
+  for await (const e of iter) {
+    read++;
+    const [, , , , rule, outcome] = e.key;
+    if (typeof rule !== "string" || !(e.value instanceof Deno.KvU64)) continue;
+    if (!USAGE_OUTCOMES.includes(outcome as UsageOutcome)) continue;
+    let r = byRule.get(rule);
+    if (!r) {
+      r = { rule, requests: 0, "2xx": 0, "4xx": 0, "429": 0, "5xx": 0 };
+      byRule.set(rule, r);
+    }
+    const n = Number(e.value.value);
+    r[outcome as UsageOutcome] += n;
+    r.requests += n;
+  }
+  const rules = [...byRule.values()].sort((a, b) =>
+    b.requests - a.requests || a.rule.localeCompare(b.rule)
+  );
+  return { rules, truncated: read >= MAX_RULE_ENTRIES_READ };
 }
 
 /** One day of one key (or of several keys, summed). */
@@ -226,10 +312,13 @@ export async function readDailyUsage(
   const out = emptyDays(days, nowMs);
   const firstDay = Date.parse(out[0].start);
   const from = Math.max(firstDay, retentionStartMs(nowMs));
+  // Eventual (a nearby replica on Deploy; the local file and KV Connect read strongly anyway):
+  // counts reach KV up to USAGE_FLUSH_MS late already, a replica's lag adds little, and nothing
+  // is decided from them (issue 24).
   const iter = kv.list<Deno.KvU64>({
     start: usageHourStart(userId, keyId, from),
     end: usageHourStart(userId, keyId, hourOf(nowMs) + HOUR_MS),
-  }, { batchSize: 1000 });
+  }, { batchSize: 1000, consistency: "eventual" });
   for await (const e of iter) {
     const hourMs = e.key[3];
     const outcome = e.key[4] as UsageOutcome;
@@ -246,7 +335,9 @@ export async function readDailyUsage(
 
 /** Whether the account has usage of `keyId` in the last 91 days (a deleted key's outlives it). */
 export async function hasUsage(kv: Deno.Kv, userId: string, keyId: string): Promise<boolean> {
-  return (await kv.get(usageIndexKey(userId, keyId))).versionstamp !== null;
+  // Eventual, like the counts it announces (readDailyUsage).
+  const entry = await kv.get(usageIndexKey(userId, keyId), { consistency: "eventual" });
+  return entry.versionstamp !== null;
 }
 
 /** Adds `from`'s counts into `into`, day by day (the same days, as readDailyUsage makes them). */
@@ -280,7 +371,12 @@ export async function readDeletedKeysUsage(
 ): Promise<DeletedKeysUsage> {
   const out: DeletedKeysUsage = { keys: 0, onlyKeyId: null, days: emptyDays(days, nowMs) };
   async function* deleted(): AsyncGenerator<string> {
-    for await (const e of kv.list({ prefix: usageIndexPrefix(userId) }, { batchSize: 500 })) {
+    // Eventual, like the counts it finds (readDailyUsage).
+    const index = kv.list({ prefix: usageIndexPrefix(userId) }, {
+      batchSize: 500,
+      consistency: "eventual",
+    });
+    for await (const e of index) {
       const keyId = e.key[2];
       if (typeof keyId === "string" && !live.has(keyId)) yield keyId;
     }

@@ -4,6 +4,7 @@
  * layout, docs-page and screenshot scripts.
  */
 import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { App } from "../app.ts";
 import { type DomainTestApp, domainTestApp } from "./_domains.ts";
 import { launchBrowser } from "./_browser.ts";
 import { TEST_PASSWORD } from "./_helpers.ts";
@@ -11,8 +12,11 @@ import { TEST_PASSWORD } from "./_helpers.ts";
 export const DESKTOP = { width: 1280, height: 800 } as const;
 export const PHONE = { width: 390, height: 844 } as const;
 
-export type LiveDashboard = {
-  ctx: DomainTestApp;
+/** What the live dashboard serves: a test app (the domains one, or another fixture's). */
+export type ServedApp = { app: App; close(): Promise<void> };
+
+export type LiveDashboard<C extends ServedApp = DomainTestApp> = {
+  ctx: C;
   url: string;
   browser: Browser;
   /** A browser context; signed in as the test account unless `signedOut`. */
@@ -28,8 +32,16 @@ export type LiveDashboard = {
 export const ACCOUNT_EMAIL = "ada.lovelace@example.com";
 
 /** Starts the app and Chromium, and signs up one account through the page. */
-export async function liveDashboard(): Promise<LiveDashboard> {
-  const ctx = await domainTestApp();
+export function liveDashboard(): Promise<LiveDashboard> {
+  return liveDashboardOf(domainTestApp, ACCOUNT_EMAIL);
+}
+
+/** As `liveDashboard`, serving the app `make` starts, the account signed up as `email`. */
+export async function liveDashboardOf<C extends ServedApp>(
+  make: () => Promise<C>,
+  email: string,
+): Promise<LiveDashboard<C>> {
+  const ctx = await make();
   const server = Deno.serve(
     { port: 0, hostname: "127.0.0.1", onListen() {} },
     (req, info) => ctx.app.fetch(req, info),
@@ -41,7 +53,7 @@ export async function liveDashboard(): Promise<LiveDashboard> {
     const first = await browser.newContext();
     const page = await first.newPage();
     await page.goto(`${url}/sign-up`);
-    await page.getByLabel("Email").fill(ACCOUNT_EMAIL);
+    await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill(TEST_PASSWORD);
     await page.getByRole("button", { name: "Create account" }).click();
     await page.waitForURL(`${url}/settings/api-keys`);

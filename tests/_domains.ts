@@ -85,6 +85,17 @@ export type Account = {
   create(domain: string): Promise<Res>;
 };
 
+/** Sends a request to `app` and checks the answer against its OpenAPI document `doc`. */
+export function documentedSender(app: App, doc: OpenApiDoc) {
+  return async (method: string, path: string, init: RequestInit): Promise<Res> => {
+    const res = await app.request(path, { ...init, method });
+    const text = await res.text();
+    const body = text ? JSON.parse(text) : null;
+    assertMatchesDocument(doc, method, path, res.status, res.headers.get("Content-Type"), body);
+    return { status: res.status, headers: res.headers, body };
+  };
+}
+
 export async function domainTestApp(): Promise<DomainTestApp> {
   const kv = await Deno.openKv(":memory:");
   const clock = fakeClock(Date.UTC(2026, 0, 1));
@@ -94,14 +105,7 @@ export async function domainTestApp(): Promise<DomainTestApp> {
   const doc = await (await app.request("/api/e2/openapi.json")).json() as OpenApiDoc;
   const userIds: string[] = [];
 
-  /** Sends a request and checks the answer against the OpenAPI document. */
-  async function send(method: string, path: string, init: RequestInit): Promise<Res> {
-    const res = await app.request(path, { ...init, method });
-    const text = await res.text();
-    const body = text ? JSON.parse(text) : null;
-    assertMatchesDocument(doc, method, path, res.status, res.headers.get("Content-Type"), body);
-    return { status: res.status, headers: res.headers, body };
-  }
+  const send = documentedSender(app, doc);
 
   return {
     app,

@@ -18,7 +18,7 @@
 import type { Context } from "hono";
 import { clientOf, inCidr, parseCidr, parseIp } from "../../lib/client.ts";
 import { HttpError } from "../../lib/errors.ts";
-import type { ApiScope } from "../../lib/scopes.ts";
+import { type ApiScope, type KeyScope, LEGACY_DEFAULT_SCOPES } from "../../lib/scopes.ts";
 import type { KeyGrant } from "../../store/api_keys.ts";
 import type { TenantStore } from "../../store/tenant.ts";
 import { auditContextOf } from "../audit_context.ts";
@@ -35,7 +35,7 @@ export function sessionRequired(): HttpError {
 }
 
 /** 403 INSUFFICIENT_SCOPE, with RFC 6750 section 3.1's challenge. */
-export function insufficientScope(scope: ApiScope): HttpError {
+export function insufficientScope(scope: KeyScope): HttpError {
   return new HttpError(
     403,
     `This API key lacks the ${scope} scope.`,
@@ -64,8 +64,9 @@ export function domainRestricted(): HttpError {
 }
 
 /**
- * The principal's access, compiled from a pointer's grant; undefined for the default grant
- * (nothing to check). CIDRs that no longer parse (never written so) allow nothing.
+ * The principal's access, compiled from a pointer's grant; undefined for a pointer without one
+ * (written before issue 23: LEGACY_DEFAULT_SCOPES, no restriction; `hasScope`). CIDRs that no
+ * longer parse (never written so) allow nothing.
  */
 export function keyAccessOf(grant: KeyGrant | undefined): KeyAccess | undefined {
   if (!grant) return undefined;
@@ -79,11 +80,17 @@ export function keyAccessOf(grant: KeyGrant | undefined): KeyAccess | undefined 
   });
 }
 
-/** Sessions hold every scope; a key its grant's (default: every scope but audit:read). */
-export function hasScope(principal: Principal, scope: ApiScope): boolean {
+/**
+ * Sessions hold every scope; a key its grant's. A key whose pointer carries no grant (written
+ * before issue 23) holds LEGACY_DEFAULT_SCOPES, what it could do then: a later DEFAULT_SCOPES
+ * (a new key's, written out in its pointer) never widens it (store/api_keys.ts `grantOf`).
+ */
+export function hasScope(principal: Principal, scope: KeyScope): boolean {
   if (principal.method !== "api_key") return true;
   const access = principal.access;
-  return access ? access.scopes.includes(scope) : scope !== "audit:read";
+  return access
+    ? access.scopes.includes(scope)
+    : (LEGACY_DEFAULT_SCOPES as readonly string[]).includes(scope);
 }
 
 /** The domain ids the principal may see; null: all of the account's. */
@@ -171,7 +178,7 @@ export function guardRoute(c: Context<AppEnv>, route: RouteAccess): void {
  * more than its route's scope for some input (`GET …/domains?check=true` writes, so it needs
  * domains:write: routes/domains/operations.ts `withCheckScope`) runs it itself, before doing anything.
  */
-export function requireScope(c: Context<AppEnv>, scope: ApiScope): void {
+export function requireScope(c: Context<AppEnv>, scope: KeyScope): void {
   const principal = c.get("principal");
   if (hasScope(principal, scope)) return;
   noteDenial(c, principal, { reason: "insufficient_scope", scope }, () => c.get("store"));

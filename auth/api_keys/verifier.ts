@@ -24,13 +24,19 @@ import type { Clock } from "../../lib/clock.ts";
 import { clientOf } from "../../lib/client.ts";
 import type { Logger } from "../../lib/log.ts";
 import { sha256Hex } from "../../lib/sha256.ts";
-import { type ApiKeyPointer, apiKeyStore, lookupApiKeyPointer } from "../../store/api_keys.ts";
-import { revocationCounterKey } from "../../store/keys.ts";
+import { type ApiKeyPointer, apiKeyStore } from "../../store/api_keys.ts";
+import { apiKeyHashIndexKey, revocationCounterKey } from "../../store/keys.ts";
 import { processRevocations, type RevocationHub, type Revoked } from "../../store/revocation.ts";
 import { getUser } from "../../store/accounts/users.ts";
 import { API_KEY_LENGTH, isWellFormedApiKey } from "./format.ts";
 import { keyAccessOf } from "./policy.ts";
-import { assertNever, type AuthOutcome, INVALID, type SuspendedOutcome } from "../principal.ts";
+import {
+  assertNever,
+  type AuthOutcome,
+  INVALID,
+  type Principal,
+  type SuspendedOutcome,
+} from "../principal.ts";
 
 const LAST_USED_INTERVAL_MS = 60_000;
 /** How often the revocation counter is read while requests come in. */
@@ -40,6 +46,14 @@ export const FRESH_MS = 750;
 const MAX_CACHED_KEYS = 100_000;
 
 type OkOutcome = Extract<AuthOutcome, { kind: "ok" }>;
+
+/**
+ * A verification that must read KV (a key not in the cache). `identified` resolves, after the
+ * first read, with the principal the key would have if its account is active (null: unknown,
+ * disabled or expired key, or a cache hit), before the account itself is read: the middleware
+ * starts the rate limiter's lease then (auth/middleware.ts), so the two reads overlap.
+ */
+export type PendingOutcome = Promise<AuthOutcome> & { identified?: Promise<Principal | null> };
 
 /**
  * A pointer as read from KV, with the outcome its account's standing at that moment gives. The
@@ -70,6 +84,13 @@ export class ApiKeyVerifier {
   #polledAt = -Infinity;
   #poll: Promise<void> | null = null;
   #pollStartedAt = -Infinity;
+  /**
+   * The newest commit of a revocation this process announced (the hub). An eventual read whose
+   * counter is older comes from a replica that has not seen it: its counter may still equal the
+   * last poll's, so the value alone would not tell (issue 24's attack:
+   * tests/api_keys/attack_hotpath_eventual_test.ts); such a read is made again, strongly.
+   */
+  #announcedStamp = "";
   readonly #useCache: boolean;
 
   constructor(
@@ -81,9 +102,9 @@ export class ApiKeyVerifier {
     this.#useCache = opts.cache ?? true;
     // The hub holds this verifier only weakly: a verifier nobody uses any more can be collected.
     const self = new WeakRef(this);
-    const unsubscribe = (opts.revocations ?? processRevocations).subscribe((revoked) => {
+    const unsubscribe = (opts.revocations ?? processRevocations).subscribe((revoked, stamp) => {
       const verifier = self.deref();
-      if (verifier) verifier.#revoked(revoked);
+      if (verifier) verifier.#revoked(revoked, stamp);
       else unsubscribe();
     });
   }
@@ -94,7 +115,7 @@ export class ApiKeyVerifier {
    * anything else returns a promise. `req`: the request the token came with; its client address
    * is resolved only when a lastUsedAt write is due (once a minute per key), never otherwise.
    */
-  verify(token: string, req?: Request): AuthOutcome | Promise<AuthOutcome> {
+  verify(token: string, req?: Request): AuthOutcome | PendingOutcome {
     // No key has another length: refuse without hashing (an 8 KB token costs nothing).
     if (token.length !== API_KEY_LENGTH) return INVALID;
     const hash = sha256Hex(token);
@@ -103,7 +124,12 @@ export class ApiKeyVerifier {
       this.#pollInBackground();
       return this.#outcomeOf(hit, req);
     }
-    return this.#lookup(hash, token).then((found) => found ? this.#outcomeOf(found, req) : INVALID);
+    const { promise: identified, resolve } = Promise.withResolvers<Principal | null>();
+    const outcome = this.#lookup(hash, token, resolve).then((found) =>
+      found ? this.#outcomeOf(found, req) : INVALID
+    );
+    outcome.then(() => resolve(null), () => resolve(null));
+    return Object.assign(outcome, { identified });
   }
 
   #outcomeOf({ pointer, versionstamp, outcome }: Cached, req: Request | undefined): AuthOutcome {
@@ -137,7 +163,9 @@ export class ApiKeyVerifier {
     this.#epoch++;
   }
 
-  #revoked(revoked: Revoked): void {
+  #revoked(revoked: Revoked, versionstamp: string | undefined): void {
+    // Versionstamps are fixed-width hex: their string order is the commits' order.
+    if (versionstamp && versionstamp > this.#announcedStamp) this.#announcedStamp = versionstamp;
     switch (revoked.kind) {
       case "api_key":
         return this.forget(revoked.hash);
@@ -148,22 +176,36 @@ export class ApiKeyVerifier {
     }
   }
 
-  /** The slow path: shape and checksum, a fresh revocation poll if needed, one KV read. */
-  async #lookup(hash: string, token: string): Promise<Cached | null> {
+  /**
+   * The slow path: shape and checksum, then the key's pointer with the revocation counter in one
+   * read (issue 24: when the last poll is too old, that read is the poll, so a first request
+   * waits for no separate one), then the account. `identified` hears of the key's account
+   * between the two reads, so the limiter's lease can run beside the account read.
+   */
+  async #lookup(
+    hash: string,
+    token: string,
+    identified: (principal: Principal) => void,
+  ): Promise<Cached | null> {
     if (!isWellFormedApiKey(token)) return null;
-    if (!this.#useCache) return await this.#read(hash);
-    // Wait for a fresh poll when the last one is too old (an idle process, or a slow store).
-    // An in-flight poll that started too long ago does not count: wait for a newer one.
-    for (let i = 0; this.clock() - this.#polledAt >= FRESH_MS; i++) {
-      if (i === 3) return await this.#read(hash);
-      await this.#pollRevocations(this.clock());
+    const stale = !this.#useCache || this.clock() - this.#polledAt >= FRESH_MS;
+    if (!stale) {
+      this.#pollInBackground();
+      const hit = this.#cache.get(hash);
+      if (hit) return hit;
     }
-    this.#pollInBackground();
-    const hit = this.#cache.get(hash);
+    const startedAt = this.clock();
+    // A revocation this process announces while the read is in flight bumps the epoch; the
+    // read's own counter, when it empties the cache, bumps it once more (`emptied`).
+    const before = this.#epoch;
+    const { entry, emptied } = await this.#readPointer(hash, stale, startedAt);
+    const epoch = before + (emptied ? 1 : 0);
+    // The cache survived the counter just read (it empties on any change): a cached key of an
+    // idle process costs this one round trip, the poll it would have waited for anyway.
+    const hit = this.#useCache ? this.#cache.get(hash) : undefined;
     if (hit) return hit;
-    const epoch = this.#epoch;
-    const found = await this.#read(hash);
-    if (found && epoch === this.#epoch) {
+    const found = await this.#resolve(entry, startedAt, identified);
+    if (found && this.#useCache && epoch === this.#epoch) {
       if (this.#cache.size >= MAX_CACHED_KEYS) {
         this.#cache.delete(this.#cache.keys().next().value!);
       }
@@ -180,35 +222,82 @@ export class ApiKeyVerifier {
   }
 
   /**
-   * The pointer, then its account (a cache miss only: two reads). A key whose account no longer
+   * The pointer's account (the second round trip of a cache miss). A key whose account no longer
    * exists is refused like an unknown key; a suspended account's key gives the suspended outcome.
    */
-  async #read(hash: string): Promise<Cached | null> {
-    const entry = await lookupApiKeyPointer(this.kv, hash);
+  async #resolve(
+    entry: Deno.KvEntryMaybe<ApiKeyPointer>,
+    startedAt: number,
+    identified: (principal: Principal) => void,
+  ): Promise<Cached | null> {
     const pointer = entry.value;
     if (!pointer || entry.versionstamp === null) return null;
     // A disabled key is refused like an unknown one (not cached: enabling it takes effect on
     // the next request, and a PATCH bumps the revocation counter anyway).
     if (pointer.grant?.disabled) return null;
-    const user = await getUser(this.kv, pointer.userId);
-    if (!user) return null;
     // The key's scopes and restrictions ride in the pointer, compiled once per cache fill, so
     // checking them costs no KV read (auth/api_keys/policy.ts).
     const access = keyAccessOf(pointer.grant);
+    // One shape for every key's principal (`access` present, undefined for the default grant):
+    // code on the hot path then sees a single object layout whichever keys are used.
+    const principal: Principal = Object.freeze({
+      userId: pointer.userId,
+      keyId: pointer.keyId,
+      method: "api_key",
+      access,
+    });
+    if (pointer.expiresAt === null || pointer.expiresAt > startedAt) identified(principal);
+    // Strong: the account's standing (suspended, deleted) must be the primary's, at once.
+    const user = await getUser(this.kv, pointer.userId);
+    if (!user) return null;
     const outcome: OkOutcome | SuspendedOutcome = user.status === "active"
-      ? Object.freeze({
-        kind: "ok",
-        // One shape for every key's principal (`access` present, undefined for the default
-        // grant): code on the hot path then sees a single object layout whichever keys are used.
-        principal: Object.freeze({
-          userId: pointer.userId,
-          keyId: pointer.keyId,
-          method: "api_key",
-          access,
-        }),
-      })
+      ? Object.freeze({ kind: "ok", principal })
       : Object.freeze({ kind: "suspended", userId: pointer.userId });
     return { pointer, versionstamp: entry.versionstamp, outcome };
+  }
+
+  /**
+   * The key's pointer and the revocation counter, in one snapshot. `strong`: the last poll is too
+   * old, so this read is the poll. Otherwise it may be eventual (a nearby replica on Deploy): the
+   * snapshot is used only if its counter is at least the last strong poll's and no older than the
+   * newest revocation this process committed, so the replica holds every revocation the cache
+   * already had to know about and this process's own; a replica further behind is re-read
+   * strongly. (The local file and KV Connect ignore the option: every read is strong there.)
+   */
+  async #readPointer(
+    hash: string,
+    strong: boolean,
+    startedAt: number,
+  ): Promise<{ entry: Deno.KvEntryMaybe<ApiKeyPointer>; emptied: boolean }> {
+    const consistency: Deno.KvConsistencyLevel = strong ? "strong" : "eventual";
+    const [pointer, counter] = await this.kv.getMany<[ApiKeyPointer, Deno.KvU64]>(
+      [apiKeyHashIndexKey(hash), revocationCounterKey()],
+      { consistency },
+    );
+    const value = counter.value instanceof Deno.KvU64 ? counter.value.value : 0n;
+    const behind = (this.#revocations !== undefined && value < this.#revocations) ||
+      (counter.versionstamp ?? "") < this.#announcedStamp;
+    if (!strong && behind) {
+      return await this.#readPointer(hash, true, this.clock());
+    }
+    // Only a strong read is a poll. A newer counter seen by a fresh process's read is left to the
+    // background poll (within POLL_INTERVAL_MS), as before: this process's own revocations have
+    // already dropped their entries (the hub), and the others' keys stay cached until then.
+    return { entry: pointer, emptied: strong && this.#applyCounter(value, startedAt) };
+  }
+
+  /**
+   * A revocation counter read: a new value empties the cache (the counter only grows, so an older
+   * value read late changes nothing); true when it did. `polledAt`: when a strong read of it
+   * started.
+   */
+  #applyCounter(value: bigint, polledAt: number | null): boolean {
+    if (polledAt !== null) this.#polledAt = Math.max(this.#polledAt, polledAt);
+    if (this.#revocations !== undefined && value <= this.#revocations) return false;
+    this.#cache.clear();
+    this.#epoch++;
+    this.#revocations = value;
+    return true;
   }
 
   /** One poll in flight at a time; empties the cache when the counter moved (or on the first). */
@@ -217,14 +306,9 @@ export class ApiKeyVerifier {
     this.#pollStartedAt = now;
     const poll = (async () => {
       try {
+        // Strong, always: the poll is what bounds how long a revoked key is served.
         const entry = await this.kv.get<Deno.KvU64>(revocationCounterKey());
-        const value = entry.value instanceof Deno.KvU64 ? entry.value.value : 0n;
-        if (value !== this.#revocations) {
-          this.#cache.clear();
-          this.#epoch++;
-          this.#revocations = value;
-        }
-        this.#polledAt = Math.max(this.#polledAt, now);
+        this.#applyCounter(entry.value instanceof Deno.KvU64 ? entry.value.value : 0n, now);
       } catch (err) {
         this.log({
           level: "warn",

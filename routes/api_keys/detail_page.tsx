@@ -17,7 +17,7 @@ import type { Clock } from "../../lib/clock.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { type ApiKeyView, apiKeyView } from "../../store/api_keys.ts";
 import type { AuditEventView } from "../../store/audit_log/reads.ts";
-import type { DayUsage } from "../../store/usage.ts";
+import type { DayUsage, RuleUsage } from "../../store/usage.ts";
 import { type EventNames, eventNames } from "../audit_log/event_names.tsx";
 import { EventsTable } from "../audit_log/pages.tsx";
 import { formatDate, relative } from "../dashboard/format.ts";
@@ -43,6 +43,8 @@ export type KeyDetailProps = {
   email: string;
   apiKey: ApiKeyView;
   days: DayUsage[];
+  /** Its forward-auth and verify answers by rule over the same days (none: no such traffic). */
+  rules?: RuleUsage[];
   /** The account rate limit, drawn against the daily requests as on Settings > Usage. */
   rateLimit: { max: number; windowMs: number };
   events: AuditEventView[];
@@ -155,6 +157,7 @@ export function KeyDetailPage(props: KeyDetailProps) {
           days (UTC). Counts trail requests by up to a minute.
         </p>
         <UsageChart totals={props.days} limit={dailyLimit(props.rateLimit)} />
+        {props.rules?.length ? <RuleTable rules={props.rules} /> : null}
       </section>
       <section class="card" aria-labelledby="key-events-heading">
         <h2 id="key-events-heading">Events</h2>
@@ -165,6 +168,39 @@ export function KeyDetailPage(props: KeyDetailProps) {
         <Events events={props.events} names={props.names} />
       </section>
     </Layout>
+  );
+}
+
+/** The key's forward-auth answers by rule (docs/forward-auth.md), busiest first. */
+function RuleTable(props: { rules: RuleUsage[] }) {
+  return (
+    <table class="rules">
+      <caption>Forward auth, by rule ({KEY_DETAIL_DAYS} days)</caption>
+      <thead>
+        <tr>
+          <th scope="col">Rule</th>
+          <th scope="col">Answers</th>
+          <th scope="col">Allowed</th>
+          <th scope="col">Refused</th>
+          <th scope="col">Rate-limited</th>
+          <th scope="col">Failed</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.rules.map((r) => (
+          <tr key={r.rule}>
+            <th scope="row">
+              <code>{r.rule}</code>
+            </th>
+            <td>{r.requests.toLocaleString("en-US")}</td>
+            <td>{r["2xx"].toLocaleString("en-US")}</td>
+            <td>{r["4xx"].toLocaleString("en-US")}</td>
+            <td>{r["429"].toLocaleString("en-US")}</td>
+            <td>{r["5xx"].toLocaleString("en-US")}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
@@ -187,8 +223,9 @@ export function registerKeyDetailPage(app: Hono<AppEnv>, deps: KeyDetailDeps): v
       const path = new URL(c.req.url).pathname;
       return deps.kit.page(<NotFoundPage path={path} email={user.email} />, 404);
     }
-    const [usage, events, keys, sessions] = await Promise.all([
+    const [usage, byRule, events, keys, sessions] = await Promise.all([
       deps.usage.forAccountKey(store, record.id, KEY_DETAIL_DAYS),
+      deps.usage.rulesForKey(store, record.id, KEY_DETAIL_DAYS),
       store.auditLog.page({ targetId: record.id, limit: KEY_DETAIL_EVENTS }),
       store.apiKeys.list(),
       sessionsOf(c, deps.accounts),
@@ -198,6 +235,7 @@ export function registerKeyDetailPage(app: Hono<AppEnv>, deps: KeyDetailDeps): v
         email={user.email}
         apiKey={apiKeyView(record)}
         days={usage?.days ?? []}
+        rules={byRule.rules}
         rateLimit={deps.rateLimit}
         events={events.data}
         names={eventNames(keyNames(keys), sessions)}

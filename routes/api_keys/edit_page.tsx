@@ -16,7 +16,8 @@ import { HttpError } from "../../lib/errors.ts";
 import type { ApiKeyRecord } from "../../store/api_keys.ts";
 import type { DashboardKit } from "../dashboard/kit.ts";
 import { Banner, Layout } from "../dashboard/layout.tsx";
-import { checkKeyGrant, keyErrors, keyIdParam, updateKeyBody } from "./operations.ts";
+import { checkKeyGrant, keyBodies, keyErrors, keyIdParam } from "./operations.ts";
+import type { ScopeVocabulary } from "../../lib/scopes.ts";
 import {
   type DomainChoice,
   fieldOfPath,
@@ -26,16 +27,16 @@ import {
   keyFormValues,
   KeyNameField,
   RestrictionFields,
-  SCOPE_FIELDS,
   ScopeFields,
+  scopeFields,
 } from "./key_form.tsx";
 
 export const editPath = (id: string) => `/settings/api-keys/${id}/edit`;
 
 /** The key's current settings as the form shows them (the restrictions panel open when set). */
-export function recordFormValues(r: ApiKeyRecord): KeyFormValues {
+export function recordFormValues(r: ApiKeyRecord, vocab: ScopeVocabulary): KeyFormValues {
   const scopes = Object.fromEntries(
-    SCOPE_FIELDS.map((f) => [f.field, (r.scopes ?? []).includes(f.scope)]),
+    scopeFields(vocab).map((f) => [f.field, (r.scopes ?? []).includes(f.scope)]),
   );
   const values: KeyFormValues = {
     name: r.name,
@@ -56,8 +57,11 @@ export function recordFormValues(r: ApiKeyRecord): KeyFormValues {
  * The posted form as a complete `updateKeyBody`: unlike creation, an empty restriction is sent
  * as `null` (cleared), since the form shows every setting and the key becomes what it shows.
  */
-export function updateFromForm(form: Record<string, string>): Record<string, unknown> {
-  const grant = grantFromForm({ ...form, scopes_present: "1" });
+export function updateFromForm(
+  form: Record<string, string>,
+  vocab: ScopeVocabulary,
+): Record<string, unknown> {
+  const grant = grantFromForm({ ...form, scopes_present: "1" }, vocab);
   return {
     name: form.name ?? "",
     scopes: grant.scopes,
@@ -80,6 +84,8 @@ export type EditKeyPageProps = {
   domainsTotal: number;
   /** The other keys' names: a repeated name is noted, not refused (as on creation). */
   takenNames: string[];
+  /** The scopes offered (the built-in ones and the operator's). */
+  vocab: ScopeVocabulary;
 };
 
 /** Disabling is reversible, so it is a checkbox here rather than a confirmation like deletion. */
@@ -124,7 +130,7 @@ export function EditKeyPage(props: EditKeyPageProps) {
           <p class="hint" id="key-name-hint">
             A distinct name per application tells keys apart in Usage and the Security log.
           </p>
-          <ScopeFields values={values} error={error} />
+          <ScopeFields values={values} error={error} vocab={props.vocab} />
           <RestrictionFields
             values={values}
             error={error}
@@ -148,6 +154,8 @@ export type KeyEditDeps = {
   rateLimit: { max: number; windowMs: number };
   /** The picker's domains (the keys page lists the same ones). */
   pickerDomains: number;
+  /** The scopes offered (the built-in ones and the operator's; lib/scopes.ts). */
+  scopes: ScopeVocabulary;
 };
 
 /** The field labels for the sentence a refusal shows. */
@@ -169,7 +177,7 @@ export function registerKeyEditPage(app: Hono<AppEnv>, deps: KeyEditDeps): void 
         c.get("store").apiKeys.get(keyIdParam(c.req.param("id") ?? ""))
       );
       return await editPage(c, deps, record, {
-        values: recordFormValues(record),
+        values: recordFormValues(record, deps.scopes),
         disabled: record.disabled ?? false,
       });
     } catch (err) {
@@ -221,6 +229,7 @@ async function editPage(
         .sort((a, b) => a.name.localeCompare(b.name))}
       domainsTotal={domains.total}
       takenNames={[...new Set(others)]}
+      vocab={deps.scopes}
       {...state}
     />,
     status,
@@ -239,12 +248,15 @@ async function saveKey(c: Context<AppEnv>, deps: KeyEditDeps): Promise<Response>
   }
   const form = await kit.formFields(c);
   const refused = (message: string, path: readonly PropertyKey[] | string | undefined) => ({
-    values: { ...keyFormValues({ ...form, scopes_present: "1" }), expiresInDays: "" },
+    values: {
+      ...keyFormValues({ ...form, scopes_present: "1" }, deps.scopes),
+      expiresInDays: "",
+    },
     disabled: Boolean(form.disabled),
     message,
     error: path === undefined ? undefined : { field: fieldOfPath(path), message },
   });
-  const parsed = updateKeyBody.safeParse(updateFromForm(form));
+  const parsed = keyBodies(deps.scopes).update.safeParse(updateFromForm(form, deps.scopes));
   if (!parsed.success) {
     const message = kit.firstProblem(parsed.error, EDIT_LABELS);
     return editPage(c, deps, record, refused(message, parsed.error.issues[0]?.path ?? []), 400);

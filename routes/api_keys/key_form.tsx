@@ -8,7 +8,7 @@
  * screen-reader users land on what to fix. Field order is tab order: name, expiry, permissions,
  * restrictions, then the button, so nothing that shapes the key sits after "Generate".
  */
-import type { ApiScope } from "../../lib/scopes.ts";
+import type { KeyScope, ScopeVocabulary } from "../../lib/scopes.ts";
 
 export const EXPIRY_OPTIONS: { value: string; label: string }[] = [
   { value: "", label: "Never" },
@@ -21,12 +21,37 @@ export const EXPIRY_OPTIONS: { value: string; label: string }[] = [
 ];
 
 /** The create form's scope checkboxes (distinct names: the form parser keeps one value a name). */
-export const SCOPE_FIELDS: { scope: ApiScope; field: string; label: string; checked: boolean }[] = [
+export const SCOPE_FIELDS: { scope: KeyScope; field: string; label: string; checked: boolean }[] = [
   { scope: "domains:read", field: "scope_domains_read", label: "Read domains", checked: true },
   {
     scope: "domains:write",
     field: "scope_domains_write",
     label: "Add, change and delete domains",
+    checked: true,
+  },
+  // Issue 23: endpoints and e-mail addresses, ticked like the domains (the API's default).
+  {
+    scope: "endpoints:read",
+    field: "scope_endpoints_read",
+    label: "Read endpoints",
+    checked: true,
+  },
+  {
+    scope: "endpoints:write",
+    field: "scope_endpoints_write",
+    label: "Add, change, test and delete endpoints",
+    checked: true,
+  },
+  {
+    scope: "email-addresses:read",
+    field: "scope_email_addresses_read",
+    label: "Read email addresses",
+    checked: true,
+  },
+  {
+    scope: "email-addresses:write",
+    field: "scope_email_addresses_write",
+    label: "Add, change and delete email addresses",
     checked: true,
   },
   {
@@ -36,6 +61,24 @@ export const SCOPE_FIELDS: { scope: ApiScope; field: string; label: string; chec
     checked: false,
   },
 ];
+
+/**
+ * Every scope checkbox: the built-in ones, then the operator's scopes (FORWARD_AUTH_RULES,
+ * docs/forward-auth.md), unticked by default: a key holds an operator scope only when granted it.
+ */
+export function scopeFields(vocab: ScopeVocabulary): typeof SCOPE_FIELDS {
+  const operator = vocab.operator;
+  if (operator.length === 0) return SCOPE_FIELDS;
+  return [
+    ...SCOPE_FIELDS,
+    ...operator.map((scope) => ({
+      scope,
+      field: `scope_op_${scope}`,
+      label: "Your API (forward auth)",
+      checked: false,
+    })),
+  ];
+}
 
 /** A domain checkbox's field name: one name per domain, since the parser keeps one value a name. */
 const DOMAIN_FIELD_PREFIX = "domain_";
@@ -55,10 +98,13 @@ function domainIdsOf(form: Record<string, string>): string[] {
  * scopes from the checkboxes (only when the form carried them), and the optional allowlist,
  * domains and limit when filled in. Validation is createKeyBody's.
  */
-export function grantFromForm(form: Record<string, string>): Record<string, unknown> {
+export function grantFromForm(
+  form: Record<string, string>,
+  vocab: ScopeVocabulary,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (form.scopes_present) {
-    out.scopes = SCOPE_FIELDS.filter((f) => form[f.field]).map((f) => f.scope);
+    out.scopes = scopeFields(vocab).filter((f) => form[f.field]).map((f) => f.scope);
   }
   const ips = listOf(form.allowedIps);
   if (ips.length) out.allowedIps = ips;
@@ -105,9 +151,14 @@ export type KeyFormError = { field: KeyFormField; message: string };
 export type DomainChoice = { id: string; name: string };
 
 /** The values a form posted. A form without `scopes_present` (an old form) keeps the defaults. */
-export function keyFormValues(form: Record<string, string>): KeyFormValues {
+export function keyFormValues(
+  form: Record<string, string>,
+  vocab: ScopeVocabulary,
+): KeyFormValues {
   const scopes = Object.fromEntries(
-    SCOPE_FIELDS.map((f) => [f.field, form.scopes_present ? Boolean(form[f.field]) : f.checked]),
+    scopeFields(vocab).map((
+      f,
+    ) => [f.field, form.scopes_present ? Boolean(form[f.field]) : f.checked]),
   );
   const values: KeyFormValues = {
     name: form.name ?? "",
@@ -142,8 +193,6 @@ export function fieldOfPath(path: readonly PropertyKey[] | string): KeyFormField
   ];
   return known.find((f) => f === head) ?? "name";
 }
-
-const DEFAULT_VALUES: KeyFormValues = keyFormValues({});
 
 const ERROR_IDS: Record<KeyFormField, string> = {
   name: "key-name-error",
@@ -276,13 +325,13 @@ function ScopeBox(props: FormProps & { f: (typeof SCOPE_FIELDS)[number]; first: 
 }
 
 /** The scope checkboxes (`scopes_present` says the form carried them: none checked is none). */
-export function ScopeFields(props: FormProps) {
+export function ScopeFields(props: FormProps & { vocab: ScopeVocabulary }) {
   return (
     <fieldset class="box scopes">
       <legend>Permissions</legend>
       <input type="hidden" name="scopes_present" value="1" />
       <FieldError error={props.error} field="scopes" />
-      {SCOPE_FIELDS.map((f, i) => (
+      {scopeFields(props.vocab).map((f, i) => (
         <ScopeBox key={f.field} f={f} first={i === 0} values={props.values} error={props.error} />
       ))}
     </fieldset>
@@ -436,17 +485,19 @@ export type GenerateKeyProps = {
   domainsTotal: number;
   /** The names of the account's keys: a repeated name is warned about, not refused. */
   takenNames: string[];
+  /** The scopes offered (the built-in ones and the operator's). */
+  vocab: ScopeVocabulary;
 };
 
 export function GenerateKeySection(props: GenerateKeyProps) {
-  const values = props.values ?? DEFAULT_VALUES;
+  const values = props.values ?? keyFormValues({}, props.vocab);
   const { error } = props;
   return (
     <section class="card" aria-labelledby="generate-title">
       <h2 id="generate-title">Generate a new API key</h2>
       <form method="post" action="/settings/api-keys" class="key-form">
         <KeyNameRow values={values} error={error} takenNames={props.takenNames} />
-        <ScopeFields values={values} error={error} />
+        <ScopeFields values={values} error={error} vocab={props.vocab} />
         <RestrictionFields
           values={values}
           error={error}

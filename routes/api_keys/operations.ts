@@ -20,7 +20,7 @@ import type { AppEnv } from "../../auth/middleware.ts";
 import { parseCidr } from "../../lib/client.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { HttpError, jsonResponse, validationError } from "../../lib/errors.ts";
-import { API_SCOPES, type ApiScope } from "../../lib/scopes.ts";
+import { API_SCOPES, type KeyScope, type ScopeVocabulary } from "../../lib/scopes.ts";
 import {
   ApiKeyLimitError,
   ApiKeyNotRollableError,
@@ -64,13 +64,18 @@ export const MAX_KEY_DOMAINS = 100;
 export const MAX_KEY_ALLOWED_IPS = 50;
 export const MAX_KEY_WINDOW_MS = 3_600_000;
 
-/** Scopes: at least one, each one of API_SCOPES (an unknown one is a 400 naming `scopes.N`). */
-export const scopesSchema = z.array(
-  z.enum(API_SCOPES, { error: `must be one of ${API_SCOPES.join(", ")}` }),
-).min(1, "must name at least one scope").describe(
-  `What the key may do: ${API_SCOPES.join(", ")}. Default: domains:read and domains:write ` +
-    "(audit:read is granted only explicitly).",
-);
+/**
+ * Scopes: at least one, each one of the app's vocabulary (API_SCOPES and the operator's scopes of
+ * FORWARD_AUTH_RULES, lib/scopes.ts `ScopeVocabulary`); an unknown one is a 400 naming `scopes.N`.
+ */
+export const scopesSchema = (vocab: ScopeVocabulary) =>
+  z.array(
+    z.string().refine(vocab.has, { error: () => `must be one of ${vocab.all.join(", ")}` }),
+  ).min(1, "must name at least one scope").describe(
+    `What the key may do: ${API_SCOPES.join(", ")}, and the operator's own scopes declared in ` +
+      "FORWARD_AUTH_RULES (docs/forward-auth.md). Default: domains:read and domains:write " +
+      "(audit:read and operator scopes are granted only explicitly).",
+  );
 
 export const domainIdsSchema = z.array(z.string().min(1).max(64)).min(
   1,
@@ -101,27 +106,31 @@ export const keyRateLimitSchema = z.strictObject({
   "The key's own limit, enforced in addition to the account's and never looser; null: none.",
 );
 
-/** Request bodies are strict: a field the route does not know is a 400 that names it. */
-export const createKeyBody = z.strictObject({
-  name: keyNameSchema.describe(
-    `A label for the key: 1 to ${MAX_KEY_NAME_LENGTH} characters after trimming, without control characters.`,
-  ),
-  expiresInDays: expiresInDaysSchema,
-  expiresAt: z.string().refine(
-    (v) => !Number.isNaN(parseExpiresAt(v)),
-    "must be an ISO 8601 date (2027-01-31) or date-time (2027-01-31T12:00:00Z)",
-  ).optional().describe(
-    "When the key stops working, instead of `expiresInDays`: a date-time with an offset or a " +
-      `date alone (00:00 UTC that day); in the future and at most ${MAX_EXPIRES_IN_DAYS} days ahead.`,
-  ),
-  scopes: scopesSchema.optional(),
-  domainIds: domainIdsSchema.optional(),
-  allowedIps: allowedIpsSchema.optional(),
-  rateLimit: keyRateLimitSchema.optional(),
-}).refine((b) => b.expiresAt === undefined || b.expiresInDays === undefined, {
-  path: ["expiresAt"],
-  message: "give expiresAt or expiresInDays, not both",
-});
+/**
+ * Request bodies are strict: a field the route does not know is a 400 that names it. Built per
+ * scope vocabulary (`keyBodies`): the scopes a key may be granted are the app's.
+ */
+const createKeyBodyOf = (vocab: ScopeVocabulary) =>
+  z.strictObject({
+    name: keyNameSchema.describe(
+      `A label for the key: 1 to ${MAX_KEY_NAME_LENGTH} characters after trimming, without control characters.`,
+    ),
+    expiresInDays: expiresInDaysSchema,
+    expiresAt: z.string().refine(
+      (v) => !Number.isNaN(parseExpiresAt(v)),
+      "must be an ISO 8601 date (2027-01-31) or date-time (2027-01-31T12:00:00Z)",
+    ).optional().describe(
+      "When the key stops working, instead of `expiresInDays`: a date-time with an offset or a " +
+        `date alone (00:00 UTC that day); in the future and at most ${MAX_EXPIRES_IN_DAYS} days ahead.`,
+    ),
+    scopes: scopesSchema(vocab).optional(),
+    domainIds: domainIdsSchema.optional(),
+    allowedIps: allowedIpsSchema.optional(),
+    rateLimit: keyRateLimitSchema.optional(),
+  }).refine((b) => b.expiresAt === undefined || b.expiresInDays === undefined, {
+    path: ["expiresAt"],
+    message: "give expiresAt or expiresInDays, not both",
+  });
 
 /**
  * A create body's expiry as an instant: `expiresAt` checked against now (400 naming it when in
@@ -136,14 +145,33 @@ export function expiresAtOf(body: { expiresAt?: string }, nowMs: number): number
 }
 
 /** PATCH: every field optional, at least one given. */
-export const updateKeyBody = z.strictObject({
-  name: keyNameSchema.optional(),
-  scopes: scopesSchema.optional(),
-  domainIds: domainIdsSchema.optional(),
-  allowedIps: allowedIpsSchema.optional(),
-  rateLimit: keyRateLimitSchema.optional(),
-  disabled: z.boolean().optional().describe("true: the key answers 401 until set false again."),
-}).refine((b) => Object.values(b).some((v) => v !== undefined), "must change at least one field");
+const updateKeyBodyOf = (vocab: ScopeVocabulary) =>
+  z.strictObject({
+    name: keyNameSchema.optional(),
+    scopes: scopesSchema(vocab).optional(),
+    domainIds: domainIdsSchema.optional(),
+    allowedIps: allowedIpsSchema.optional(),
+    rateLimit: keyRateLimitSchema.optional(),
+    disabled: z.boolean().optional().describe("true: the key answers 401 until set false again."),
+  }).refine((b) => Object.values(b).some((v) => v !== undefined), "must change at least one field");
+
+/** The create and patch bodies of one scope vocabulary (the API and the dashboard's forms). */
+export type KeyBodies = {
+  create: ReturnType<typeof createKeyBodyOf>;
+  update: ReturnType<typeof updateKeyBodyOf>;
+};
+
+const bodiesByVocabulary = new WeakMap<ScopeVocabulary, KeyBodies>();
+
+/** The key bodies validating `vocab`'s scopes, built once per vocabulary. */
+export function keyBodies(vocab: ScopeVocabulary): KeyBodies {
+  let bodies = bodiesByVocabulary.get(vocab);
+  if (!bodies) {
+    bodies = { create: createKeyBodyOf(vocab), update: updateKeyBodyOf(vocab) };
+    bodiesByVocabulary.set(vocab, bodies);
+  }
+  return bodies;
+}
 
 export const rollKeyBody = z.strictObject({
   expiresInHours: z.number().int("must be a whole number").min(0, "must be at least 0").max(
@@ -203,6 +231,8 @@ export type ApiKeyRouteDeps = {
   clock: Clock;
   /** The account's limit: a key's own limit may not be looser. */
   accountRateLimit: KeyRateLimit;
+  /** The scopes keys may be granted (built-in and FORWARD_AUTH_RULES's; lib/scopes.ts). */
+  scopes: ScopeVocabulary;
 };
 
 const NO_STORE_JSON = (body: unknown, status = 200) => jsonResponse(body, status, NO_STORE);
@@ -224,7 +254,9 @@ export const apiKeyViewSchema = z.object({
       "used, or used before addresses were recorded.",
   ),
   expiresAt: z.string().nullable(),
-  scopes: z.array(z.enum(API_SCOPES)),
+  scopes: z.array(z.string()).describe(
+    `Built-in scopes (${API_SCOPES.join(", ")}) and operator scopes (FORWARD_AUTH_RULES).`,
+  ),
   domainIds: z.array(z.string()).nullable().describe("The only domains the key sees; null: all."),
   allowedIps: z.array(z.string()).nullable().describe("CIDRs the key may be used from; null: any."),
   rateLimit: z.object({ max: z.number().int(), windowMs: z.number().int() }).nullable(),
@@ -286,12 +318,13 @@ function registerCreateApiKey(registry: RouteRegistry, deps: ApiKeyRouteDeps): v
     // Key changes need a session in sudo mode (auth/sudo.ts); Bearer keys pass.
     sudo: true,
     summary: "Create an API key",
-    description: "Without `scopes` a key gets `domains:read` and `domains:write`; `audit:read` " +
-      "is granted only explicitly. `domainIds`, `allowedIps` and `rateLimit` restrict it " +
+    description: "Without `scopes` a key gets every built-in scope but `audit:read` " +
+      "(`domains:*`, `endpoints:*`, `email-addresses:*`); `audit:read` is granted only " +
+      "explicitly. `domainIds`, `allowedIps` and `rateLimit` restrict it " +
       "further; an id that is not one of the account's domains is a 400 naming it. Names need " +
       "not be unique (a roll's replacement keeps its predecessor's name); the dashboard warns " +
       `when a name repeats. ${SESSION_ONLY}`,
-    body: createKeyBody,
+    body: keyBodies(deps.scopes).create,
     bodyName: "ApiKeyCreateParams",
     responses: {
       201: { description: "The new key, shown once.", schema: issuedKey, name: "IssuedApiKey" },
@@ -330,7 +363,7 @@ function registerUpdateApiKey(registry: RouteRegistry, deps: ApiKeyRouteDeps): v
       "the change within 1 second. Needs a recent sign-in or re-authentication (403 " +
       `\`REAUTHENTICATION_REQUIRED\`). ${SESSION_ONLY}`,
     params: keyIdParams,
-    body: updateKeyBody,
+    body: keyBodies(deps.scopes).update,
     bodyName: "ApiKeyUpdateParams",
     responses: {
       200: { description: "The key as changed.", schema: apiKeyViewSchema, name: "ApiKey" },
@@ -459,7 +492,7 @@ function registerRevokeKey(registry: RouteRegistry, _deps: ApiKeyRouteDeps): voi
 }
 
 type GrantFields = {
-  scopes?: ApiScope[];
+  scopes?: KeyScope[];
   domainIds?: string[] | null;
   allowedIps?: string[] | null;
   rateLimit?: KeyRateLimit | null;

@@ -17,12 +17,13 @@ import {
   rollApiKey,
 } from "../../auth/api_keys/issue.ts";
 import type { Clock } from "../../lib/clock.ts";
+import type { ScopeVocabulary } from "../../lib/scopes.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { type ApiKeyRecord, type ApiKeyView, apiKeyView } from "../../store/api_keys.ts";
 import {
   checkKeyGrant,
-  createKeyBody,
   expiresAtOf,
+  keyBodies,
   keyErrors,
   keyIdParam,
   rollKeyBody,
@@ -190,6 +191,8 @@ export type RollLinks = Record<string, { replacedBy?: KeyRef; replaces?: KeyRef 
 export type KeySeries = { values: number[]; starts: string[] };
 
 export type ApiKeysPageProps = {
+  /** The scopes the create form offers (the built-in ones and the operator's). */
+  vocab: ScopeVocabulary;
   /** Per key id: its 30-day series, drawn as a sparkline under its name. */
   usage?: Record<string, KeySeries>;
   email: string;
@@ -579,6 +582,7 @@ export function ApiKeysPage(props: ApiKeysPageProps) {
         domains={props.domains ?? []}
         domainsTotal={props.domainsTotal ?? 0}
         takenNames={[...new Set(props.keys.map((k) => k.name))]}
+        vocab={props.vocab}
       />
       <KeysSection {...props} />
     </Layout>
@@ -589,6 +593,8 @@ export function ApiKeysPage(props: ApiKeysPageProps) {
 
 export type KeyPagesDeps = {
   kit: DashboardKit;
+  /** The scopes keys may be granted (the built-in ones and FORWARD_AUTH_RULES's; lib/scopes.ts). */
+  scopes: ScopeVocabulary;
   clock: Clock;
   maxKeys: number;
   /** Per-key usage (routes/usage/operations.ts): each key's 30-day sparkline. */
@@ -626,7 +632,12 @@ export function registerKeyPages(app: Hono<AppEnv>, deps: KeyPagesDeps): void {
     kit.formLimit,
     (c) => rollKey(c, deps, c.req.param("id")),
   );
-  registerKeyEditPage(app, { kit, rateLimit: deps.rateLimit, pickerDomains: PICKER_DOMAINS });
+  registerKeyEditPage(app, {
+    kit,
+    rateLimit: deps.rateLimit,
+    pickerDomains: PICKER_DOMAINS,
+    scopes: deps.scopes,
+  });
 }
 
 /** "replaced by" / "replaces" marks for keys rolled with a grace period that has not ended. */
@@ -669,6 +680,7 @@ async function keysPage(
   }]));
   return deps.kit.page(
     <ApiKeysPage
+      vocab={deps.scopes}
       usage={usage}
       email={user.email}
       origin={c.get("client").site.origin}
@@ -714,10 +726,11 @@ const CREATE_LABELS = {
  */
 function refusedForm(
   form: Record<string, string>,
+  vocab: ScopeVocabulary,
   message: string,
   path: readonly PropertyKey[] | string | undefined,
 ): ApiKeysPageProps["form"] {
-  const values = keyFormValues(form);
+  const values = keyFormValues(form, vocab);
   return { values, error: path === undefined ? undefined : { field: fieldOfPath(path), message } };
 }
 
@@ -735,25 +748,30 @@ async function createKey(c: Context<AppEnv>, deps: KeyPagesDeps): Promise<Respon
   const form = await kit.formFields(c);
   const days = (form.expiresInDays ?? "").trim();
   // The same schema and grant checks as POST /api/e2/api-keys (routes/api_keys/operations.ts).
-  const parsed = createKeyBody.safeParse({
+  const parsed = keyBodies(deps.scopes).create.safeParse({
     name: form.name ?? "",
     // "On a date" sends the date field as expiresAt instead (issue 22 item 19).
     ...(days === "date"
       ? { expiresAt: (form.expiresAt ?? "").trim() }
       : { expiresInDays: days === "" ? null : Number(days) }),
-    ...grantFromForm(form),
+    ...grantFromForm(form, deps.scopes),
   });
   if (!parsed.success) {
     const error = kit.firstProblem(parsed.error, CREATE_LABELS);
     const path = parsed.error.issues[0]?.path ?? [];
-    return keysPage(c, deps, { error, form: refusedForm(form, error, path) }, 400);
+    return keysPage(c, deps, { error, form: refusedForm(form, deps.scopes, error, path) }, 400);
   }
   const nowMs = deps.clock();
   const when = parsed.data.expiresAt;
   const dateProblem = when === undefined ? null : expiresAtProblem(parseExpiresAt(when), nowMs);
   if (dateProblem) {
     const error = `Expiry date ${dateProblem}.`;
-    return keysPage(c, deps, { error, form: refusedForm(form, error, "expiresAt") }, 400);
+    return keysPage(
+      c,
+      deps,
+      { error, form: refusedForm(form, deps.scopes, error, "expiresAt") },
+      400,
+    );
   }
   try {
     const expiresAtMs = expiresAtOf(parsed.data, nowMs);
@@ -776,7 +794,7 @@ async function createKey(c: Context<AppEnv>, deps: KeyPagesDeps): Promise<Respon
     const field = err instanceof HttpError && typeof err.extra.field === "string"
       ? err.extra.field
       : undefined;
-    const shown = refusedForm(form, e.message, field);
+    const shown = refusedForm(form, deps.scopes, e.message, field);
     return keysPage(c, deps, { error: e.message, form: shown }, e.status, e.headers);
   }
 }

@@ -44,7 +44,16 @@ const ACTION_LABELS: Record<AuditAction, string> = {
   "user.unsuspended": "Account reactivated",
   "domain.created": "Domain added",
   "domain.verified": "Domain verified",
+  "domain.updated": "Domain catch-all changed",
   "domain.deleted": "Domain deleted",
+  "endpoint.created": "Endpoint created",
+  "endpoint.updated": "Endpoint updated",
+  "endpoint.deleted": "Endpoint deleted",
+  "endpoint.secret_rolled": "Endpoint signing secret rolled",
+  "endpoint.tested": "Endpoint tested",
+  "email_address.created": "Email address added",
+  "email_address.updated": "Email address updated",
+  "email_address.deleted": "Email address deleted",
 };
 
 export type SecurityLogPageProps = {
@@ -91,6 +100,9 @@ function actionText(e: AuditEventView): string {
   }
   if (e.action === "session.second_factor_required" && Array.isArray(d?.methods)) {
     return `${label} (${d.methods.map((m) => FACTOR_NAMES[m] ?? m).join(" or ")})`;
+  }
+  if (e.action === "domain.updated" && typeof d?.isCatchAllEnabled === "boolean") {
+    return `${label} (${d.isCatchAllEnabled ? `on, to ${d.catchAllEndpointId}` : "off"})`;
   }
   return label;
 }

@@ -1,6 +1,7 @@
 /**
- * Form fields more than one page shares: the email field (sign-up, sign-in, forgot password)
- * and a new password's input with its rules (sign-up, reset, password change).
+ * Form fields more than one page shares: the email field (sign-up, sign-in, forgot password),
+ * a new password's input with its rules (sign-up, reset, password change), and a select's option
+ * (Endpoints, a domain's addresses).
  */
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/passwords/hash.ts";
 
@@ -73,4 +74,9 @@ export function NewPasswordField(
       {props.problem ? <p class="field-error" id={`${props.id}-problem`}>{props.problem}</p> : null}
     </div>
   );
+}
+
+/** One `<option>` of a select, `selected` when it is the current value. */
+export function Option(props: { value: string; label: string; selected?: boolean }) {
+  return <option value={props.value} selected={props.selected}>{props.label}</option>;
 }

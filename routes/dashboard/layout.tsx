@@ -42,6 +42,7 @@ export type LayoutProps = {
 export const SETTINGS_LINKS: { href: string; label: string }[] = [
   { href: "/settings/api-keys", label: "API Keys" },
   { href: "/settings/domains", label: "Domains" },
+  { href: "/settings/endpoints", label: "Endpoints" },
   { href: "/settings/usage", label: "Usage" },
   { href: "/settings/security", label: "Security" },
   { href: "/settings/security-log", label: "Security log" },

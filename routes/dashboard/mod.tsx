@@ -30,11 +30,15 @@ import type { TenantStore } from "../../store/tenant.ts";
 import { apiDocsAsset, ASSETS_PREFIX as API_DOCS_ASSETS_PREFIX } from "../openapi/docs_page.ts";
 import type { DomainActions } from "../domains/operations.ts";
 import type { UsageReads } from "../usage/operations.ts";
+import { BUILT_IN_VOCABULARY, type ScopeVocabulary } from "../../lib/scopes.ts";
 import { KEY_NOTICES, KEYS_PATH, registerKeyPages } from "../api_keys/pages.tsx";
 import { registerKeyDetailPage } from "../api_keys/detail_page.tsx";
 import { DASHBOARD_CSS, DASHBOARD_JS, FAVICON_SVG } from "./assets.ts";
 import { registerAuditLogPages } from "../audit_log/pages.tsx";
 import { registerDomainPages } from "../domains/pages.tsx";
+import { registerAddressPages } from "../email_addresses/pages.tsx";
+import { registerEndpointPages } from "../endpoints/pages.tsx";
+import type { EndpointRouteOptions } from "../endpoints/test_operation.ts";
 import {
   EMAIL_VERIFICATION_NOTICES,
   registerEmailVerificationPages,
@@ -74,6 +78,11 @@ export type DashboardDeps = {
   usage: UsageReads;
   /** The account rate limit, drawn against the daily requests on Settings > Usage. */
   rateLimit: { max: number; windowMs: number };
+  /**
+   * The scopes keys may be granted (the built-in ones and FORWARD_AUTH_RULES's, lib/scopes.ts);
+   * default: the built-in ones.
+   */
+  scopes?: ScopeVocabulary;
   /** SIGN_UP: false shows the closed page instead of the form (the API answers 403 too). */
   signUpOpen?: boolean;
   /** Second factors: Settings > Security and the sign-in's second step. */
@@ -81,6 +90,8 @@ export type DashboardDeps = {
   sudo: SudoMode;
   /** The operations whose declaration asks for sudo mode (routes/registry.ts). */
   sudoOperations: ReadonlyMap<string, true | "session">;
+  /** What the API's endpoint operations run with (app.ts): Settings › Endpoints uses the same. */
+  endpoints: EndpointRouteOptions;
 };
 
 const MAX_FORM_BYTES = 16 * 1024;
@@ -401,7 +412,9 @@ export function dashboardRoutes(deps: DashboardDeps) {
   // Sudo mode for key and account changes: asks inline for a proof (two_factor_pages.tsx).
   app.use("/settings/*", dashboardSudo(twoFactorPages));
 
-  registerDomainPages(app, { actions: deps.domains, clock, kit });
+  const domainPage = registerDomainPages(app, { actions: deps.domains, clock, kit });
+  registerAddressPages(app, { kit, domainPage });
+  registerEndpointPages(app, { kit, endpoints: deps.endpoints });
   registerEmailVerificationPages(app, { kit, accounts });
   registerKeyPages(app, {
     kit,
@@ -409,6 +422,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
     maxKeys: deps.maxKeys,
     usage: deps.usage,
     rateLimit: deps.rateLimit,
+    scopes: deps.scopes ?? BUILT_IN_VOCABULARY,
   });
   registerUsagePages(app, { kit, clock, usage: deps.usage, rateLimit: deps.rateLimit });
   registerKeyDetailPage(app, {

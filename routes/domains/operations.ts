@@ -23,17 +23,20 @@ import {
   type RecordCheck,
 } from "../../lib/dns.ts";
 import { HttpError, jsonResponse, validationError } from "../../lib/errors.ts";
+import { NO_RETRY, quotaReached } from "../refusals.ts";
 import {
   DomainExistsError,
   DomainHasSubdomainsError,
   DomainLimitError,
-  DomainNotVerifiedError,
   type DomainRecord,
   filterName,
   filterNamesOf,
   SUBDOMAINS_NAMED,
 } from "../../store/domains/store.ts";
 import type { TenantStore } from "../../store/tenant.ts";
+import { DomainHasAddressesError } from "../../store/endpoints/record.ts";
+import { setCatchAll } from "../email_addresses/actions.ts";
+import { type DomainAddressFacts, domainAddressFacts } from "../email_addresses/domain_stats.ts";
 import {
   createDomainBody,
   type DomainCreateResponse,
@@ -53,6 +56,7 @@ import {
   updateDomainBody,
 } from "./schemas.ts";
 import type { RouteRegistry } from "../registry.ts";
+import { DEFAULT_PAGE_SIZE } from "../query.ts";
 
 export type DomainRouteOptions = {
   resolver: DnsResolver;
@@ -80,16 +84,18 @@ const CHECK_BUDGET_SHARE = 0.6;
 const CHECK_SCOPE = "domains:write";
 
 /** The SDK retries 409s unless told not to; a name conflict does not resolve by retrying. */
-const NO_RETRY = { "x-should-retry": "false" };
 
-const stats = (r: DomainRecord) => ({
-  activeEmailAddresses: 0,
+const stats = (r: DomainRecord, x: DomainAddressFacts) => ({
+  activeEmailAddresses: x.activeEmailAddresses,
   hasCatchAll: r.isCatchAllEnabled,
-  totalEmailAddresses: 0,
+  totalEmailAddresses: x.totalEmailAddresses,
 });
 
-/** The fields list items and retrieve share, taken one by one (no internal field leaks). */
-function baseView(r: DomainRecord) {
+/**
+ * The fields list items and retrieve share, taken one by one (no internal field leaks); `x`:
+ * the address counts and catch-all endpoint (routes/email_addresses/domain_stats.ts).
+ */
+function baseView(r: DomainRecord, x: DomainAddressFacts) {
   return {
     id: r.id,
     canReceiveEmails: r.canReceiveEmails,
@@ -109,8 +115,7 @@ function baseView(r: DomainRecord) {
     status: r.status,
     updatedAt: r.updatedAt,
     userId: r.userId,
-    // This server has no endpoints resource to describe the catch-all endpoint with.
-    catchAllEndpoint: null,
+    catchAllEndpoint: x.catchAllEndpoint,
   };
 }
 
@@ -140,19 +145,23 @@ function checkView(check: Check) {
   };
 }
 
-function listItem(r: DomainRecord, check?: Check): DomainListItem {
+function listItem(r: DomainRecord, x: DomainAddressFacts, check?: Check): DomainListItem {
   return {
-    ...baseView(r),
-    stats: stats(r),
+    ...baseView(r, x),
+    stats: stats(r, x),
     ...(check ? { verificationCheck: checkView(check) } : {}),
   };
 }
 
-function retrieveView(r: DomainRecord, check?: Check): DomainRetrieveResponse {
+function retrieveView(
+  r: DomainRecord,
+  x: DomainAddressFacts,
+  check?: Check,
+): DomainRetrieveResponse {
   const spf = r.dnsRecords.find((d) => d.kind === "spf");
   const dmarc = r.dnsRecords.find((d) => d.kind === "dmarc");
   return {
-    ...baseView(r),
+    ...baseView(r, x),
     dnsRecords: r.dnsRecords.map((d) => ({
       id: d.id,
       createdAt: d.createdAt,
@@ -165,11 +174,11 @@ function retrieveView(r: DomainRecord, check?: Check): DomainRetrieveResponse {
       value: d.value,
     })),
     stats: {
-      activeEmailAddresses: 0,
+      activeEmailAddresses: x.activeEmailAddresses,
       emailsLast24h: 0,
       emailsLast30d: 0,
       emailsLast7d: 0,
-      totalEmailAddresses: 0,
+      totalEmailAddresses: x.totalEmailAddresses,
     },
     authRecommendations: {
       ...(spf ? { spf: { name: spf.name, value: spf.value, description: spf.description } } : {}),
@@ -387,13 +396,7 @@ function domainActions(checker: DnsChecker, mail: MailSettings, clock: () => num
             }, NO_RETRY);
         }
         if (err instanceof DomainLimitError) {
-          throw new HttpError(
-            403,
-            `This account has reached its limit of ${err.max} domains. Delete unused domains ` +
-              "first, or ask the operator to raise MAX_DOMAINS_PER_ACCOUNT.",
-            { code: "DOMAIN_LIMIT_REACHED", max: err.max },
-            NO_RETRY,
-          );
+          throw quotaReached("domains", err.max);
         }
         throw err;
       }
@@ -414,6 +417,14 @@ function domainActions(checker: DnsChecker, mail: MailSettings, clock: () => num
               subdomainList(c, err)
             }; delete them first.`,
             { code: "DOMAIN_HAS_SUBDOMAINS" },
+            NO_RETRY,
+          );
+        }
+        if (err instanceof DomainHasAddressesError) {
+          throw new HttpError(
+            409,
+            `The domain still has ${err.count} email address(es); delete them first.`,
+            { code: "DOMAIN_HAS_EMAIL_ADDRESSES", emailAddresses: err.count },
             NO_RETRY,
           );
         }
@@ -474,7 +485,7 @@ function registerListAndCreate(
     // site.
     errors: [400, 403],
     handler: async (c, { query: q }) => {
-      const limit = q.limit ?? 50;
+      const limit = q.limit ?? DEFAULT_PAGE_SIZE;
       const offset = q.offset ?? 0;
       const filter = { status: q.status, canReceive: q.canReceive };
       const restrictedTo = visibleDomainIds(c.get("principal"));
@@ -491,15 +502,17 @@ function registerListAndCreate(
       };
       if (q.check !== "true") {
         const { data, total } = await read();
-        return page(data.map((r) => listItem(r)), data.length, total);
+        const facts = await domainAddressFacts(store(c), data);
+        return page(data.map((r) => listItem(r, facts(r))), data.length, total);
       }
       // The page is read inside the check's scope: its access rules come before any read.
       return await withCheckScope(c, checker, async (scope, deadlineSignal) => {
         const { data, total } = await read();
+        const facts = await domainAddressFacts(store(c), data);
         const items = (await mapLimited(data, LIST_CHECK_CONCURRENCY, async (r) => {
           try {
             const check = await runCheck(store(c), scope, r, clock);
-            return [listItem(check.record, check)];
+            return [listItem(check.record, facts(r), check)];
           } catch (err) {
             // Deleted by another request since the page was read: it is no longer listed.
             if (err instanceof Deno.errors.NotFound) return [];
@@ -563,15 +576,31 @@ function registerRetrieve(registry: RouteRegistry, { actions, tags }: RouteDeps)
     handler: async (c, { params, query }) => {
       visible(c, params.id);
       if (query.check !== "true") {
-        return jsonResponse(retrieveView(await store(c).domains.get(params.id)));
+        const r = await store(c).domains.get(params.id);
+        return jsonResponse(retrieveView(r, (await domainAddressFacts(store(c), [r]))(r)));
       }
       const check = await actions.check(c, params.id);
-      return jsonResponse(retrieveView(check.record, check));
+      const facts = await domainAddressFacts(store(c), [check.record]);
+      return jsonResponse(retrieveView(check.record, facts(check.record), check));
     },
   });
 }
 
 /** `PATCH` and `DELETE /api/e2/domains/{id}`. */
+/** The SDK's DomainUpdateResponse, with the catch-all endpoint described (issue 23). */
+async function updateView(tenant: TenantStore, r: DomainRecord): Promise<DomainUpdateResponse> {
+  const { catchAllEndpoint } = (await domainAddressFacts(tenant, [r]))(r);
+  return {
+    id: r.id,
+    catchAllEndpointId: r.catchAllEndpointId,
+    domain: r.domain,
+    isCatchAllEnabled: r.isCatchAllEnabled,
+    status: r.status,
+    updatedAt: r.updatedAt,
+    catchAllEndpoint,
+  };
+}
+
 function registerUpdateAndDelete(registry: RouteRegistry, { actions, tags }: RouteDeps): void {
   registry.add({
     method: "patch",
@@ -580,7 +609,8 @@ function registerUpdateAndDelete(registry: RouteRegistry, { actions, tags }: Rou
     scope: "domains:write",
     summary: "Update catch-all settings",
     description: "Turns catch-all on (with the endpoint that receives it) or off. The domain " +
-      "must be verified (400 otherwise).",
+      "must be verified (400 otherwise). `catchAllEndpointId` must be an endpoint of this " +
+      "account (400 naming it otherwise, the same for another account's id as for none).",
     tags,
     params: domainIdParams,
     body: updateDomainBody,
@@ -593,33 +623,12 @@ function registerUpdateAndDelete(registry: RouteRegistry, { actions, tags }: Rou
       },
     },
     errors: [400, 404, 413, 415],
+    audit: ["domain.updated"],
     handler: async (c, { params, body }) => {
       visible(c, params.id);
-      try {
-        const r = await store(c).domains.updateCatchAll(params.id, {
-          isCatchAllEnabled: body.isCatchAllEnabled,
-          catchAllEndpointId: body.isCatchAllEnabled ? body.catchAllEndpointId ?? null : null,
-        });
-        const view: DomainUpdateResponse = {
-          id: r.id,
-          catchAllEndpointId: r.catchAllEndpointId,
-          domain: r.domain,
-          isCatchAllEnabled: r.isCatchAllEnabled,
-          status: r.status,
-          updatedAt: r.updatedAt,
-          catchAllEndpoint: null,
-        };
-        return jsonResponse(view);
-      } catch (err) {
-        if (err instanceof DomainNotVerifiedError) {
-          throw new HttpError(
-            400,
-            `The domain must be verified before catch-all can be changed (status: ${err.status}).`,
-            { code: "DOMAIN_NOT_VERIFIED" },
-          );
-        }
-        throw err;
-      }
+      // The same action as the domain page's catch-all form (routes/email_addresses/actions.ts).
+      const r = await setCatchAll(c, params.id, body);
+      return jsonResponse(await updateView(store(c), r));
     },
   });
 
@@ -631,7 +640,9 @@ function registerUpdateAndDelete(registry: RouteRegistry, { actions, tags }: Rou
     summary: "Delete a domain",
     description: "Deletes the domain and its DNS record list. 409 while it has subdomains in " +
       "this account: delete those first. The message names those the key may see (a key " +
-      "restricted to some domains learns only how many others there are).",
+      "restricted to some domains learns only how many others there are). 409 " +
+      "`DOMAIN_HAS_EMAIL_ADDRESSES` (naming their number) while it has email addresses: " +
+      "delete them first.",
     tags,
     params: domainIdParams,
     responses: {

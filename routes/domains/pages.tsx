@@ -16,6 +16,13 @@ import type { DomainActions } from "./operations.ts";
 import { formatDate } from "../dashboard/format.ts";
 import type { DashboardKit } from "../dashboard/kit.ts";
 import { Banner, Layout } from "../dashboard/layout.tsx";
+import {
+  AddressesSection,
+  type AddressFormState,
+  type AddressSectionProps,
+  type DomainPageRenderer,
+  loadAddressSection,
+} from "../email_addresses/pages.tsx";
 
 export const DOMAINS_PATH = "/settings/domains";
 export const DOMAINS_PAGE_SIZE = 20;
@@ -32,7 +39,8 @@ const STATUS_LABEL: Record<DomainStatus, string> = {
 };
 
 const SUBDOMAIN_RULE = "A domain that still has subdomains in this account cannot be deleted: " +
-  "delete its subdomains first. Subdomains of a verified domain are verified at once.";
+  "delete its subdomains first. Subdomains of a verified domain are verified at once. Nor can " +
+  "one that still has email addresses: delete them first.";
 
 function When(props: { iso: string | null; none: string }) {
   if (props.iso === null) return <span class="muted">{props.none}</span>;
@@ -237,6 +245,10 @@ export type DomainDetailProps = {
   check?: { results: RecordCheck[]; checkedAt: string };
   notice?: string;
   error?: string;
+  /** Its email addresses and catch-all (routes/email_addresses/pages.tsx). */
+  addresses?: AddressSectionProps;
+  /** A refused address or catch-all form, re-shown in that section. */
+  addressForm?: AddressFormState;
 };
 
 /**
@@ -288,6 +300,7 @@ export function DomainDetailPage(props: DomainDetailProps) {
           ))}
         </ul>
       </section>
+      {props.addresses ? <AddressesSection {...props.addresses} /> : null}
       <section class="card" aria-labelledby="delete-title">
         <h2 id="delete-title">Delete this domain</h2>
         <p class="hint" id="delete-rule">{SUBDOMAIN_RULE}</p>
@@ -337,8 +350,14 @@ export type DomainPagesDeps = {
   kit: DashboardKit;
 };
 
-/** Registers the Domains pages on the dashboard app (after its session middleware). */
-export function registerDomainPages(app: Hono<AppEnv>, deps: DomainPagesDeps): void {
+/**
+ * Registers the Domains pages on the dashboard app (after its session middleware); returns the
+ * domain page's renderer, for the address forms on it (routes/email_addresses/pages.tsx).
+ */
+export function registerDomainPages(
+  app: Hono<AppEnv>,
+  deps: DomainPagesDeps,
+): DomainPageRenderer {
   const { kit } = deps;
   app.get(DOMAINS_PATH, async (c) => {
     const flash = await takeFlash(c);
@@ -359,6 +378,7 @@ export function registerDomainPages(app: Hono<AppEnv>, deps: DomainPagesDeps): v
   app.post(`${DOMAINS_PATH}/:id/delete`, kit.sameOrigin, kit.formLimit, (c) => {
     return deleteDomain(c, deps, domainId(c.req.param("id")));
   });
+  return (c, id, extra, status, headers) => detailPage(c, deps, id, extra, status, headers);
 }
 
 /** The list page at `?page=`, with `extra` (a notice, an error, the refused name). */
@@ -404,9 +424,12 @@ async function detailPage(
     }
     throw err;
   }
-  const user = await store.user();
+  const [user, addresses] = await Promise.all([
+    store.user(),
+    loadAddressSection(store, domain, extra.addressForm),
+  ]);
   return deps.kit.page(
-    <DomainDetailPage email={user.email} domain={domain} {...extra} />,
+    <DomainDetailPage email={user.email} domain={domain} addresses={addresses} {...extra} />,
     status,
     headers,
   );

@@ -8,23 +8,12 @@
  * field the SDK declares required, or nullable, is always present.
  */
 import { z } from "zod";
-
-/**
- * A whole number in the query string: validated as the string it is on the wire, documented as
- * an integer (`meta`), so generated clients send `limit: 10` and serialise it as `limit=10`.
- */
-const wholeNumber = (min: number, max: number) =>
-  z.string()
-    .regex(/^\d{1,9}$/, "must be a whole number")
-    .transform(Number)
-    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
-    .meta({ type: "integer", minimum: min, maximum: max });
+import { idParams, offsetPageFields } from "../query.ts";
 
 export const domainStatus = z.enum(["pending", "verified", "failed"]);
 
 export const listDomainsQuery = z.object({
-  limit: wholeNumber(1, 100).optional().describe("Page size, 1 to 100 (default 50)."),
-  offset: wholeNumber(0, 1_000_000_000).optional().describe("Entries to skip (default 0)."),
+  ...offsetPageFields(),
   status: domainStatus.optional().describe("Only domains with this status."),
   canReceive: z.enum(["true", "false"]).transform((v) => v === "true").optional()
     .describe("Only domains that can (true) or cannot (false) receive email."),
@@ -37,9 +26,7 @@ export const retrieveDomainQuery = z.object({
     .describe("true: re-check the domain's DNS records before answering."),
 });
 
-export const domainIdParams = z.object({
-  id: z.string().min(1).max(200).describe("The domain's id (dom_…)."),
-});
+export const domainIdParams = idParams("The domain's id (dom_…).");
 
 /** Request bodies are strict: a field the route does not know is a 400 that names it. */
 export const createDomainBody = z.strictObject({

@@ -91,7 +91,12 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   Documentation: "This document and its readable rendering.",
   Operations: "Health of the server, for load balancers and monitoring.",
   "Audit log": "The account's security events, append-only, written with the changes they record.",
+  Endpoints: "Where received mail would be delivered: webhooks (signed, testable), email " +
+    "forwards and groups.",
+  "Email addresses": "The addresses of the account's domains, and the endpoint each is routed to.",
   "Not provided": "The Inbound e2 API's other resources: answered 501, not served here.",
+  "Forward auth": "This server as the key check in front of your own API: a reverse proxy asks " +
+    "before forwarding, or a service verifies a key (docs/forward-auth.md).",
 };
 
 function parameters(
@@ -195,12 +200,21 @@ function operationResponses(r: RouteDoc, c: Components, examples?: OperationExam
   return out;
 }
 
+/** The scheme of each credential a route checking its callers itself (`selfAuth`) takes. */
+const SELF_AUTH_SCHEMES = {
+  bearer: "bearerAuth",
+  session: "sessionCookie",
+  serviceToken: "serviceToken",
+} as const;
+
 /** One operation of the document, from the route's one declaration (routes/registry.ts). */
 function operationOf(r: RouteDoc, c: Components): Json {
   // The declaration's own examples (a feature's examples file), else the shared table's.
   const examples = r.examples ?? EXAMPLES[r.operationId];
   // The scope a Bearer key needs, and whether a session may call it.
-  const security = (r.auth ?? true)
+  const security = r.selfAuth
+    ? r.selfAuth.map((s) => ({ [SELF_AUTH_SCHEMES[s]]: [] }))
+    : (r.auth ?? true)
     ? (r.security ?? ["bearer", "session"]).map((s) =>
       s === "bearer" ? { bearerAuth: r.scope ? [r.scope] : [] } : { sessionCookie: [] }
     )
@@ -276,6 +290,13 @@ export function buildOpenApi(registry: RouteRegistry, info: OpenApiInfo = {}): J
           name: SESSION_COOKIE,
           description: "The dashboard's session cookie (named `__Host-" + SESSION_COOKIE +
             "` over HTTPS). A valid session takes precedence over a Bearer key.",
+        },
+        serviceToken: {
+          type: "http",
+          scheme: "bearer",
+          description:
+            "A service token (`inbsvc_…`, from `deno task admin service-token:create`): " +
+            "`Authorization: Bearer <token>`, accepted by `POST /api/e2/keys/verify` only.",
         },
       },
     },

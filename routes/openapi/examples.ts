@@ -282,6 +282,11 @@ export const EXAMPLES: Record<string, OperationExamples> = {
             "5xx": 0,
           },
         ],
+        // Forward auth (issue 25): the same key's answers by rule over the same days.
+        rules: [
+          { rule: "orders-read", requests: 240, "2xx": 236, "4xx": 4, "429": 0, "5xx": 0 },
+          { rule: "orders-write", requests: 3, "2xx": 0, "4xx": 3, "429": 0, "5xx": 0 },
+        ],
       },
     },
   },

@@ -58,6 +58,16 @@ const FORM_OPERATIONS: readonly (readonly [RegExp, string])[] = [
   // The API checks a domain's DNS records with GET /api/e2/domains/:id?check=true.
   [/^\/settings\/domains\/[^/]+\/check$/, "retrieveDomain"],
   [/^\/settings\/domains\/[^/]+\/delete$/, "deleteDomain"],
+  [/^\/settings\/domains\/[^/]+\/addresses$/, "createEmailAddress"],
+  [/^\/settings\/domains\/[^/]+\/addresses\/[^/]+\/edit$/, "updateEmailAddress"],
+  [/^\/settings\/domains\/[^/]+\/addresses\/[^/]+\/delete$/, "deleteEmailAddress"],
+  // Catch-all settings are PATCH /api/e2/domains/:id.
+  [/^\/settings\/domains\/[^/]+\/catch-all$/, "updateDomain"],
+  [/^\/settings\/endpoints$/, "createEndpoint"],
+  [/^\/settings\/endpoints\/[^/]+\/edit$/, "updateEndpoint"],
+  [/^\/settings\/endpoints\/[^/]+\/test$/, "testEndpoint"],
+  [/^\/settings\/endpoints\/[^/]+\/roll$/, "rollEndpointSecret"],
+  [/^\/settings\/endpoints\/[^/]+\/delete$/, "deleteEndpoint"],
   [/^\/settings\/verify-email$/, "sendVerificationEmail"],
 ];
 

@@ -56,6 +56,16 @@ const dayFields = {
 };
 
 export const dayUsageSchema = z.object(dayFields);
+
+/** One forward-auth rule's answers to a key over the days asked (issue 25). */
+export const ruleUsageSchema = z.object({
+  rule: z.string().describe("The forward-auth rule's name (FORWARD_AUTH_RULES)."),
+  requests: z.number().int().describe("Forward-auth and verify answers under the rule."),
+  "2xx": dayFields["2xx"],
+  "4xx": dayFields["4xx"],
+  "429": dayFields["429"],
+  "5xx": dayFields["5xx"],
+});
 export const keyDayUsageSchema = z.object({
   keyId: z.string().describe(
     `The key (key_…). The deleted keys' series has the deleted key's id while there is one, ` +
@@ -84,15 +94,26 @@ export function registerUsageRoutes(registry: RouteRegistry, reads: UsageReads):
     operationId: "retrieveApiKeyUsage",
     summary: "Usage of an API key",
     description: `Requests of one key per UTC day, by outcome, oldest day first, every day ` +
-      `present (zeros included). ${FRESHNESS} ${SESSION_ONLY}`,
+      `present (zeros included); and \`rules\`: its forward-auth and verify answers over the ` +
+      `same days by the rule they fell under (docs/forward-auth.md), busiest first. ` +
+      `${FRESHNESS} ${SESSION_ONLY}`,
     tags,
     security: ["session"],
     params: z.object({ id: z.string().describe("The key's id (key_…).") }),
     query: keyUsageQuery,
     responses: {
       200: {
-        description: "One item per day.",
-        schema: z.object({ data: z.array(dayUsageSchema) }),
+        description: "One item per day, and the totals per forward-auth rule.",
+        schema: z.object({
+          data: z.array(dayUsageSchema),
+          rules: z.array(ruleUsageSchema).describe(
+            "Per forward-auth rule, busiest first; empty without forward-auth traffic.",
+          ),
+          rulesTruncated: z.boolean().optional().describe(
+            "true: the key has more rules' counters than one answer reads (the busiest may be " +
+              "missing); absent otherwise.",
+          ),
+        }),
         name: "ApiKeyUsage",
       },
     },
@@ -101,8 +122,15 @@ export function registerUsageRoutes(registry: RouteRegistry, reads: UsageReads):
       const id = keyIdParam(params.id);
       const store = c.get("store");
       await keyErrors(() => store.apiKeys.get(id));
-      const data = await reads.forKey(store, id, query.days ?? DEFAULT_USAGE_DAYS);
-      return jsonResponse({ data }, 200, NO_STORE);
+      const days = query.days ?? DEFAULT_USAGE_DAYS;
+      const [data, byRule] = await Promise.all([
+        reads.forKey(store, id, days),
+        reads.rulesForKey(store, id, days),
+      ]);
+      const rules = byRule.truncated
+        ? { rules: byRule.rules, rulesTruncated: true }
+        : { rules: byRule.rules };
+      return jsonResponse({ data, ...rules }, 200, NO_STORE);
     },
   });
   registry.add({

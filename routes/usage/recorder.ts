@@ -33,6 +33,8 @@ import {
   pruneUsage,
   readDailyUsage,
   readDeletedKeysUsage,
+  readRuleUsage,
+  type RuleUsage,
   USAGE_READ_CONCURRENCY,
 } from "../../store/usage.ts";
 import type { AppEnv } from "../../auth/middleware.ts";
@@ -50,17 +52,21 @@ export function outcomeIndex(status: number): number {
 const requestsOf = (hours: HourUsage[]) =>
   hours.reduce((s, u) => s + u.counts.reduce((a, b) => a + b, 0), 0);
 
-/** One key's counts for its current hour in this process. */
+/** One key's counts (or one key's under one forward-auth rule) for its current hour here. */
 type Slot = {
   userId: string;
   keyId: string;
   hourMs: number;
   counts: [number, number, number, number];
   dirty: boolean;
+  /** Forward auth's rule (`recordRule`); absent: the key's own counts. */
+  rule?: string;
 };
 
 export class UsageRecorder {
   readonly #slots = new Map<string, Slot>();
+  /** Per key and forward-auth rule (`recordRule`), keyed "keyId rule" (a rule name has no space). */
+  readonly #ruleSlots = new Map<string, Slot>();
   /** Hours closed (the hour rolled over) or refused by a failed flush, waiting to be written. */
   #carried: HourUsage[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -76,13 +82,33 @@ export class UsageRecorder {
 
   /** Counts one answered request of `keyId`. Synchronous; never throws. */
   record(userId: string, keyId: string, status: number): void {
+    this.#count(this.#slots, keyId, userId, keyId, undefined, status);
+  }
+
+  /**
+   * Counts one forward-auth (or verify) answer of `keyId` under `rule` (its name), beside the
+   * key's own count made by `record`: the key's usage by rule (store/usage.ts `usage_rule`).
+   */
+  recordRule(userId: string, keyId: string, rule: string, status: number): void {
+    this.#count(this.#ruleSlots, `${keyId} ${rule}`, userId, keyId, rule, status);
+  }
+
+  #count(
+    slots: Map<string, Slot>,
+    id: string,
+    userId: string,
+    keyId: string,
+    rule: string | undefined,
+    status: number,
+  ): void {
     const now = this.clock();
     const hour = now - (now % 3_600_000);
-    let slot = this.#slots.get(keyId);
+    let slot = slots.get(id);
     if (slot === undefined) {
-      if (this.#slots.size >= MAX_SLOTS) this.#closeAll();
+      if (slots.size >= MAX_SLOTS) this.#closeAll(slots);
       slot = { userId, keyId, hourMs: hour, counts: [0, 0, 0, 0], dirty: false };
-      this.#slots.set(keyId, slot);
+      if (rule !== undefined) slot.rule = rule;
+      slots.set(id, slot);
     } else if (slot.hourMs !== hour) {
       if (slot.dirty) this.#carry(slot);
       slot.hourMs = hour;
@@ -108,20 +134,22 @@ export class UsageRecorder {
       keyId: slot.keyId,
       hourMs: slot.hourMs,
       counts: [...slot.counts],
+      ...(slot.rule !== undefined ? { rule: slot.rule } : {}),
     });
     slot.counts.fill(0);
     slot.dirty = false;
   }
 
-  #closeAll(): void {
-    for (const slot of this.#slots.values()) if (slot.dirty) this.#carry(slot);
-    this.#slots.clear();
+  #closeAll(slots: Map<string, Slot>): void {
+    for (const slot of slots.values()) if (slot.dirty) this.#carry(slot);
+    slots.clear();
   }
 
-  /** Counts not yet written, by outcome (tests). */
+  /** Counts not yet written, by outcome (tests; a rule's counts included). */
   pending(): number {
     let n = 0;
     for (const s of this.#slots.values()) for (const c of s.counts) n += c;
+    for (const s of this.#ruleSlots.values()) for (const c of s.counts) n += c;
     for (const u of this.#carried) for (const c of u.counts) n += c;
     return n;
   }
@@ -139,12 +167,14 @@ export class UsageRecorder {
   async #flush(): Promise<void> {
     const hours = this.#carried;
     this.#carried = [];
-    for (const [keyId, slot] of this.#slots) {
-      if (slot.dirty) {
-        this.#carry(slot);
-      } else {
-        // Idle for a whole interval: forget the slot (its next request makes a new one).
-        this.#slots.delete(keyId);
+    for (const slots of [this.#slots, this.#ruleSlots]) {
+      for (const [id, slot] of slots) {
+        if (slot.dirty) {
+          this.#carry(slot);
+        } else {
+          // Idle for a whole interval: forget the slot (its next request makes a new one).
+          slots.delete(id);
+        }
       }
     }
     hours.push(...this.#carried);
@@ -254,6 +284,15 @@ export type UsageReads = {
   /** A key of the store's account: its days, oldest first, zeros included. */
   forKey(store: TenantStore, keyId: string, days: number): Promise<DayUsage[]>;
   /**
+   * A key's forward-auth and verify answers over the same days, per rule (its name), busiest
+   * first; `truncated` when the key has more rules' counters than one read takes.
+   */
+  rulesForKey(
+    store: TenantStore,
+    keyId: string,
+    days: number,
+  ): Promise<{ rules: RuleUsage[]; truncated: boolean }>;
+  /**
    * Every key of the account (newest first), each with its days, then, when deleted keys still
    * have usage in the retention, ONE series of them all (`name` null, see DELETED_KEYS_ID).
    * `{ deleted: false }` leaves that series out and reads none of them (the API keys page).
@@ -290,6 +329,7 @@ export function usageReads(kv: Deno.Kv, clock: Clock): UsageReads {
     readDailyUsage(kv, store.userId, keyId, days, clock());
   return {
     forKey,
+    rulesForKey: (store, keyId, days) => readRuleUsage(kv, store.userId, keyId, days, clock()),
     async forAccount(store, days, opts = {}) {
       const nowMs = clock();
       const keys = await store.apiKeys.list();

@@ -30,7 +30,16 @@ export const AUDIT_ACTIONS = [
   "user.unsuspended",
   "domain.created",
   "domain.verified",
+  "domain.updated",
   "domain.deleted",
+  "endpoint.created",
+  "endpoint.updated",
+  "endpoint.deleted",
+  "endpoint.secret_rolled",
+  "endpoint.tested",
+  "email_address.created",
+  "email_address.updated",
+  "email_address.deleted",
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
@@ -63,7 +72,7 @@ export function resolveAudit(source: AuditSource | undefined): AuditContext | un
 export type AuditStamp = { ctx: AuditContext; nowMs: number };
 
 export type AuditTarget = {
-  type: "api_key" | "session" | "user" | "domain";
+  type: "api_key" | "session" | "user" | "domain" | "endpoint" | "email_address";
   id: string;
   name?: string;
 };

@@ -64,12 +64,8 @@ import type { Clock } from "../../lib/clock.ts";
 import { newId, randomBase62 } from "../../lib/crypto.ts";
 import type { DnsRecordKind, DnsRecordSpec, RecordCheck } from "../../lib/dns.ts";
 import { parseDomainName } from "../../lib/domain_name.ts";
-import {
-  appendAudit,
-  type AuditAction,
-  type AuditSource,
-  resolveAudit,
-} from "../audit_log/events.ts";
+import type { AuditAction, AuditSource } from "../audit_log/events.ts";
+import { auditChange, GET_MANY_LIMIT, getManyChunked } from "../batch.ts";
 import { applyPlan, counterNumber, type Mutation, planDomainWrite } from "./plan.ts";
 import {
   DEFAULT_MAX_DOMAINS,
@@ -82,6 +78,12 @@ import {
 } from "./record.ts";
 import { ConflictError, RETRY, withRetries, WRITE_ATTEMPTS } from "../errors.ts";
 import {
+  DomainHasAddressesError,
+  type EndpointRecord,
+  ReferenceNotFoundError,
+} from "../endpoints/record.ts";
+import {
+  domainAddressPrefix,
   domainByFilterPrefix,
   domainByNameKey,
   domainByTimePrefix,
@@ -91,6 +93,8 @@ import {
   domainNameIndexKey,
   domainSlotKey,
   domainSlotPrefix,
+  endpointKey,
+  endpointRefKey,
   reverseDomainName,
 } from "../keys.ts";
 
@@ -172,11 +176,15 @@ export const TAKEN_MESSAGE =
   "Another account has verified this domain (or a domain above it) first. This copy can no " +
   "longer be verified; delete it.";
 
-/** Random quota slots read at once when looking for a free one. */
-const SLOT_PROBES = 10;
+/**
+ * Fewest random quota slots read at once when looking for a free one. A create probes as many
+ * as fill its read up to a whole getMany (issue 24: 3 keys + 2 per ancestor + 7, 5 or 3 probes
+ * is ONE request of 10 keys for a name with up to two ancestors, where 10 probes made it two); a
+ * probe fails only near the quota, where a listing of the slots finds the free one.
+ */
+const MIN_SLOT_PROBES = 3;
 
 /** KV's getMany takes at most 10 keys. */
-const GET_MANY_LIMIT = 10;
 
 /** A refused delete names at most this many of the subdomains in the way. */
 export const SUBDOMAINS_NAMED = 10;
@@ -219,7 +227,10 @@ export function evaluateCheck(
 
 export type DomainStoreOptions = {
   maxDomains?: number;
-  /** Who is acting: domain.created, domain.verified and domain.deleted join the change's commit. */
+  /**
+   * Who is acting: domain.created, domain.verified, domain.updated (catch-all) and domain.deleted
+   * join the change's commit.
+   */
   audit?: AuditSource;
   /** AUDIT_RETENTION_DAYS for those events (else the context's, else the default). */
   auditRetentionDays?: number;
@@ -350,20 +361,45 @@ export class DomainStore {
     });
   }
 
-  /** Catch-all settings; only a verified domain may change them. */
+  /**
+   * Catch-all settings; only a verified domain may change them. `catchAllEndpointId` must name
+   * an endpoint of this account (ReferenceNotFoundError otherwise, the same for another
+   * account's id as for none): the endpoint is checked and rewritten unchanged, and its ref
+   * entry moves, in the same commit (store/endpoints/store.ts E2).
+   */
   async updateCatchAll(
     domainId: string,
     settings: { isCatchAllEnabled: boolean; catchAllEndpointId: string | null },
   ): Promise<DomainRecord> {
+    const userId = this.#userId;
     return await withRetries(async () => {
       const entry = await this.#getEntry(domainId);
       if (entry.value.status !== "verified") throw new DomainNotVerifiedError(entry.value.status);
+      const next = settings.catchAllEndpointId;
+      const endpoint = next === null
+        ? null
+        : await this.#kv.get<EndpointRecord>(endpointKey(userId, next));
+      if (endpoint && endpoint.versionstamp === null) {
+        throw new ReferenceNotFoundError("catchAllEndpointId", "endpoint");
+      }
       const updated: DomainRecord = {
         ...entry.value,
         ...settings,
         updatedAt: new Date(this.#clock()).toISOString(),
       };
-      const res = await this.#kv.atomic().check(entry).set(entry.key, updated).commit();
+      const op = this.#kv.atomic().check(entry).set(entry.key, updated);
+      const prev = entry.value.catchAllEndpointId;
+      if (prev && prev !== next) op.delete(endpointRefKey(userId, prev, "domain", domainId));
+      if (endpoint?.value) {
+        op.check(endpoint).set(endpoint.key, endpoint.value)
+          .set(endpointRefKey(userId, endpoint.value.id, "domain", domainId), domainId);
+      }
+      // Where the domain's unrouted mail goes is a security change: audited in its commit.
+      this.#audited(op, "domain.updated", updated, {
+        isCatchAllEnabled: updated.isCatchAllEnabled,
+        catchAllEndpointId: updated.catchAllEndpointId,
+      });
+      const res = await op.commit();
       return res.ok ? updated : RETRY;
     });
   }
@@ -433,9 +469,17 @@ export class DomainStore {
         below.push({ id: d.value, domain: reverseDomainName(String(d.key[2])) });
       }
       if (below.length > 0) throw new DomainHasSubdomainsError(below);
+      // The rule for addresses (issue 23): refused while the domain has any. Every address
+      // create rewrites the domain record it checks, so one made after `entry` was read fails
+      // this commit's check of it (store/email_addresses/store.ts A2).
+      const addresses = await this.#countAddresses(domainId);
+      if (addresses > 0) throw new DomainHasAddressesError(addresses);
       const pointer = await kv.get<DomainNamePointer>(domainNameIndexKey(r.domain));
       const op = kv.atomic().check(entry).check(pointer).check(byName);
       applyPlan(op, deletePlan(userId, r, pointer, byName));
+      if (r.catchAllEndpointId) {
+        op.delete(endpointRefKey(userId, r.catchAllEndpointId, "domain", r.id));
+      }
       if (r.parentDomainId) {
         const parent = await kv.get<DomainRecord>(domainKey(userId, r.parentDomainId));
         op.check(parent);
@@ -459,8 +503,10 @@ export class DomainStore {
    */
   async #readForCreate(input: NewDomain): Promise<CreateReads> {
     const userId = this.#userId;
-    const probes = this.#slotCandidates();
     const n = input.ancestors.length;
+    const probes = this.#slotCandidates(3 + 2 * n);
+    // Strong (the default), never eventual: the quota, the name pointers and the slots are
+    // checked in the commit, and a replica's older versionstamps would only fail those checks.
     const read = await this.#readAll([
       domainNameIndexKey(input.domain),
       domainCountKey(userId, "all"),
@@ -495,34 +541,31 @@ export class DomainStore {
     return { pointer, ancestors, ancestorPointers, slot, parent };
   }
 
+  /** How many addresses the domain has (store/email_addresses/store.ts). */
+  async #countAddresses(domainId: string): Promise<number> {
+    let n = 0;
+    const iter = this.#kv.list({ prefix: domainAddressPrefix(this.#userId, domainId) }, {
+      batchSize: 500,
+    });
+    for await (const _ of iter) n++;
+    return n;
+  }
+
   /** Adds the audit event of a domain change to the commit that makes it (no-op without ctx). */
-  #audited(op: Deno.AtomicOperation, action: AuditAction, r: DomainRecord): void {
-    const ctx = resolveAudit(this.#opts.audit);
-    if (!ctx) return;
-    appendAudit(
-      op,
-      this.#userId,
-      ctx,
-      {
-        action,
-        target: { type: "domain", id: r.id, name: r.domain },
-      },
-      this.#clock(),
-      this.#opts.auditRetentionDays,
-    );
+  #audited(
+    op: Deno.AtomicOperation,
+    action: AuditAction,
+    r: DomainRecord,
+    details?: Record<string, string | boolean | null>,
+  ): void {
+    const store = { ...this.#opts, userId: this.#userId, clock: this.#clock };
+    auditChange(op, store, action, { type: "domain", id: r.id, name: r.domain }, details);
   }
 
   async #getMany(ids: string[]): Promise<DomainRecord[]> {
-    const chunks: string[][] = [];
-    for (let i = 0; i < ids.length; i += GET_MANY_LIMIT) {
-      chunks.push(ids.slice(i, i + GET_MANY_LIMIT));
-    }
-    const results = await Promise.all(
-      chunks.map((chunk) =>
-        this.#kv.getMany<DomainRecord[]>(chunk.map((id) => domainKey(this.#userId, id)))
-      ),
-    );
-    return results.flat().flatMap((e) => (e.value ? [e.value] : []));
+    const keys = ids.map((id) => domainKey(this.#userId, id));
+    const entries = await getManyChunked<DomainRecord>(this.#kv, keys);
+    return entries.flatMap((e) => (e.value ? [e.value] : []));
   }
 
   async #getEntry(domainId: string): Promise<Deno.KvEntry<DomainRecord>> {
@@ -532,18 +575,19 @@ export class DomainStore {
   }
 
   /** Entries for `keys` in order, read in chunks of 10 at once (one round trip for <= 10). */
-  async #readAll(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<unknown>[]> {
-    const chunks: Deno.KvKey[][] = [];
-    for (let i = 0; i < keys.length; i += GET_MANY_LIMIT) {
-      chunks.push(keys.slice(i, i + GET_MANY_LIMIT));
-    }
-    return (await Promise.all(chunks.map((c) => this.#kv.getMany(c)))).flat();
+  #readAll(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<unknown>[]> {
+    return getManyChunked(this.#kv, keys);
   }
 
-  /** Random distinct quota slots to probe (all of them when the quota is that small). */
-  #slotCandidates(): number[] {
+  /**
+   * Random distinct quota slots to probe (all of them when the quota is that small): enough to
+   * fill the getMany chunk that `otherKeys` leave room in, at least MIN_SLOT_PROBES.
+   */
+  #slotCandidates(otherKeys: number): number[] {
+    let room = (GET_MANY_LIMIT - (otherKeys % GET_MANY_LIMIT)) % GET_MANY_LIMIT;
+    if (room < MIN_SLOT_PROBES) room += GET_MANY_LIMIT;
     const probes = new Set<number>();
-    while (probes.size < Math.min(SLOT_PROBES, this.#maxDomains)) {
+    while (probes.size < Math.min(room, this.#maxDomains)) {
       probes.add(Math.floor(Math.random() * this.#maxDomains));
     }
     return [...probes];
@@ -754,17 +798,8 @@ export async function releaseDomainName(
   for (let lost = 0;;) {
     const ids: string[] = [];
     for await (const e of kv.list<string>(domainDescendantsRange(userId, name))) ids.push(e.value);
-    const entries = (await Promise.all(
-      Array.from(
-        { length: Math.ceil(ids.length / GET_MANY_LIMIT) },
-        (_, i) =>
-          kv.getMany<DomainRecord[]>(
-            ids.slice(i * GET_MANY_LIMIT, (i + 1) * GET_MANY_LIMIT).map((id) =>
-              domainKey(userId, id)
-            ),
-          ),
-      ),
-    )).flat().filter((e) => e.value?.status === "verified" && e.value.inheritsFromParent);
+    const entries = (await getManyChunked<DomainRecord>(kv, ids.map((id) => domainKey(userId, id))))
+      .filter((e) => e.value?.status === "verified" && e.value.inheritsFromParent);
     if (entries.length === 0) break;
     const batch = entries.slice(0, RELEASE_BATCH) as Deno.KvEntry<DomainRecord>[];
     const op = kv.atomic();

@@ -3,6 +3,7 @@
  * fire across processes on a local SQLite file, so each process polls the revocation counter; a
  * key deleted elsewhere is refused by every process within 1 second.
  */
+import { retryingKv } from "../../store/retrying_kv.ts";
 import assert from "node:assert/strict";
 import { systemClock } from "../../lib/clock.ts";
 import { apiKeyStore } from "../../store/api_keys.ts";
@@ -23,7 +24,7 @@ async function status(server: ServerProcess, key: string): Promise<number> {
 
 Deno.test("a key deleted by another process is refused by both servers within 1 second", async (t) => {
   const path = await tempKvPath();
-  const kv = await Deno.openKv(path);
+  const kv = retryingKv(await Deno.openKv(path)); // servers write the same file: retry SQLite's lock
   const env = { DENO_KV_PATH: path, LOG_LEVEL: "silent", RATE_LIMIT_MAX: "1000" };
   const servers: ServerProcess[] = [];
   try {

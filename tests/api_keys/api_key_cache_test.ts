@@ -36,7 +36,9 @@ async function setup() {
     verifier,
     hub,
     pointerReads: () =>
-      recording.accesses.filter((a) => a.op === "get" && isPointerRead(a.key)).length,
+      recording.accesses.filter((a) =>
+        (a.op === "get" || a.op === "getMany") && isPointerRead(a.key)
+      ).length,
     /** The account's key store, as a route in the process of hub `h` uses it. */
     keysOf: (h: RevocationHub) =>
       apiKeyStore(kv, account.userId, clock, { maxKeys: 50, revocations: h }),
@@ -136,15 +138,23 @@ Deno.test("a lookup that raced a revocation does not put the revoked key back in
   const gate = new Proxy(kv, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target);
-      if (prop !== "get") return typeof value === "function" ? value.bind(target) : value;
-      return async (key: Deno.KvKey) => {
-        const entry = await target.get(key);
-        if (gated && isPointerRead(key)) {
+      if (prop !== "get" && prop !== "getMany") {
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      // The pointer is read with `get` or, with the revocation counter, `getMany` (issue 24).
+      return async (
+        key: Deno.KvKey | Deno.KvKey[],
+        opts?: { consistency?: Deno.KvConsistencyLevel },
+      ) => {
+        const many = prop === "getMany";
+        const keys = many ? key as Deno.KvKey[] : [key as Deno.KvKey];
+        const entries = many ? await target.getMany(keys, opts) : [await target.get(keys[0])];
+        if (gated && keys.some(isPointerRead)) {
           gated = false;
           atGate.resolve();
           await release.promise;
         }
-        return entry;
+        return many ? entries : entries[0];
       };
     },
   });

@@ -38,8 +38,9 @@ Deno.test({
         async () => {
           await page.locator("#key-name").focus();
           const order: string[] = [];
-          // 12: the expiry date field (issue 22 item 19) is 4 tab stops in Chromium.
-          for (let i = 0; i < 12; i++) {
+          // 16: the expiry date field (issue 22 item 19) is 4 tab stops in Chromium, and issue
+          // 23 added four scope checkboxes (endpoints and email-addresses, read and write).
+          for (let i = 0; i < 16; i++) {
             await page.keyboard.press("Tab");
             order.push(
               await page.evaluate(`(() => {
@@ -51,6 +52,19 @@ Deno.test({
           const at = (what: string) => order.indexOf(what);
           assert.ok(at("key-expiry") === 0, order.join(" "));
           assert.ok(at("scope_domains_read") > 0, order.join(" "));
+          // Issue 23's scopes, in the order the Permissions list shows them.
+          const scopes = [
+            "scope_domains_read",
+            "scope_domains_write",
+            "scope_endpoints_read",
+            "scope_endpoints_write",
+            "scope_email_addresses_read",
+            "scope_email_addresses_write",
+            "scope_audit_read",
+          ];
+          for (let i = 1; i < scopes.length; i++) {
+            assert.ok(at(scopes[i]) > at(scopes[i - 1]), order.join(" "));
+          }
           assert.ok(at("summary") > at("scope_audit_read"), order.join(" "));
           const button = order.findIndex((o) => o === "button");
           assert.ok(button > at("summary"), order.join(" "));

@@ -7,6 +7,7 @@ import type { App } from "../../app.ts";
 import { SUDO_WINDOW_MS } from "../../auth/sudo.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { apiKeyStore } from "../../store/api_keys.ts";
+import { retryingKv } from "../../store/retrying_kv.ts";
 import {
   bearer,
   createAccountWithKey,
@@ -168,7 +169,9 @@ async function status(server: ServerProcess, key: string, init: RequestInit = {}
 
 Deno.test("a change made by another process reaches both servers within 1 second", async (t) => {
   const path = await tempKvPath();
-  const kv = await Deno.openKv(path);
+  // The servers write the same SQLite file (leases, lastUsedAt): this process's writes retry
+  // SQLite's transient lock like the servers' own do (store/retrying_kv.ts).
+  const kv = retryingKv(await Deno.openKv(path));
   const env = { DENO_KV_PATH: path, LOG_LEVEL: "silent", RATE_LIMIT_MAX: "1000" };
   const servers: ServerProcess[] = [];
   try {

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import type { App } from "../../app.ts";
 import { resetDenialGate } from "../../auth/api_keys/policy.ts";
 import { grantFromForm } from "../../routes/api_keys/pages.tsx";
+import { BUILT_IN_VOCABULARY } from "../../lib/scopes.ts";
 import { sha256Hex } from "../../lib/sha256.ts";
 import type { AuditEvent } from "../../store/audit_log/events.ts";
 import { apiKeyHashIndexKey, apiKeyKey, auditPrefix } from "../../store/keys.ts";
@@ -68,16 +69,27 @@ Deno.test("scopes: defaults, explicit grants and unknown names", async (t) => {
   await using ctx = await openApp();
   const { cookie } = await signUp(ctx.app);
 
-  await t.step("a key created without scopes gets domains:read and domains:write", async () => {
-    const k = await createKeyViaSession(ctx.app, cookie, { name: "default" });
-    assert.equal(k.res.status, 201);
-    assert.deepEqual(k.body.scopes, ["domains:read", "domains:write"]);
-    assert.equal(k.body.domainIds, null);
-    assert.equal(k.body.allowedIps, null);
-    assert.equal(k.body.rateLimit, null);
-    assert.equal(k.body.disabled, false);
-    assert.equal((await call(ctx.app, "/api/e2/domains", k.key)).status, 200);
-  });
+  await t.step(
+    "a key created without scopes gets every built-in scope but audit:read",
+    async () => {
+      const k = await createKeyViaSession(ctx.app, cookie, { name: "default" });
+      assert.equal(k.res.status, 201);
+      // Issue 23 added the endpoints and email-addresses scopes to the default.
+      assert.deepEqual(k.body.scopes, [
+        "domains:read",
+        "domains:write",
+        "endpoints:read",
+        "endpoints:write",
+        "email-addresses:read",
+        "email-addresses:write",
+      ]);
+      assert.equal(k.body.domainIds, null);
+      assert.equal(k.body.allowedIps, null);
+      assert.equal(k.body.rateLimit, null);
+      assert.equal(k.body.disabled, false);
+      assert.equal((await call(ctx.app, "/api/e2/domains", k.key)).status, 200);
+    },
+  );
 
   await t.step("audit:read is granted only when asked for, and is then listed", async () => {
     const k = await createKeyViaSession(ctx.app, cookie, {
@@ -452,7 +464,7 @@ Deno.test("creating, changing, rolling, deleting and revoking keys are audited i
 });
 
 Deno.test("the dashboard's create form fields become the create body's grant", () => {
-  assert.deepEqual(grantFromForm({ name: "old form" }), {});
+  assert.deepEqual(grantFromForm({ name: "old form" }, BUILT_IN_VOCABULARY), {});
   assert.deepEqual(
     grantFromForm({
       scopes_present: "1",
@@ -461,7 +473,7 @@ Deno.test("the dashboard's create form fields become the create body's grant", (
       domainIds: "",
       rateLimitMax: "10",
       rateLimitWindowSeconds: "60",
-    }),
+    }, BUILT_IN_VOCABULARY),
     {
       scopes: ["domains:read"],
       allowedIps: ["203.0.113.0/24", "2001:db8::/32"],

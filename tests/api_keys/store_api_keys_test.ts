@@ -6,6 +6,7 @@ import {
   ApiKeyLimitError,
   ApiKeyNotRollableError,
   apiKeyView,
+  DEFAULT_GRANT,
   lookupApiKeyPointer,
 } from "../../store/api_keys.ts";
 import { apiKeyHashIndexKey } from "../../store/keys.ts";
@@ -38,7 +39,13 @@ Deno.test("a created key is stored only as its digest, with a pointer that resol
     );
     assert.ok(!dump.includes(key), "the plaintext key is nowhere in KV");
     const pointer = await lookupApiKeyPointer(kv, record.hash);
-    assert.deepEqual(pointer.value, { userId: "usr_test", keyId: record.id, expiresAt: null });
+    // Issue 23: the grant is spelled out (a pointer without one means the legacy default).
+    assert.deepEqual(pointer.value, {
+      userId: "usr_test",
+      keyId: record.id,
+      expiresAt: null,
+      grant: { ...DEFAULT_GRANT, scopes: [...DEFAULT_GRANT.scopes] },
+    });
     assert.equal(await store.apiKeys.count(), 1);
   } finally {
     kv.close();

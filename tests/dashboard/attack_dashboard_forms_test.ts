@@ -215,6 +215,8 @@ Deno.test("the JSON API and the dashboard ask one list of sudo operations", asyn
         "passkeyGenerateRegisterOptions",
         "passkeyVerifyRegistration",
         "rollApiKey",
+        // Issue 23: rolling a webhook's signing secret issues a secret, so it needs sudo too.
+        "rollEndpointSecret",
         "updateApiKey",
         "verifyTotp",
       ]);

@@ -12,6 +12,7 @@ import {
   domainStore,
 } from "../../store/domains/store.ts";
 import { domainInput } from "../_domains.ts";
+import { seedEndpoint } from "../endpoints/_seed.ts";
 
 const USER_A = "usr_AAAAAAAAAAAAAAAAAAAAAA";
 const USER_B = "usr_BBBBBBBBBBBBBBBBBBBBBB";
@@ -87,6 +88,8 @@ Deno.test("each domain write is a single commit that a crash cannot split", asyn
   const store = domainStore(kv, USER_A, clock);
   try {
     const parent = await store.create(domainInput("crash.example"));
+    // Issue 23: the catch-all names a real endpoint of the account (written to the base KV).
+    const endpointId = await seedEndpoint(base, USER_A, clock);
     const idOf = async (name: string) =>
       (await store.list({}, { limit: 100, offset: 0 })).data.find((d) => d.domain === name)!.id;
     const ops: [string, () => Promise<unknown>][] = [
@@ -99,7 +102,10 @@ Deno.test("each domain write is a single commit that a crash cannot split", asyn
       [
         "update catch-all",
         () =>
-          store.updateCatchAll(parent.id, { isCatchAllEnabled: true, catchAllEndpointId: "ep" }),
+          store.updateCatchAll(parent.id, {
+            isCatchAllEnabled: true,
+            catchAllEndpointId: endpointId,
+          }),
       ],
       ["delete the subdomain", async () => store.delete(await idOf("sub.crash.example"))],
       ["delete the parent", () => store.delete(parent.id)],

@@ -3,6 +3,7 @@ import { createApp } from "../../app.ts";
 import { fakeClock } from "../../lib/clock.ts";
 import { testConfig } from "../../lib/config.ts";
 import { isPointerIndexKey } from "../../store/keys.ts";
+import { seedEndpoint } from "../endpoints/_seed.ts";
 import { bearer, createAccountWithKey } from "../_helpers.ts";
 import { recordingKv } from "../_recording_kv.ts";
 import { type Account, type DomainTestApp, domainTestApp, FakeResolver } from "../_domains.ts";
@@ -240,24 +241,26 @@ Deno.test("catch-all can be changed only on a verified domain", async (t) => {
       }
     });
     await t.step("enabling answers the SDK's DomainUpdateResponse and persists", async () => {
+      // Issue 23: the catch-all names a real endpoint of the account, described in the answer.
+      const endpointId = await seedEndpoint(ctx.kv, a.userId, ctx.clock, { name: "Catch-all" });
       ctx.clock.advance(1000);
       const res = await a.request("PATCH", `/api/e2/domains/${verified.id}`, {
         isCatchAllEnabled: true,
-        catchAllEndpointId: "ep_abc",
+        catchAllEndpointId: endpointId,
       });
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, {
         id: verified.id,
-        catchAllEndpointId: "ep_abc",
+        catchAllEndpointId: endpointId,
         domain: "verified.example",
         isCatchAllEnabled: true,
         status: "verified",
         updatedAt: new Date(ctx.clock()).toISOString(),
-        catchAllEndpoint: null,
+        catchAllEndpoint: { id: endpointId, isActive: true, name: "Catch-all", type: "email" },
       });
       const got = await a.request("GET", `/api/e2/domains/${verified.id}`);
       assert.equal(got.body.isCatchAllEnabled, true);
-      assert.equal(got.body.catchAllEndpointId, "ep_abc");
+      assert.equal(got.body.catchAllEndpointId, endpointId);
       const list = await a.request("GET", "/api/e2/domains?status=verified");
       assert.equal(list.body.data[0].stats.hasCatchAll, true);
     });

@@ -25,6 +25,7 @@ import {
 } from "../_helpers.ts";
 import { seedSession, seedVerifiedDomain, Tally } from "../_hardening.ts";
 import { json } from "../sessions_helpers.ts";
+import { seedEndpoint } from "../endpoints/_seed.ts";
 
 /** A key seeded for a roll or a delete. */
 type PoolKey = { id: string; key: string };
@@ -36,6 +37,8 @@ type Account = {
   cookie: string;
   pool: {
     patchDomains: string[];
+    /** Real endpoints for the catch-all updates (issue 23), one per update. */
+    endpoints: string[];
     deleteDomains: string[];
     rollKeys: PoolKey[];
     deleteKeys: PoolKey[];
@@ -134,7 +137,8 @@ const WRITE_DRIVERS: WriteDriver[] = [
     ready: (a) => a.pool.patchDomains.length > 0,
     async write(url, a, n, signal) {
       const id = a.pool.patchDomains.pop()!;
-      const endpoint = `ep_crash${n}`;
+      const k = a.pool.endpoints.length;
+      const endpoint = a.pool.endpoints[((n % k) + k) % k]; // the probe's n is -1
       const res = await fetch(`${url}/api/e2/domains/${id}`, {
         ...json({ isCatchAllEnabled: true, catchAllEndpointId: endpoint }, {
           method: "PATCH",
@@ -228,6 +232,8 @@ async function seedAccounts(path: string, n: number): Promise<Account[]> {
         const name = `seed-${i}-${d}-${crypto.randomUUID().slice(0, 8)}.com`;
         domains.push((await seedVerifiedDomain(kv, a.userId, clock, name)).id);
       }
+      const endpoints: string[] = [];
+      for (let e = 0; e < POOL_SIZE; e++) endpoints.push(await seedEndpoint(kv, a.userId, clock));
       const keys: PoolKey[] = [];
       for (let k = 0; k < 2 * POOL_SIZE; k++) {
         const issued = await issueApiKey(store.apiKeys, { name: `seed ${k}`, nowMs: clock() });
@@ -239,6 +245,7 @@ async function seedAccounts(path: string, n: number): Promise<Account[]> {
         cookie,
         pool: {
           patchDomains: domains.slice(0, POOL_SIZE),
+          endpoints,
           deleteDomains: domains.slice(POOL_SIZE),
           rollKeys: keys.slice(0, POOL_SIZE),
           deleteKeys: keys.slice(POOL_SIZE),

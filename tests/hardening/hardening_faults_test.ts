@@ -51,6 +51,11 @@ const domainData = (key: Deno.KvKey) =>
 const rateKeys = (key: Deno.KvKey) => key[1] === "rate";
 const apiKeyPointers = (key: Deno.KvKey) => key[0] === "idx" && key[1] === "api_key";
 
+/** A dump (tests/_faulty_kv.ts dumpKv) without the rate limiter's window counters. */
+async function withoutRateKeys(dump: Promise<Map<string, string>>): Promise<Map<string, string>> {
+  return new Map([...await dump].filter(([k]) => !rateKeys(JSON.parse(k))));
+}
+
 /** Problems with a 500 that must be JSON, carry the request id, and reveal nothing internal. */
 function opaque500Problems(r: Seen): string[] {
   const p = errorShapeProblems(r, [500]);
@@ -104,7 +109,8 @@ Deno.test("a store that fails on reads answers 500 JSON with a request id, never
 
     await t.step("the key lookup throws: 500, not 401, for a key not yet cached", async () => {
       const fresh = await createAccountWithKey(h.faulty.kv, h.clock);
-      h.faulty.setMode({ kind: "throw", ops: ["get"], keys: apiKeyPointers });
+      // The pointer is read by `getMany`, beside the revocation counter (issue 24).
+      h.faulty.setMode({ kind: "throw", ops: ["get", "getMany"], keys: apiKeyPointers });
       const r = await seen(await h.app.request(LIST, bearer(fresh.key)));
       tally.record("key pointer read throws", opaque500Problems(r));
       h.faulty.heal();
@@ -253,17 +259,23 @@ Deno.test("a failed commit leaves nothing half-written, and acknowledged writes 
     const a = await createAccountWithKey(h.faulty.kv, h.clock);
     const store = tenantStore(h.faulty.kv, a.userId, h.clock);
     tally.record("warm-up", okProblems(await seen(await h.app.request(LIST, bearer(a.key)))));
+    // The warm-up's writes after its answer (lastUsedAt, the usage flush) land before the first
+    // snapshot, not between the two.
+    await h.app.idle();
 
     await t.step(
       "API key create and delete: a commit refused before applying changes nothing",
       async () => {
-        const before = await dumpKv(h.faulty.inner);
+        // The rate limiter's window counters are left out of this step's snapshots: the warm-up's
+        // prefetch lease writes one in the background, at any moment (issue 24: this step failed
+        // once under load when it landed between them). Key create and delete never write them.
+        const before = await withoutRateKeys(dumpKv(h.faulty.inner));
         h.faulty.setMode({ kind: "failCommit", every: 1 });
         const create = await issueApiKey(store.apiKeys, { name: "x", nowMs: h.clock() })
           .then(() => "committed", (e) => e);
         const del = await store.apiKeys.delete(a.keyId).then(() => "committed", (e) => e);
         h.faulty.heal();
-        const after = await dumpKv(h.faulty.inner);
+        const after = await withoutRateKeys(dumpKv(h.faulty.inner));
         const p: string[] = [];
         if (create === "committed" || del === "committed") {
           p.push("a failing commit reported success");

@@ -28,6 +28,7 @@ import { bearer, createAccountWithKey } from "../_helpers.ts";
 import { seedSession, seedVerifiedDomain, Tally } from "../_hardening.ts";
 import { FakeResolver } from "../_domains.ts";
 import { BASE, json } from "../sessions_helpers.ts";
+import { seedEndpoint } from "../endpoints/_seed.ts";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 const UNLIMITED = { max: 1_000_000_000, windowMs: 60_000, failOpen: false };
@@ -40,6 +41,9 @@ const BODIES: Record<string, unknown> = {
   "PATCH /api/e2/domains/:id": { isCatchAllEnabled: true, catchAllEndpointId: "ep_isolation" },
   "POST /api/e2/api-keys": { name: "isolation" },
   "POST /api/e2/api-keys/:id/roll": { expiresInHours: 0 },
+  "POST /api/e2/endpoints": { name: "b", type: "email", config: { forwardTo: "b@example.com" } },
+  "PUT /api/e2/endpoints/:id": { name: "renamed by B" },
+  "PUT /api/e2/email-addresses/:id": { isActive: false },
 };
 
 /** Query strings per route beyond the bare request (a DNS check writes the domain record). */
@@ -93,9 +97,18 @@ async function buildWorld(): Promise<World> {
       bearer(a.key, json({ domain: "mail.a-verified.example" })),
     )).json();
     const catchAll = await seedVerifiedDomain(kv, a.userId, clock, "a-catchall.example");
+    // Issue 23: A's endpoint (its catch-all) and an address routed to it.
+    const aEndpoint = await seedEndpoint(kv, a.userId, clock, { url: "https://hooks.example/a" });
     await aStore.domains.updateCatchAll(catchAll.id, {
       isCatchAllEnabled: true,
-      catchAllEndpointId: "ep_a",
+      catchAllEndpointId: aEndpoint,
+    });
+    const aAddress = await aStore.emailAddresses.create({
+      address: "boss@a-catchall.example",
+      domainId: catchAll.id,
+      endpointId: aEndpoint,
+      webhookId: null,
+      isActive: true,
     });
     const second = await issueApiKey(aStore.apiKeys, { name: "second", nowMs: clock() });
     const toRoll = await issueApiKey(aStore.apiKeys, { name: "rolled", nowMs: clock() });
@@ -127,6 +140,8 @@ async function buildWorld(): Promise<World> {
           { label: "A's verified domain (with a subdomain)", id: verified.id },
           { label: "A's subdomain", id: sub.id },
           { label: "A's domain with catch-all on", id: catchAll.id },
+          { label: "A's endpoint", id: aEndpoint },
+          { label: "A's email address", id: aAddress.record.id },
           { label: "A's key in use", id: a.keyId },
           { label: "A's second key", id: second.record.id },
           { label: "A's key in its roll grace period", id: toRoll.record.id },

@@ -19,6 +19,8 @@ import { dumpDiff, dumpKv } from "../_faulty_kv.ts";
 import { createAccountWithKey, makeTestApp, type TestApp } from "../_helpers.ts";
 import { errorShapeProblems, seedVerifiedDomain, type Seen, seen, Tally } from "../_hardening.ts";
 import { BASE, cookieFrom, fromIp, json, signUp, withCookie } from "../sessions_helpers.ts";
+import { seedEndpoint } from "../endpoints/_seed.ts";
+import { issueServiceToken } from "../../auth/service_tokens.ts";
 
 /** The fake clock never moves, so one rate-limit window would cover the whole test. */
 const UNLIMITED = { max: 1_000_000_000, windowMs: 1000, failOpen: false };
@@ -38,6 +40,14 @@ async function bodyRoutes(h: TestApp): Promise<BodyRoute[]> {
   const bearer = { Authorization: `Bearer ${a.key}` };
   let n = 0;
   const password = "correct horse battery staple";
+  // One endpoint for every call (the account holds at most MAX_ENDPOINTS_PER_ACCOUNT).
+  let seeded: Promise<string> | undefined;
+  const endpoint = () => seeded ??= seedEndpoint(h.kv, a.userId, h.clock);
+  // One service token for the verify call, written straight to the store.
+  let token: Promise<string> | undefined;
+  const serviceToken = () =>
+    token ??= issueServiceToken(h.kv, h.clock, { name: "hardening", mayAssertIp: false })
+      .then((t) => t.token);
   return [
     {
       method: "POST",
@@ -58,11 +68,13 @@ async function bodyRoutes(h: TestApp): Promise<BodyRoute[]> {
         return {
           path: `/api/e2/domains/${d.id}`,
           headers: bearer,
-          valid: { isCatchAllEnabled: true, catchAllEndpointId: "ep_1" },
+          // Issue 23: the catch-all names a real endpoint of the account.
+          valid: { isCatchAllEnabled: true, catchAllEndpointId: await endpoint() },
         };
       },
       okStatus: 200,
     },
+    ...routingBodyRoutes(h, a.userId, bearer, endpoint, () => ++n),
     {
       method: "POST",
       documented: "/api/e2/api-keys",
@@ -109,6 +121,17 @@ async function bodyRoutes(h: TestApp): Promise<BodyRoute[]> {
       okStatus: 200,
     },
     {
+      // Issue 25: a service checks a key, authenticated by a service token (not the key).
+      method: "POST",
+      documented: "/api/e2/keys/verify",
+      target: async () => ({
+        path: "/api/e2/keys/verify",
+        headers: { Authorization: `Bearer ${await serviceToken()}` },
+        valid: { key: a.key, scope: "domains:read" },
+      }),
+      okStatus: 200,
+    },
+    {
       method: "POST",
       documented: "/api/auth/sign-up",
       target: () =>
@@ -131,6 +154,68 @@ async function bodyRoutes(h: TestApp): Promise<BodyRoute[]> {
       okStatus: 200,
     },
     ...authBodyRoutes(h, session, password, () => ++n),
+  ];
+}
+
+/** Issue 23's JSON-body routes: endpoints and e-mail addresses. */
+function routingBodyRoutes(
+  h: TestApp,
+  userId: string,
+  bearer: HeadersInit,
+  endpoint: () => Promise<string>,
+  next: () => number,
+): BodyRoute[] {
+  let domain: Promise<string> | undefined;
+  const domainId = () =>
+    domain ??= seedVerifiedDomain(h.kv, userId, h.clock, "addresses.example").then((d) => d.id);
+  let address: Promise<string> | undefined;
+  const addressId = () =>
+    address ??= (async () => {
+      const res = await h.app.request(`${BASE}/api/e2/email-addresses`, {
+        ...json({ address: "seed@addresses.example", domainId: await domainId() }, {
+          headers: bearer,
+        }),
+      });
+      return (await res.json()).id as string;
+    })();
+  const at = (
+    method: string,
+    documented: string,
+    okStatus: number,
+    target: BodyRoute["target"],
+  ) => ({
+    method,
+    documented,
+    target,
+    okStatus,
+  });
+  return [
+    at("POST", "/api/e2/endpoints", 201, () =>
+      Promise.resolve({
+        path: "/api/e2/endpoints",
+        headers: bearer,
+        valid: { name: `e${next()}`, type: "email", config: { forwardTo: "a@example.com" } },
+      })),
+    at("PUT", "/api/e2/endpoints/{id}", 200, async () => ({
+      path: `/api/e2/endpoints/${await endpoint()}`,
+      headers: bearer,
+      valid: { name: `renamed ${next()}` },
+    })),
+    at("POST", "/api/e2/endpoints/{id}/test", 200, async () => ({
+      path: `/api/e2/endpoints/${await endpoint()}/test`,
+      headers: bearer,
+      valid: { webhookFormat: "inbound" },
+    })),
+    at("POST", "/api/e2/email-addresses", 201, async () => ({
+      path: "/api/e2/email-addresses",
+      headers: bearer,
+      valid: { address: `a${next()}@addresses.example`, domainId: await domainId() },
+    })),
+    at("PUT", "/api/e2/email-addresses/{id}", 200, async () => ({
+      path: `/api/e2/email-addresses/${await addressId()}`,
+      headers: bearer,
+      valid: { isActive: true },
+    })),
   ];
 }
 

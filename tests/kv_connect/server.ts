@@ -51,6 +51,19 @@ export type KvConnectServer = {
 export type KvConnectStats = {
   commits: number;
   reads: number;
+  /**
+   * Round trips as a client waits for them: the most data-path requests (with their injected
+   * latency) that followed one another without overlapping, i.e. the longest chain of requests
+   * each sent after the previous one was answered, among those answered by the time of the
+   * snapshot (a request still in flight was not waited for). Requests sent together (a read
+   * beside a commit) count once; requests sent one after another count once each; requests in
+   * the background beside them add nothing unless they form a longer chain of their own.
+   */
+  roundTrips: number;
+  /** Each data-path request's [start, end] (performance.now()), in order of arrival. */
+  intervals: [number, number][];
+  /** Data-path requests in flight now (with their injected latency). */
+  inFlight: number;
   maxChecks: number;
   maxMutations: number;
   /** denokv's total mutation size: check keys + mutation keys + values (limit 819200). */
@@ -77,6 +90,9 @@ function emptyStats(): KvConnectStats {
   return {
     commits: 0,
     reads: 0,
+    roundTrips: 0,
+    intervals: [],
+    inFlight: 0,
     maxChecks: 0,
     maxMutations: 0,
     maxTotalMutationBytes: 0,
@@ -619,12 +635,29 @@ async function dataPath(
   }
 }
 
+/**
+ * The most finished intervals that do not overlap (greedy by earliest end, which is optimal).
+ */
+function chainLength(intervals: [number, number][]): number {
+  let n = 0;
+  let free = -Infinity;
+  const finished = intervals.filter(([, end]) => end !== Infinity);
+  for (const [start, end] of finished.sort((a, b) => a[1] - b[1])) {
+    if (start >= free) {
+      n++;
+      free = end;
+    }
+  }
+  return n;
+}
+
 /** Starts the backend on 127.0.0.1; `close()` stops it and closes the local KV. */
 export async function startKvConnectServer(
   opts: KvConnectServerOptions,
 ): Promise<KvConnectTestServer> {
   let rttMs = Math.max(0, opts.rttMs ?? 0);
   let stats = emptyStats();
+  let inFlight = 0;
   const kv = await Deno.openKv(opts.path);
   const token = opts.token;
   const handler = async (req: Request): Promise<Response> => {
@@ -641,10 +674,18 @@ export async function startKvConnectServer(
       return denied;
     }
     const rtt = rttMs;
-    await sleep(rtt / 2);
-    const res = await dataPath(kv, op, req, stats);
-    await sleep(rtt - rtt / 2);
-    return res;
+    inFlight++;
+    const interval: [number, number] = [performance.now(), Infinity];
+    stats.intervals.push(interval);
+    try {
+      await sleep(rtt / 2);
+      const res = await dataPath(kv, op, req, stats);
+      await sleep(rtt - rtt / 2);
+      return res;
+    } finally {
+      inFlight--;
+      interval[1] = performance.now();
+    }
   };
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   let server: Deno.HttpServer<Deno.NetAddr>;
@@ -668,7 +709,11 @@ export async function startKvConnectServer(
     setRttMs(ms: number) {
       rttMs = Math.max(0, ms);
     },
-    stats: () => structuredClone(stats),
+    stats: () => ({
+      ...structuredClone(stats),
+      roundTrips: chainLength(stats.intervals),
+      inFlight,
+    }),
     resetStats() {
       stats = emptyStats();
     },

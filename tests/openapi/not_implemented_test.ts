@@ -41,6 +41,7 @@ Deno.test("the SDK's other resources answer 501 Not Implemented, not a bare 404"
             assert.equal(body.error, "Not Implemented");
             assert.equal(body.statusCode, 501);
             assert.match(body.message, /is not provided by this server/);
+            assert.match(body.message, /does not handle mail/);
             assert.ok(body.message.startsWith(path), body.message);
           }
         }
@@ -62,6 +63,20 @@ Deno.test("the SDK's other resources answer 501 Not Implemented, not a bare 404"
         assert.match(err.message, /not provided by this server/);
         return true;
       });
+    });
+
+    await t.step("endpoints and email-addresses are served now (issue 23), not 501", async () => {
+      assert.deepEqual([...NOT_PROVIDED_RESOURCES], ["emails", "mail", "threads", "attachments"]);
+      for (const path of ["/api/e2/endpoints", "/api/v2/email-addresses"]) {
+        const res = await ctx.app.request(path, bearer(key));
+        assert.equal(res.status, 200, path);
+        await res.body?.cancel();
+      }
+      for (const path of ["/api/e2/endpoints/ep_nope", "/api/e2/email-addresses/ea_nope"]) {
+        const res = await ctx.app.request(path, bearer(key));
+        assert.equal(res.status, 404, path);
+        await res.body?.cancel();
+      }
     });
 
     await t.step("a wrong id on a served resource and an unknown path stay 404", async () => {

@@ -98,7 +98,9 @@ Deno.test("every operation's OpenAPI security comes from its route's declaration
     for (const { path, method, op } of ops) {
       // Besides revoke-key (the key acts on itself), the 501s of the resources this server does
       // not provide (issue 22 item 15) need any valid key and no scope: they read nothing.
-      const anyKey = op.operationId === "revokeKey" || op.operationId.startsWith("notProvided");
+      // Forward auth's scope is the matched rule's (FORWARD_AUTH_RULES), not the route's.
+      const anyKey = op.operationId === "revokeKey" || op.operationId.startsWith("notProvided") ||
+        op.operationId === "forwardAuth";
       for (const requirement of op.security) {
         if (!("bearerAuth" in requirement) || anyKey) continue;
         assert.equal(requirement.bearerAuth.length, 1, `${method.toUpperCase()} ${path}`);

@@ -250,7 +250,7 @@ Deno.test("--help lists every command; a mistake prints the command's own usage"
       assert.equal(out.code, 2);
       assert.match(
         out.stderr,
-        /unknown scope mail:send \(one or more of domains:read, domains:write, audit:read\)/,
+        /unknown scope mail:send \(one or more of domains:read, domains:write, endpoints:read, endpoints:write, email-addresses:read, email-addresses:write, audit:read\)/,
       );
       assert.equal(await exists(kvPath), false, "no KV was opened for bad arguments");
     });

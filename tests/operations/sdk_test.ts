@@ -92,12 +92,19 @@ Deno.test("the official SDK drives the domains API of the running server", async
     );
 
     await t.step("update turns catch-all on for a verified domain", async () => {
+      // Issue 23: the catch-all names a real endpoint of the account.
+      const endpoint = await client.endpoints.create({
+        name: "SDK catch-all",
+        type: "email",
+        config: { forwardTo: "catch-all@example.com" },
+      });
       const updated = await client.domains.update(createdId, {
         isCatchAllEnabled: true,
-        catchAllEndpointId: "ep_sdk",
+        catchAllEndpointId: endpoint.id,
       });
       assert.equal(updated.isCatchAllEnabled, true);
-      assert.equal(updated.catchAllEndpointId, "ep_sdk");
+      assert.equal(updated.catchAllEndpointId, endpoint.id);
+      assert.equal(updated.catchAllEndpoint?.name, "SDK catch-all");
       assert.equal((await client.domains.retrieve(createdId)).isCatchAllEnabled, true);
     });
 

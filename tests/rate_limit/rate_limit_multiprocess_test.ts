@@ -8,6 +8,7 @@
  * grouped by the window each response names (X-RateLimit-Reset), so a test that straddles a
  * window boundary stays correct.
  */
+import { retryingKv } from "../../store/retrying_kv.ts";
 import assert from "node:assert/strict";
 import { systemClock } from "../../lib/clock.ts";
 import { windowCount } from "../../store/rate_limit.ts";
@@ -47,7 +48,7 @@ function statusCounts(sent: Sent[]): Record<string, number> {
 /** A shared KV file with fresh accounts, and `n` servers on it. */
 async function cluster(n: number, accounts: number) {
   const path = await tempKvPath();
-  const kv = await Deno.openKv(path);
+  const kv = retryingKv(await Deno.openKv(path)); // servers write the same file: retry SQLite's lock
   const keys = [];
   for (let i = 0; i < accounts; i++) keys.push(await createAccountWithKey(kv, systemClock));
   const env = {
