@@ -16,5 +16,11 @@ export type AppEnv = {
     client: RequestClient;
     principal: Principal;
     store: TenantStore;
+    /**
+     * The status the key's usage counts when it differs from the response's (forward auth's
+     * `compat=nginx` answers a 429 or 503 as a 403): read by routes/usage/recorder.ts
+     * `countUsage`.
+     */
+    usageStatus: number;
   };
 };

@@ -127,7 +127,8 @@ function registerForward(registry: RouteRegistry, deps: ForwardAuthRouteDeps): v
         res = refusal(err, deps.log);
       }
       countRuleUsage(c, deps, selected.rule, res.status);
-      if (compat && (res.status === 429 || res.status === 503)) countRealStatus(c, deps, res);
+      // nginx is answered 403 for a 429 or 503; the key's usage counts what it was.
+      if (compat && (res.status === 429 || res.status === 503)) c.set("usageStatus", res.status);
       return finish(res, compat);
     },
   });
@@ -232,22 +233,6 @@ function refusal(err: unknown, log: Logger): Response {
 }
 
 /**
- * `X-Auth-Status` on every answer; with `compat=nginx` a 429 or 503 becomes a 403 (nginx's
- * auth_request turns any other status into a 500 and drops its headers).
- */
-/**
- * A 429 or 503 answered as nginx's 403 still counts in the key's usage as what it was: counted
- * here, and the principal the usage count reads (routes/usage/recorder.ts `countUsage`, run on
- * the final response) loses its key so it is not counted again as a 4xx.
- */
-function countRealStatus(c: Context<AppEnv>, deps: ForwardAuthRouteDeps, res: Response): void {
-  const principal = c.get("principal");
-  if (principal?.method !== "api_key" || !principal.keyId) return;
-  deps.recordUsage(principal.userId, principal.keyId, res.status);
-  c.set("principal", { ...principal, keyId: undefined });
-}
-
-/**
  * The answer counted under its rule in the key's usage (the real status, before nginx's
  * mapping): only when a rule was selected and a key identified (a 401 identifies none).
  */
@@ -262,6 +247,10 @@ function countRuleUsage(
   deps.recordRuleUsage(principal.userId, principal.keyId, rule.name, status);
 }
 
+/**
+ * `X-Auth-Status` on every answer; with `compat=nginx` a 429 or 503 becomes a 403 (nginx's
+ * auth_request turns any other status into a 500 and drops its headers).
+ */
 function finish(res: Response, compat: boolean): Response {
   const status = res.status;
   res.headers.set("X-Auth-Status", String(status));

@@ -268,7 +268,7 @@ export class UsageRecorder {
 export function countUsage(recorder: UsageRecorder, c: Context<AppEnv>): void {
   const p = c.get("principal");
   if (p !== undefined && p.method === "api_key" && p.keyId !== undefined) {
-    recorder.record(p.userId, p.keyId, c.res.status);
+    recorder.record(p.userId, p.keyId, c.get("usageStatus") ?? c.res.status);
   }
 }
 

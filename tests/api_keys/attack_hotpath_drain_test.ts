@@ -16,68 +16,7 @@ import assert from "node:assert/strict";
 import { retryingKv } from "../../store/retrying_kv.ts";
 import { systemClock } from "../../lib/clock.ts";
 import { bearer, createAccountWithKey, removeKvFile, tempKvPath } from "../_helpers.ts";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
-}
-
-type Serve = {
-  url: string;
-  port: number;
-  output(): string;
-  kill(): void;
-  exited: Promise<Deno.CommandStatus>;
-};
-
-async function startServe(env: Record<string, string>): Promise<Serve> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "serve"],
-    env: { HOSTNAME: "127.0.0.1", PASSWORD_HASH_COST: "10", NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const { promise: listening, resolve, reject } = Promise.withResolvers<number>();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) {
-      text += decoder.decode(chunk, { stream: true });
-      const m = /"msg":"listening"[^\n]*"port":(\d+)/.exec(text);
-      if (m) resolve(Number(m[1]));
-    }
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const exited = child.status.then(async (s) => {
-    reject(new Error(`deno task serve exited with ${s.code} before listening:\n${text}`));
-    await pumps;
-    return s;
-  });
-  const timer = setTimeout(() => reject(new Error(`did not start:\n${text}`)), 30_000);
-  let port: number;
-  try {
-    port = await listening;
-  } catch (err) {
-    child.kill("SIGKILL");
-    await exited;
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    output: () => text,
-    kill: () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-    },
-    exited,
-  };
-}
+import { freePort, type Serve, startServe } from "../_serve.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -8,70 +8,11 @@ import assert from "node:assert/strict";
 import { systemClock } from "../../lib/clock.ts";
 import { windowCount } from "../../store/rate_limit.ts";
 import { bearer, createAccountWithKey, removeKvFile, tempKvPath } from "../_helpers.ts";
+import { freePort, type Serve, startServe } from "../_serve.ts";
 
 const WINDOW_MS = 3_600_000;
 
 /** A port nobody listens on right now (`deno serve --parallel` needs a fixed one to share). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
-}
-
-type Serve = { url: string; output(): string; stop(): Promise<Deno.CommandStatus> };
-
-/** Runs `deno task serve` and waits for its "listening" line. */
-async function startServe(env: Record<string, string>): Promise<Serve> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "serve"],
-    env: { HOSTNAME: "127.0.0.1", PASSWORD_HASH_COST: "10", NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const { promise: listening, resolve, reject } = Promise.withResolvers<number>();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) {
-      text += decoder.decode(chunk, { stream: true });
-      const m = /"msg":"listening"[^\n]*"port":(\d+)/.exec(text);
-      if (m) resolve(Number(m[1]));
-    }
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const exited = child.status.then((s) => {
-    reject(new Error(`deno task serve exited with ${s.code} before listening:\n${text}`));
-    return s;
-  });
-  const timer = setTimeout(
-    () => reject(new Error(`deno task serve did not start:\n${text}`)),
-    30_000,
-  );
-  let port: number;
-  try {
-    port = await listening;
-  } catch (err) {
-    child.kill("SIGKILL");
-    await exited;
-    await pumps;
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    output: () => text,
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-      const status = await exited;
-      await pumps;
-      return status;
-    },
-  };
-}
 
 Deno.test("deno task serve runs two workers on PORT and admits exactly the limit across them", async (t) => {
   const path = await tempKvPath();
